@@ -1,1 +1,2 @@
-//! terminal
+//! `terminal` is the kiosk daemon: customer session core, journal, config, account lookup,
+//! meter-reading rules, health monitor, service operations and device wiring.
