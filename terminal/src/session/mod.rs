@@ -1,0 +1,1366 @@
+//! The customer session core: a sans-IO state machine.
+//!
+//! Feed it what happened ([`Session::handle`] with UI intents and device reports, and
+//! [`Session::handle_timeout`] when [`Session::poll_timeout`] says), then drain
+//! [`Session::poll_output`] in order. A [`Output::Journal`] must be durable before the outputs after
+//! it are executed: intents are journaled before money-moving commands, outcomes before the customer
+//! sees them. Time is always passed in; the core never reads a clock.
+//!
+//! Money rules: cash is credited when the validator reports a bill *stacked*; card money when the
+//! card terminal confirmed completion after an approval. Cancel and idle timeout never lose money:
+//! whatever was stacked is credited and receipted; a bill in escrow is returned; an approval that
+//! arrives after the customer cancelled is answered "not issued", so the terminal reverses it.
+
+mod types;
+mod view;
+
+use std::collections::VecDeque;
+
+use backend_sync::event::{CardApproval, PaymentMethod, ReceiptContact, ServiceAmount};
+use backend_sync::JournalEvent;
+use chrono::{DateTime, Duration, Utc};
+
+use crate::money::{allocate_requested, Allocation, Limits, Money};
+
+pub use types::*;
+pub use view::*;
+
+/// Checks one typed meter reading; the message is the Russian explanation shown at once.
+pub trait ReadingRules: Send {
+    fn check(
+        &self,
+        account: &CustomerAccount,
+        input: &ReadingInput,
+        now: DateTime<Utc>,
+    ) -> Result<u64, String>;
+}
+
+/// Fixed settings of the core.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub terminal_id: String,
+    pub limits: Limits,
+    /// No touch for this long clears the session (a visible countdown runs before).
+    pub idle_timeout: Duration,
+    /// While inserting cash the customer may fumble for bills longer.
+    pub cash_idle_timeout: Duration,
+    /// How long the final screens stay.
+    pub done_timeout: Duration,
+    /// First number for payment ids, receipts and registrations (continues after a restart).
+    pub first_document_no: u64,
+}
+
+impl SessionConfig {
+    pub fn new(terminal_id: impl Into<String>, limits: Limits) -> Self {
+        SessionConfig {
+            terminal_id: terminal_id.into(),
+            limits,
+            idle_timeout: Duration::seconds(60),
+            cash_idle_timeout: Duration::seconds(120),
+            done_timeout: Duration::seconds(20),
+            first_document_no: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Payment {
+    id: String,
+    account: CustomerAccount,
+    /// What the customer asked per service (same order as `account.services`).
+    amounts: Vec<Money>,
+}
+
+impl Payment {
+    fn requested(&self) -> Money {
+        self.amounts.iter().copied().sum()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Cash {
+    payment: Payment,
+    inserted: Money,
+    /// Bill whose STACK was sent and whose outcome is awaited.
+    stacking: Option<Money>,
+    /// Finish was asked for while a bill was in flight.
+    finishing: bool,
+    notice: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum CardPhase {
+    Authorising { cancel_requested: bool },
+    Completing(CardApproval),
+    Reversing(CardApproval),
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+struct Card {
+    payment: Payment,
+    amount: Money,
+    prompt: String,
+    phase: CardPhase,
+}
+
+/// A credited payment on its way to a receipt.
+#[derive(Debug, Clone)]
+struct Credited {
+    payment: Payment,
+    method: PaymentMethod,
+    total: Money,
+    allocations: Vec<Allocation>,
+    approval: Option<CardApproval>,
+    receipt_id: String,
+}
+
+impl Credited {
+    fn debt_left(&self) -> Money {
+        let paid_to_debt: Money = self.allocations.iter().map(|a| a.to_debt).sum();
+        self.payment.account.total_debt() - paid_to_debt
+    }
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    Welcome,
+    AccountEntry {
+        purpose: Purpose,
+        error: Option<String>,
+    },
+    LookingUp {
+        purpose: Purpose,
+        number: String,
+        sum_hint: Option<Money>,
+    },
+    Summary {
+        account: CustomerAccount,
+        amounts: Vec<Money>,
+        error: Option<String>,
+    },
+    Cash(Cash),
+    Card(Card),
+    ReceiptChoice(Credited),
+    Fiscalising(Credited, ReceiptChoice),
+    Printing(Credited, Option<String>),
+    Done {
+        credited: Credited,
+        printed: bool,
+        qr: Option<String>,
+        message: String,
+    },
+    Readings {
+        account: CustomerAccount,
+        refusals: Vec<ReadingRefusal>,
+        accepted: Vec<AcceptedReading>,
+    },
+    ReadingsDone {
+        account: String,
+        accepted: Vec<AcceptedReading>,
+        printed: bool,
+    },
+    CertificateDone {
+        certificate_no: String,
+        printed: bool,
+    },
+    Notice {
+        text: String,
+    },
+}
+
+/// The customer session core.
+pub struct Session {
+    config: SessionConfig,
+    rules: Box<dyn ReadingRules>,
+    state: State,
+    availability: Availability,
+    outputs: VecDeque<Output>,
+    idle_deadline: Option<DateTime<Utc>>,
+    next_no: u64,
+}
+
+fn to_wire(allocations: &[Allocation]) -> Vec<ServiceAmount> {
+    allocations
+        .iter()
+        .map(|a| ServiceAmount {
+            service_id: a.service_id.clone(),
+            service_name: a.name.clone(),
+            debt_kopecks: a.to_debt.kopecks(),
+            advance_kopecks: a.to_advance.kopecks(),
+        })
+        .collect()
+}
+
+impl Session {
+    pub fn new(config: SessionConfig, rules: Box<dyn ReadingRules>) -> Session {
+        let next_no = config.first_document_no;
+        Session {
+            config,
+            rules,
+            state: State::Welcome,
+            availability: Availability::default(),
+            outputs: VecDeque::new(),
+            idle_deadline: None,
+            next_no,
+        }
+    }
+
+    /// True when no customer is being served (the kiosk may run service work).
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::Welcome)
+    }
+
+    /// True while money is in flight or being credited: power or service work must wait.
+    pub fn holds_money(&self) -> bool {
+        matches!(
+            self.state,
+            State::Cash(_)
+                | State::Card(_)
+                | State::ReceiptChoice(_)
+                | State::Fiscalising(..)
+                | State::Printing(..)
+        )
+    }
+
+    pub fn availability(&self) -> Availability {
+        self.availability
+    }
+
+    /// The next output to execute.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Session::handle_timeout`] should be called next.
+    pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
+        self.idle_deadline
+    }
+
+    fn next_number(&mut self) -> u64 {
+        let n = self.next_no;
+        self.next_no += 1;
+        n
+    }
+
+    fn document_id(&mut self, prefix: &str, now: DateTime<Utc>) -> String {
+        let n = self.next_number();
+        format!(
+            "{prefix}{}-{}-{n:06}",
+            self.config.terminal_id,
+            now.format("%y%m%d")
+        )
+    }
+
+    fn emit(&mut self, output: Output) {
+        self.outputs.push_back(output);
+    }
+
+    fn journal(&mut self, event: JournalEvent) {
+        self.outputs.push_back(Output::Journal(event));
+    }
+
+    /// Sets the state and (re)starts its idle clock.
+    fn enter(&mut self, state: State, now: DateTime<Utc>) {
+        self.state = state;
+        self.restart_idle_clock(now);
+    }
+
+    fn restart_idle_clock(&mut self, now: DateTime<Utc>) {
+        let timeout = match &self.state {
+            State::Welcome
+            | State::LookingUp { .. }
+            | State::Card(_)
+            | State::Fiscalising(..)
+            | State::Printing(..) => None,
+            State::Cash(_) => Some(self.config.cash_idle_timeout),
+            State::Done { .. }
+            | State::ReadingsDone { .. }
+            | State::CertificateDone { .. }
+            | State::Notice { .. } => Some(self.config.done_timeout),
+            _ => Some(self.config.idle_timeout),
+        };
+        self.idle_deadline = timeout.map(|t| now + t);
+    }
+
+    /// Feeds one input.
+    pub fn handle(&mut self, input: Input, now: DateTime<Utc>) {
+        match input {
+            Input::Ui(intent) => {
+                if self.idle_deadline.is_some() {
+                    self.restart_idle_clock(now);
+                }
+                self.on_intent(intent, now);
+            }
+            Input::Device(DeviceInput::Availability(a)) => self.availability = a,
+            Input::Device(device) => self.on_device(device, now),
+        }
+    }
+
+    /// Call when `now` has reached [`Session::poll_timeout`].
+    pub fn handle_timeout(&mut self, now: DateTime<Utc>) {
+        match self.idle_deadline {
+            Some(deadline) if now >= deadline => {}
+            _ => return,
+        }
+        self.idle_deadline = None;
+        let state = std::mem::replace(&mut self.state, State::Welcome);
+        match state {
+            State::Cash(cash) => self.finish_cash(cash, true, now),
+            State::ReceiptChoice(credited) => {
+                let choice = if self.availability.paper {
+                    ReceiptChoice::Paper
+                } else {
+                    ReceiptChoice::ScreenOnly
+                };
+                self.fiscalise(credited, choice, now);
+            }
+            State::Summary { .. }
+            | State::AccountEntry { .. }
+            | State::Readings { .. }
+            | State::Done { .. }
+            | State::ReadingsDone { .. }
+            | State::CertificateDone { .. }
+            | State::Notice { .. }
+            | State::Welcome => self.enter(State::Welcome, now),
+            other => {
+                // States that wait on a device keep waiting; they have no idle clock.
+                self.state = other;
+            }
+        }
+    }
+
+    fn on_intent(&mut self, intent: Intent, now: DateTime<Utc>) {
+        let state = std::mem::replace(&mut self.state, State::Welcome);
+        let next = match (state, intent) {
+            (state, Intent::Touch) => state,
+            (State::Welcome, Intent::Start(purpose)) => State::AccountEntry {
+                purpose,
+                error: None,
+            },
+            (
+                State::Welcome
+                | State::AccountEntry {
+                    purpose: Purpose::Pay,
+                    ..
+                },
+                Intent::SubmitScannedBill { account, sum },
+            ) => {
+                self.emit(Output::LookupAccount {
+                    number: account.clone(),
+                });
+                State::LookingUp {
+                    purpose: Purpose::Pay,
+                    number: account,
+                    sum_hint: sum,
+                }
+            }
+            (State::AccountEntry { purpose, .. }, Intent::SubmitAccount(text)) => {
+                let number: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+                if number.is_empty() {
+                    State::AccountEntry {
+                        purpose,
+                        error: Some("Введите номер лицевого счёта".into()),
+                    }
+                } else {
+                    self.emit(Output::LookupAccount {
+                        number: number.clone(),
+                    });
+                    State::LookingUp {
+                        purpose,
+                        number,
+                        sum_hint: None,
+                    }
+                }
+            }
+            (
+                State::Summary {
+                    account,
+                    mut amounts,
+                    ..
+                },
+                Intent::SetServiceAmount { index, text },
+            ) => {
+                let error = match (amounts.get_mut(index), Money::parse(&text)) {
+                    (None, _) => Some("Нет такой услуги".to_string()),
+                    (Some(_), Err(_)) => Some(format!(
+                        "«{text}» — не сумма. Введите рубли и копейки, например 1500,00"
+                    )),
+                    (Some(_), Ok(m)) if m < Money::ZERO => {
+                        Some("Сумма не может быть отрицательной".into())
+                    }
+                    (Some(slot), Ok(m)) => {
+                        *slot = m;
+                        None
+                    }
+                };
+                State::Summary {
+                    account,
+                    amounts,
+                    error,
+                }
+            }
+            (
+                State::Summary {
+                    account, amounts, ..
+                },
+                Intent::PayCash,
+            ) => self.start_cash(account, amounts, now),
+            (
+                State::Summary {
+                    account, amounts, ..
+                },
+                Intent::PayCard,
+            ) => self.start_card(account, amounts, now),
+            (State::Cash(cash), Intent::FinishCash | Intent::Cancel | Intent::Home) => {
+                self.finish_cash(cash, false, now);
+                return;
+            }
+            (State::Card(mut card), Intent::Cancel) => {
+                if let CardPhase::Authorising {
+                    cancel_requested: false,
+                } = card.phase
+                {
+                    card.phase = CardPhase::Authorising {
+                        cancel_requested: true,
+                    };
+                    card.prompt = "Отменяем оплату…".into();
+                    self.emit(Output::Card(CardCommand::Abort));
+                }
+                State::Card(card)
+            }
+            (State::ReceiptChoice(credited), Intent::ChooseReceipt(choice)) => {
+                let choice = match choice {
+                    ReceiptChoice::Paper if !self.availability.paper => ReceiptChoice::ScreenOnly,
+                    other => other,
+                };
+                self.fiscalise(credited, choice, now);
+                return;
+            }
+            (
+                State::Done {
+                    credited,
+                    printed,
+                    qr,
+                    ..
+                },
+                Intent::ChooseReceipt(ReceiptChoice::Electronic(contact)),
+            ) => {
+                self.journal(JournalEvent::EReceiptRequested {
+                    receipt_id: credited.receipt_id.clone(),
+                    contact: contact.clone(),
+                });
+                let message = match contact {
+                    ReceiptContact::Sms(_) => "Чек отправлен по SMS".to_string(),
+                    ReceiptContact::Email(_) => "Чек отправлен на электронную почту".to_string(),
+                };
+                State::Done {
+                    credited,
+                    printed,
+                    qr,
+                    message,
+                }
+            }
+            (State::Done { credited, .. }, Intent::RequestCertificate)
+                if credited.debt_left() <= Money::ZERO =>
+            {
+                self.issue_certificate(&credited.payment.account, now)
+            }
+            (
+                State::Readings {
+                    account,
+                    refusals,
+                    accepted,
+                },
+                Intent::SubmitReadings(inputs),
+            ) => self.check_readings(account, refusals, accepted, inputs, now),
+            (
+                State::Readings {
+                    account, accepted, ..
+                },
+                Intent::Cancel,
+            ) if !accepted.is_empty() => State::ReadingsDone {
+                account: account.number,
+                accepted,
+                printed: false,
+            },
+            (
+                State::ReadingsDone {
+                    account,
+                    accepted,
+                    printed: false,
+                },
+                Intent::PrintReadingSlip,
+            ) => {
+                let printed = self.availability.paper;
+                if printed {
+                    self.emit(Output::PrintSlip(SlipRequest::Readings {
+                        account: account.clone(),
+                        accepted: accepted.clone(),
+                        time: now,
+                    }));
+                }
+                State::ReadingsDone {
+                    account,
+                    accepted,
+                    printed,
+                }
+            }
+            // Cancel and Home leave every state that holds no money.
+            (
+                state @ (State::Card(_)
+                | State::Fiscalising(..)
+                | State::Printing(..)
+                | State::LookingUp { .. }),
+                _,
+            ) => state,
+            (State::ReceiptChoice(credited), Intent::Cancel | Intent::Home) => {
+                // The money is credited already: a receipt is still due. Paper if possible.
+                let choice = if self.availability.paper {
+                    ReceiptChoice::Paper
+                } else {
+                    ReceiptChoice::ScreenOnly
+                };
+                self.fiscalise(credited, choice, now);
+                return;
+            }
+            (State::Summary { .. }, Intent::Cancel) => State::AccountEntry {
+                purpose: Purpose::Pay,
+                error: None,
+            },
+            (_, Intent::Cancel | Intent::Home) => State::Welcome,
+            (state, _) => state,
+        };
+        self.enter(next, now);
+    }
+
+    fn start_cash(
+        &mut self,
+        account: CustomerAccount,
+        amounts: Vec<Money>,
+        now: DateTime<Utc>,
+    ) -> State {
+        let allowed = self.config.limits.allowed_now(account.paid_today);
+        if !self.availability.cash {
+            return State::Summary {
+                account,
+                amounts,
+                error: Some("Приём наличных сейчас недоступен — оплатите картой".into()),
+            };
+        }
+        if allowed <= Money::ZERO {
+            let error = self
+                .config
+                .limits
+                .check(Money::from_kopecks(1), account.paid_today)
+                .err()
+                .map(|e| e.message_ru());
+            return State::Summary {
+                account,
+                amounts,
+                error,
+            };
+        }
+        let payment_id = self.document_id("P", now);
+        let payment = Payment {
+            id: payment_id.clone(),
+            account,
+            amounts,
+        };
+        self.journal(JournalEvent::PaymentStarted {
+            payment_id,
+            account: payment.account.number.clone(),
+            account_verified: payment.account.verified,
+            method: PaymentMethod::Cash,
+            requested_kopecks: payment.requested().kopecks(),
+        });
+        self.emit(Output::Bill(BillCommand::Enable { max_bill: allowed }));
+        State::Cash(Cash {
+            payment,
+            inserted: Money::ZERO,
+            stacking: None,
+            finishing: false,
+            notice: None,
+        })
+    }
+
+    fn start_card(
+        &mut self,
+        account: CustomerAccount,
+        amounts: Vec<Money>,
+        now: DateTime<Utc>,
+    ) -> State {
+        let total: Money = amounts.iter().copied().sum();
+        if !self.availability.card {
+            return State::Summary {
+                account,
+                amounts,
+                error: Some("Оплата картой сейчас недоступна — оплатите наличными".into()),
+            };
+        }
+        if total <= Money::ZERO {
+            return State::Summary {
+                account,
+                amounts,
+                error: Some("Введите сумму к оплате больше нуля".into()),
+            };
+        }
+        if let Err(e) = self.config.limits.check(total, account.paid_today) {
+            return State::Summary {
+                account,
+                amounts,
+                error: Some(e.message_ru()),
+            };
+        }
+        let payment_id = self.document_id("P", now);
+        let payment = Payment {
+            id: payment_id.clone(),
+            account,
+            amounts,
+        };
+        self.journal(JournalEvent::PaymentStarted {
+            payment_id: payment_id.clone(),
+            account: payment.account.number.clone(),
+            account_verified: payment.account.verified,
+            method: PaymentMethod::Card,
+            requested_kopecks: total.kopecks(),
+        });
+        self.journal(JournalEvent::CardAuthorisationRequested {
+            payment_id: payment_id.clone(),
+            amount_kopecks: total.kopecks(),
+        });
+        self.emit(Output::Card(CardCommand::Authorise {
+            payment_id,
+            amount: total,
+        }));
+        State::Card(Card {
+            payment,
+            amount: total,
+            prompt: "Приложите или вставьте карту".into(),
+            phase: CardPhase::Authorising {
+                cancel_requested: false,
+            },
+        })
+    }
+
+    /// Ends cash intake: waits for a bill in flight, then credits what was stacked.
+    fn finish_cash(&mut self, mut cash: Cash, by_timeout: bool, now: DateTime<Utc>) {
+        if !cash.finishing {
+            self.emit(Output::Bill(BillCommand::Disable));
+        }
+        if cash.stacking.is_some() {
+            cash.finishing = true;
+            self.state = State::Cash(cash);
+            self.idle_deadline = None;
+            return;
+        }
+        if cash.inserted <= Money::ZERO {
+            self.journal(JournalEvent::PaymentCancelled {
+                payment_id: cash.payment.id.clone(),
+                reason: if by_timeout {
+                    "idle timeout, nothing inserted"
+                } else {
+                    "cancelled, nothing inserted"
+                }
+                .into(),
+            });
+            let next = if by_timeout {
+                State::Welcome
+            } else {
+                State::Summary {
+                    account: cash.payment.account,
+                    amounts: cash.payment.amounts,
+                    error: None,
+                }
+            };
+            self.enter(next, now);
+            return;
+        }
+        let credited = self.credit(cash.payment, PaymentMethod::Cash, cash.inserted, None, now);
+        if by_timeout {
+            let choice = if self.availability.paper {
+                ReceiptChoice::Paper
+            } else {
+                ReceiptChoice::ScreenOnly
+            };
+            self.fiscalise(credited, choice, now);
+        } else {
+            self.enter(State::ReceiptChoice(credited), now);
+        }
+    }
+
+    fn credit(
+        &mut self,
+        payment: Payment,
+        method: PaymentMethod,
+        total: Money,
+        approval: Option<CardApproval>,
+        now: DateTime<Utc>,
+    ) -> Credited {
+        let allocations = allocate_requested(total, &payment.account.services, &payment.amounts);
+        self.journal(JournalEvent::PaymentCompleted {
+            payment_id: payment.id.clone(),
+            account: payment.account.number.clone(),
+            method,
+            total_kopecks: total.kopecks(),
+            allocations: to_wire(&allocations),
+        });
+        let receipt_id = self.document_id("R", now);
+        Credited {
+            payment,
+            method,
+            total,
+            allocations,
+            approval,
+            receipt_id,
+        }
+    }
+
+    fn fiscalise(&mut self, credited: Credited, choice: ReceiptChoice, now: DateTime<Utc>) {
+        let contact = match &choice {
+            ReceiptChoice::Electronic(contact) => Some(contact.clone()),
+            _ => None,
+        };
+        let (cash, card) = match credited.method {
+            PaymentMethod::Cash => (credited.total, Money::ZERO),
+            PaymentMethod::Card => (Money::ZERO, credited.total),
+        };
+        self.emit(Output::Fiscalise(FiscalRequest {
+            receipt_id: credited.receipt_id.clone(),
+            payment_id: credited.payment.id.clone(),
+            account: credited.payment.account.number.clone(),
+            allocations: credited.allocations.clone(),
+            cash,
+            card,
+            contact,
+            card_approval: credited.approval.clone(),
+        }));
+        self.enter(State::Fiscalising(credited, choice), now);
+    }
+
+    fn issue_certificate(&mut self, account: &CustomerAccount, now: DateTime<Utc>) -> State {
+        let certificate_no = self.document_id("C", now);
+        self.journal(JournalEvent::NoDebtCertificateIssued {
+            account: account.number.clone(),
+            certificate_no: certificate_no.clone(),
+        });
+        let printed = self.availability.paper;
+        if printed {
+            self.emit(Output::PrintSlip(SlipRequest::NoDebtCertificate {
+                account: account.number.clone(),
+                holder_masked: account.holder_masked.clone(),
+                address_masked: account.address_masked.clone(),
+                certificate_no: certificate_no.clone(),
+                time: now,
+            }));
+        }
+        State::CertificateDone {
+            certificate_no,
+            printed,
+        }
+    }
+
+    fn check_readings(
+        &mut self,
+        account: CustomerAccount,
+        _old_refusals: Vec<ReadingRefusal>,
+        mut accepted: Vec<AcceptedReading>,
+        inputs: Vec<ReadingInput>,
+        now: DateTime<Utc>,
+    ) -> State {
+        let mut refusals = Vec::new();
+        for input in inputs {
+            if input.text.trim().is_empty() {
+                continue;
+            }
+            let zone = account
+                .meters
+                .iter()
+                .find(|m| m.id == input.meter_id)
+                .and_then(|m| {
+                    m.zones
+                        .iter()
+                        .find(|z| z.code == input.zone)
+                        .map(|z| (m.name.clone(), z.previous))
+                });
+            let Some((meter_name, previous)) = zone else {
+                refusals.push(ReadingRefusal {
+                    meter_id: input.meter_id.clone(),
+                    zone: input.zone.clone(),
+                    message: "Такого прибора учёта или зоны нет на этом лицевом счёте".into(),
+                });
+                continue;
+            };
+            match self.rules.check(&account, &input, now) {
+                Ok(value) => {
+                    let registration_no = self.document_id("M", now);
+                    self.journal(JournalEvent::MeterReadingAccepted {
+                        registration_no: registration_no.clone(),
+                        account: account.number.clone(),
+                        meter_id: input.meter_id.clone(),
+                        zone: input.zone.clone(),
+                        value,
+                        previous,
+                    });
+                    accepted.retain(|a| !(a.meter_id == input.meter_id && a.zone == input.zone));
+                    accepted.push(AcceptedReading {
+                        registration_no,
+                        meter_id: input.meter_id,
+                        meter_name,
+                        zone: input.zone,
+                        value,
+                        previous,
+                    });
+                }
+                Err(message) => {
+                    self.journal(JournalEvent::MeterReadingRefused {
+                        account: account.number.clone(),
+                        meter_id: input.meter_id.clone(),
+                        zone: input.zone.clone(),
+                        value: input.text.trim().parse().unwrap_or(0),
+                        reason: message.clone(),
+                    });
+                    refusals.push(ReadingRefusal {
+                        meter_id: input.meter_id,
+                        zone: input.zone,
+                        message,
+                    });
+                }
+            }
+        }
+        if refusals.is_empty() && !accepted.is_empty() {
+            State::ReadingsDone {
+                account: account.number,
+                accepted,
+                printed: false,
+            }
+        } else {
+            State::Readings {
+                account,
+                refusals,
+                accepted,
+            }
+        }
+    }
+
+    fn on_device(&mut self, input: DeviceInput, now: DateTime<Utc>) {
+        let state = std::mem::replace(&mut self.state, State::Welcome);
+        match (state, input) {
+            (
+                State::LookingUp {
+                    purpose, sum_hint, ..
+                },
+                DeviceInput::AccountFound(account),
+            ) => {
+                let next = match purpose {
+                    Purpose::Pay => {
+                        let amounts = initial_amounts(&account, sum_hint);
+                        State::Summary { account, amounts, error: None }
+                    }
+                    Purpose::Readings if account.meters.is_empty() => State::Notice {
+                        text: "На этом лицевом счёте нет приборов учёта, показания которых принимает терминал. Обратитесь в офис обслуживания.".into(),
+                    },
+                    Purpose::Readings => State::Readings { account, refusals: Vec::new(), accepted: Vec::new() },
+                    Purpose::Certificate if account.verified && account.total_debt() <= Money::ZERO => self.issue_certificate(&account, now),
+                    Purpose::Certificate if !account.verified => State::Notice {
+                        text: "Нет связи с расчётным центром: справку сейчас выдать нельзя. Попробуйте позже или обратитесь в офис.".into(),
+                    },
+                    Purpose::Certificate => {
+                        let error = Some(format!(
+                            "Справка выдаётся, когда задолженности нет. Задолженность: {}. Оплатите её — и справку можно будет получить сразу.",
+                            account.total_debt()
+                        ));
+                        let amounts = initial_amounts(&account, None);
+                        State::Summary { account, amounts, error }
+                    }
+                };
+                self.enter(next, now);
+            }
+            (
+                State::LookingUp {
+                    purpose, number, ..
+                },
+                DeviceInput::AccountNotFound { .. },
+            ) => {
+                let error = Some(format!(
+                    "Лицевой счёт {number} не найден. Проверьте номер по квитанции."
+                ));
+                self.enter(State::AccountEntry { purpose, error }, now);
+            }
+            (State::LookingUp { purpose, .. }, DeviceInput::AccountRefused { message }) => {
+                self.enter(
+                    State::AccountEntry {
+                        purpose,
+                        error: Some(message),
+                    },
+                    now,
+                );
+            }
+            (
+                State::Welcome | State::AccountEntry { .. },
+                DeviceInput::AccountRefused { message },
+            ) => {
+                self.enter(
+                    State::AccountEntry {
+                        purpose: Purpose::Pay,
+                        error: Some(message),
+                    },
+                    now,
+                );
+            }
+            (
+                State::Cash(cash),
+                input @ (DeviceInput::BillEscrow(_)
+                | DeviceInput::BillStacked(_)
+                | DeviceInput::BillReturned(_)
+                | DeviceInput::BillRejected { .. }),
+            ) => self.on_cash(cash, input, now),
+            (State::Card(card), input) => self.on_card(card, input, now),
+            (
+                State::Fiscalising(credited, choice),
+                DeviceInput::Fiscalised {
+                    receipt_id,
+                    fiscal,
+                    printed_by_register,
+                },
+            ) if receipt_id == credited.receipt_id => {
+                self.journal(JournalEvent::ReceiptFiscalised {
+                    receipt_id: receipt_id.clone(),
+                    payment_id: Some(credited.payment.id.clone()),
+                    total_kopecks: credited.total.kopecks(),
+                    fiscal: fiscal.clone(),
+                    printed_by_register,
+                });
+                if let ReceiptChoice::Electronic(contact) = &choice {
+                    self.journal(JournalEvent::EReceiptRequested {
+                        receipt_id: receipt_id.clone(),
+                        contact: contact.clone(),
+                    });
+                }
+                let qr = Some(fiscal.qr.clone());
+                match choice {
+                    ReceiptChoice::Paper if printed_by_register => {
+                        self.journal(JournalEvent::ReceiptPrinted { receipt_id });
+                        self.done(credited, true, qr, "Возьмите чек".into(), now);
+                    }
+                    ReceiptChoice::Paper => {
+                        self.emit(Output::PrintReceipt { receipt_id });
+                        self.enter(State::Printing(credited, qr), now);
+                    }
+                    ReceiptChoice::Electronic(_) => self.done(
+                        credited,
+                        false,
+                        qr,
+                        "Чек будет отправлен в течение 5 минут".into(),
+                        now,
+                    ),
+                    ReceiptChoice::ScreenOnly => self.done(
+                        credited,
+                        false,
+                        qr,
+                        "Отсканируйте QR-код — это ваш кассовый чек".into(),
+                        now,
+                    ),
+                }
+            }
+            (
+                State::Fiscalising(credited, _),
+                DeviceInput::FiscalisationFailed { receipt_id, reason },
+            ) if receipt_id == credited.receipt_id => {
+                self.journal(JournalEvent::FiscalisationFailed {
+                    receipt_id,
+                    payment_id: Some(credited.payment.id.clone()),
+                    reason,
+                });
+                self.done(credited, false, None, "Платёж зачислен. Чек не удалось оформить — он будет оформлен и отправлен позже.".into(), now);
+            }
+            (State::Printing(credited, qr), DeviceInput::Printed { receipt_id })
+                if receipt_id == credited.receipt_id =>
+            {
+                self.journal(JournalEvent::ReceiptPrinted { receipt_id });
+                self.done(credited, true, qr, "Возьмите чек".into(), now);
+            }
+            (State::Printing(credited, qr), DeviceInput::PrintFailed { receipt_id, reason })
+                if receipt_id == credited.receipt_id =>
+            {
+                self.journal(JournalEvent::ReceiptUnprinted { receipt_id, reason });
+                self.done(
+                    credited,
+                    false,
+                    qr,
+                    "Платёж зачислен, но чек не напечатан. Отсканируйте QR-код чека или получите чек по SMS или e-mail.".into(),
+                    now,
+                );
+            }
+            (state, DeviceInput::BillStacked(amount)) => {
+                // Money the validator took outside a cash payment (a late report after a fault):
+                // journal it so it is never lost; finance sees it as unassigned cash.
+                self.journal(JournalEvent::BillStacked {
+                    payment_id: None,
+                    denomination_kopecks: amount.kopecks(),
+                });
+                self.state = state;
+            }
+            (state, _) => self.state = state,
+        }
+    }
+
+    fn done(
+        &mut self,
+        credited: Credited,
+        printed: bool,
+        qr: Option<String>,
+        message: String,
+        now: DateTime<Utc>,
+    ) {
+        self.enter(
+            State::Done {
+                credited,
+                printed,
+                qr,
+                message,
+            },
+            now,
+        );
+    }
+
+    fn on_cash(&mut self, mut cash: Cash, input: DeviceInput, now: DateTime<Utc>) {
+        let pid = Some(cash.payment.id.clone());
+        let max_left = self
+            .config
+            .limits
+            .allowed_now(cash.payment.account.paid_today)
+            - cash.inserted;
+        match input {
+            DeviceInput::BillEscrow(bill) => {
+                if cash.finishing || cash.stacking.is_some() {
+                    self.emit(Output::Bill(BillCommand::Return));
+                } else if bill > max_left {
+                    cash.notice = Some(format!("Купюра {bill} не принята: можно внести ещё не больше {max_left}. Возьмите купюру."));
+                    self.emit(Output::Bill(BillCommand::Return));
+                } else {
+                    self.journal(JournalEvent::BillStackRequested {
+                        payment_id: pid,
+                        denomination_kopecks: bill.kopecks(),
+                    });
+                    self.emit(Output::Bill(BillCommand::Stack));
+                    cash.stacking = Some(bill);
+                    cash.notice = None;
+                }
+            }
+            DeviceInput::BillStacked(bill) => {
+                self.journal(JournalEvent::BillStacked {
+                    payment_id: pid,
+                    denomination_kopecks: bill.kopecks(),
+                });
+                cash.inserted += bill;
+                cash.stacking = None;
+                let left = max_left - bill;
+                if cash.finishing || left <= Money::ZERO {
+                    return self.finish_cash(cash, false, now);
+                }
+                self.emit(Output::Bill(BillCommand::Enable { max_bill: left }));
+            }
+            DeviceInput::BillReturned(bill) => {
+                self.journal(JournalEvent::BillReturned {
+                    payment_id: pid,
+                    denomination_kopecks: bill.kopecks(),
+                    reason: if cash.stacking.is_some() {
+                        "returned instead of stacked"
+                    } else {
+                        "returned"
+                    }
+                    .into(),
+                });
+                cash.stacking = None;
+                if cash.finishing {
+                    return self.finish_cash(cash, false, now);
+                }
+            }
+            DeviceInput::BillRejected { reason } => {
+                self.journal(JournalEvent::BillRejected {
+                    payment_id: pid,
+                    reason: reason.clone(),
+                });
+                cash.notice = Some(reason);
+            }
+            _ => {}
+        }
+        let keep_clock = cash.finishing || cash.stacking.is_some();
+        self.state = State::Cash(cash);
+        if keep_clock {
+            self.idle_deadline = None;
+        } else {
+            self.restart_idle_clock(now);
+        }
+    }
+
+    fn on_card(&mut self, mut card: Card, input: DeviceInput, now: DateTime<Utc>) {
+        let pid = card.payment.id.clone();
+        match (input, card.phase.clone()) {
+            (DeviceInput::CardPrompt(text), CardPhase::Authorising { .. }) => card.prompt = text,
+            (
+                DeviceInput::CardApproved(approval),
+                phase @ (CardPhase::Authorising { .. } | CardPhase::Unknown),
+            ) => {
+                let cancel_requested = matches!(
+                    phase,
+                    CardPhase::Authorising {
+                        cancel_requested: true
+                    }
+                );
+                self.journal(JournalEvent::CardApproved {
+                    payment_id: pid.clone(),
+                    approval: approval.clone(),
+                });
+                let issued = !cancel_requested && approval.amount_kopecks == card.amount.kopecks();
+                self.emit(Output::Card(CardCommand::GoodsIssued {
+                    payment_id: pid,
+                    issued,
+                }));
+                card.phase = if issued {
+                    CardPhase::Completing(approval)
+                } else {
+                    CardPhase::Reversing(approval)
+                };
+                card.prompt = "Завершаем оплату…".into();
+            }
+            (DeviceInput::CardCompleted, CardPhase::Completing(approval)) => {
+                let amount = Money::from_kopecks(approval.amount_kopecks);
+                self.journal(JournalEvent::CardCompleted {
+                    payment_id: pid,
+                    amount_kopecks: approval.amount_kopecks,
+                });
+                let credited = self.credit(
+                    card.payment,
+                    PaymentMethod::Card,
+                    amount,
+                    Some(approval),
+                    now,
+                );
+                self.enter(State::ReceiptChoice(credited), now);
+                return;
+            }
+            (
+                DeviceInput::CardReversed,
+                CardPhase::Reversing(approval) | CardPhase::Completing(approval),
+            ) => {
+                self.journal(JournalEvent::CardReversed {
+                    payment_id: pid.clone(),
+                    receipt_no: approval.receipt_no,
+                    amount_kopecks: approval.amount_kopecks,
+                });
+                self.journal(JournalEvent::PaymentCancelled {
+                    payment_id: pid,
+                    reason: "card payment reversed".into(),
+                });
+                let error = Some("Оплата отменена, деньги вернутся на карту".to_string());
+                self.enter(
+                    State::Summary {
+                        account: card.payment.account,
+                        amounts: card.payment.amounts,
+                        error,
+                    },
+                    now,
+                );
+                return;
+            }
+            (
+                DeviceInput::CardDeclined { reason },
+                CardPhase::Authorising { .. } | CardPhase::Unknown,
+            ) => {
+                self.journal(JournalEvent::CardDeclined {
+                    payment_id: pid.clone(),
+                    reason: reason.clone(),
+                });
+                self.journal(JournalEvent::PaymentCancelled {
+                    payment_id: pid,
+                    reason: "card declined".into(),
+                });
+                let error = Some(format!("Оплата не прошла: {reason}"));
+                self.enter(
+                    State::Summary {
+                        account: card.payment.account,
+                        amounts: card.payment.amounts,
+                        error,
+                    },
+                    now,
+                );
+                return;
+            }
+            (DeviceInput::CardCancelled, CardPhase::Authorising { .. } | CardPhase::Unknown) => {
+                self.journal(JournalEvent::PaymentCancelled {
+                    payment_id: pid,
+                    reason: "card payment cancelled".into(),
+                });
+                let error = Some("Оплата картой отменена".to_string());
+                self.enter(
+                    State::Summary {
+                        account: card.payment.account,
+                        amounts: card.payment.amounts,
+                        error,
+                    },
+                    now,
+                );
+                return;
+            }
+            (
+                DeviceInput::CardOutcomeUnknown { detail },
+                CardPhase::Authorising { .. } | CardPhase::Completing(_) | CardPhase::Reversing(_),
+            ) => {
+                // The reader is now blocked until the outcome is learned; the card glue asks it and
+                // reports approved+completed, reversed or declined.
+                self.journal(JournalEvent::CardOutcomeUnknown {
+                    payment_id: pid,
+                    detail,
+                });
+                card.phase = CardPhase::Unknown;
+                card.prompt = "Проверяем результат оплаты, не уходите…".into();
+            }
+            (DeviceInput::CardCompleted, CardPhase::Unknown) => {
+                // Recovery learned the payment was approved and completed, approval details unknown
+                // here: the card glue reports CardApproved first, so this is not expected.
+            }
+            (DeviceInput::CardReversed, CardPhase::Unknown) => {
+                self.journal(JournalEvent::PaymentCancelled {
+                    payment_id: pid,
+                    reason: "card payment not completed".into(),
+                });
+                let error = Some("Оплата не завершена, деньги вернутся на карту".to_string());
+                self.enter(
+                    State::Summary {
+                        account: card.payment.account,
+                        amounts: card.payment.amounts,
+                        error,
+                    },
+                    now,
+                );
+                return;
+            }
+            _ => {}
+        }
+        self.state = State::Card(card);
+    }
+
+    /// What the screen shows now.
+    pub fn view(&self) -> View {
+        let screen = match &self.state {
+            State::Welcome => Screen::Welcome,
+            State::AccountEntry { purpose, error } => Screen::AccountEntry {
+                purpose: *purpose,
+                error: error.clone(),
+            },
+            State::LookingUp {
+                purpose, number, ..
+            } => Screen::LookingUp {
+                purpose: *purpose,
+                number: number.clone(),
+            },
+            State::Summary {
+                account,
+                amounts,
+                error,
+            } => Screen::Summary {
+                account: account.clone(),
+                amounts: amounts.clone(),
+                total: amounts.iter().copied().sum(),
+                max_payment: self.config.limits.allowed_now(account.paid_today),
+                error: error.clone(),
+                cash: self.availability.cash,
+                card: self.availability.card,
+            },
+            State::Cash(cash) => Screen::Cash {
+                account: cash.payment.account.number.clone(),
+                requested: cash.payment.requested(),
+                inserted: cash.inserted,
+                max_left: self
+                    .config
+                    .limits
+                    .allowed_now(cash.payment.account.paid_today)
+                    - cash.inserted,
+                accepted: Vec::new(),
+                notice: cash.notice.clone(),
+                busy: cash.stacking.is_some() || cash.finishing,
+            },
+            State::Card(card) => Screen::Card {
+                account: card.payment.account.number.clone(),
+                amount: card.amount,
+                prompt: card.prompt.clone(),
+                can_cancel: matches!(
+                    card.phase,
+                    CardPhase::Authorising {
+                        cancel_requested: false
+                    }
+                ),
+            },
+            State::ReceiptChoice(credited) => Screen::ReceiptChoice {
+                total: credited.total,
+                paper: self.availability.paper,
+            },
+            State::Fiscalising(..) => Screen::Processing {
+                text: "Оформляем чек…".into(),
+            },
+            State::Printing(..) => Screen::Processing {
+                text: "Печатаем чек…".into(),
+            },
+            State::Done {
+                credited,
+                printed,
+                qr,
+                message,
+            } => Screen::Done {
+                total: credited.total,
+                printed: *printed,
+                qr: if *printed { None } else { qr.clone() },
+                message: message.clone(),
+                certificate_available: credited.debt_left() <= Money::ZERO
+                    && credited.payment.account.verified,
+            },
+            State::Readings {
+                account,
+                refusals,
+                accepted,
+            } => Screen::Readings {
+                account: account.clone(),
+                refusals: refusals.clone(),
+                accepted: accepted.clone(),
+            },
+            State::ReadingsDone {
+                accepted, printed, ..
+            } => Screen::ReadingsDone {
+                accepted: accepted.clone(),
+                printed: *printed,
+            },
+            State::CertificateDone {
+                certificate_no,
+                printed,
+            } => Screen::CertificateDone {
+                certificate_no: certificate_no.clone(),
+                printed: *printed,
+            },
+            State::Notice { text } => Screen::Notice { text: text.clone() },
+        };
+        View {
+            screen,
+            idle_deadline: self.idle_deadline,
+        }
+    }
+}
+
+/// Debt per service, or the bill's QR sum spread over the debts.
+fn initial_amounts(account: &CustomerAccount, sum_hint: Option<Money>) -> Vec<Money> {
+    match sum_hint {
+        Some(sum) => crate::money::allocate(sum, &account.services)
+            .iter()
+            .map(Allocation::total)
+            .collect(),
+        None => account
+            .services
+            .iter()
+            .map(|s| s.debt.max(Money::ZERO))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,724 @@
+use super::*;
+use crate::journal::Journal;
+use backend_sync::event::{CardApproval, FiscalAttributes};
+use proptest::prelude::*;
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-20T09:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+struct AnyReading;
+impl ReadingRules for AnyReading {
+    fn check(
+        &self,
+        account: &CustomerAccount,
+        input: &ReadingInput,
+        _now: DateTime<Utc>,
+    ) -> Result<u64, String> {
+        let value: u64 = input
+            .text
+            .trim()
+            .parse()
+            .map_err(|_| format!("«{}» — не число", input.text))?;
+        let previous = account.meters[0].zones[0].previous;
+        if value < previous {
+            return Err(format!("Показание {value} меньше предыдущего {previous}"));
+        }
+        Ok(value)
+    }
+}
+
+fn account(debt_rubles: i64) -> CustomerAccount {
+    CustomerAccount {
+        number: "1000000001".into(),
+        verified: true,
+        holder_masked: "Ив***в И. И.".into(),
+        address_masked: "ул. Ленина, д. 1, кв. **".into(),
+        services: vec![
+            crate::money::ServiceDue {
+                service_id: "el".into(),
+                name: "Электроэнергия".into(),
+                debt: Money::from_rubles(debt_rubles),
+            },
+            crate::money::ServiceDue {
+                service_id: "fee".into(),
+                name: "Обслуживание".into(),
+                debt: Money::ZERO,
+            },
+        ],
+        meters: vec![MeterInfo {
+            id: "m1".into(),
+            name: "Счётчик 1".into(),
+            zones: vec![ZoneInfo {
+                code: "T1".into(),
+                name: "день".into(),
+                previous: 1000,
+            }],
+        }],
+        paid_today: Money::ZERO,
+    }
+}
+
+fn session() -> Session {
+    let limits = Limits {
+        per_payment: Money::from_rubles(15_000),
+        per_day: Money::from_rubles(60_000),
+    };
+    Session::new(SessionConfig::new("K01", limits), Box::new(AnyReading))
+}
+
+fn approval(amount: Money) -> CardApproval {
+    CardApproval {
+        amount_kopecks: amount.kopecks(),
+        receipt_no: 7,
+        trace_no: 8,
+        masked_pan: "4111********1111".into(),
+        auth_code: "A1B2C3".into(),
+        card_terminal_id: "52500001".into(),
+        rrn: None,
+    }
+}
+
+fn fiscal() -> FiscalAttributes {
+    FiscalAttributes {
+        fn_number: "9282000100072197".into(),
+        fd_number: 1,
+        fiscal_sign: "2918241905".into(),
+        shift_number: 1,
+        time: "2026-11-20T12:00".into(),
+        qr: "t=20261120T1200&s=1500.00&fn=9282000100072197&i=1&fp=2918241905&n=1".into(),
+    }
+}
+
+fn drain(s: &mut Session) -> Vec<Output> {
+    std::iter::from_fn(|| s.poll_output()).collect()
+}
+
+fn ui(s: &mut Session, intent: Intent) -> Vec<Output> {
+    s.handle(Input::Ui(intent), t0());
+    drain(s)
+}
+
+fn dev(s: &mut Session, input: DeviceInput) -> Vec<Output> {
+    s.handle(Input::Device(input), t0());
+    drain(s)
+}
+
+fn journaled(outputs: &[Output]) -> Vec<&JournalEvent> {
+    outputs
+        .iter()
+        .filter_map(|o| {
+            if let Output::Journal(e) = o {
+                Some(e)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+fn to_summary(s: &mut Session, debt: i64) {
+    ui(s, Intent::Start(Purpose::Pay));
+    let out = ui(s, Intent::SubmitAccount("10000 00001".into()));
+    assert_eq!(
+        out,
+        vec![Output::LookupAccount {
+            number: "1000000001".into()
+        }]
+    );
+    dev(s, DeviceInput::AccountFound(account(debt)));
+}
+
+#[test]
+fn cash_payment_of_1500_with_two_bills() {
+    let mut s = session();
+    to_summary(&mut s, 1_500);
+    let out = ui(&mut s, Intent::PayCash);
+    assert!(matches!(
+        out[0],
+        Output::Journal(JournalEvent::PaymentStarted {
+            method: PaymentMethod::Cash,
+            requested_kopecks: 150_000,
+            ..
+        })
+    ));
+    assert_eq!(
+        out[1],
+        Output::Bill(BillCommand::Enable {
+            max_bill: Money::from_rubles(15_000)
+        })
+    );
+
+    // Write-ahead: the intent is journaled before STACK goes out.
+    let out = dev(&mut s, DeviceInput::BillEscrow(Money::from_rubles(1_000)));
+    assert!(matches!(
+        out[0],
+        Output::Journal(JournalEvent::BillStackRequested {
+            denomination_kopecks: 100_000,
+            ..
+        })
+    ));
+    assert_eq!(out[1], Output::Bill(BillCommand::Stack));
+    // Escrow is not money: nothing credited yet.
+    assert!(matches!(
+        s.view().screen,
+        Screen::Cash {
+            inserted: Money::ZERO,
+            busy: true,
+            ..
+        }
+    ));
+    dev(&mut s, DeviceInput::BillStacked(Money::from_rubles(1_000)));
+    dev(&mut s, DeviceInput::BillEscrow(Money::from_rubles(500)));
+    dev(&mut s, DeviceInput::BillStacked(Money::from_rubles(500)));
+    assert!(
+        matches!(s.view().screen, Screen::Cash { inserted, .. } if inserted == Money::from_rubles(1_500))
+    );
+
+    let out = ui(&mut s, Intent::FinishCash);
+    assert_eq!(out[0], Output::Bill(BillCommand::Disable));
+    assert!(matches!(
+        &out[1],
+        Output::Journal(JournalEvent::PaymentCompleted {
+            total_kopecks: 150_000,
+            ..
+        })
+    ));
+    let out = ui(&mut s, Intent::ChooseReceipt(ReceiptChoice::Paper));
+    let Output::Fiscalise(req) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(req.cash, Money::from_rubles(1_500));
+    let receipt_id = req.receipt_id.clone();
+    let out = dev(
+        &mut s,
+        DeviceInput::Fiscalised {
+            receipt_id: receipt_id.clone(),
+            fiscal: fiscal(),
+            printed_by_register: false,
+        },
+    );
+    assert_eq!(
+        out.last(),
+        Some(&Output::PrintReceipt {
+            receipt_id: receipt_id.clone()
+        })
+    );
+    dev(&mut s, DeviceInput::Printed { receipt_id });
+    assert!(matches!(
+        s.view().screen,
+        Screen::Done {
+            printed: true,
+            certificate_available: true,
+            ..
+        }
+    ));
+    s.handle_timeout(t0() + Duration::seconds(21));
+    assert!(s.is_idle());
+}
+
+#[test]
+fn a_bill_above_the_limit_is_returned_with_the_numbers() {
+    let mut s = session();
+    to_summary(&mut s, 100);
+    ui(&mut s, Intent::PayCash);
+    dev(&mut s, DeviceInput::BillEscrow(Money::from_rubles(5_000)));
+    dev(&mut s, DeviceInput::BillStacked(Money::from_rubles(5_000)));
+    dev(&mut s, DeviceInput::BillEscrow(Money::from_rubles(5_000)));
+    dev(&mut s, DeviceInput::BillStacked(Money::from_rubles(5_000)));
+    dev(&mut s, DeviceInput::BillEscrow(Money::from_rubles(2_000)));
+    dev(&mut s, DeviceInput::BillStacked(Money::from_rubles(2_000)));
+    let out = dev(&mut s, DeviceInput::BillEscrow(Money::from_rubles(5_000)));
+    assert_eq!(out, vec![Output::Bill(BillCommand::Return)]);
+    let Screen::Cash {
+        notice: Some(notice),
+        ..
+    } = s.view().screen
+    else {
+        panic!()
+    };
+    assert_eq!(
+        notice,
+        "Купюра 5 000,00 ₽ не принята: можно внести ещё не больше 3 000,00 ₽. Возьмите купюру."
+    );
+}
+
+#[test]
+fn cancel_while_a_bill_is_stacking_waits_then_credits_it() {
+    let mut s = session();
+    to_summary(&mut s, 1_500);
+    ui(&mut s, Intent::PayCash);
+    dev(&mut s, DeviceInput::BillEscrow(Money::from_rubles(1_000)));
+    let out = ui(&mut s, Intent::Cancel);
+    assert_eq!(out, vec![Output::Bill(BillCommand::Disable)]);
+    let out = dev(&mut s, DeviceInput::BillStacked(Money::from_rubles(1_000)));
+    assert!(journaled(&out).iter().any(|e| matches!(
+        e,
+        JournalEvent::PaymentCompleted {
+            total_kopecks: 100_000,
+            ..
+        }
+    )));
+    assert!(matches!(s.view().screen, Screen::ReceiptChoice { .. }));
+}
+
+#[test]
+fn idle_timeout_with_cash_inserted_credits_and_receipts_it() {
+    let mut s = session();
+    to_summary(&mut s, 1_500);
+    ui(&mut s, Intent::PayCash);
+    dev(&mut s, DeviceInput::BillEscrow(Money::from_rubles(100)));
+    dev(&mut s, DeviceInput::BillStacked(Money::from_rubles(100)));
+    let deadline = s.poll_timeout().unwrap();
+    s.handle_timeout(deadline);
+    let out = drain(&mut s);
+    assert!(journaled(&out).iter().any(|e| matches!(
+        e,
+        JournalEvent::PaymentCompleted {
+            total_kopecks: 10_000,
+            ..
+        }
+    )));
+    assert!(
+        out.iter().any(|o| matches!(o, Output::Fiscalise(_))),
+        "a receipt is still made: {out:?}"
+    );
+}
+
+#[test]
+fn card_approval_is_journaled_before_goods_issued_and_credited_on_completion() {
+    let mut s = session();
+    to_summary(&mut s, 1_500);
+    let out = ui(&mut s, Intent::PayCard);
+    assert!(matches!(
+        out[1],
+        Output::Journal(JournalEvent::CardAuthorisationRequested {
+            amount_kopecks: 150_000,
+            ..
+        })
+    ));
+    assert!(matches!(
+        out[2],
+        Output::Card(CardCommand::Authorise { .. })
+    ));
+    let out = dev(
+        &mut s,
+        DeviceInput::CardApproved(approval(Money::from_rubles(1_500))),
+    );
+    assert!(matches!(
+        out[0],
+        Output::Journal(JournalEvent::CardApproved { .. })
+    ));
+    assert!(matches!(
+        out[1],
+        Output::Card(CardCommand::GoodsIssued { issued: true, .. })
+    ));
+    let out = dev(&mut s, DeviceInput::CardCompleted);
+    let events = journaled(&out);
+    assert!(matches!(
+        events[0],
+        JournalEvent::CardCompleted {
+            amount_kopecks: 150_000,
+            ..
+        }
+    ));
+    assert!(matches!(
+        events[1],
+        JournalEvent::PaymentCompleted {
+            method: PaymentMethod::Card,
+            total_kopecks: 150_000,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn an_approval_after_cancel_is_answered_not_issued() {
+    let mut s = session();
+    to_summary(&mut s, 1_500);
+    ui(&mut s, Intent::PayCard);
+    assert_eq!(
+        ui(&mut s, Intent::Cancel),
+        vec![Output::Card(CardCommand::Abort)]
+    );
+    let out = dev(
+        &mut s,
+        DeviceInput::CardApproved(approval(Money::from_rubles(1_500))),
+    );
+    assert!(matches!(
+        out[1],
+        Output::Card(CardCommand::GoodsIssued { issued: false, .. })
+    ));
+    let out = dev(&mut s, DeviceInput::CardReversed);
+    assert!(matches!(
+        journaled(&out)[0],
+        JournalEvent::CardReversed { .. }
+    ));
+    assert!(!journaled(&out)
+        .iter()
+        .any(|e| matches!(e, JournalEvent::PaymentCompleted { .. })));
+}
+
+#[test]
+fn paper_out_keeps_the_payment_and_offers_the_qr_and_an_e_receipt() {
+    let mut s = session();
+    to_summary(&mut s, 1_500);
+    ui(&mut s, Intent::PayCard);
+    dev(
+        &mut s,
+        DeviceInput::CardApproved(approval(Money::from_rubles(1_500))),
+    );
+    dev(&mut s, DeviceInput::CardCompleted);
+    let out = ui(&mut s, Intent::ChooseReceipt(ReceiptChoice::Paper));
+    let Output::Fiscalise(req) = &out[0] else {
+        panic!()
+    };
+    let id = req.receipt_id.clone();
+    dev(
+        &mut s,
+        DeviceInput::Fiscalised {
+            receipt_id: id.clone(),
+            fiscal: fiscal(),
+            printed_by_register: false,
+        },
+    );
+    let out = dev(
+        &mut s,
+        DeviceInput::PrintFailed {
+            receipt_id: id.clone(),
+            reason: "paper out".into(),
+        },
+    );
+    assert!(matches!(
+        journaled(&out)[0],
+        JournalEvent::ReceiptUnprinted { .. }
+    ));
+    assert!(matches!(
+        s.view().screen,
+        Screen::Done {
+            printed: false,
+            qr: Some(_),
+            ..
+        }
+    ));
+    let out = ui(
+        &mut s,
+        Intent::ChooseReceipt(ReceiptChoice::Electronic(ReceiptContact::Sms(
+            "+79990001122".into(),
+        ))),
+    );
+    assert!(
+        matches!(journaled(&out)[0], JournalEvent::EReceiptRequested { receipt_id, .. } if *receipt_id == id)
+    );
+}
+
+#[test]
+fn readings_refusal_then_success() {
+    let mut s = session();
+    ui(&mut s, Intent::Start(Purpose::Readings));
+    ui(&mut s, Intent::SubmitAccount("1000000001".into()));
+    dev(&mut s, DeviceInput::AccountFound(account(0)));
+    let input = |t: &str| {
+        Intent::SubmitReadings(vec![ReadingInput {
+            meter_id: "m1".into(),
+            zone: "T1".into(),
+            text: t.into(),
+        }])
+    };
+    let out = ui(&mut s, input("900"));
+    assert!(matches!(
+        journaled(&out)[0],
+        JournalEvent::MeterReadingRefused { .. }
+    ));
+    let Screen::Readings { refusals, .. } = s.view().screen else {
+        panic!()
+    };
+    assert_eq!(refusals[0].message, "Показание 900 меньше предыдущего 1000");
+    let out = ui(&mut s, input("1100"));
+    assert!(matches!(
+        journaled(&out)[0],
+        JournalEvent::MeterReadingAccepted {
+            value: 1100,
+            previous: 1000,
+            ..
+        }
+    ));
+    assert!(matches!(s.view().screen, Screen::ReadingsDone { .. }));
+    let out = ui(&mut s, Intent::PrintReadingSlip);
+    assert!(matches!(
+        out[0],
+        Output::PrintSlip(SlipRequest::Readings { .. })
+    ));
+}
+
+#[test]
+fn certificate_needs_zero_debt() {
+    let mut s = session();
+    ui(&mut s, Intent::Start(Purpose::Certificate));
+    ui(&mut s, Intent::SubmitAccount("1000000001".into()));
+    dev(&mut s, DeviceInput::AccountFound(account(1_500)));
+    assert!(matches!(
+        s.view().screen,
+        Screen::Summary { error: Some(_), .. }
+    ));
+    let mut s = session();
+    ui(&mut s, Intent::Start(Purpose::Certificate));
+    ui(&mut s, Intent::SubmitAccount("1000000001".into()));
+    let out = dev(&mut s, DeviceInput::AccountFound(account(0)));
+    assert!(matches!(
+        journaled(&out)[0],
+        JournalEvent::NoDebtCertificateIssued { .. }
+    ));
+    assert!(matches!(
+        s.view().screen,
+        Screen::CertificateDone { printed: true, .. }
+    ));
+}
+
+// ---------- property test: arbitrary interleavings ----------
+
+#[derive(Debug, Clone)]
+enum Op {
+    Ui(u8),
+    Escrow(u8),
+    Device(u8),
+    Timeout,
+    Wait(u16),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => any::<u8>().prop_map(Op::Ui),
+        2 => any::<u8>().prop_map(Op::Escrow),
+        4 => any::<u8>().prop_map(Op::Device),
+        1 => Just(Op::Timeout),
+        1 => any::<u16>().prop_map(Op::Wait),
+    ]
+}
+
+const BILLS: [i64; 8] = [10, 50, 100, 200, 500, 1000, 2000, 5000];
+
+/// A world around the core: devices answer what they were asked, in random ways.
+#[derive(Default)]
+struct World {
+    lookup: Option<String>,
+    stack: bool,
+    escrow: Option<Money>,
+    authorise: Option<Money>,
+    goods: Option<bool>,
+    fiscalise: Option<String>,
+    print: Option<String>,
+    enabled: bool,
+}
+
+impl World {
+    fn absorb(&mut self, outputs: &[Output], journal: &mut Journal, now: DateTime<Utc>) {
+        for o in outputs {
+            match o {
+                Output::Journal(e) => {
+                    journal.append(e, now).unwrap();
+                }
+                Output::LookupAccount { number } => self.lookup = Some(number.clone()),
+                Output::Bill(BillCommand::Stack) => self.stack = true,
+                Output::Bill(BillCommand::Return) => self.escrow = None,
+                Output::Bill(BillCommand::Enable { .. }) => self.enabled = true,
+                Output::Bill(BillCommand::Disable) => self.enabled = false,
+                Output::Card(CardCommand::Authorise { amount, .. }) => {
+                    self.authorise = Some(*amount)
+                }
+                Output::Card(CardCommand::GoodsIssued { issued, .. }) => self.goods = Some(*issued),
+                Output::Card(CardCommand::Abort) => {}
+                Output::Fiscalise(req) => self.fiscalise = Some(req.receipt_id.clone()),
+                Output::PrintReceipt { receipt_id } => self.print = Some(receipt_id.clone()),
+                Output::PrintSlip(_) => {}
+            }
+        }
+    }
+
+    /// One device answer picked by `pick`; `kind` steers success or failure.
+    fn answer(&mut self, pick: u8, forced_ok: bool) -> Option<DeviceInput> {
+        let ok = forced_ok || pick % 3 != 0;
+        if let Some(number) = self.lookup.take() {
+            return Some(if ok || number.is_empty() {
+                DeviceInput::AccountFound(account(i64::from(pick % 4) * 700))
+            } else {
+                DeviceInput::AccountNotFound { number }
+            });
+        }
+        if self.stack {
+            self.stack = false;
+            let bill = self.escrow.take().unwrap_or(Money::from_rubles(100));
+            return Some(if ok {
+                DeviceInput::BillStacked(bill)
+            } else {
+                DeviceInput::BillReturned(bill)
+            });
+        }
+        if let Some(issued) = self.goods.take() {
+            return Some(if issued && ok {
+                DeviceInput::CardCompleted
+            } else {
+                DeviceInput::CardReversed
+            });
+        }
+        if let Some(amount) = self.authorise.take() {
+            return Some(match (forced_ok, pick % 5) {
+                (true, _) | (false, 0 | 1) => DeviceInput::CardApproved(approval(amount)),
+                (false, 2) => DeviceInput::CardDeclined {
+                    reason: "недостаточно средств".into(),
+                },
+                (false, 3) => DeviceInput::CardCancelled,
+                _ => {
+                    self.authorise = Some(amount);
+                    DeviceInput::CardPrompt("Введите ПИН-код".into())
+                }
+            });
+        }
+        if let Some(receipt_id) = self.fiscalise.take() {
+            return Some(if ok {
+                DeviceInput::Fiscalised {
+                    receipt_id,
+                    fiscal: fiscal(),
+                    printed_by_register: pick % 7 == 0,
+                }
+            } else {
+                DeviceInput::FiscalisationFailed {
+                    receipt_id,
+                    reason: "ФН не отвечает".into(),
+                }
+            });
+        }
+        if let Some(receipt_id) = self.print.take() {
+            return Some(if ok {
+                DeviceInput::Printed { receipt_id }
+            } else {
+                DeviceInput::PrintFailed {
+                    receipt_id,
+                    reason: "paper out".into(),
+                }
+            });
+        }
+        None
+    }
+}
+
+fn intent(n: u8) -> Intent {
+    match n % 16 {
+        0 => Intent::Start(Purpose::Pay),
+        1 => Intent::Start(Purpose::Readings),
+        2 => Intent::Start(Purpose::Certificate),
+        3 => Intent::SubmitAccount("1000000001".into()),
+        4 => Intent::SetServiceAmount {
+            index: usize::from(n / 16 % 3),
+            text: format!("{},50", n),
+        },
+        5 => Intent::PayCash,
+        6 => Intent::PayCard,
+        7 => Intent::FinishCash,
+        8 => Intent::ChooseReceipt(ReceiptChoice::Paper),
+        9 => Intent::ChooseReceipt(ReceiptChoice::Electronic(ReceiptContact::Email(
+            "a@b.ru".into(),
+        ))),
+        10 => Intent::SubmitReadings(vec![ReadingInput {
+            meter_id: "m1".into(),
+            zone: "T1".into(),
+            text: format!("{}", u64::from(n) * 9),
+        }]),
+        11 => Intent::RequestCertificate,
+        12 => Intent::Cancel,
+        13 => Intent::Home,
+        14 => Intent::SubmitScannedBill {
+            account: "1000000001".into(),
+            sum: Some(Money::from_kopecks(i64::from(n) * 1000)),
+        },
+        _ => Intent::Touch,
+    }
+}
+
+fn totals(journal: &Journal) -> (i64, i64, i64) {
+    let (mut stacked, mut card, mut credited) = (0, 0, 0);
+    for (_, e) in journal.events().unwrap() {
+        match e {
+            JournalEvent::BillStacked {
+                denomination_kopecks,
+                payment_id,
+            } => {
+                stacked += denomination_kopecks;
+                if payment_id.is_none() {
+                    credited += denomination_kopecks;
+                }
+            }
+            JournalEvent::CardCompleted { amount_kopecks, .. } => card += amount_kopecks,
+            JournalEvent::PaymentCompleted { total_kopecks, .. } => credited += total_kopecks,
+            _ => {}
+        }
+    }
+    (stacked, card, credited)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn credited_equals_stacked_plus_card_and_every_session_ends(ops in proptest::collection::vec(op(), 1..120)) {
+        let mut s = session();
+        let mut world = World::default();
+        let mut journal = Journal::in_memory().unwrap();
+        let mut now = t0();
+        for op in ops {
+            match op {
+                Op::Ui(n) => s.handle(Input::Ui(intent(n)), now),
+                Op::Escrow(n) => {
+                    if world.enabled && world.escrow.is_none() {
+                        let bill = Money::from_rubles(BILLS[usize::from(n) % BILLS.len()]);
+                        world.escrow = Some(bill);
+                        s.handle(Input::Device(DeviceInput::BillEscrow(bill)), now);
+                    }
+                }
+                Op::Device(n) => {
+                    if let Some(input) = world.answer(n, false) {
+                        s.handle(Input::Device(input), now);
+                    }
+                }
+                Op::Timeout => {
+                    if let Some(at) = s.poll_timeout() {
+                        now = now.max(at);
+                        s.handle_timeout(now);
+                    }
+                }
+                Op::Wait(secs) => now += Duration::seconds(i64::from(secs % 200)),
+            }
+            let out = drain(&mut s);
+            world.absorb(&out, &mut journal, now);
+        }
+        // Let every device finish what it was asked and the customer walk away.
+        for _ in 0..200 {
+            if s.is_idle() && world.answer(0, true).is_none() {
+                break;
+            }
+            if let Some(input) = world.answer(1, true) {
+                s.handle(Input::Device(input), now);
+            } else if let Some(at) = s.poll_timeout() {
+                now = now.max(at);
+                s.handle_timeout(now);
+            }
+            let out = drain(&mut s);
+            world.absorb(&out, &mut journal, now);
+        }
+        prop_assert!(s.is_idle(), "session did not end: {:?}", s.view().screen);
+        let (stacked, card, credited) = totals(&journal);
+        prop_assert_eq!(credited, stacked + card);
+        prop_assert!(journal.verify().is_ok());
+        // Every credited payment got a fiscal receipt or a recorded failure to make one.
+        let events: Vec<JournalEvent> = journal.events().unwrap().into_iter().map(|(_, e)| e).collect();
+        for e in &events {
+            if let JournalEvent::PaymentCompleted { payment_id, .. } = e {
+                let receipted = events.iter().any(|r| matches!(r,
+                    JournalEvent::ReceiptFiscalised { payment_id: Some(p), .. } | JournalEvent::FiscalisationFailed { payment_id: Some(p), .. } if p == payment_id));
+                prop_assert!(receipted, "payment {} has no receipt", payment_id);
+            }
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! What goes in and out of the customer session core.
+
+use backend_sync::event::{CardApproval, FiscalAttributes, ReceiptContact};
+use backend_sync::JournalEvent;
+use chrono::{DateTime, Utc};
+
+use crate::money::{Allocation, Money, ServiceDue};
+
+/// What the customer came for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Pay,
+    Readings,
+    Certificate,
+}
+
+/// A tariff zone of a meter with its last accepted value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneInfo {
+    /// `T1`, `T2`, `T3`.
+    pub code: String,
+    /// «день», «ночь», «пик», «полупик»…
+    pub name: String,
+    pub previous: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterInfo {
+    pub id: String,
+    pub name: String,
+    pub zones: Vec<ZoneInfo>,
+}
+
+/// The account as the session shows it: personal data already masked (152-FZ).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerAccount {
+    pub number: String,
+    /// False when the back office was unreachable and the number passed its checksum only.
+    pub verified: bool,
+    pub holder_masked: String,
+    pub address_masked: String,
+    pub services: Vec<ServiceDue>,
+    pub meters: Vec<MeterInfo>,
+    /// Already paid to this account today through this kiosk (for the daily limit).
+    pub paid_today: Money,
+}
+
+impl CustomerAccount {
+    pub fn total_debt(&self) -> Money {
+        self.services.iter().map(|s| s.debt.max(Money::ZERO)).sum()
+    }
+}
+
+/// How the customer wants the receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiptChoice {
+    Paper,
+    Electronic(ReceiptContact),
+    /// Only the QR code on the screen (allowed for automats when nothing else works).
+    ScreenOnly,
+}
+
+/// One value typed for one zone of one meter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadingInput {
+    pub meter_id: String,
+    pub zone: String,
+    pub text: String,
+}
+
+/// What the customer did on the screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// Any touch: keeps the session alive.
+    Touch,
+    Start(Purpose),
+    SubmitAccount(String),
+    /// A bill's payment QR code, already parsed by the scanner glue: the account and the sum due.
+    SubmitScannedBill {
+        account: String,
+        sum: Option<Money>,
+    },
+    /// The customer typed an amount for the service at `index`.
+    SetServiceAmount {
+        index: usize,
+        text: String,
+    },
+    PayCash,
+    PayCard,
+    FinishCash,
+    ChooseReceipt(ReceiptChoice),
+    SubmitReadings(Vec<ReadingInput>),
+    RequestCertificate,
+    PrintReadingSlip,
+    Cancel,
+    Home,
+}
+
+/// Which devices can be used now (from the health monitor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Availability {
+    pub cash: bool,
+    pub card: bool,
+    pub paper: bool,
+    /// The back office answers account lookups.
+    pub online: bool,
+}
+
+impl Default for Availability {
+    fn default() -> Self {
+        Availability {
+            cash: true,
+            card: true,
+            paper: true,
+            online: true,
+        }
+    }
+}
+
+/// What the devices and services around the core reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceInput {
+    AccountFound(CustomerAccount),
+    AccountNotFound {
+        number: String,
+    },
+    /// The lookup failed and the account is not checksum-valid either, or the QR was refused.
+    AccountRefused {
+        message: String,
+    },
+    BillEscrow(Money),
+    BillStacked(Money),
+    BillReturned(Money),
+    BillRejected {
+        reason: String,
+    },
+    CardPrompt(String),
+    CardApproved(CardApproval),
+    /// The terminal confirmed the goods-issued answer (80 00 was acknowledged).
+    CardCompleted,
+    /// The terminal confirmed the reversal after a "not issued" answer.
+    CardReversed,
+    CardDeclined {
+        reason: String,
+    },
+    CardCancelled,
+    CardOutcomeUnknown {
+        detail: String,
+    },
+    Fiscalised {
+        receipt_id: String,
+        fiscal: FiscalAttributes,
+        printed_by_register: bool,
+    },
+    FiscalisationFailed {
+        receipt_id: String,
+        reason: String,
+    },
+    Printed {
+        receipt_id: String,
+    },
+    PrintFailed {
+        receipt_id: String,
+        reason: String,
+    },
+    Availability(Availability),
+}
+
+/// Everything the core accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Ui(Intent),
+    Device(DeviceInput),
+}
+
+/// Commands for the bill validator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BillCommand {
+    /// Accept bills up to this amount.
+    Enable {
+        max_bill: Money,
+    },
+    Disable,
+    Stack,
+    Return,
+}
+
+/// Commands for the card reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardCommand {
+    Authorise {
+        payment_id: String,
+        amount: Money,
+    },
+    /// Answer to the unattended "goods issued?" question: true → 80 00, false → 84 66.
+    GoodsIssued {
+        payment_id: String,
+        issued: bool,
+    },
+    Abort,
+}
+
+/// What a fiscal receipt must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiscalRequest {
+    pub receipt_id: String,
+    pub payment_id: String,
+    pub account: String,
+    pub allocations: Vec<Allocation>,
+    pub cash: Money,
+    pub card: Money,
+    pub contact: Option<ReceiptContact>,
+    pub card_approval: Option<CardApproval>,
+}
+
+/// Non-fiscal documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlipRequest {
+    Readings {
+        account: String,
+        accepted: Vec<AcceptedReading>,
+        time: DateTime<Utc>,
+    },
+    NoDebtCertificate {
+        account: String,
+        holder_masked: String,
+        address_masked: String,
+        certificate_no: String,
+        time: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedReading {
+    pub registration_no: String,
+    pub meter_id: String,
+    pub meter_name: String,
+    pub zone: String,
+    pub value: u64,
+    pub previous: u64,
+}
+
+/// What the core asks the outside world to do, in order. `Journal` outputs must be durable before
+/// the next output is executed: that is what makes the write-ahead rule hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Journal(JournalEvent),
+    LookupAccount {
+        number: String,
+    },
+    Bill(BillCommand),
+    Card(CardCommand),
+    Fiscalise(FiscalRequest),
+    /// Print the fiscal receipt `receipt_id` (after `Fiscalised` unless the register printed it).
+    PrintReceipt {
+        receipt_id: String,
+    },
+    PrintSlip(SlipRequest),
+}
