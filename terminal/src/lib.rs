@@ -1,6 +1,7 @@
 //! `terminal` is the kiosk daemon: customer session core, journal, config, account lookup,
 //! meter-reading rules, health monitor, service operations and device wiring.
 
+pub mod demo;
 pub mod journal;
 pub mod money;
 pub mod runtime;

@@ -1,1 +1,166 @@
-fn main() {}
+//! The `terminal` command: run the kiosk, run the demo, check config, verify and export the journal.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use terminal::journal::{ExportFormat, Journal};
+
+#[derive(Parser)]
+#[command(
+    name = "terminal",
+    version,
+    about = "Self-service payment kiosk for an electricity retailer"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the kiosk (with a window on a display).
+    Run {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Use emulated devices and an embedded back office.
+        #[arg(long)]
+        simulate: bool,
+    },
+    /// A scripted customer pays 1 500,00 ₽ in cash on simulated devices; prints the receipt.
+    Demo,
+    /// The hash-chained journal.
+    Journal {
+        #[command(subcommand)]
+        command: JournalCommand,
+    },
+    /// Configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JournalCommand {
+    /// Check the whole chain; names the first bad sequence number.
+    Verify {
+        #[arg(long, default_value = "var/journal.sqlite")]
+        journal: PathBuf,
+    },
+    /// Write entries as JSON lines or CSV to stdout.
+    Export {
+        #[arg(long, default_value = "var/journal.sqlite")]
+        journal: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        #[arg(long, default_value_t = u64::MAX)]
+        to: u64,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file and list every problem.
+    Check { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KIOSK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo => demo(),
+        Command::Journal {
+            command: JournalCommand::Verify { journal },
+        } => verify(&journal),
+        Command::Journal {
+            command:
+                JournalCommand::Export {
+                    journal,
+                    from,
+                    to,
+                    format,
+                },
+        } => export(&journal, from, to, format),
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => {
+            eprintln!("config check: not available yet for {}", file.display());
+            ExitCode::FAILURE
+        }
+        Command::Run { .. } => {
+            eprintln!("terminal run: the kiosk UI is not wired yet; try `terminal demo`");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn demo() -> ExitCode {
+    match runtime().block_on(terminal::demo::run_demo()) {
+        Ok((receipt, entries)) => {
+            println!("{receipt}");
+            println!("Журнал: {entries} записей, цепочка проверена.");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("demo failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn verify(path: &std::path::Path) -> ExitCode {
+    let journal = match Journal::open_for_audit(path) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("cannot open journal {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    match journal.verify() {
+        Ok(n) => {
+            println!("journal OK: {n} entries, chain intact");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("journal BROKEN at entry {}: {}", e.seq, e.reason);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn export(path: &std::path::Path, from: u64, to: u64, format: ExportFormat) -> ExitCode {
+    let result = Journal::open_for_audit(path)
+        .and_then(|j| j.export(from, to, format, &mut std::io::stdout().lock()));
+    match result {
+        Ok(n) => {
+            eprintln!("exported {n} entries");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("export failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! `terminal demo`: a scripted customer pays a fixture account 1 500,00 ₽ in cash (1000 + 500)
+//! through the real session core and journal, on simulated devices; the receipt goes to stdout and
+//! the journal is verified. Runs headless on any machine.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::journal::Journal;
+use crate::money::{Limits, Money, ServiceDue};
+use crate::runtime::{fakes, Core, CoreEvent, DeviceLinks, SystemClock};
+use crate::session::{
+    CustomerAccount, Intent, MeterInfo, Purpose, ReceiptChoice, Screen, Session, SessionConfig,
+    View, ZoneInfo,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("the demo customer got stuck: expected {expected}, the screen shows {shown}")]
+    Stuck {
+        expected: &'static str,
+        shown: String,
+    },
+    #[error("journal: {0}")]
+    Journal(#[from] crate::journal::JournalError),
+    #[error("journal verification failed: {0}")]
+    Verify(#[from] crate::journal::VerifyError),
+    #[error("core: {0}")]
+    Core(#[from] crate::runtime::CoreError),
+    #[error("core task panicked")]
+    Join,
+}
+
+/// The demo account: 1 500,00 ₽ owed for electricity.
+pub fn demo_account() -> CustomerAccount {
+    CustomerAccount {
+        number: "1000000001".into(),
+        verified: true,
+        holder_masked: "Ив***в И. И.".into(),
+        address_masked: "г. Энск, ул. Ленина, д. 1, кв. **".into(),
+        services: vec![
+            ServiceDue {
+                service_id: "electricity".into(),
+                name: "Электроэнергия".into(),
+                debt: Money::from_rubles(1_350),
+            },
+            ServiceDue {
+                service_id: "odn".into(),
+                name: "Электроэнергия ОДН".into(),
+                debt: Money::from_rubles(150),
+            },
+        ],
+        meters: vec![MeterInfo {
+            id: "m1".into(),
+            name: "Меркурий 201".into(),
+            zones: vec![ZoneInfo {
+                code: "T1".into(),
+                name: "день".into(),
+                previous: 12_345,
+            }],
+        }],
+        paid_today: Money::ZERO,
+    }
+}
+
+struct NoReadings;
+impl crate::session::ReadingRules for NoReadings {
+    fn check(
+        &self,
+        _: &CustomerAccount,
+        _: &crate::session::ReadingInput,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, String> {
+        Err("Приём показаний в демонстрации не настроен".into())
+    }
+}
+
+async fn wait_for(
+    view: &mut watch::Receiver<View>,
+    expected: &'static str,
+    pred: impl Fn(&Screen) -> bool,
+) -> Result<(), DemoError> {
+    let reached = {
+        let wait = view.wait_for(|v| pred(&v.screen));
+        matches!(
+            tokio::time::timeout(Duration::from_secs(10), wait).await,
+            Ok(Ok(_))
+        )
+    };
+    if reached {
+        Ok(())
+    } else {
+        Err(DemoError::Stuck {
+            expected,
+            shown: format!("{:?}", view.borrow().screen),
+        })
+    }
+}
+
+/// Runs the scripted payment; returns the printed receipt text and the journal length.
+pub async fn run_demo() -> Result<(String, u64), DemoError> {
+    let (core_tx, core_rx) = mpsc::channel::<CoreEvent>(64);
+    let printed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (bill_tx, bill) = fakes::spawn_bill(core_tx.clone());
+    let links = DeviceLinks {
+        lookup: fakes::spawn_lookup(vec![demo_account()], core_tx.clone()),
+        bill: bill_tx,
+        card: fakes::spawn_card(core_tx.clone()),
+        receipts: fakes::spawn_receipts(core_tx.clone(), printed.clone()),
+    };
+    let limits = Limits {
+        per_payment: Money::from_rubles(15_000),
+        per_day: Money::from_rubles(60_000),
+    };
+    let session = Session::new(SessionConfig::new("DEMO01", limits), Box::new(NoReadings));
+    let (view_tx, mut view) = watch::channel(session.view());
+    let core = Core {
+        session,
+        journal: Journal::in_memory()?,
+        links,
+        clock: SystemClock,
+        view: view_tx,
+    };
+    let core_task = tokio::spawn(core.run(core_rx));
+
+    let ui = |i: Intent| {
+        let tx = core_tx.clone();
+        async move {
+            let _ = tx.send(CoreEvent::Ui(i)).await;
+        }
+    };
+    ui(Intent::Start(Purpose::Pay)).await;
+    ui(Intent::SubmitAccount("1000000001".into())).await;
+    wait_for(&mut view, "the account summary", |s| {
+        matches!(s, Screen::Summary { .. })
+    })
+    .await?;
+    ui(Intent::PayCash).await;
+    wait_for(&mut view, "the cash screen", |s| {
+        matches!(s, Screen::Cash { .. })
+    })
+    .await?;
+    for rubles in [1_000, 500] {
+        bill.insert(Money::from_rubles(rubles)).await;
+        let want = Money::from_rubles(if rubles == 1_000 { 1_000 } else { 1_500 });
+        wait_for(
+            &mut view,
+            "the bill to be credited",
+            |s| matches!(s, Screen::Cash { inserted, busy: false, .. } if *inserted == want),
+        )
+        .await?;
+    }
+    ui(Intent::FinishCash).await;
+    wait_for(&mut view, "the receipt choice", |s| {
+        matches!(s, Screen::ReceiptChoice { .. })
+    })
+    .await?;
+    ui(Intent::ChooseReceipt(ReceiptChoice::Paper)).await;
+    wait_for(&mut view, "the final screen", |s| {
+        matches!(s, Screen::Done { .. })
+    })
+    .await?;
+    let _ = core_tx.send(CoreEvent::Shutdown).await;
+    let journal = core_task.await.map_err(|_| DemoError::Join)??;
+    let entries = journal.verify()?;
+    let receipt = printed.lock().map(|p| p.join("\n")).unwrap_or_default();
+    Ok((receipt, entries))
+}
