@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod journal;
+pub mod ledger;
 pub mod money;
 pub mod runtime;
 pub mod session;

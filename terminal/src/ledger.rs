@@ -1,0 +1,285 @@
+//! What the journal says about money, rebuilt by replaying it: the cassette's contents by
+//! denomination, what each account paid today, payments left open by a crash, credited payments
+//! still without a fiscal receipt, receipts that did not print. The journal is the one truth; this is
+//! a view of it, rebuilt at start-up and kept up to date as entries are appended.
+
+use std::collections::{BTreeMap, HashMap};
+
+use backend_sync::event::{PaymentMethod, ServiceAmount};
+use backend_sync::JournalEvent;
+use chrono::NaiveDate;
+
+use crate::money::Money;
+
+/// A payment that started and has not ended (a crash or power loss in between).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenPayment {
+    pub payment_id: String,
+    pub account: String,
+    pub method: PaymentMethod,
+    /// Cash stacked for it so far.
+    pub stacked: Money,
+    /// A STACK was journaled and its outcome was not.
+    pub stack_in_flight: Option<Money>,
+    /// Card: the amount sent to the reader, and what was learned since.
+    pub card_amount: Option<Money>,
+    pub card_approved: Option<backend_sync::event::CardApproval>,
+    pub card_completed: bool,
+}
+
+/// A credited payment that has no fiscal receipt yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreceipted {
+    pub payment_id: String,
+    pub account: String,
+    pub method: PaymentMethod,
+    pub total: Money,
+    pub allocations: Vec<ServiceAmount>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    /// Bills in the cassette since it was last inserted: denomination (kopecks) → count.
+    pub cassette: BTreeMap<i64, u32>,
+    pub open_payments: BTreeMap<String, OpenPayment>,
+    pub unreceipted: BTreeMap<String, Unreceipted>,
+    /// Receipts fiscalised but not printed and not reprinted since.
+    pub unprinted: BTreeMap<String, Money>,
+    /// (account, local date) → paid.
+    paid: HashMap<(String, NaiveDate), Money>,
+    /// Totals over the whole journal, for checks.
+    pub stacked_total: Money,
+    pub card_completed_total: Money,
+    pub credited_total: Money,
+    pub last_seq: u64,
+}
+
+impl Ledger {
+    /// Replays `(seq, local date, event)` in order.
+    pub fn replay<'a>(
+        entries: impl IntoIterator<Item = (u64, NaiveDate, &'a JournalEvent)>,
+    ) -> Ledger {
+        let mut ledger = Ledger::default();
+        for (seq, date, event) in entries {
+            ledger.apply(seq, date, event);
+        }
+        ledger
+    }
+
+    pub fn cassette_total(&self) -> Money {
+        Money::from_kopecks(self.cassette.iter().map(|(d, n)| d * i64::from(*n)).sum())
+    }
+
+    pub fn paid_today(&self, account: &str, today: NaiveDate) -> Money {
+        self.paid
+            .get(&(account.to_string(), today))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Applies one entry.
+    pub fn apply(&mut self, seq: u64, date: NaiveDate, event: &JournalEvent) {
+        self.last_seq = seq;
+        match event {
+            JournalEvent::PaymentStarted {
+                payment_id,
+                account,
+                method,
+                ..
+            } => {
+                self.open_payments.insert(
+                    payment_id.clone(),
+                    OpenPayment {
+                        payment_id: payment_id.clone(),
+                        account: account.clone(),
+                        method: *method,
+                        stacked: Money::ZERO,
+                        stack_in_flight: None,
+                        card_amount: None,
+                        card_approved: None,
+                        card_completed: false,
+                    },
+                );
+            }
+            JournalEvent::BillStackRequested {
+                payment_id,
+                denomination_kopecks,
+            } => {
+                if let Some(open) = payment_id
+                    .as_ref()
+                    .and_then(|p| self.open_payments.get_mut(p))
+                {
+                    open.stack_in_flight = Some(Money::from_kopecks(*denomination_kopecks));
+                }
+            }
+            JournalEvent::BillStacked {
+                payment_id,
+                denomination_kopecks,
+            } => {
+                *self.cassette.entry(*denomination_kopecks).or_default() += 1;
+                self.stacked_total += Money::from_kopecks(*denomination_kopecks);
+                match payment_id
+                    .as_ref()
+                    .and_then(|p| self.open_payments.get_mut(p))
+                {
+                    Some(open) => {
+                        open.stacked += Money::from_kopecks(*denomination_kopecks);
+                        open.stack_in_flight = None;
+                    }
+                    // Unassigned cash counts as credited to the kiosk's suspense.
+                    None => self.credited_total += Money::from_kopecks(*denomination_kopecks),
+                }
+            }
+            JournalEvent::BillReturned { payment_id, .. } => {
+                if let Some(open) = payment_id
+                    .as_ref()
+                    .and_then(|p| self.open_payments.get_mut(p))
+                {
+                    open.stack_in_flight = None;
+                }
+            }
+            JournalEvent::CardAuthorisationRequested {
+                payment_id,
+                amount_kopecks,
+            } => {
+                if let Some(open) = self.open_payments.get_mut(payment_id) {
+                    open.card_amount = Some(Money::from_kopecks(*amount_kopecks));
+                }
+            }
+            JournalEvent::CardApproved {
+                payment_id,
+                approval,
+            } => {
+                if let Some(open) = self.open_payments.get_mut(payment_id) {
+                    open.card_approved = Some(approval.clone());
+                }
+            }
+            JournalEvent::CardCompleted {
+                payment_id,
+                amount_kopecks,
+            } => {
+                self.card_completed_total += Money::from_kopecks(*amount_kopecks);
+                if let Some(open) = self.open_payments.get_mut(payment_id) {
+                    open.card_completed = true;
+                }
+            }
+            JournalEvent::PaymentCompleted {
+                payment_id,
+                account,
+                method,
+                total_kopecks,
+                allocations,
+            } => {
+                self.open_payments.remove(payment_id);
+                let total = Money::from_kopecks(*total_kopecks);
+                self.credited_total += total;
+                *self.paid.entry((account.clone(), date)).or_default() += total;
+                self.unreceipted.insert(
+                    payment_id.clone(),
+                    Unreceipted {
+                        payment_id: payment_id.clone(),
+                        account: account.clone(),
+                        method: *method,
+                        total,
+                        allocations: allocations.clone(),
+                    },
+                );
+            }
+            JournalEvent::PaymentCancelled { payment_id, .. } => {
+                self.open_payments.remove(payment_id);
+            }
+            JournalEvent::ReceiptFiscalised {
+                payment_id,
+                receipt_id,
+                total_kopecks,
+                ..
+            } => {
+                if let Some(p) = payment_id {
+                    self.unreceipted.remove(p);
+                }
+                // Printed unless a later entry says otherwise; tracked from ReceiptUnprinted.
+                let _ = (receipt_id, total_kopecks);
+            }
+            JournalEvent::ReceiptUnprinted { receipt_id, .. } => {
+                self.unprinted.insert(receipt_id.clone(), Money::ZERO);
+            }
+            JournalEvent::ReceiptPrinted { receipt_id }
+            | JournalEvent::ReceiptReprinted { receipt_id } => {
+                self.unprinted.remove(receipt_id);
+            }
+            JournalEvent::CassetteRemoved { .. } => self.cassette.clear(),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 27).unwrap()
+    }
+
+    #[test]
+    fn a_crash_mid_payment_leaves_an_open_payment_with_its_stacked_cash() {
+        let events = [
+            JournalEvent::PaymentStarted {
+                payment_id: "P1".into(),
+                account: "1000000001".into(),
+                account_verified: true,
+                method: PaymentMethod::Cash,
+                requested_kopecks: 150_000,
+            },
+            JournalEvent::BillStackRequested {
+                payment_id: Some("P1".into()),
+                denomination_kopecks: 100_000,
+            },
+            JournalEvent::BillStacked {
+                payment_id: Some("P1".into()),
+                denomination_kopecks: 100_000,
+            },
+            JournalEvent::BillStackRequested {
+                payment_id: Some("P1".into()),
+                denomination_kopecks: 50_000,
+            },
+        ];
+        let ledger = Ledger::replay(
+            events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (i as u64 + 1, day(), e)),
+        );
+        let open = &ledger.open_payments["P1"];
+        assert_eq!(open.stacked, Money::from_rubles(1_000));
+        assert_eq!(open.stack_in_flight, Some(Money::from_rubles(500)));
+        assert_eq!(ledger.cassette.get(&100_000), Some(&1));
+        assert_eq!(ledger.credited_total, Money::ZERO);
+    }
+
+    #[test]
+    fn completed_payments_count_towards_today_and_wait_for_a_receipt() {
+        let events = [
+            JournalEvent::PaymentCompleted {
+                payment_id: "P1".into(),
+                account: "A".into(),
+                method: PaymentMethod::Card,
+                total_kopecks: 70_000,
+                allocations: vec![],
+            },
+            JournalEvent::CassetteRemoved {
+                expected: BTreeMap::new(),
+                expected_total_kopecks: 0,
+            },
+        ];
+        let ledger = Ledger::replay(
+            events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (i as u64 + 1, day(), e)),
+        );
+        assert_eq!(ledger.paid_today("A", day()), Money::from_rubles(700));
+        assert!(ledger.unreceipted.contains_key("P1"));
+        assert!(ledger.cassette.is_empty());
+    }
+}
