@@ -175,6 +175,8 @@ pub struct ValidatorModel {
     taken_by_technician: Vec<i64>,
     off_until: Option<Instant>,
     identification: Identification,
+    /// The last poll reply carried a stacked/returned report: only then does an ACK consume it.
+    reported_money: bool,
 }
 
 impl ValidatorModel {
@@ -205,6 +207,7 @@ impl ValidatorModel {
             taken_by_technician: Vec::new(),
             off_until: None,
             identification,
+            reported_money: false,
         }
     }
 
@@ -357,6 +360,10 @@ impl ValidatorModel {
     /// The host acknowledged the last data reply.
     pub fn acknowledge(&mut self, now: Instant) {
         self.tick(now);
+        if !std::mem::take(&mut self.reported_money) {
+            // The ACK is for a reply that carried no report (the state may have moved on since).
+            return;
+        }
         match &self.state {
             State::StackedPending { .. } => {
                 self.state = match self.protocol {
@@ -375,7 +382,12 @@ impl ValidatorModel {
     pub fn handle(&mut self, req: &Request, now: Instant) -> Reply {
         self.tick(now);
         match req {
-            Request::Poll => Reply::Status(self.status()),
+            Request::Poll => {
+                let status = self.status();
+                self.reported_money =
+                    matches!(status, DeviceStatus::Stacked(_) | DeviceStatus::Returned(_));
+                Reply::Status(status)
+            }
             Request::Identify => Reply::Identification(self.identification.clone()),
             Request::GetBillTable => Reply::BillTable(self.table.clone()),
             Request::Reset => {
@@ -580,6 +592,7 @@ impl ValidatorModel {
             _ => None,
         };
         self.state = State::PowerUp(bill);
+        self.reported_money = false;
         self.enabled_mask = 0;
         self.inhibited = true;
         self.off_until = Some(now + off_for);
