@@ -510,6 +510,11 @@ impl HostCore {
         if ex.req == Request::Poll {
             self.next_poll = ex.sent_at + self.cfg.poll_interval;
         }
+        if matches!(reply, Reply::Identification(_) | Reply::BillTable(_))
+            && self.wire.acks_data_replies()
+        {
+            self.send_unanswered(Request::Ack);
+        }
         self.handle_reply(ex.req, reply, now);
     }
 

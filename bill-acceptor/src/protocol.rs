@@ -55,6 +55,8 @@ pub trait WireProtocol: Send + Sync {
     fn decode_reply(&self, req: &Request, payload: &[u8]) -> Result<Reply, CodecError>;
     /// Whether the host acknowledges this poll reply (CCNET: every one; ID003: VEND VALID only).
     fn acks_status(&self, status: &DeviceStatus) -> bool;
+    /// Whether identification / bill-table replies are acknowledged (CCNET: every data reply is).
+    fn acks_data_replies(&self) -> bool;
     /// Whether a garbled reply is answered with NAK (device resends) rather than by repeating
     /// the request.
     fn naks_garbled_replies(&self) -> bool;
@@ -93,6 +95,9 @@ impl WireProtocol for Ccnet {
         ccnet::decode_reply(req, payload)
     }
     fn acks_status(&self, _status: &DeviceStatus) -> bool {
+        true
+    }
+    fn acks_data_replies(&self) -> bool {
         true
     }
     fn naks_garbled_replies(&self) -> bool {
@@ -136,6 +141,9 @@ impl WireProtocol for Id003 {
     }
     fn acks_status(&self, status: &DeviceStatus) -> bool {
         matches!(status, DeviceStatus::Stacked(_))
+    }
+    fn acks_data_replies(&self) -> bool {
+        false
     }
     fn naks_garbled_replies(&self) -> bool {
         false
