@@ -381,6 +381,8 @@ impl ValidatorModel {
     /// A decoded host request (other than ACK/NAK); returns the reply.
     pub fn handle(&mut self, req: &Request, now: Instant) -> Reply {
         self.tick(now);
+        // An ACK acknowledges the last reply only: any other reply supersedes a report.
+        self.reported_money = false;
         match req {
             Request::Poll => {
                 let status = self.status();
