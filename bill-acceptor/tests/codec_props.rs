@@ -200,3 +200,40 @@ proptest! {
         prop_assert_eq!(dec.next_frame().unwrap().unwrap().payload, payload);
     }
 }
+
+/// ID003 frames as lamassu-machine's independent implementation builds them (its command table:
+/// inhibit C3 01, uninhibit C3 00, enable all C0 00 00, currency assign 8A, status 11, stack 41,
+/// return 43, reset 40, ack 50), framed with DESIGN.md's CRC.
+#[test]
+fn id003_commands_match_an_independent_command_table() {
+    let cases: [(Request, &[u8]); 9] = [
+        (Request::SetInhibit(true), &[0xC3, 0x01]),
+        (Request::SetInhibit(false), &[0xC3, 0x00]),
+        (
+            Request::EnableBills {
+                enabled: 0xFFFF,
+                escrow: 0xFFFF,
+            },
+            &[0xC0, 0x00, 0x00],
+        ),
+        (Request::GetBillTable, &[0x8A]),
+        (Request::Poll, &[0x11]),
+        (Request::Stack, &[0x41]),
+        (Request::Return, &[0x43]),
+        (Request::Reset, &[0x40]),
+        (Request::Ack, &[0x50]),
+    ];
+    for (req, payload) in cases {
+        assert_eq!(id003::encode_request(&req).unwrap(), payload, "{req:?}");
+        assert_eq!(id003::decode_request(payload).unwrap(), req);
+    }
+    // DESIGN.md's checked ID003 frames.
+    assert_eq!(
+        encode_frame(Framing::Id003, &[0x11]).unwrap(),
+        [0xFC, 0x05, 0x11, 0x27, 0x56]
+    );
+    assert_eq!(
+        encode_frame(Framing::Id003, &[0x50]).unwrap(),
+        [0xFC, 0x05, 0x50, 0xAA, 0x05]
+    );
+}

@@ -81,6 +81,14 @@ fn a_lost_ack_does_not_count_twice() {
         sim.device.model.insert(500, sim.now).unwrap();
         settle(&mut sim);
         assert_eq!(sim.ledger.credited_total(), 50_000, "{p}");
+        let reports = sim
+            .ledger
+            .events
+            .iter()
+            .filter(|e| matches!(e, BillEvent::Stacked { .. }))
+            .count();
+        assert_eq!(reports, 1, "{p}: the repeated report is not a new bill");
+        assert_eq!(sim.device.faults.drop_acks, 0, "{p}: an ACK was lost");
         assert_books_balance(&sim);
     }
 }

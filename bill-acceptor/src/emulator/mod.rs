@@ -233,6 +233,11 @@ impl EmulatorHandle {
         self.with(|c, _| c.model.returned_to_customer().to_vec())
     }
 
+    /// For benchmarks: (arrival, time since escrow) of each STACK received since the last call.
+    pub fn take_stack_decisions(&self) -> Vec<(Instant, Duration)> {
+        self.with(|c, _| c.model.take_stack_decisions())
+    }
+
     pub fn status(&self) -> DeviceStatus {
         self.with(|c, now| {
             c.model.tick(now);

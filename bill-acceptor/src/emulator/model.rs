@@ -177,6 +177,8 @@ pub struct ValidatorModel {
     identification: Identification,
     /// The last poll reply carried a stacked/returned report: only then does an ACK consume it.
     reported_money: bool,
+    /// For benchmarks: when each STACK arrived and how long after the bill reached escrow.
+    stack_decisions: Vec<(Instant, Duration)>,
 }
 
 impl ValidatorModel {
@@ -208,6 +210,7 @@ impl ValidatorModel {
             off_until: None,
             identification,
             reported_money: false,
+            stack_decisions: Vec::new(),
         }
     }
 
@@ -229,6 +232,11 @@ impl ValidatorModel {
             }
         }
         total
+    }
+
+    /// (arrival, time since the bill reached escrow) of every STACK that was not preceded by HOLD.
+    pub fn take_stack_decisions(&mut self) -> Vec<(Instant, Duration)> {
+        std::mem::take(&mut self.stack_decisions)
     }
 
     pub fn returned_to_customer(&self) -> &[i64] {
@@ -411,9 +419,14 @@ impl ValidatorModel {
     }
 
     fn escrow_decision(&mut self, req: &Request, now: Instant) -> Reply {
-        let State::Escrow { bill, .. } = self.state else {
+        let State::Escrow { bill, until, held } = self.state else {
             return Reply::IllegalCommand;
         };
+        if *req == Request::Stack && !held {
+            let entered = until - self.timing.escrow;
+            self.stack_decisions
+                .push((now, now.saturating_duration_since(entered)));
+        }
         self.state = match req {
             Request::Stack => State::Stacking {
                 bill,
