@@ -178,7 +178,8 @@ pub fn decode_status(payload: &[u8]) -> Result<DeviceStatus, CodecError> {
         expect_len(name, data, 1)?;
         Ok::<u8, CodecError>(data[0])
     };
-    let plain = |s: DeviceStatus| expect_len("poll state", data, 0).map(|_| s);
+    // States without data may still carry a byte (CCNET BUSY gives its duration): ignore it.
+    let plain = |s: DeviceStatus| Ok::<DeviceStatus, CodecError>(s);
     match code {
         0x10 => plain(PowerUp),
         0x11 => plain(PowerUpWithBillInValidator),
@@ -374,6 +375,8 @@ mod tests {
         );
         assert_eq!(decode_status(&[0x99]), Err(CodecError::UnknownState(0x99)));
         assert!(decode_status(&[0x80]).is_err());
+        // BUSY may carry its duration.
+        assert_eq!(decode_status(&[0x1B, 0x05]), Ok(DeviceStatus::Busy));
     }
 
     #[test]

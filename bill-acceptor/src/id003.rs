@@ -166,7 +166,8 @@ pub fn decode_status(payload: &[u8]) -> Result<DeviceStatus, CodecError> {
         expect_len(name, data, 1)?;
         Ok::<u8, CodecError>(data[0])
     };
-    let plain = |s: DeviceStatus| expect_len("status", data, 0).map(|_| s);
+    // States without data may still carry a byte (CCNET BUSY gives its duration): ignore it.
+    let plain = |s: DeviceStatus| Ok::<DeviceStatus, CodecError>(s);
     match code {
         0x11 => plain(Idling),
         0x12 => plain(Accepting),

@@ -200,3 +200,77 @@ proptest! {
         prop_assert!(sim.ledger.open_intent.is_none(), "open intent left; events {:?}", sim.ledger.events);
     }
 }
+
+#[test]
+fn hold_keeps_an_undecided_bill_past_the_escrow_timeout() {
+    for p in PROTOCOLS {
+        let mut sim = ready(p);
+        sim.ledger.hold_decisions = true;
+        sim.device.model.insert(2000, sim.now).unwrap();
+        // Longer than the validator's own 10 s escrow: HOLD must have extended it.
+        sim.run(Duration::from_secs(25));
+        assert!(
+            matches!(
+                sim.device.model.status(),
+                DeviceStatus::Holding | DeviceStatus::Escrow(_)
+            ),
+            "{p}: {:?}",
+            sim.device.model.status()
+        );
+        sim.ledger.open_intent = Some(200_000);
+        let now = sim.now;
+        sim.host.handle_command(
+            bill_acceptor::HostCommand::Bill(bill_acceptor::BillCommand::Stack),
+            now,
+        );
+        settle(&mut sim);
+        assert_eq!(sim.ledger.credited.get(&200_000), Some(&1), "{p}");
+        assert_books_balance(&sim);
+    }
+}
+
+#[test]
+fn an_escrow_nobody_decides_is_returned_after_a_minute() {
+    for p in PROTOCOLS {
+        let mut sim = ready(p);
+        sim.ledger.hold_decisions = true;
+        sim.device.model.insert(100, sim.now).unwrap();
+        sim.run(Duration::from_secs(70));
+        assert!(
+            sim.ledger
+                .events
+                .iter()
+                .any(|e| matches!(e, BillEvent::Returned { .. })),
+            "{p}: {:?}",
+            sim.ledger.events
+        );
+        assert_eq!(sim.device.model.returned_to_customer(), &[10_000]);
+        assert_books_balance(&sim);
+    }
+}
+
+#[test]
+fn only_enabled_denominations_are_taken() {
+    for p in PROTOCOLS {
+        let mut sim = Sim::new(p);
+        sim.ledger.allowed = [10_000i64].into_iter().collect();
+        assert!(
+            sim.run_until(Duration::from_secs(5), |s| s.device.model.status()
+                == DeviceStatus::Idling)
+        );
+        sim.device.model.insert(1000, sim.now).unwrap();
+        settle(&mut sim);
+        assert!(
+            sim.ledger.events.iter().any(|e| matches!(
+                e,
+                BillEvent::Rejected { reason } if reason.kind == bill_acceptor::RejectKind::Inhibit
+            )),
+            "{p}: {:?}",
+            sim.ledger.events
+        );
+        sim.device.model.insert(100, sim.now).unwrap();
+        settle(&mut sim);
+        assert_eq!(sim.ledger.credited_total(), 10_000, "{p}");
+        assert_books_balance(&sim);
+    }
+}
