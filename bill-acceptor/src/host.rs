@@ -147,6 +147,9 @@ enum Phase {
     Starting,
     /// Reporting whatever was pending at start (escrow, stacked, returned) before RESET.
     Resolving,
+    /// Acceptance switched off; RESET follows once a poll shows no bill came in meanwhile
+    /// (a RESET would hand a bill being inserted back unreported).
+    Quiescing,
     /// RESET sent; waiting for the device to finish initialising.
     Resetting,
     /// Initialised; SET SECURITY then Ready.
@@ -791,7 +794,13 @@ impl HostCore {
                 DeviceStatus::Initializing | DeviceStatus::Busy | DeviceStatus::StackFinished
             );
         match self.phase {
-            Phase::Resolving if settled => self.start_reset(),
+            Phase::Resolving if settled => {
+                self.phase = Phase::Quiescing;
+                for req in self.wire.enable_requests(0) {
+                    self.queue.push_back(req);
+                }
+            }
+            Phase::Quiescing if settled && self.queue.is_empty() => self.start_reset(),
             Phase::Resetting
                 if settled
                     && !self.queue.contains(&Request::Reset)

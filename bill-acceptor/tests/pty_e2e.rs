@@ -35,10 +35,17 @@ struct Rig {
     /// Kill the driver when a stacked report arrives, before the ledger records it.
     crash_on_stacked: bool,
     crashes: u32,
+    /// Drivers started after the first.
+    restarts: u32,
 }
 
 impl Rig {
     async fn new(protocol: Protocol) -> Rig {
+        // RUST_LOG=bill_acceptor=debug shows the exchange when a test fails.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let emu = Emulator::spawn_with(EmulatorConfig {
             protocol,
             timing: Timing::fast(),
@@ -56,14 +63,26 @@ impl Rig {
             drop_ack_on_stacked: false,
             crash_on_stacked: false,
             crashes: 0,
+            restarts: 0,
         };
         rig.until_idle().await;
         rig
     }
 
     async fn until_idle(&mut self) {
+        // After a driver restart, wait for its own Ready too (its RESET would return a bill).
         let ok = self
-            .until(|r| r.emu.status() == DeviceStatus::Idling && r.ledger.open_intent.is_none())
+            .until(|r| {
+                let readies = r
+                    .ledger
+                    .events
+                    .iter()
+                    .filter(|e| matches!(e, BillEvent::Ready { .. }))
+                    .count();
+                readies > r.restarts as usize
+                    && r.emu.status() == DeviceStatus::Idling
+                    && r.ledger.open_intent.is_none()
+            })
             .await;
         assert!(
             ok,
@@ -80,6 +99,7 @@ impl Rig {
                 // The terminal dies before its journal write: nothing confirms, nothing ACKs.
                 self.acceptor = None;
                 self.acceptor = Some(respawn(self.protocol, &self.emu).await);
+                self.restarts += 1;
                 return;
             }
             if self.drop_ack_on_stacked {
@@ -569,6 +589,7 @@ async fn a_restarted_driver_reports_a_bill_still_in_escrow() {
         rig.acceptor = None;
         rig.ledger.hold_decisions = false;
         rig.acceptor = Some(respawn(p, &rig.emu).await);
+        rig.restarts += 1;
         assert!(
             rig.until(|r| r.ledger.credited_total() == 100_000).await,
             "{p}: {:?}",
