@@ -6,6 +6,7 @@ pub mod model;
 
 use std::collections::BTreeMap;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -69,21 +70,27 @@ impl Emulator {
             )),
             wake: Notify::new(),
         });
-        let task = tokio::spawn(serve(master, shared.clone()));
+        let task = tokio::spawn(serve(master, shared.clone(), slave));
         Ok(EmulatorHandle {
             shared,
             task,
             path,
             link: None,
             power_off: config.power_off,
-            _slave: slave,
         })
     }
 }
 
-async fn serve(master: AsyncPort, shared: Arc<Shared>) {
+/// `slave` stays open here so the pty never hangs up between hosts.
+async fn serve(master: AsyncPort, shared: Arc<Shared>, slave: TTYPort) {
+    let slave_fd = slave.as_raw_fd();
     let mut buf = [0u8; 512];
     loop {
+        // A host killed with SIGKILL leaves TIOCEXCL set on the pty (we hold it open), which
+        // would refuse its successor unless it runs as root; the host's flock still keeps two
+        // live hosts apart.
+        // SAFETY: TIOCNXCL on a descriptor this task owns.
+        unsafe { libc::ioctl(slave_fd, libc::TIOCNXCL) };
         let (due, next) = {
             let mut core = lock(&shared);
             let now = Instant::now();
@@ -129,8 +136,6 @@ pub struct EmulatorHandle {
     path: PathBuf,
     link: Option<PathBuf>,
     power_off: Duration,
-    /// Kept open so the pty never hangs up between drivers.
-    _slave: TTYPort,
 }
 
 impl EmulatorHandle {
