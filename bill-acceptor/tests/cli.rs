@@ -91,3 +91,49 @@ async fn emulate_takes_commands_on_stdin_and_reports_the_cassette() {
     assert!(status.success());
     assert!(!link.exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_identifies_enables_and_returns_bills_unless_told_to_stack() {
+    for (stack, protocol) in [(false, "id003"), (true, "ccnet")] {
+        let p = if protocol == "id003" {
+            Protocol::Id003
+        } else {
+            Protocol::Ccnet
+        };
+        let emu = bill_acceptor::Emulator::spawn(p).unwrap();
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_bill-acceptor"));
+        cmd.args(["probe", "--protocol", protocol, "--seconds", "6", "--port"])
+            .arg(emu.device_path())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        if stack {
+            cmd.arg("--stack");
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let name = event["event"].as_str().unwrap().to_string();
+            if name == "ready" {
+                assert_eq!(event["bill_table"]["bills"].as_array().unwrap().len(), 8);
+                // Wait until the probe has enabled the validator, then insert a note.
+                while emu.status() != bill_acceptor::DeviceStatus::Idling {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                emu.insert(100).unwrap();
+            }
+            seen.push(name);
+        }
+        assert!(child.wait().await.unwrap().success());
+        assert!(seen.contains(&"escrow".to_string()), "{protocol}: {seen:?}");
+        if stack {
+            assert!(seen.contains(&"stacked".to_string()), "{seen:?}");
+            assert_eq!(emu.cassette().get(&10_000), Some(&1));
+        } else {
+            assert!(seen.contains(&"returned".to_string()), "{seen:?}");
+            assert!(emu.cassette().is_empty());
+            assert_eq!(emu.returned_to_customer(), vec![10_000]);
+        }
+    }
+}
