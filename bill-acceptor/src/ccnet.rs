@@ -58,6 +58,7 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, CodecError> {
         Request::Stack => vec![cmd::STACK],
         Request::Return => vec![cmd::RETURN],
         Request::Hold => vec![cmd::HOLD],
+        Request::GetStatus => vec![cmd::GET_STATUS],
     })
 }
 
@@ -87,6 +88,7 @@ pub fn decode_request(payload: &[u8]) -> Result<Request, CodecError> {
         cmd::STACK => plain(Request::Stack, "STACK"),
         cmd::RETURN => plain(Request::Return, "RETURN"),
         cmd::HOLD => plain(Request::Hold, "HOLD"),
+        cmd::GET_STATUS => plain(Request::GetStatus, "GET STATUS"),
         cmd::SET_SECURITY => {
             expect_len("SET SECURITY", data, 3)?;
             Ok(Request::SetSecurity(unmask3(data)))
@@ -314,6 +316,11 @@ pub fn encode_reply(req: &Request, reply: &Reply) -> Result<Vec<u8>, CodecError>
         Reply::Status(s) => encode_status(s)?,
         Reply::Identification(id) => encode_identification(id),
         Reply::BillTable(t) => encode_bill_table(t)?,
+        Reply::Settings { enabled, security } => {
+            let mut p = mask3(*enabled).to_vec();
+            p.extend_from_slice(&mask3(*security));
+            p
+        }
     })
 }
 
@@ -331,6 +338,13 @@ pub fn decode_reply(req: &Request, payload: &[u8]) -> Result<Reply, CodecError> 
         Request::Poll => decode_status(payload).map(Reply::Status),
         Request::Identify => decode_identification(payload).map(Reply::Identification),
         Request::GetBillTable => decode_bill_table(payload).map(Reply::BillTable),
+        Request::GetStatus => {
+            expect_len("GET STATUS reply", payload, 6)?;
+            Ok(Reply::Settings {
+                enabled: unmask3(&payload[..3]),
+                security: unmask3(&payload[3..]),
+            })
+        }
         _ if payload == [cmd::ACK] => Ok(Reply::Ack),
         _ => Err(CodecError::UnexpectedReply(first, "a command")),
     }

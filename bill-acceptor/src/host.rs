@@ -513,8 +513,10 @@ impl HostCore {
         if ex.req == Request::Poll {
             self.next_poll = ex.sent_at + self.cfg.poll_interval;
         }
-        if matches!(reply, Reply::Identification(_) | Reply::BillTable(_))
-            && self.wire.acks_data_replies()
+        if matches!(
+            reply,
+            Reply::Identification(_) | Reply::BillTable(_) | Reply::Settings { .. }
+        ) && self.wire.acks_data_replies()
         {
             self.send_unanswered(Request::Ack);
         }

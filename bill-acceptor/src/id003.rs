@@ -13,6 +13,7 @@ pub mod cmd {
     pub const ENABLE: u8 = 0xC0;
     pub const SECURITY: u8 = 0xC1;
     pub const INHIBIT: u8 = 0xC3;
+    pub const ENABLE_STATUS: u8 = 0x80;
     pub const VERSION_REQUEST: u8 = 0x88;
     pub const CURRENCY_ASSIGN_REQUEST: u8 = 0x8A;
     /// Reply only.
@@ -51,6 +52,7 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>, CodecError> {
         Request::Stack => vec![cmd::STACK_1],
         Request::Return => vec![cmd::RETURN],
         Request::Hold => vec![cmd::HOLD],
+        Request::GetStatus => vec![cmd::ENABLE_STATUS],
     })
 }
 
@@ -64,6 +66,7 @@ pub fn decode_request(payload: &[u8]) -> Result<Request, CodecError> {
         cmd::STACK_1 => plain(Request::Stack, "STACK-1"),
         cmd::RETURN => plain(Request::Return, "RETURN"),
         cmd::HOLD => plain(Request::Hold, "HOLD"),
+        cmd::ENABLE_STATUS => plain(Request::GetStatus, "ENABLE STATUS"),
         cmd::VERSION_REQUEST => plain(Request::Identify, "VERSION REQUEST"),
         cmd::CURRENCY_ASSIGN_REQUEST => plain(Request::GetBillTable, "CURRENCY ASSIGN"),
         cmd::SECURITY => {
@@ -280,6 +283,14 @@ pub fn encode_reply(req: &Request, reply: &Reply) -> Result<Vec<u8>, CodecError>
             p
         }
         Reply::BillTable(t) => encode_bill_table(t)?,
+        // Inhibit bits, as in C0.
+        Reply::Settings { enabled, .. } => {
+            vec![
+                cmd::ENABLE_STATUS,
+                !(*enabled as u8),
+                !((*enabled >> 8) as u8),
+            ]
+        }
     })
 }
 
@@ -308,6 +319,13 @@ pub fn decode_reply(req: &Request, payload: &[u8]) -> Result<Reply, CodecError> 
             }))
         }
         Request::GetBillTable => decode_bill_table(payload).map(Reply::BillTable),
+        Request::GetStatus if first == cmd::ENABLE_STATUS => {
+            expect_len("enable status reply", &payload[1..], 2)?;
+            Ok(Reply::Settings {
+                enabled: u32::from(!payload[1]) | (u32::from(!payload[2]) << 8),
+                security: 0,
+            })
+        }
         Request::SetSecurity(_) | Request::EnableBills { .. } | Request::SetInhibit(_) => {
             if payload == encode_request(req)? {
                 Ok(Reply::Ack)

@@ -29,6 +29,8 @@ pub enum Request {
     Stack,
     Return,
     Hold,
+    /// CCNET GET STATUS 31 / ID003 enable-status request 80: which types are enabled.
+    GetStatus,
 }
 
 /// Device state as reported to a poll. Bill types are indexes into the device's bill table.
@@ -90,6 +92,11 @@ pub enum Reply {
     Status(DeviceStatus),
     Identification(Identification),
     BillTable(BillTable),
+    /// Reply to GET STATUS: enabled types and (CCNET only) high-security types.
+    Settings {
+        enabled: u32,
+        security: u32,
+    },
 }
 
 /// Why the validator rejected a bill: a coarse kind plus the device's own code.

@@ -17,6 +17,7 @@ fn request(protocol: Protocol) -> BoxedStrategy<Request> {
         Just(Request::Stack),
         Just(Request::Return),
         Just(Request::Hold),
+        Just(Request::GetStatus),
     ];
     match protocol {
         Protocol::Ccnet => prop_oneof![
@@ -188,6 +189,16 @@ proptest! {
                 let _ = wire.decode_reply(&req, &bytes);
             }
         }
+    }
+
+    #[test]
+    fn settings_replies_roundtrip(enabled in 0u32..(1 << 16), security in 0u32..(1 << 24)) {
+        let ccnet = Reply::Settings { enabled, security };
+        let p = ccnet::encode_reply(&Request::GetStatus, &ccnet).unwrap();
+        prop_assert_eq!(ccnet::decode_reply(&Request::GetStatus, &p).unwrap(), ccnet);
+        let id003 = Reply::Settings { enabled, security: 0 };
+        let p = id003::encode_reply(&Request::GetStatus, &id003).unwrap();
+        prop_assert_eq!(id003::decode_reply(&Request::GetStatus, &p).unwrap(), id003);
     }
 
     /// Valid frames hidden in noise are still found.

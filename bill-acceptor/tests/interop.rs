@@ -1,12 +1,15 @@
-//! Interoperability with an independent CCNET host implementation: the `cashcode-bv` npm package
-//! drives our emulator over a pty, and its command frames are compared with our encoder's.
+//! Interoperability with independent host implementations driving our emulator over a pty:
+//! - CCNET: the `cashcode-bv` npm package; its command frames are also compared with ours;
+//! - ID003: lamassu-machine's `lib/id003` (from a checkout: not on a package registry).
 //!
 //! Needs Node.js and the packages in `interop/package.json`:
 //! ```sh
 //! (cd bill-acceptor/interop && npm ci)
 //! cargo test -p bill-acceptor --test interop -- --ignored
+//! # and, with a lamassu-machine checkout:
+//! LAMASSU_MACHINE_DIR=/path/to/lamassu-machine cargo test -p bill-acceptor --test interop -- --ignored
 //! ```
-//! It fails (never skips) when node or the packages are missing.
+//! They fail (never skip) when node, the packages or the checkout are missing.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -22,6 +25,10 @@ fn interop_dir() -> PathBuf {
 }
 
 fn node_command() -> tokio::process::Command {
+    node_script("cashcode-bv-host.js")
+}
+
+fn node_script(script: &str) -> tokio::process::Command {
     let dir = interop_dir();
     assert!(
         dir.join("node_modules/cashcode-bv").is_dir(),
@@ -29,7 +36,7 @@ fn node_command() -> tokio::process::Command {
         dir.display()
     );
     let mut cmd = tokio::process::Command::new("node");
-    cmd.arg(dir.join("cashcode-bv-host.js"))
+    cmd.arg(dir.join(script))
         .env("NODE_PATH", dir.join("node_modules"))
         .current_dir(&dir)
         .kill_on_drop(true);
@@ -155,4 +162,91 @@ async fn an_independent_host_identifies_reads_the_table_and_stacks_on_our_emulat
     assert_eq!(cassette.get(&100_000), Some(&1));
     assert_eq!(cassette.get(&5_000), Some(&1));
     assert_eq!(cassette.get(&500_000), Some(&1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs node, `npm ci` in bill-acceptor/interop and LAMASSU_MACHINE_DIR"]
+async fn an_independent_id003_host_reads_the_currency_table_and_stacks_on_our_emulator() {
+    let lamassu = std::env::var("LAMASSU_MACHINE_DIR")
+        .expect("LAMASSU_MACHINE_DIR must name a lamassu-machine checkout");
+    let emu = Emulator::spawn_with(EmulatorConfig {
+        protocol: Protocol::Id003,
+        timing: Timing::default(),
+        power_off: Duration::from_millis(500),
+    })
+    .unwrap();
+    let mut child = node_script("lamassu-id003-host.js")
+        .env("LAMASSU_MACHINE_DIR", lamassu)
+        .arg(emu.device_path())
+        .arg("12")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node must be installed");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let accepting = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Ok(Some(line)) = stderr.next_line().await {
+            if line.contains("ACCEPTING") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        accepting,
+        Ok(true),
+        "the independent host never enabled the validator"
+    );
+    let idle = tokio::time::timeout(Duration::from_secs(5), async {
+        while emu.status() != bill_acceptor::DeviceStatus::Idling {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(idle.is_ok(), "validator not enabled: {:?}", emu.status());
+    // Keep the stderr pipe drained until the host exits.
+    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+    // Its start-up commands (interrupt mode and the like) settle first.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut refused = Vec::new();
+    for rubles in [1000, 100] {
+        if let Err(e) = emu.insert(rubles) {
+            refused.push(format!("{rubles}: {e}"));
+        }
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+    }
+    if let Err(e) = emu.insert_fake() {
+        refused.push(format!("fake: {e}"));
+    }
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("the lamassu host did not finish")
+        .unwrap();
+    // lamassu's code logs to stdout too: the result is the last line.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or("");
+    let result: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert!(out.status.success(), "{result}");
+    assert!(refused.is_empty(), "{refused:?}; host said {stdout}");
+    let mut denominations: Vec<i64> = result["denominations"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    denominations.sort();
+    assert_eq!(denominations, vec![10, 50, 100, 200, 500, 1000, 2000, 5000]);
+    assert_eq!(result["read"], serde_json::json!([1000, 100]));
+    assert_eq!(result["valid"], 2, "VEND VALID seen and acknowledged twice");
+    assert_eq!(result["rejected"], 1, "the fake was rejected");
+    let cassette = emu.cassette();
+    assert_eq!(cassette.get(&100_000), Some(&1));
+    assert_eq!(cassette.get(&10_000), Some(&1));
+    assert_eq!(cassette.values().sum::<u32>(), 2);
 }

@@ -166,6 +166,7 @@ pub struct ValidatorModel {
     table: BillTable,
     state: State,
     enabled_mask: u32,
+    security_mask: u32,
     inhibited: bool,
     cassette_present: bool,
     cassette_forced_full: bool,
@@ -200,6 +201,7 @@ impl ValidatorModel {
             table: rub_bill_table(protocol),
             state: State::PowerUp(None),
             enabled_mask: 0,
+            security_mask: 0,
             inhibited: true,
             cassette_present: true,
             cassette_forced_full: false,
@@ -404,7 +406,14 @@ impl ValidatorModel {
                 self.reset(now);
                 Reply::Ack
             }
-            Request::SetSecurity(_) => Reply::Ack,
+            Request::SetSecurity(mask) => {
+                self.security_mask = *mask;
+                Reply::Ack
+            }
+            Request::GetStatus => Reply::Settings {
+                enabled: self.enabled_mask,
+                security: self.security_mask,
+            },
             Request::EnableBills { enabled, .. } => {
                 self.enabled_mask = *enabled;
                 Reply::Ack
