@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use bill_acceptor::{spawn_driver, DriverConfig, Emulator, Protocol};
+
+use crate::devices;
 use crate::journal::Journal;
 use crate::money::{Limits, Money, ServiceDue};
-use crate::runtime::{fakes, Core, CoreEvent, DeviceLinks, SystemClock};
+use crate::runtime::{fakes, Core, CoreEvent, CoreSetup, DeviceLinks, SystemClock};
 use crate::session::{
     CustomerAccount, Intent, MeterInfo, Purpose, ReceiptChoice, Screen, Session, SessionConfig,
     View, ZoneInfo,
@@ -30,6 +33,12 @@ pub enum DemoError {
     Core(#[from] crate::runtime::CoreError),
     #[error("core task panicked")]
     Join,
+    #[error("bill validator emulator: {0}")]
+    Emulator(std::io::Error),
+    #[error("bill validator: {0}")]
+    Driver(String),
+    #[error("the journal credited {journal} but the cassette holds {cassette}")]
+    Mismatch { journal: Money, cassette: Money },
 }
 
 /// The demo account: 1 500,00 ₽ owed for electricity.
@@ -84,7 +93,7 @@ async fn wait_for(
     let reached = {
         let wait = view.wait_for(|v| pred(&v.screen));
         matches!(
-            tokio::time::timeout(Duration::from_secs(10), wait).await,
+            tokio::time::timeout(Duration::from_secs(30), wait).await,
             Ok(Ok(_))
         )
     };
@@ -102,7 +111,12 @@ async fn wait_for(
 pub async fn run_demo() -> Result<(String, u64), DemoError> {
     let (core_tx, core_rx) = mpsc::channel::<CoreEvent>(64);
     let printed = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (bill_tx, bill) = fakes::spawn_bill(core_tx.clone());
+    // The real CCNET driver talks to the wire-level emulator over a pseudo-terminal.
+    let emulator = Emulator::spawn(Protocol::Ccnet).map_err(DemoError::Emulator)?;
+    let acceptor = spawn_driver(DriverConfig::new(Protocol::Ccnet, emulator.device_path()))
+        .await
+        .map_err(|e| DemoError::Driver(e.to_string()))?;
+    let bill_tx = devices::bill::spawn(acceptor, core_tx.clone());
     let links = DeviceLinks {
         lookup: fakes::spawn_lookup(vec![demo_account()], core_tx.clone()),
         bill: bill_tx,
@@ -115,13 +129,18 @@ pub async fn run_demo() -> Result<(String, u64), DemoError> {
     };
     let session = Session::new(SessionConfig::new("DEMO01", limits), Box::new(NoReadings));
     let (view_tx, mut view) = watch::channel(session.view());
-    let core = Core {
+    let core = Core::new(
         session,
-        journal: Journal::in_memory()?,
+        Journal::in_memory()?,
         links,
-        clock: SystemClock,
-        view: view_tx,
-    };
+        SystemClock,
+        view_tx,
+        CoreSetup {
+            tz: chrono_tz::Europe::Moscow,
+            terminal_id: "DEMO01".into(),
+            wait_for_bill_ready: false,
+        },
+    )?;
     let core_task = tokio::spawn(core.run(core_rx));
 
     let ui = |i: Intent| {
@@ -142,7 +161,15 @@ pub async fn run_demo() -> Result<(String, u64), DemoError> {
     })
     .await?;
     for rubles in [1_000, 500] {
-        bill.insert(Money::from_rubles(rubles)).await;
+        // Like a customer, wait for the validator to light up before feeding the bill.
+        let mut tries = 0;
+        while let Err(e) = emulator.insert(rubles) {
+            tries += 1;
+            if tries > 150 {
+                return Err(DemoError::Driver(e.to_string()));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let want = Money::from_rubles(if rubles == 1_000 { 1_000 } else { 1_500 });
         wait_for(
             &mut view,
@@ -164,6 +191,33 @@ pub async fn run_demo() -> Result<(String, u64), DemoError> {
     let _ = core_tx.send(CoreEvent::Shutdown).await;
     let journal = core_task.await.map_err(|_| DemoError::Join)??;
     let entries = journal.verify()?;
+    let cassette = Money::from_kopecks(
+        emulator
+            .cassette()
+            .iter()
+            .map(|(d, n)| d * i64::from(*n))
+            .sum(),
+    );
+    let stacked: Money = journal
+        .events()?
+        .iter()
+        .filter_map(|(_, e)| match e {
+            backend_sync::JournalEvent::BillStacked {
+                denomination_kopecks,
+                ..
+            } => Some(Money::from_kopecks(*denomination_kopecks)),
+            _ => None,
+        })
+        .sum();
+    if stacked != cassette {
+        return Err(DemoError::Mismatch {
+            journal: stacked,
+            cassette,
+        });
+    }
     let receipt = printed.lock().map(|p| p.join("\n")).unwrap_or_default();
-    Ok((receipt, entries))
+    Ok((
+        format!("{receipt}\nКассета купюроприёмника: {cassette}, в журнале: {stacked}"),
+        entries,
+    ))
 }

@@ -2,6 +2,7 @@
 //! meter-reading rules, health monitor, service operations and device wiring.
 
 pub mod demo;
+pub mod devices;
 pub mod journal;
 pub mod ledger;
 pub mod money;

@@ -8,11 +8,17 @@
 
 pub mod fakes;
 
+use std::collections::BTreeMap;
+
+use backend_sync::event::{PaymentMethod, ServiceAmount};
+use backend_sync::JournalEvent;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
 use crate::journal::{Journal, JournalError};
+use crate::ledger::Ledger;
+use crate::money::{Allocation, Money};
 use crate::session::{
     BillCommand, CardCommand, DeviceInput, FiscalRequest, Input, Intent, Output, Session,
     SlipRequest, View,
@@ -26,6 +32,12 @@ pub type Ack = oneshot::Sender<()>;
 pub enum CoreEvent {
     Ui(Intent),
     Device(DeviceInput, Option<Ack>),
+    /// A fact to journal as it is (device state changes, cassette removed…).
+    Record(JournalEvent),
+    /// The cassette was taken out: journal what the kiosk expected in it (encashment).
+    CassetteRemoved,
+    /// The bill validator finished its start-up: every report it held has been delivered.
+    BillReady,
     Shutdown,
 }
 
@@ -64,17 +76,312 @@ pub enum CoreError {
     Journal(#[from] JournalError),
     #[error("device task '{0}' is gone")]
     DeviceGone(&'static str),
+    #[error("the journal cannot be read back: {0}")]
+    Corrupt(String),
 }
 
 pub struct Core<C: Clock> {
-    pub session: Session,
-    pub journal: Journal,
-    pub links: DeviceLinks,
-    pub clock: C,
-    pub view: watch::Sender<View>,
+    session: Session,
+    journal: Journal,
+    ledger: Ledger,
+    links: DeviceLinks,
+    clock: C,
+    view: watch::Sender<View>,
+    tz: chrono_tz::Tz,
+    terminal_id: String,
+    /// Start-up recovery is still settling what a crash left open; customers wait.
+    recovering: bool,
+    /// Receipts made by recovery (not by a customer session): receipt id → payment id.
+    recovery_receipts: BTreeMap<String, (String, Money)>,
+}
+
+/// Fixed facts the core needs besides its parts.
+#[derive(Debug, Clone)]
+pub struct CoreSetup {
+    /// The kiosk's time zone: "today" for daily limits is local.
+    pub tz: chrono_tz::Tz,
+    pub terminal_id: String,
+    /// Hold customers until the validator delivered what it held at start-up (after a crash).
+    pub wait_for_bill_ready: bool,
 }
 
 impl<C: Clock> Core<C> {
+    /// Builds the core over an existing journal, replaying it into the ledger. With
+    /// `wait_for_bill_ready`, customers wait until the validator reported everything it held.
+    pub fn new(
+        session: Session,
+        journal: Journal,
+        links: DeviceLinks,
+        clock: C,
+        view: watch::Sender<View>,
+        setup: CoreSetup,
+    ) -> Result<Self, CoreError> {
+        let CoreSetup {
+            tz,
+            terminal_id,
+            wait_for_bill_ready,
+        } = setup;
+        let events = journal
+            .events()
+            .map_err(|e| CoreError::Corrupt(e.to_string()))?;
+        let records = journal.records(1, u64::MAX)?;
+        let mut ledger = Ledger::default();
+        for ((seq, event), record) in events.iter().zip(&records) {
+            let date = local_date(&record.time_utc, tz);
+            ledger.apply(*seq, date, event);
+        }
+        Ok(Core {
+            session,
+            journal,
+            ledger,
+            links,
+            clock,
+            view,
+            tz,
+            terminal_id,
+            recovering: wait_for_bill_ready,
+            recovery_receipts: BTreeMap::new(),
+        })
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Appends to the journal and keeps the ledger in step.
+    fn record(&mut self, event: &JournalEvent) -> Result<(), CoreError> {
+        let now = self.clock.now();
+        match self.journal.append(event, now) {
+            Ok(record) => {
+                let date = now.with_timezone(&self.tz).date_naive();
+                self.ledger.apply(record.seq, date, event);
+                Ok(())
+            }
+            Err(e) => {
+                error!(error = %e, kind = event.kind(), "journal append failed");
+                Err(e.into())
+            }
+        }
+    }
+
+    /// A bill report while no cash payment is open: the tail of a payment a crash interrupted,
+    /// or a repeat of a report journaled just before the crash.
+    async fn recover_bill(&mut self, input: DeviceInput) -> Result<(), CoreError> {
+        let open = self
+            .ledger
+            .open_payments
+            .values()
+            .find(|p| p.stack_in_flight.is_some())
+            .cloned();
+        match (input, open) {
+            (DeviceInput::BillStacked(bill), Some(open)) => {
+                let bill = if bill > Money::ZERO {
+                    bill
+                } else {
+                    open.stack_in_flight.unwrap_or(bill)
+                };
+                info!(payment = %open.payment_id, kopecks = bill.kopecks(), "recovered a stacked bill");
+                self.record(&JournalEvent::BillStacked {
+                    payment_id: Some(open.payment_id),
+                    denomination_kopecks: bill.kopecks(),
+                })?;
+            }
+            (DeviceInput::BillReturned(bill), Some(open)) => {
+                self.record(&JournalEvent::BillReturned {
+                    payment_id: Some(open.payment_id),
+                    denomination_kopecks: bill.kopecks(),
+                    reason: "returned after a restart".into(),
+                })?;
+            }
+            (DeviceInput::BillStacked(bill), None) => {
+                // No stack intent is open: this report was journaled before the crash and is
+                // only repeated because its ACK never went out. Crediting it again would count it twice.
+                info!(
+                    kopecks = bill.kopecks(),
+                    "repeated stacked report ignored: already journaled"
+                );
+            }
+            _ => {}
+        }
+        if !self.recovering {
+            self.settle_open_payments().await?;
+        }
+        Ok(())
+    }
+
+    /// Ends payments a crash left open: what was stacked is credited and receipted.
+    async fn settle_open_payments(&mut self) -> Result<(), CoreError> {
+        let open: Vec<_> = self
+            .ledger
+            .open_payments
+            .values()
+            .filter(|p| p.method == PaymentMethod::Cash && p.stack_in_flight.is_none())
+            .cloned()
+            .collect();
+        for payment in open {
+            if payment.stacked > Money::ZERO {
+                let allocation = ServiceAmount {
+                    service_id: "account".into(),
+                    service_name: "Оплата по лицевому счёту".into(),
+                    debt_kopecks: payment.stacked.kopecks(),
+                    advance_kopecks: 0,
+                };
+                self.record(&JournalEvent::PaymentCompleted {
+                    payment_id: payment.payment_id.clone(),
+                    account: payment.account.clone(),
+                    method: PaymentMethod::Cash,
+                    total_kopecks: payment.stacked.kopecks(),
+                    allocations: vec![allocation],
+                })?;
+                self.record(&JournalEvent::RecoveryResolved {
+                    payment_id: payment.payment_id.clone(),
+                    detail: format!(
+                        "credited {} stacked before the interruption",
+                        payment.stacked.format_plain()
+                    ),
+                })?;
+            } else {
+                self.record(&JournalEvent::PaymentCancelled {
+                    payment_id: payment.payment_id.clone(),
+                    reason: "interrupted before any bill was stacked".into(),
+                })?;
+            }
+        }
+        self.fiscalise_unreceipted().await
+    }
+
+    /// Credited payments without a fiscal receipt get one now (the customer may be gone: the
+    /// receipt is printed if paper allows, else it stays reprintable).
+    async fn fiscalise_unreceipted(&mut self) -> Result<(), CoreError> {
+        let pending: Vec<_> = self.ledger.unreceipted.values().cloned().collect();
+        for p in pending {
+            if self
+                .recovery_receipts
+                .values()
+                .any(|(pid, _)| *pid == p.payment_id)
+            {
+                continue;
+            }
+            let receipt_id = format!("R{}-{}", self.terminal_id, p.payment_id);
+            let allocations = p
+                .allocations
+                .iter()
+                .map(|a| Allocation {
+                    service_id: a.service_id.clone(),
+                    name: a.service_name.clone(),
+                    to_debt: Money::from_kopecks(a.debt_kopecks),
+                    to_advance: Money::from_kopecks(a.advance_kopecks),
+                })
+                .collect();
+            let (cash, card) = match p.method {
+                PaymentMethod::Cash => (p.total, Money::ZERO),
+                PaymentMethod::Card => (Money::ZERO, p.total),
+            };
+            self.recovery_receipts
+                .insert(receipt_id.clone(), (p.payment_id.clone(), p.total));
+            let request = FiscalRequest {
+                receipt_id,
+                payment_id: p.payment_id.clone(),
+                account: p.account.clone(),
+                allocations,
+                cash,
+                card,
+                contact: None,
+                card_approval: None,
+            };
+            self.links
+                .receipts
+                .send(ReceiptJob::Fiscalise(request))
+                .await
+                .map_err(|_| CoreError::DeviceGone("receipts"))?;
+        }
+        Ok(())
+    }
+
+    /// Fiscal and print results for receipts recovery asked for.
+    async fn on_recovery_receipt(&mut self, input: DeviceInput) -> Result<(), CoreError> {
+        match input {
+            DeviceInput::Fiscalised {
+                receipt_id,
+                fiscal,
+                printed_by_register,
+            } => {
+                let Some((payment_id, total)) = self.recovery_receipts.get(&receipt_id).cloned()
+                else {
+                    return Ok(());
+                };
+                self.record(&JournalEvent::ReceiptFiscalised {
+                    receipt_id: receipt_id.clone(),
+                    payment_id: Some(payment_id),
+                    total_kopecks: total.kopecks(),
+                    fiscal,
+                    printed_by_register,
+                })?;
+                if printed_by_register {
+                    self.recovery_receipts.remove(&receipt_id);
+                    self.record(&JournalEvent::ReceiptPrinted { receipt_id })?;
+                } else {
+                    self.links
+                        .receipts
+                        .send(ReceiptJob::Print { receipt_id })
+                        .await
+                        .map_err(|_| CoreError::DeviceGone("receipts"))?;
+                }
+            }
+            DeviceInput::FiscalisationFailed { receipt_id, reason } => {
+                if let Some((payment_id, _)) = self.recovery_receipts.remove(&receipt_id) {
+                    self.record(&JournalEvent::FiscalisationFailed {
+                        receipt_id,
+                        payment_id: Some(payment_id),
+                        reason,
+                    })?;
+                }
+            }
+            // Only called for receipts recovery asked for (see `is_recovery_receipt`).
+            DeviceInput::Printed { receipt_id } => {
+                self.recovery_receipts.remove(&receipt_id);
+                self.record(&JournalEvent::ReceiptPrinted { receipt_id })?;
+            }
+            DeviceInput::PrintFailed { receipt_id, reason } => {
+                self.recovery_receipts.remove(&receipt_id);
+                self.record(&JournalEvent::ReceiptUnprinted { receipt_id, reason })?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn is_recovery_receipt(&self, input: &DeviceInput) -> bool {
+        let id = match input {
+            DeviceInput::Fiscalised { receipt_id, .. }
+            | DeviceInput::FiscalisationFailed { receipt_id, .. }
+            | DeviceInput::Printed { receipt_id }
+            | DeviceInput::PrintFailed { receipt_id, .. } => receipt_id,
+            _ => return false,
+        };
+        self.recovery_receipts.contains_key(id)
+    }
+
+    async fn on_device(&mut self, mut input: DeviceInput) -> Result<(), CoreError> {
+        let now = self.clock.now();
+        if let DeviceInput::AccountFound(account) = &mut input {
+            account.paid_today = self
+                .ledger
+                .paid_today(&account.number, now.with_timezone(&self.tz).date_naive());
+        }
+        let bill_report = matches!(
+            input,
+            DeviceInput::BillStacked(_) | DeviceInput::BillReturned(_)
+        );
+        if bill_report && !self.session.is_accepting_cash() {
+            return self.recover_bill(input).await;
+        }
+        if self.is_recovery_receipt(&input) {
+            return self.on_recovery_receipt(input).await;
+        }
+        self.session.handle(Input::Device(input), now);
+        self.flush().await
+    }
     /// Runs until `Shutdown` or a fatal error (a journal that cannot be written stops everything:
     /// no money may move without its record).
     pub async fn run(
@@ -100,16 +407,34 @@ impl<C: Clock> Core<C> {
                         return Ok(self.journal);
                     }
                     Some(CoreEvent::Ui(intent)) => {
+                        if self.recovering {
+                            info!("start-up recovery still running; the screen waits");
+                            continue;
+                        }
                         let now = self.clock.now();
                         self.session.handle(Input::Ui(intent), now);
                         self.flush().await?;
                     }
                     Some(CoreEvent::Device(input, ack)) => {
-                        let now = self.clock.now();
-                        self.session.handle(Input::Device(input), now);
-                        self.flush().await?;
+                        self.on_device(input).await?;
+                        // Only now, with its effects durable, may the device be acknowledged.
                         if let Some(ack) = ack {
                             let _ = ack.send(());
+                        }
+                    }
+                    Some(CoreEvent::Record(event)) => {
+                        self.record(&event)?;
+                    }
+                    Some(CoreEvent::CassetteRemoved) => {
+                        let expected = self.ledger.cassette.iter().map(|(d, n)| (d.to_string(), *n)).collect();
+                        let total = self.ledger.cassette_total().kopecks();
+                        self.record(&JournalEvent::CassetteRemoved { expected, expected_total_kopecks: total })?;
+                    }
+                    Some(CoreEvent::BillReady) => {
+                        if self.recovering {
+                            self.recovering = false;
+                            self.settle_open_payments().await?;
+                            info!("start-up recovery settled");
                         }
                     }
                 },
@@ -126,13 +451,7 @@ impl<C: Clock> Core<C> {
     async fn flush(&mut self) -> Result<(), CoreError> {
         while let Some(output) = self.session.poll_output() {
             match output {
-                Output::Journal(event) => {
-                    let now = self.clock.now();
-                    if let Err(e) = self.journal.append(&event, now) {
-                        error!(error = %e, kind = event.kind(), "journal append failed");
-                        return Err(e.into());
-                    }
-                }
+                Output::Journal(event) => self.record(&event)?,
                 Output::LookupAccount { number } => self
                     .links
                     .lookup
@@ -183,4 +502,11 @@ impl<C: Clock> Core<C> {
     fn publish(&self) {
         self.view.send_replace(self.session.view());
     }
+}
+
+/// The local calendar date of a journal time (for "paid today").
+fn local_date(time_utc: &str, tz: chrono_tz::Tz) -> chrono::NaiveDate {
+    DateTime::parse_from_rfc3339(time_utc)
+        .map(|t| t.with_timezone(&tz).date_naive())
+        .unwrap_or_default()
 }

@@ -223,6 +223,11 @@ impl Session {
         )
     }
 
+    /// True while a cash payment is open (bill reports belong to it).
+    pub fn is_accepting_cash(&self) -> bool {
+        matches!(self.state, State::Cash(_))
+    }
+
     pub fn availability(&self) -> Availability {
         self.availability
     }

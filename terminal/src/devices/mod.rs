@@ -1,0 +1,4 @@
+//! Device tasks: each owns one driver, turns its events into the core's inputs and the core's
+//! commands into driver calls.
+
+pub mod bill;
