@@ -73,7 +73,8 @@ pub fn demo_account() -> CustomerAccount {
     }
 }
 
-struct NoReadings;
+/// Readings rules that refuse everything (the demo and the soak pay only).
+pub struct NoReadings;
 impl crate::session::ReadingRules for NoReadings {
     fn check(
         &self,

@@ -8,3 +8,4 @@ pub mod ledger;
 pub mod money;
 pub mod runtime;
 pub mod session;
+pub mod soak;

@@ -29,6 +29,9 @@ enum Command {
     },
     /// A scripted customer pays 1 500,00 ₽ in cash on simulated devices; prints the receipt.
     Demo,
+    /// Test harness: a scripted customer pays in cash forever against a validator on --port.
+    #[command(hide = true)]
+    CashSoak(terminal::soak::SoakArgs),
     /// The hash-chained journal.
     Journal {
         #[command(subcommand)]
@@ -78,6 +81,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo => demo(),
+        Command::CashSoak(args) => match runtime().block_on(terminal::soak::run(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cash soak stopped: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Journal {
             command: JournalCommand::Verify { journal },
         } => verify(&journal),

@@ -1,0 +1,140 @@
+//! `terminal cash-soak`: a test harness (used by the kill tests) that runs the real core, journal and
+//! bill-validator driver against a validator on `--port`, with a scripted customer who keeps paying
+//! in cash: every few bills they finish, take a paper receipt and start again. It runs until killed;
+//! killing it at any moment must never lose a bill or count one twice.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bill_acceptor::{spawn_driver, DriverConfig, Protocol};
+use tokio::sync::{mpsc, watch};
+
+use crate::devices;
+use crate::journal::Journal;
+use crate::money::{Limits, Money};
+use crate::runtime::{fakes, Core, CoreError, CoreEvent, CoreSetup, DeviceLinks, SystemClock};
+use crate::session::{Intent, Purpose, ReceiptChoice, Screen, Session, SessionConfig, View};
+
+#[derive(Debug, clap::Args)]
+pub struct SoakArgs {
+    /// Serial port (or emulator pty link) of the validator.
+    #[arg(long)]
+    pub port: PathBuf,
+    #[arg(long, value_enum, default_value = "ccnet")]
+    pub protocol: Protocol,
+    /// The journal file (kept across restarts).
+    #[arg(long)]
+    pub journal: PathBuf,
+    /// Bills per payment before the customer presses "finish".
+    #[arg(long, default_value_t = 3)]
+    pub bills_per_payment: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SoakError {
+    #[error("journal: {0}")]
+    Journal(#[from] crate::journal::JournalError),
+    #[error("core: {0}")]
+    Core(#[from] CoreError),
+    #[error("bill validator: {0}")]
+    Driver(String),
+}
+
+async fn until(view: &mut watch::Receiver<View>, pred: impl Fn(&Screen) -> bool) -> bool {
+    until_for(view, Duration::from_secs(30), pred).await
+}
+
+async fn until_for(
+    view: &mut watch::Receiver<View>,
+    limit: Duration,
+    pred: impl Fn(&Screen) -> bool,
+) -> bool {
+    let wait = view.wait_for(|v| pred(&v.screen));
+    matches!(tokio::time::timeout(limit, wait).await, Ok(Ok(_)))
+}
+
+pub async fn run(args: SoakArgs) -> Result<(), SoakError> {
+    let journal = Journal::open(&args.journal)?;
+    let first_no = journal.last_seq() + 1;
+    let (core_tx, core_rx) = mpsc::channel::<CoreEvent>(64);
+    let acceptor = spawn_driver(DriverConfig::new(args.protocol, &args.port))
+        .await
+        .map_err(|e| SoakError::Driver(e.to_string()))?;
+    let mut account = crate::demo::demo_account();
+    // The soak pays far beyond any debt; the overflow is an advance.
+    account.services[0].debt = Money::from_rubles(1_000_000);
+    let links = DeviceLinks {
+        lookup: fakes::spawn_lookup(vec![account], core_tx.clone()),
+        bill: devices::bill::spawn(acceptor, core_tx.clone()),
+        card: fakes::spawn_card(core_tx.clone()),
+        receipts: fakes::spawn_receipts(core_tx.clone(), Arc::new(Mutex::new(Vec::new()))),
+    };
+    let limits = Limits {
+        per_payment: Money::from_rubles(10_000_000),
+        per_day: Money::from_rubles(1_000_000_000),
+    };
+    let mut config = SessionConfig::new("SOAK01", limits);
+    config.first_document_no = first_no;
+    let session = Session::new(config, Box::new(crate::demo::NoReadings));
+    let (view_tx, mut view) = watch::channel(session.view());
+    let setup = CoreSetup {
+        tz: chrono_tz::Europe::Moscow,
+        terminal_id: "SOAK01".into(),
+        wait_for_bill_ready: true,
+    };
+    let core = Core::new(session, journal, links, SystemClock, view_tx, setup)?;
+    let core_task = tokio::spawn(core.run(core_rx));
+
+    let send = |i: Intent| {
+        let tx = core_tx.clone();
+        async move {
+            let _ = tx.send(CoreEvent::Ui(i)).await;
+        }
+    };
+    loop {
+        // Start-up recovery drops intents until it has settled: knock until the screen answers.
+        send(Intent::Start(Purpose::Pay)).await;
+        if !until_for(&mut view, Duration::from_millis(200), |s| {
+            matches!(s, Screen::AccountEntry { .. })
+        })
+        .await
+        {
+            continue;
+        }
+        send(Intent::SubmitAccount("1000000001".into())).await;
+        until(&mut view, |s| matches!(s, Screen::Summary { .. })).await;
+        send(Intent::PayCash).await;
+        until(&mut view, |s| matches!(s, Screen::Cash { .. })).await;
+        let mut bills = 0;
+        let mut last = Money::ZERO;
+        while bills < args.bills_per_payment {
+            let changed = until(
+                &mut view,
+                |s| matches!(s, Screen::Cash { inserted, busy: false, .. } if *inserted != last),
+            )
+            .await;
+            if let Screen::Cash { inserted, .. } = &view.borrow().screen {
+                if changed {
+                    last = *inserted;
+                    bills += 1;
+                }
+            }
+            if core_task.is_finished() {
+                break;
+            }
+        }
+        send(Intent::FinishCash).await;
+        until(&mut view, |s| matches!(s, Screen::ReceiptChoice { .. })).await;
+        send(Intent::ChooseReceipt(ReceiptChoice::Paper)).await;
+        until(&mut view, |s| matches!(s, Screen::Done { .. })).await;
+        send(Intent::Home).await;
+        if core_task.is_finished() {
+            return match core_task.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(e.into()),
+                Err(_) => Err(SoakError::Driver("core task panicked".into())),
+            };
+        }
+    }
+}
