@@ -1,0 +1,426 @@
+//! Sans-IO ECR (cash-register side) protocol core: one operation at a time over the link layer.
+//!
+//! Application timers: after a command is delivered the PT must answer 80 00 within T3; then the
+//! operation must end within T4, which restarts on every intermediate status (04 FF). An approved
+//! authorisation (04 0F with result 00) is *not* acknowledged until the host decides
+//! ([`EcrCore::decide`]): 80 00 = goods issued, 84 66 = not issued, the PT reverses.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::codec::Apdu;
+use crate::link::{FrameId, Link, LinkConfig, LinkEvent};
+use crate::messages::{
+    Completion, Message, StatusInformation, CURRENCY_RUB, KIOSK_CONFIG_BYTE, NACK_GOODS_NOT_ISSUED,
+};
+use crate::texts;
+
+#[derive(Debug, Clone)]
+pub struct EcrConfig {
+    pub link: LinkConfig,
+    /// T3: the PT's 80 00 to a command.
+    pub t3: Duration,
+    /// T4: the end of a running operation, restarted by each 04 FF.
+    pub t4: Duration,
+    /// Terminal password (6 BCD digits) for registration, end of day, reversal, repeat.
+    pub password: u32,
+}
+
+impl Default for EcrConfig {
+    fn default() -> Self {
+        Self {
+            link: LinkConfig::default(),
+            t3: Duration::from_secs(5),
+            t4: Duration::from_secs(180),
+            password: 0,
+        }
+    }
+}
+
+/// What the ECR asks the PT to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    Registration,
+    Authorise { amount_kopecks: i64 },
+    RepeatLastResult,
+    StatusEnquiry,
+    Reversal { receipt_no: u32 },
+    EndOfDay,
+    Diagnosis,
+}
+
+impl Operation {
+    fn message(&self, password: u32) -> Message {
+        match self {
+            Operation::Registration => Message::Registration {
+                password,
+                config: KIOSK_CONFIG_BYTE,
+                currency: Some(CURRENCY_RUB),
+                service_byte: Some(0x01),
+            },
+            Operation::Authorise { amount_kopecks } => Message::Authorisation {
+                amount_kopecks: *amount_kopecks,
+                currency: Some(CURRENCY_RUB),
+                payment_type: None,
+            },
+            Operation::RepeatLastResult => Message::RepeatLastResult { password },
+            Operation::StatusEnquiry => Message::StatusEnquiry { password: None },
+            Operation::Reversal { receipt_no } => Message::Reversal {
+                password,
+                receipt_no: *receipt_no,
+            },
+            Operation::EndOfDay => Message::EndOfDay { password },
+            Operation::Diagnosis => Message::Diagnosis,
+        }
+    }
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpEnd {
+    /// 06 0F.
+    Completed(Completion),
+    /// 06 1E with its result code.
+    Aborted(u8),
+    /// 84 xx to the command itself: nothing was started.
+    Refused(u8),
+    /// Link failure or T3/T4 expiry after the command may have reached the PT.
+    Unknown(String),
+    /// The command could not be delivered at all and the PT cannot have started it... unless
+    /// it received the frame and only our ACK wait failed; treated like `Unknown` for money.
+    NotDelivered(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpResult {
+    pub operation: Operation,
+    pub end: OpEnd,
+    /// The last status information (04 0F) received during the operation.
+    pub status: Option<Box<StatusInformation>>,
+    pub print_lines: Vec<String>,
+    /// The host's answer to an approval, if one was asked for.
+    pub decision: Option<bool>,
+    /// Whether the PT acknowledged (link ACK) the frame carrying that answer.
+    pub decision_delivered: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EcrEvent {
+    Prompt {
+        status: u8,
+        text_ru: &'static str,
+    },
+    /// Approved authorisation: call [`EcrCore::decide`].
+    DecisionNeeded(Box<StatusInformation>),
+    Finished(Box<OpResult>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Command queued, not yet acknowledged at link level.
+    Sending(FrameId),
+    /// Command delivered; waiting for 80 00 until the deadline (T3).
+    AwaitAck(Instant),
+    /// Running; must end before the deadline (T4).
+    Running(Instant),
+    /// An approval waits for the host.
+    AwaitDecision,
+}
+
+#[derive(Debug)]
+struct Active {
+    op: Operation,
+    phase: Phase,
+    status: Option<Box<StatusInformation>>,
+    lines: Vec<String>,
+    decision: Option<bool>,
+    decision_frame: Option<FrameId>,
+    decision_delivered: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EcrError {
+    #[error("another card-terminal operation is running")]
+    Busy,
+    #[error("no approval is waiting for a decision")]
+    NoDecisionPending,
+    #[error("cannot encode the command: {0}")]
+    Encode(#[from] crate::codec::CodecError),
+}
+
+#[derive(Debug)]
+pub struct EcrCore {
+    config: EcrConfig,
+    link: Link,
+    active: Option<Active>,
+    events: VecDeque<EcrEvent>,
+}
+
+impl EcrCore {
+    pub fn new(config: EcrConfig) -> Self {
+        let link = Link::new(config.link.clone());
+        Self {
+            config,
+            link,
+            active: None,
+            events: VecDeque::new(),
+        }
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.active.is_none()
+    }
+
+    pub fn start(&mut self, op: Operation, now: Instant) -> Result<(), EcrError> {
+        if self.active.is_some() {
+            return Err(EcrError::Busy);
+        }
+        let apdu = op.message(self.config.password).to_apdu()?;
+        let id = self.link.send(&apdu, now)?;
+        tracing::debug!(
+            command = format_args!("{:04x}", apdu.command()),
+            "zvt: command queued"
+        );
+        self.active = Some(Active {
+            op,
+            phase: Phase::Sending(id),
+            status: None,
+            lines: Vec::new(),
+            decision: None,
+            decision_frame: None,
+            decision_delivered: false,
+        });
+        Ok(())
+    }
+
+    /// The host's answer to an approval: `true` = goods issued (80 00), `false` = 84 66.
+    pub fn decide(&mut self, goods_issued: bool, now: Instant) -> Result<(), EcrError> {
+        let Some(active) = self.active.as_mut() else {
+            return Err(EcrError::NoDecisionPending);
+        };
+        if active.phase != Phase::AwaitDecision {
+            return Err(EcrError::NoDecisionPending);
+        }
+        let answer = if goods_issued {
+            Message::Ack
+        } else {
+            Message::Nack {
+                code: NACK_GOODS_NOT_ISSUED,
+            }
+        };
+        let id = self.link.send(&answer.to_apdu()?, now)?;
+        active.decision = Some(goods_issued);
+        active.decision_frame = Some(id);
+        active.phase = Phase::Running(now + self.config.t4);
+        Ok(())
+    }
+
+    /// Customer cancel on the kiosk: 06 B0 to the PT while an operation runs.
+    pub fn abort(&mut self, now: Instant) -> Result<(), EcrError> {
+        if self.active.is_none() {
+            return Ok(());
+        }
+        self.link.send(&Message::EcrAbort.to_apdu()?, now)?;
+        Ok(())
+    }
+
+    fn reply(&mut self, message: Message, now: Instant) {
+        match message.to_apdu() {
+            Ok(apdu) => {
+                if let Err(e) = self.link.send(&apdu, now) {
+                    tracing::error!(error = %e, "zvt: cannot encode reply");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "zvt: cannot encode reply"),
+        }
+    }
+
+    fn finish(&mut self, end: OpEnd) {
+        if let Some(active) = self.active.take() {
+            if let OpEnd::Unknown(detail) | OpEnd::NotDelivered(detail) = &end {
+                tracing::warn!(operation = ?active.op, detail = %detail, "zvt: operation outcome unknown");
+            }
+            self.events.push_back(EcrEvent::Finished(Box::new(OpResult {
+                operation: active.op,
+                end,
+                status: active.status,
+                print_lines: active.lines,
+                decision: active.decision,
+                decision_delivered: active.decision_delivered,
+            })));
+        }
+    }
+
+    fn on_apdu(&mut self, apdu: Apdu, now: Instant) {
+        let message = match Message::from_apdu(&apdu) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, command = format_args!("{:04x}", apdu.command()), "zvt: undecodable message from PT");
+                // Acknowledge so the PT does not stall; the data is lost to us but logged.
+                self.reply(Message::Ack, now);
+                return;
+            }
+        };
+        let t4 = self.config.t4;
+        let Some(active) = self.active.as_mut() else {
+            if !matches!(message, Message::Ack | Message::Nack { .. }) {
+                tracing::info!(?message, "zvt: message while idle, acknowledged");
+                self.reply(Message::Ack, now);
+            }
+            return;
+        };
+        // Any PT message other than an acknowledgement means the command was accepted.
+        if matches!(active.phase, Phase::Sending(_) | Phase::AwaitAck(_)) {
+            match message {
+                Message::Ack => {
+                    active.phase = Phase::Running(now + t4);
+                    return;
+                }
+                Message::Nack { code } => {
+                    self.finish(OpEnd::Refused(code));
+                    return;
+                }
+                _ => active.phase = Phase::Running(now + t4),
+            }
+        }
+        match message {
+            Message::IntermediateStatus { status, timeout } => {
+                if let Phase::Running(_) = active.phase {
+                    let extra = Duration::from_secs(timeout.map(u64::from).unwrap_or(0));
+                    active.phase = Phase::Running(now + t4.max(extra));
+                }
+                self.events.push_back(EcrEvent::Prompt {
+                    status,
+                    text_ru: texts::prompt_ru(status),
+                });
+                self.reply(Message::Ack, now);
+            }
+            Message::StatusInformation(info) => {
+                let approved_auth =
+                    matches!(active.op, Operation::Authorise { .. }) && info.result_code == Some(0);
+                if approved_auth && active.decision.is_none() {
+                    if active.phase != Phase::AwaitDecision {
+                        active.phase = Phase::AwaitDecision;
+                        active.status = Some(info.clone());
+                        self.events.push_back(EcrEvent::DecisionNeeded(info));
+                    }
+                } else if approved_auth {
+                    // The PT repeated the status information: repeat our answer.
+                    let answer = if active.decision == Some(true) {
+                        Message::Ack
+                    } else {
+                        Message::Nack {
+                            code: NACK_GOODS_NOT_ISSUED,
+                        }
+                    };
+                    self.reply(answer, now);
+                } else {
+                    active.status = Some(info);
+                    self.reply(Message::Ack, now);
+                }
+            }
+            Message::PrintLine { text, .. } => {
+                active.lines.push(text);
+                self.reply(Message::Ack, now);
+            }
+            Message::PrintTextBlock { lines, .. } => {
+                active.lines.extend(lines);
+                self.reply(Message::Ack, now);
+            }
+            Message::Completion(completion) => {
+                self.reply(Message::Ack, now);
+                self.finish(OpEnd::Completed(completion));
+            }
+            Message::Abort { result_code } => {
+                self.reply(Message::Ack, now);
+                self.finish(OpEnd::Aborted(result_code));
+            }
+            Message::Ack | Message::Nack { .. } => {}
+            other => {
+                tracing::info!(
+                    ?other,
+                    "zvt: unexpected message during operation, acknowledged"
+                );
+                self.reply(Message::Ack, now);
+            }
+        }
+    }
+
+    fn on_link_event(&mut self, event: LinkEvent, now: Instant) {
+        match event {
+            LinkEvent::Received(apdu) => self.on_apdu(apdu, now),
+            LinkEvent::Malformed(e) => {
+                tracing::warn!(error = %e, "zvt: malformed APDU from PT");
+                self.reply(Message::Ack, now);
+            }
+            LinkEvent::Delivered(id) => {
+                let t3 = self.config.t3;
+                if let Some(active) = self.active.as_mut() {
+                    if active.phase == Phase::Sending(id) {
+                        active.phase = Phase::AwaitAck(now + t3);
+                    }
+                    if active.decision_frame == Some(id) {
+                        active.decision_delivered = true;
+                    }
+                }
+            }
+            LinkEvent::Failed(_) => {
+                if let Some(active) = self.active.as_ref() {
+                    let end = if matches!(active.phase, Phase::Sending(_)) {
+                        OpEnd::NotDelivered("command frame not acknowledged by the terminal".into())
+                    } else {
+                        OpEnd::Unknown("link to the terminal failed".into())
+                    };
+                    self.finish(end);
+                }
+            }
+        }
+    }
+
+    pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
+        self.link.handle_input(bytes, now);
+        self.pump_link(now);
+    }
+
+    fn pump_link(&mut self, now: Instant) {
+        while let Some(event) = self.link.poll_event() {
+            self.on_link_event(event, now);
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.link.handle_timeout(now);
+        self.pump_link(now);
+        let expired = match self.active.as_ref().map(|a| a.phase) {
+            Some(Phase::AwaitAck(deadline)) if deadline <= now => {
+                Some("no answer to the command within T3")
+            }
+            Some(Phase::Running(deadline)) if deadline <= now => {
+                Some("operation did not end within T4")
+            }
+            _ => None,
+        };
+        if let Some(detail) = expired {
+            self.finish(OpEnd::Unknown(detail.into()));
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let app = match self.active.as_ref().map(|a| a.phase) {
+            Some(Phase::AwaitAck(d)) | Some(Phase::Running(d)) => Some(d),
+            _ => None,
+        };
+        match (app, self.link.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.link.poll_transmit()
+    }
+
+    pub fn poll_event(&mut self) -> Option<EcrEvent> {
+        self.events.pop_front()
+    }
+}
