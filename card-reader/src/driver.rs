@@ -511,7 +511,10 @@ impl CardReader {
                     });
                 }
                 Err(
-                    e @ (CardError::Terminal { .. } | CardError::NoAnswer(_) | CardError::Busy),
+                    e @ (CardError::Terminal { .. }
+                    | CardError::NoAnswer(_)
+                    | CardError::Busy
+                    | CardError::Protocol(_)),
                 ) if attempt < self.config.recovery_attempts => {
                     tracing::info!(error = %e, attempt, "card recovery: terminal not ready, retrying");
                     tokio::time::sleep(self.config.recovery_pause).await;

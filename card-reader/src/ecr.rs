@@ -269,19 +269,21 @@ impl EcrCore {
             }
             return;
         };
-        // Any PT message other than an acknowledgement means the command was accepted.
+        // The PT answers a command with 80 00 or 84 xx before anything else. Other messages now
+        // are left over from an earlier exchange (e.g. before a restart): acknowledge, ignore.
         if matches!(active.phase, Phase::Sending(_) | Phase::AwaitAck(_)) {
             match message {
-                Message::Ack => {
-                    active.phase = Phase::Running(now + t4);
-                    return;
+                Message::Ack => active.phase = Phase::Running(now + t4),
+                Message::Nack { code } => self.finish(OpEnd::Refused(code)),
+                stale => {
+                    tracing::info!(
+                        ?stale,
+                        "zvt: stale message before the command's acknowledgement, ignored"
+                    );
+                    self.reply(Message::Ack, now);
                 }
-                Message::Nack { code } => {
-                    self.finish(OpEnd::Refused(code));
-                    return;
-                }
-                _ => active.phase = Phase::Running(now + t4),
             }
+            return;
         }
         match message {
             Message::IntermediateStatus { status, timeout } => {

@@ -27,6 +27,10 @@ pub fn open(path: &str) -> io::Result<TTYPort> {
     use std::os::fd::AsRawFd;
     set_raw(port.as_raw_fd())?;
     set_nonblocking(port.as_raw_fd())?;
+    // Bytes left in the input queue belong to an earlier session (e.g. the terminal's ACK to a
+    // frame sent just before a restart); they must not be taken as answers to ours.
+    // SAFETY: tcflush on an fd the port owns.
+    unsafe { libc::tcflush(port.as_raw_fd(), libc::TCIFLUSH) };
     Ok(port)
 }
 

@@ -287,3 +287,58 @@ async fn status_enquiry_diagnosis_reversal_and_repeat() {
         Err(CardError::Terminal { code: 0x83, .. })
     ));
 }
+
+/// The kiosk answered "goods issued", the terminal booked the payment, and the kiosk died before
+/// it saw the completion. The terminal still sends the slip to nobody; recovery waits out its
+/// "busy" and credits the payment (what was issued is never reversed).
+#[test]
+fn crash_after_goods_issued_is_credited_on_recovery() {
+    let emu = emulator();
+    let approval = {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let approval = runtime.block_on(async {
+            let reader = reader(&emu).await;
+            let mut auth = reader.authorise(600_00, "crash-after-issue").await.unwrap();
+            loop {
+                match auth.next_event().await.unwrap() {
+                    AuthEvent::Approved(pending) => {
+                        let approval = pending.approval.clone();
+                        pending.goods_issued(true);
+                        let started = std::time::Instant::now();
+                        while emu.transactions()[0].state != TxnState::Booked {
+                            assert!(
+                                started.elapsed() < Duration::from_secs(5),
+                                "terminal never booked"
+                            );
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        break approval; // dies here, before reading the completion
+                    }
+                    AuthEvent::Prompt { .. } => {}
+                    other => panic!("{other:?}"),
+                }
+            }
+        });
+        runtime.shutdown_background();
+        approval
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let reader = card_reader::CardReader::open(emu.path(), common::driver_config()).unwrap();
+        let recovery = reader
+            .recover(&UnknownPayment {
+                amount_kopecks: 600_00,
+                approval: Some(approval.clone()),
+                goods_issued_sent: true,
+            })
+            .await
+            .unwrap();
+        let Recovery::Credited(credited) = recovery else {
+            panic!("{recovery:?}")
+        };
+        assert_eq!(credited.receipt_no, approval.receipt_no);
+        assert_eq!(credited.amount_kopecks, 600_00);
+        assert_eq!(emu.transactions()[0].state, TxnState::Booked);
+        assert_eq!(reader.end_of_day().await.unwrap().total_kopecks, 600_00);
+    });
+}

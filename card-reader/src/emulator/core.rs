@@ -325,6 +325,7 @@ impl TerminalCore {
             self.reset_flow();
         }
         if !self.is_idle() || std::mem::take(&mut self.faults.busy_next) {
+            tracing::info!(wait = ?self.wait, steps = self.steps.len(), "emulator: busy, command refused");
             self.send(Message::Nack { code: NACK_BUSY }, now);
             return;
         }
@@ -699,8 +700,11 @@ impl TerminalCore {
             self.link.swallow_next_ack();
         }
         self.link.handle_input(bytes, now);
+        // Advance after each event: one read can carry the end of one exchange and the start of
+        // the next (the ECR's last 80 00 and its next command).
         while let Some(event) = self.link.poll_event() {
             self.on_link_event(event, now);
+            self.advance(now);
         }
         self.advance(now);
     }
@@ -713,6 +717,7 @@ impl TerminalCore {
         self.link.handle_timeout(now);
         while let Some(event) = self.link.poll_event() {
             self.on_link_event(event, now);
+            self.advance(now);
         }
         self.advance(now);
     }
@@ -737,5 +742,54 @@ impl TerminalCore {
                 return Some(bytes);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::frame::encode_frame;
+
+    fn frame(message: Message) -> Vec<u8> {
+        encode_frame(&message.to_apdu().unwrap().encode().unwrap())
+    }
+
+    #[test]
+    fn last_answer_and_next_command_in_one_read() {
+        let now = Instant::now();
+        let mut pt = TerminalCore::new(EmulatorConfig::default());
+        pt.handle_input(&frame(Message::StatusEnquiry { password: None }), now);
+        // PT: ACK, 80 00, then the completion; the ECR acknowledges both frames.
+        while pt.poll_transmit(now).is_some() {}
+        pt.handle_input(&[0x06], now);
+        while pt.poll_transmit(now).is_some() {}
+        pt.handle_input(&[0x06], now);
+        assert!(
+            !pt.is_idle(),
+            "waiting for the ECR's 80 00 to the completion"
+        );
+        let mut bytes = frame(Message::Ack);
+        bytes.extend(frame(Message::Registration {
+            password: 0,
+            config: 0xbe,
+            currency: None,
+            service_byte: None,
+        }));
+        pt.handle_input(&bytes, now);
+        let mut out = Vec::new();
+        while let Some(b) = pt.poll_transmit(now) {
+            out.extend(b);
+        }
+        let busy = frame(Message::Nack { code: NACK_BUSY });
+        assert!(
+            !out.windows(busy.len()).any(|w| w == busy.as_slice()),
+            "second command refused as busy"
+        );
+        let ack = frame(Message::Ack);
+        assert!(
+            out.windows(ack.len()).any(|w| w == ack.as_slice()),
+            "second command accepted"
+        );
+        assert!(pt.is_registered());
     }
 }
