@@ -64,7 +64,14 @@ fn one_payment(ecr: &mut EcrCore, pt: &mut TerminalCore, clock: &mut Instant) ->
                 to_pt.extend(bytes);
             }
             pt.handle_input(&to_pt, *clock);
-            while pt.poll_transmit(*clock).is_some() {}
+            let mut to_ecr = Vec::new();
+            while let Some(bytes) = pt.poll_transmit(*clock) {
+                to_ecr.extend(bytes);
+            }
+            // The PT's link ACK to that 80 00: without it the next command would queue behind it.
+            let t = Instant::now();
+            ecr.handle_input(&to_ecr, *clock);
+            ecr_time += t.elapsed();
             return ecr_time;
         }
     }

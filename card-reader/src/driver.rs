@@ -16,7 +16,9 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ecr::{EcrConfig, EcrCore, EcrError, EcrEvent, OpEnd, OpResult, Operation};
-use crate::messages::{EndOfDayTotals, StatusInformation, RESULT_ABORTED, RESULT_NOT_POSSIBLE};
+use crate::messages::{
+    EndOfDayTotals, StatusInformation, NACK_BUSY, RESULT_ABORTED, RESULT_NOT_POSSIBLE,
+};
 use crate::{port, texts};
 
 #[derive(Debug, Clone)]
@@ -388,8 +390,26 @@ impl CardReader {
     }
 
     /// Registration 06 00 (ECR prints, intermediate status wanted, roubles). Call at start.
+    /// While the terminal still finishes an earlier exchange (after a restart) it answers busy;
+    /// registration then retries like recovery does.
     pub async fn registration(&self) -> Result<TerminalStatus, CardError> {
-        let result = self.run(Operation::Registration).await?;
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            let result = self.run(Operation::Registration).await?;
+            match result.end {
+                OpEnd::Refused(code)
+                    if code == NACK_BUSY && attempt < self.config.recovery_attempts =>
+                {
+                    tracing::info!(
+                        attempt,
+                        "card reader: terminal busy at registration, retrying"
+                    );
+                    tokio::time::sleep(self.config.recovery_pause).await;
+                }
+                _ => break result,
+            }
+        };
         Self::ended_ok(&result)?;
         let OpEnd::Completed(c) = result.end else {
             return Err(CardError::Protocol("no completion".into()));

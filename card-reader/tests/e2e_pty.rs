@@ -324,7 +324,7 @@ fn crash_after_goods_issued_is_credited_on_recovery() {
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let reader = card_reader::CardReader::open(emu.path(), common::driver_config()).unwrap();
+        let reader = reader(&emu).await; // the terminal is still busy sending the slip to nobody
         let recovery = reader
             .recover(&UnknownPayment {
                 amount_kopecks: 600_00,
