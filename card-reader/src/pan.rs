@@ -148,10 +148,8 @@ mod tests {
     #[test]
     fn detects_plain_and_grouped_test_pans() {
         assert!(contains_full_pan("pan=4111111111111111;"));
-        assert!(
-            contains_full_pan("{\"pan\":\"2200 7001 2345 6784\"}")
-                == luhn_valid(b"2200700123456784")
-        );
+        assert!(contains_full_pan("{\"pan\":\"2200 7001 2345 6781\"}"));
+        assert!(luhn_valid(b"2200700123456781"));
         assert!(contains_full_pan("card 4111-1111-1111-1111 ok"));
         assert!(contains_full_pan("5555555555554444"));
     }

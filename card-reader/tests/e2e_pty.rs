@@ -22,7 +22,7 @@ async fn approve_complete_and_slip() {
         panic!("expected completion: {:?}", seen.text)
     };
     assert_eq!(approval.amount_kopecks, 123_45);
-    assert_eq!(approval.masked_pan.as_deref(), Some("220070******6780"));
+    assert_eq!(approval.masked_pan.as_deref(), Some("220070******6781"));
     assert!(approval.auth_code.as_deref().is_some_and(|c| c.len() == 6));
     assert_eq!(approval.receipt_no, Some(1));
     assert_eq!(approval.terminal_id, Some(29_001_234));
@@ -30,7 +30,7 @@ async fn approve_complete_and_slip() {
         approval
             .print_lines
             .iter()
-            .any(|l| l.contains("220070******6780")),
+            .any(|l| l.contains("220070******6781")),
         "{:?}",
         approval.print_lines
     );
@@ -158,10 +158,14 @@ async fn unmasked_pan_from_a_terminal_is_masked_everywhere() {
     else {
         panic!()
     };
-    assert_eq!(approval.masked_pan.as_deref(), Some("220070******6780"));
+    assert_eq!(approval.masked_pan.as_deref(), Some("220070******6781"));
     for line in &approval.print_lines {
         assert!(!contains_full_pan(line), "{line}");
     }
+    // The terminal sent the full number in BMP 22 and on the slip; no log line may carry it.
+    let logs = common::captured_logs();
+    assert!(logs.contains("authorisation approved"), "logs are captured");
+    assert!(!contains_full_pan(&logs), "full PAN in the logs");
 }
 
 /// Link drop right after the approval reached the kiosk: the kiosk's 80 00 is lost, the outcome is

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use card_reader::ecr::EcrConfig;
@@ -19,7 +20,46 @@ pub fn fast_link() -> LinkConfig {
     }
 }
 
+/// Every log line of this test process (all tests, all threads), at DEBUG, for PAN checks.
+pub fn captured_logs() -> String {
+    let buffer = log_buffer();
+    let bytes = buffer.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn log_buffer() -> Arc<Mutex<Vec<u8>>> {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUFFER
+        .get_or_init(|| {
+            let buffer = Arc::new(Mutex::new(Vec::new()));
+            let sink = Arc::clone(&buffer);
+            let _ = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::DEBUG)
+                .with_ansi(false)
+                .with_writer(move || LogWriter(Arc::clone(&sink)))
+                .try_init();
+            buffer
+        })
+        .clone()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 pub fn emulator() -> EmulatorHandle {
+    log_buffer();
     Emulator::spawn_with(EmulatorConfig {
         link: fast_link(),
         prompt_delay: Duration::from_millis(30),
