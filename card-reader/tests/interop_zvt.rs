@@ -372,3 +372,76 @@ async fn their_ecr_registers_enquires_diagnoses_and_closes_the_day_on_our_emulat
         "{replies:?}"
     );
 }
+
+/// Plays a real terminal's side of a payment (captured APDUs, framed for the serial link) into
+/// our ECR core and checks what the kiosk would see and answer.
+#[test]
+fn our_ecr_core_runs_a_payment_against_captured_terminal_messages() {
+    use card_reader::ecr::{EcrConfig, EcrCore, EcrEvent, OpEnd, Operation};
+
+    let mut now = Instant::now();
+    let mut ecr = EcrCore::new(EcrConfig::default());
+    ecr.start(
+        Operation::Authorise {
+            amount_kopecks: 2500,
+        },
+        now,
+    )
+    .unwrap();
+    let mut sent: Vec<Vec<u8>> = Vec::new();
+    let mut decoder = FrameDecoder::new();
+    let mut deliver =
+        |ecr: &mut EcrCore, apdu_hex: Option<&str>, now: Instant, sent: &mut Vec<Vec<u8>>| {
+            // Acknowledge whatever the ECR framed, then send the terminal's next message.
+            while let Some(bytes) = ecr.poll_transmit() {
+                for byte in bytes {
+                    if let Some(Token::Frame(apdu)) = decoder.push(byte) {
+                        sent.push(apdu);
+                        ecr.handle_input(&[ACK], now);
+                    }
+                }
+            }
+            if let Some(hex) = apdu_hex {
+                ecr.handle_input(&frame::encode_frame(&unhex(hex)), now);
+            }
+        };
+    deliver(&mut ecr, Some("800000"), now, &mut sent);
+    deliver(&mut ecr, Some(CAPTURE_INTERMEDIATE), now, &mut sent);
+    deliver(&mut ecr, Some(CAPTURE_STATUS_APPROVED), now, &mut sent);
+    let mut approval = None;
+    while let Some(event) = ecr.poll_event() {
+        if let EcrEvent::DecisionNeeded(info) = event {
+            approval = Some(info);
+        }
+    }
+    let approval = approval.expect("the captured approval asks for the goods-issued decision");
+    assert_eq!(approval.masked_pan.as_deref(), Some("559883******8074"));
+    now += Duration::from_millis(5);
+    ecr.decide(true, now).unwrap();
+    deliver(&mut ecr, Some(CAPTURE_RECEIPT_TEXT_BLOCK), now, &mut sent);
+    deliver(&mut ecr, Some(CAPTURE_COMPLETION_EMPTY), now, &mut sent);
+    deliver(&mut ecr, None, now, &mut sent);
+    let finished = std::iter::from_fn(|| ecr.poll_event())
+        .find_map(|e| match e {
+            EcrEvent::Finished(r) => Some(r),
+            _ => None,
+        })
+        .expect("finished");
+    assert!(matches!(finished.end, OpEnd::Completed(_)));
+    assert_eq!(finished.decision, Some(true));
+    assert!(finished
+        .print_lines
+        .iter()
+        .any(|l| l.contains("Auth.-No.:")));
+    // The ECR sent: 06 01 (amount 25.00), then 80 00 to each terminal message.
+    assert_eq!(&sent[0][..2], &[0x06, 0x01]);
+    assert!(
+        sent[1..].iter().all(|a| a == &[0x80, 0x00, 0x00]),
+        "{sent:02x?}"
+    );
+    assert_eq!(
+        sent.len(),
+        1 + 4,
+        "80 00 to 04 FF, to 04 0F (the decision), to 06 D3, to 06 0F"
+    );
+}
