@@ -123,8 +123,8 @@ enum Phase {
     AwaitAck(Instant),
     /// Running; must end before the deadline (T4).
     Running(Instant),
-    /// An approval waits for the host.
-    AwaitDecision,
+    /// An approval waits for the host (who answers in milliseconds; T4 still bounds it).
+    AwaitDecision(Instant),
 }
 
 #[derive(Debug)]
@@ -198,7 +198,7 @@ impl EcrCore {
         let Some(active) = self.active.as_mut() else {
             return Err(EcrError::NoDecisionPending);
         };
-        if active.phase != Phase::AwaitDecision {
+        if !matches!(active.phase, Phase::AwaitDecision(_)) {
             return Err(EcrError::NoDecisionPending);
         }
         let answer = if goods_issued {
@@ -301,8 +301,8 @@ impl EcrCore {
                 let approved_auth =
                     matches!(active.op, Operation::Authorise { .. }) && info.result_code == Some(0);
                 if approved_auth && active.decision.is_none() {
-                    if active.phase != Phase::AwaitDecision {
-                        active.phase = Phase::AwaitDecision;
+                    if !matches!(active.phase, Phase::AwaitDecision(_)) {
+                        active.phase = Phase::AwaitDecision(now + t4);
                         active.status = Some(info.clone());
                         self.events.push_back(EcrEvent::DecisionNeeded(info));
                     }
@@ -400,6 +400,9 @@ impl EcrCore {
             Some(Phase::Running(deadline)) if deadline <= now => {
                 Some("operation did not end within T4")
             }
+            Some(Phase::AwaitDecision(deadline)) if deadline <= now => {
+                Some("the host did not answer the approval within T4")
+            }
             _ => None,
         };
         if let Some(detail) = expired {
@@ -409,7 +412,9 @@ impl EcrCore {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let app = match self.active.as_ref().map(|a| a.phase) {
-            Some(Phase::AwaitAck(d)) | Some(Phase::Running(d)) => Some(d),
+            Some(Phase::AwaitAck(d)) | Some(Phase::Running(d)) | Some(Phase::AwaitDecision(d)) => {
+                Some(d)
+            }
             _ => None,
         };
         match (app, self.link.poll_timeout()) {
@@ -424,5 +429,128 @@ impl EcrCore {
 
     pub fn poll_event(&mut self) -> Option<EcrEvent> {
         self.events.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::frame::{encode_frame, FrameDecoder, Token, ACK};
+    use crate::messages::StatusInformation;
+
+    fn pt_says(ecr: &mut EcrCore, message: Message, now: Instant) {
+        ecr.handle_input(
+            &encode_frame(&message.to_apdu().unwrap().encode().unwrap()),
+            now,
+        );
+    }
+
+    /// Acknowledges every frame the ECR sent; returns their APDUs.
+    fn ack_all(ecr: &mut EcrCore, now: Instant) -> Vec<Vec<u8>> {
+        let mut decoder = FrameDecoder::new();
+        let mut apdus = Vec::new();
+        while let Some(bytes) = ecr.poll_transmit() {
+            for b in bytes {
+                if let Some(Token::Frame(apdu)) = decoder.push(b) {
+                    apdus.push(apdu);
+                    ecr.handle_input(&[ACK], now);
+                }
+            }
+        }
+        apdus
+    }
+
+    fn finished(ecr: &mut EcrCore) -> Option<OpResult> {
+        std::iter::from_fn(|| ecr.poll_event()).find_map(|e| match e {
+            EcrEvent::Finished(r) => Some(*r),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn t4_restarts_on_intermediate_status_and_expires_without() {
+        let t0 = Instant::now();
+        let config = EcrConfig {
+            t4: Duration::from_secs(10),
+            ..Default::default()
+        };
+        let mut ecr = EcrCore::new(config);
+        ecr.start(
+            Operation::Authorise {
+                amount_kopecks: 100,
+            },
+            t0,
+        )
+        .unwrap();
+        ack_all(&mut ecr, t0);
+        pt_says(&mut ecr, Message::Ack, t0);
+        // 04 FF every 8 s keeps it alive past several T4 periods.
+        for i in 1..=5 {
+            let at = t0 + Duration::from_secs(8 * i);
+            ecr.handle_timeout(at);
+            pt_says(
+                &mut ecr,
+                Message::IntermediateStatus {
+                    status: 0x17,
+                    timeout: None,
+                },
+                at,
+            );
+            ack_all(&mut ecr, at);
+        }
+        assert!(finished(&mut ecr).is_none());
+        ecr.handle_timeout(t0 + Duration::from_secs(40 + 11));
+        let result = finished(&mut ecr).expect("T4 expired");
+        assert!(matches!(result.end, OpEnd::Unknown(_)));
+    }
+
+    #[test]
+    fn t3_expires_when_the_command_is_not_answered() {
+        let t0 = Instant::now();
+        let mut ecr = EcrCore::new(EcrConfig::default());
+        ecr.start(Operation::StatusEnquiry, t0).unwrap();
+        ack_all(&mut ecr, t0);
+        ecr.handle_timeout(t0 + Duration::from_secs(4));
+        assert!(finished(&mut ecr).is_none());
+        ecr.handle_timeout(t0 + Duration::from_secs(6));
+        assert!(matches!(finished(&mut ecr).unwrap().end, OpEnd::Unknown(_)));
+    }
+
+    #[test]
+    fn approval_is_not_acknowledged_until_the_host_decides() {
+        let t0 = Instant::now();
+        let mut ecr = EcrCore::new(EcrConfig::default());
+        ecr.start(
+            Operation::Authorise {
+                amount_kopecks: 100,
+            },
+            t0,
+        )
+        .unwrap();
+        ack_all(&mut ecr, t0);
+        pt_says(&mut ecr, Message::Ack, t0);
+        let approved = StatusInformation {
+            result_code: Some(0),
+            amount_kopecks: Some(100),
+            receipt_no: Some(9),
+            ..Default::default()
+        };
+        pt_says(&mut ecr, Message::StatusInformation(Box::new(approved)), t0);
+        assert!(
+            ack_all(&mut ecr, t0).is_empty(),
+            "no 80 00 before the decision"
+        );
+        assert!(matches!(
+            ecr.poll_event(),
+            Some(EcrEvent::DecisionNeeded(_))
+        ));
+        ecr.decide(false, t0).unwrap();
+        assert_eq!(ack_all(&mut ecr, t0), vec![vec![0x84, 0x66, 0x00]]);
+        pt_says(&mut ecr, Message::Abort { result_code: 0x6c }, t0);
+        let result = finished(&mut ecr).unwrap();
+        assert_eq!(
+            (result.decision, result.decision_delivered),
+            (Some(false), true)
+        );
     }
 }
