@@ -263,10 +263,7 @@ impl EcrCore {
         };
         let t4 = self.config.t4;
         let Some(active) = self.active.as_mut() else {
-            if !matches!(message, Message::Ack | Message::Nack { .. }) {
-                tracing::info!(?message, "zvt: message while idle, acknowledged");
-                self.reply(Message::Ack, now);
-            }
+            self.answer_unexpected(message, now);
             return;
         };
         // The PT answers a command with 80 00 or 84 xx before anything else. Other messages now
@@ -275,13 +272,7 @@ impl EcrCore {
             match message {
                 Message::Ack => active.phase = Phase::Running(now + t4),
                 Message::Nack { code } => self.finish(OpEnd::Refused(code)),
-                stale => {
-                    tracing::info!(
-                        ?stale,
-                        "zvt: stale message before the command's acknowledgement, ignored"
-                    );
-                    self.reply(Message::Ack, now);
-                }
+                stale => self.answer_unexpected(stale, now),
             }
             return;
         }
@@ -343,6 +334,33 @@ impl EcrCore {
                     ?other,
                     "zvt: unexpected message during operation, acknowledged"
                 );
+                self.reply(Message::Ack, now);
+            }
+        }
+    }
+
+    /// A message that belongs to no running exchange (left over from before a restart, or sent
+    /// while idle). An approval among them was never confirmed by this ECR and nobody journaled a
+    /// decision for it, so it is answered "goods not issued" (84 66): the terminal reverses it.
+    fn answer_unexpected(&mut self, message: Message, now: Instant) {
+        match message {
+            Message::Ack | Message::Nack { .. } => {}
+            Message::StatusInformation(info)
+                if info.result_code == Some(0) && info.receipt_no.is_some() =>
+            {
+                tracing::warn!(
+                    receipt = ?info.receipt_no, amount = ?info.amount_kopecks,
+                    "zvt: unexpected approval, answered goods-not-issued so the terminal reverses it"
+                );
+                self.reply(
+                    Message::Nack {
+                        code: NACK_GOODS_NOT_ISSUED,
+                    },
+                    now,
+                );
+            }
+            other => {
+                tracing::info!(?other, "zvt: unexpected message, acknowledged and ignored");
                 self.reply(Message::Ack, now);
             }
         }
@@ -502,6 +520,40 @@ mod tests {
         ecr.handle_timeout(t0 + Duration::from_secs(40 + 11));
         let result = finished(&mut ecr).expect("T4 expired");
         assert!(matches!(result.end, OpEnd::Unknown(_)));
+    }
+
+    #[test]
+    fn a_stray_approval_is_never_confirmed() {
+        let t0 = Instant::now();
+        let mut ecr = EcrCore::new(EcrConfig::default());
+        let approved = StatusInformation {
+            result_code: Some(0),
+            amount_kopecks: Some(100),
+            receipt_no: Some(3),
+            ..Default::default()
+        };
+        // While idle (a new driver after a crash hears the terminal resend its approval) ...
+        pt_says(
+            &mut ecr,
+            Message::StatusInformation(Box::new(approved.clone())),
+            t0,
+        );
+        assert_eq!(ack_all(&mut ecr, t0), vec![vec![0x84, 0x66, 0x00]]);
+        // ... and before the terminal acknowledged our next command.
+        ecr.start(Operation::RepeatLastResult, t0).unwrap();
+        ack_all(&mut ecr, t0);
+        pt_says(&mut ecr, Message::StatusInformation(Box::new(approved)), t0);
+        assert_eq!(ack_all(&mut ecr, t0), vec![vec![0x84, 0x66, 0x00]]);
+        // Other stray messages are simply acknowledged.
+        pt_says(
+            &mut ecr,
+            Message::IntermediateStatus {
+                status: 0x0a,
+                timeout: None,
+            },
+            t0,
+        );
+        assert_eq!(ack_all(&mut ecr, t0), vec![vec![0x80, 0x00, 0x00]]);
     }
 
     #[test]

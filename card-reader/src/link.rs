@@ -42,7 +42,7 @@ pub enum LinkEvent {
     Malformed(CodecError),
     /// The peer acknowledged our frame.
     Delivered(FrameId),
-    /// Our frame was not acknowledged after all retries; queued frames were dropped too.
+    /// Our frame was not acknowledged after all retries (the next queued frame goes out).
     Failed(FrameId),
 }
 
@@ -145,7 +145,7 @@ impl Link {
         } else {
             let id = flight.id;
             self.in_flight = None;
-            self.queue.clear();
+            // Later frames stay queued: they may already answer a new peer (after a restart).
             tracing::warn!(frame = id, "zvt link: frame not acknowledged after retries");
             self.events.push_back(LinkEvent::Failed(id));
         }
