@@ -1,0 +1,64 @@
+//! Time to build and encode a fiscal receipt; prints bytes per receipt and time on the wire.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use receipt_printer::emulator::PrinterCore;
+use receipt_printer::fiscal::{FiscalModule, FiscalResult};
+use receipt_printer::{
+    encode_receipt, sample, EmulatedFiscalModule, PrinterProfile, Receipt, SerialSettings,
+};
+
+fn fiscal_result() -> FiscalResult {
+    let dir = std::env::temp_dir().join(format!("receipt-bench-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let mut fm = EmulatedFiscalModule::open(dir.join("fn.json"), "9999078900012345", b"bench")
+        .expect("fiscal state");
+    let _ = fm.open_shift(sample::time());
+    let result = fm
+        .register(&sample::document(), sample::time())
+        .expect("register");
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn build(result: &FiscalResult) -> Receipt {
+    let mut receipt = Receipt::fiscal_payment(sample::document(), result.clone());
+    receipt.header = sample::header();
+    receipt.footer = sample::footer();
+    receipt
+}
+
+fn bench(c: &mut Criterion) {
+    let result = fiscal_result();
+    let profile = PrinterProfile::EPSON_TM_T20;
+    let bytes = encode_receipt(&build(&result), &profile).expect("encode");
+    let settings = SerialSettings::for_profile(&profile);
+    println!(
+        "bytes per sample fiscal receipt ({}): {}",
+        profile.name,
+        bytes.len()
+    );
+    for baud in [115_200, 38_400, 9_600] {
+        let s = SerialSettings { baud, ..settings };
+        println!(
+            "time on the wire at {baud} baud (8N1): {:.1} ms",
+            s.wire_seconds(bytes.len()) * 1000.0
+        );
+    }
+    c.bench_function("build + encode fiscal receipt", |b| {
+        b.iter(|| encode_receipt(&build(black_box(&result)), &profile).expect("encode"))
+    });
+    c.bench_function("emulator decode fiscal receipt", |b| {
+        b.iter(|| {
+            let mut core = PrinterCore::new(profile.clone());
+            core.handle_input(black_box(&bytes));
+            core.poll_receipt()
+        })
+    });
+    c.bench_function("fiscal sign (HMAC-SHA256 over FFD TLV)", |b| {
+        let doc = sample::document();
+        b.iter(|| receipt_printer::fiscal::verify_fiscal_sign(b"bench", black_box(&doc), &result))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
