@@ -257,3 +257,74 @@ pub fn shift_report(report: &ZReport, header: Vec<String>) -> Receipt {
     ];
     receipt
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fiscal::{FiscalResult, Item, VatRate};
+    use crate::sample;
+    use proptest::prelude::*;
+
+    fn fiscal() -> FiscalResult {
+        FiscalResult {
+            fn_number: "9999078900012345".into(),
+            fd_number: 42,
+            fiscal_sign: 7,
+            shift: 3,
+            receipt_in_shift: 9,
+            time: sample::time(),
+            printed_by_module: false,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn no_line_exceeds_the_width(
+            names in proptest::collection::vec("[а-яА-ЯёЁa-z0-9 №«»₽.,-]{1,128}", 1..5),
+            price in 1i64..100_000_000,
+            cols in 24usize..64,
+            contact in proptest::option::of("[a-z]{1,70}@[a-z]{1,20}\\.ru"),
+        ) {
+            let mut doc = sample::document();
+            doc.items = names.iter().map(|n| Item::service(n.clone(), price, VatRate::Vat20)).collect();
+            doc.payments.cash = doc.total();
+            doc.payments.electronic = 0;
+            doc.buyer_contact = contact;
+            let mut receipt = Receipt::fiscal_payment(doc, fiscal());
+            receipt.card_slip = names.clone();
+            for block in layout(&receipt, cols) {
+                if let Block::Line(line) = block {
+                    prop_assert!(line.text.chars().count() <= cols, "{:?}", line.text);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fiscal_receipt_shows_the_attributes_the_law_asks_for() {
+        let receipt = Receipt::fiscal_payment(sample::document(), fiscal());
+        let text = plain_text(&receipt, 48);
+        for needle in [
+            "КАССОВЫЙ ЧЕК",
+            "ПРИХОД",
+            "ИНН 7701234567",
+            "Место расчетов",
+            "Автомат №",
+            "РН ККТ",
+            "ФН №",
+            "ФД №",
+            "ФП",
+            "0000000007",
+            "www.nalog.gov.ru",
+            "ИТОГ",
+            "1 950,50 руб.",
+            "НАЛИЧНЫМИ",
+            "БЕЗНАЛИЧНЫМИ",
+            "СНО",
+            "ИНН поставщика: 7709876543",
+            "[QR: t=20261127T140533&s=1950.50",
+        ] {
+            assert!(text.contains(needle), "missing {needle}:\n{text}");
+        }
+    }
+}

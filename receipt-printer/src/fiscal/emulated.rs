@@ -282,3 +282,120 @@ impl FiscalModule for EmulatedFiscalModule {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample;
+    use chrono::Duration;
+
+    const KEY: &[u8] = b"key";
+
+    fn module(dir: &tempfile::TempDir) -> EmulatedFiscalModule {
+        EmulatedFiscalModule::open(dir.path().join("fn.json"), "9999078900012345", KEY).unwrap()
+    }
+
+    #[test]
+    fn fd_numbers_survive_a_restart_and_never_repeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = sample::time();
+        let mut fm = module(&dir);
+        assert_eq!(fm.open_shift(t).unwrap().fd_number, 1);
+        assert_eq!(fm.register(&sample::document(), t).unwrap().fd_number, 2);
+        drop(fm);
+        let mut fm = module(&dir);
+        let r = fm
+            .register(&sample::document(), t + Duration::minutes(1))
+            .unwrap();
+        assert_eq!((r.fd_number, r.shift, r.receipt_in_shift), (3, 1, 2));
+        let z = fm.close_shift(t + Duration::hours(1)).unwrap();
+        assert_eq!(
+            (z.fd_number, z.receipts, z.income),
+            (4, 2, 2 * sample::document().total())
+        );
+        let status = fm.status(t).unwrap();
+        assert_eq!((status.last_fd_number, status.shift_open), (4, false));
+    }
+
+    #[test]
+    fn shift_rules_are_enforced() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = sample::time();
+        let mut fm = module(&dir);
+        assert!(matches!(
+            fm.register(&sample::document(), t),
+            Err(FiscalError::ShiftClosed)
+        ));
+        assert!(matches!(fm.close_shift(t), Err(FiscalError::ShiftClosed)));
+        fm.open_shift(t).unwrap();
+        assert!(matches!(
+            fm.open_shift(t),
+            Err(FiscalError::ShiftAlreadyOpen(1))
+        ));
+        let late = t + Duration::hours(24) + Duration::seconds(1);
+        assert!(matches!(
+            fm.register(&sample::document(), late),
+            Err(FiscalError::ShiftExpired { shift: 1, .. })
+        ));
+        assert!(fm.status(late).unwrap().shift_expired);
+        // A refused registration uses no FD number; the expired shift can still be closed.
+        assert_eq!(fm.status(late).unwrap().last_fd_number, 1);
+        assert_eq!(fm.close_shift(late).unwrap().fd_number, 2);
+        assert_eq!(fm.open_shift(late).unwrap().shift, 2);
+    }
+
+    #[test]
+    fn invalid_documents_are_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut fm = module(&dir);
+        fm.open_shift(sample::time()).unwrap();
+        let mut doc = sample::document();
+        doc.payments.cash -= 1;
+        let err = fm.register(&doc, sample::time()).unwrap_err();
+        assert!(err.to_string().contains("do not equal the total"), "{err}");
+        let mut doc = sample::document();
+        doc.seller.inn = "12345".into();
+        assert!(matches!(
+            fm.register(&doc, sample::time()),
+            Err(FiscalError::InvalidDocument(_))
+        ));
+        let mut doc = sample::document();
+        doc.items[0].name = "я".repeat(129);
+        assert!(matches!(
+            fm.register(&doc, sample::time()),
+            Err(FiscalError::InvalidDocument(_))
+        ));
+        assert_eq!(fm.status(sample::time()).unwrap().last_fd_number, 1);
+    }
+
+    #[test]
+    fn corrupt_state_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("fn.json"), b"{not json").unwrap();
+        let err = EmulatedFiscalModule::open(dir.path().join("fn.json"), "9999078900012345", KEY)
+            .unwrap_err();
+        assert!(err.to_string().contains("not a fiscal state file"), "{err}");
+        let err = EmulatedFiscalModule::open(dir.path().join("new.json"), "123", KEY).unwrap_err();
+        assert!(err.to_string().contains("16 digits"), "{err}");
+    }
+
+    #[test]
+    fn fiscal_sign_is_ten_digits_and_depends_on_every_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut fm = module(&dir);
+        fm.open_shift(sample::time()).unwrap();
+        let doc = sample::document();
+        let r = fm.register(&doc, sample::time()).unwrap();
+        assert_eq!(r.fiscal_sign_text().len(), 10);
+        assert!(verify_fiscal_sign(KEY, &doc, &r));
+        let mut other = r.clone();
+        other.fd_number += 1;
+        assert!(!verify_fiscal_sign(KEY, &doc, &other));
+        let mut other = r.clone();
+        other.time += Duration::seconds(1);
+        assert!(!verify_fiscal_sign(KEY, &doc, &other));
+        let mut agentless = doc.clone();
+        agentless.items[1].agent = None;
+        assert!(!verify_fiscal_sign(KEY, &agentless, &r));
+    }
+}
