@@ -82,6 +82,15 @@ fn fiscal_receipt_round_trips_with_qr_and_valid_sign() {
         assert!(!decoded.interrupted);
         let qr = decoded.qr_codes();
         assert_eq!(qr.len(), 1);
+        let models: Vec<u8> = decoded
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                receipt_printer::emulator::DecodedItem::Qr { model, .. } => Some(*model),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(models, [50], "QR model 2");
         assert_eq!(qr[0], receipt.qr_payload().unwrap());
     }
     let doc = receipt.document.as_ref().unwrap();

@@ -50,6 +50,7 @@ pub struct PrinterCore {
     items: Vec<DecodedItem>,
     qr_data: Vec<u8>,
     qr_module: u8,
+    qr_model: u8,
     unknown_commands: usize,
     overflowed_lines: usize,
     transmit: VecDeque<u8>,
@@ -80,6 +81,7 @@ impl PrinterCore {
             items: Vec::new(),
             qr_data: Vec::new(),
             qr_module: 3,
+            qr_model: 50,
             unknown_commands: 0,
             overflowed_lines: 0,
             transmit: VecDeque::new(),
@@ -189,6 +191,7 @@ impl PrinterCore {
                 self.code_page = 0;
                 self.style = DEFAULT_STYLE;
                 self.qr_module = 3;
+                self.qr_model = 50;
             }
             Command::CodePage(n) => self.code_page = n,
             Command::Align(n) => {
@@ -216,7 +219,8 @@ impl PrinterCore {
             }
             Command::FeedDots(_) => self.print_line(),
             Command::Cut { .. } => self.cut(),
-            Command::QrModel(_) | Command::QrErrorLevel(_) => {}
+            Command::QrModel(n) => self.qr_model = n,
+            Command::QrErrorLevel(_) => {}
             Command::QrModuleSize(n) => self.qr_module = n.clamp(1, 16),
             Command::QrStore(data) => self.qr_data = data,
             Command::QrPrint => {
@@ -228,6 +232,7 @@ impl PrinterCore {
                     self.items.push(DecodedItem::Qr {
                         data,
                         module_dots: self.qr_module,
+                        model: self.qr_model,
                     });
                 }
             }

@@ -17,7 +17,12 @@ pub struct DecodedLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DecodedItem {
     Line(DecodedLine),
-    Qr { data: String, module_dots: u8 },
+    /// `model` is the `GS ( k` fn 65 value: 49 model 1, 50 model 2, 51 micro QR.
+    Qr {
+        data: String,
+        module_dots: u8,
+        model: u8,
+    },
 }
 
 /// A receipt as the emulated printer produced it.

@@ -37,9 +37,9 @@ pub fn render_png(receipt: &DecodedReceipt, width_dots: u32) -> Result<Vec<u8>, 
                 let font = if line.bold { &bold } else { &regular };
                 draw_line(&mut img, font, line, receipt.columns, y);
             }
-            DecodedItem::Qr { data, module_dots } => {
-                draw_qr(&mut img, data, *module_dots as u32, y)
-            }
+            DecodedItem::Qr {
+                data, module_dots, ..
+            } => draw_qr(&mut img, data, *module_dots as u32, y),
         }
         y += item_height(item);
     }
@@ -53,7 +53,9 @@ fn item_height(item: &DecodedItem) -> u32 {
     match item {
         DecodedItem::Line(l) if l.double_height => FONT_A_HEIGHT * 2 + 6,
         DecodedItem::Line(_) => FONT_A_HEIGHT + 6,
-        DecodedItem::Qr { data, module_dots } => {
+        DecodedItem::Qr {
+            data, module_dots, ..
+        } => {
             let modules = qrcode::QrCode::new(data.as_bytes())
                 .map(|q| q.width() as u32)
                 .unwrap_or(21);
