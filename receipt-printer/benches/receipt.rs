@@ -4,7 +4,8 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use receipt_printer::emulator::PrinterCore;
 use receipt_printer::fiscal::{FiscalModule, FiscalResult};
 use receipt_printer::{
-    encode_receipt, sample, EmulatedFiscalModule, PrinterProfile, Receipt, SerialSettings,
+    encode_receipt, sample, EmulatedFiscalModule, Emulator, PrinterHandle, PrinterProfile, Receipt,
+    SerialSettings,
 };
 
 fn fiscal_result() -> FiscalResult {
@@ -54,6 +55,16 @@ fn bench(c: &mut Criterion) {
             core.poll_receipt()
         })
     });
+    // The whole job through a pty to the emulator: chunking, DLE EOT polls and their round
+    // trips (a pty has no baud limit, so this is the protocol overhead, not the wire time).
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let emulator = Emulator::spawn(profile.clone(), None).expect("emulator");
+    let printer = PrinterHandle::new(emulator.path().to_string_lossy(), profile.clone(), settings);
+    let receipt = build(&result);
+    c.bench_function(
+        "print fiscal receipt through pty with status polling",
+        |b| b.iter(|| runtime.block_on(printer.print(&receipt)).expect("print")),
+    );
     c.bench_function("fiscal sign (HMAC-SHA256 over FFD TLV)", |b| {
         let doc = sample::document();
         b.iter(|| receipt_printer::fiscal::verify_fiscal_sign(b"bench", black_box(&doc), &result))
