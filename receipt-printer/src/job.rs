@@ -37,6 +37,34 @@ pub enum PrintError {
     Encode(String),
 }
 
+impl PrintError {
+    /// What the customer or technician is told on screen (Russian), without technical detail.
+    pub fn message_ru(&self) -> &'static str {
+        match self {
+            PrintError::PaperOut => "В принтере закончилась бумага",
+            PrintError::CoverOpen => "Открыта крышка принтера",
+            PrintError::CutterError => "Неисправен отрезчик чека",
+            PrintError::Offline | PrintError::NoResponse | PrintError::Io(_) => {
+                "Принтер чеков не отвечает"
+            }
+            PrintError::Unrecoverable | PrintError::RecoverableError => "Ошибка принтера чеков",
+            PrintError::Encode(_) => "Чек не удалось подготовить к печати",
+        }
+    }
+
+    /// True when a technician must act (paper, cover, cutter) rather than the kiosk retrying.
+    pub fn needs_technician(&self) -> bool {
+        matches!(
+            self,
+            PrintError::PaperOut
+                | PrintError::CoverOpen
+                | PrintError::CutterError
+                | PrintError::Unrecoverable
+                | PrintError::RecoverableError
+        )
+    }
+}
+
 /// What the job reports upwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobEvent {
