@@ -35,6 +35,19 @@ pub fn to_cp866(text: &str) -> Vec<u8> {
 /// inside a word only when the word itself is longer than a line.
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
+    // Leading spaces are an indent that every wrapped line keeps (up to half the width).
+    let indent = text.chars().take_while(|&c| c == ' ').count();
+    if indent > 0 && indent <= width / 2 {
+        let pad = " ".repeat(indent);
+        return wrap_words(&text[indent..], width - indent)
+            .into_iter()
+            .map(|line| format!("{pad}{line}"))
+            .collect();
+    }
+    wrap_words(text, width)
+}
+
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
     let mut line_len = 0;
@@ -123,6 +136,14 @@ mod tests {
             let joined: String = lines.concat();
             let original: String = text.split(' ').collect();
             prop_assert_eq!(joined.replace(' ', ""), original);
+        }
+
+        #[test]
+        fn indented_lines_keep_their_indent(text in "[а-я][а-я ]{0,120}", width in 8usize..60) {
+            for line in wrap(&format!("  {text}"), width) {
+                prop_assert!(line.chars().count() <= width);
+                prop_assert!(line.starts_with("  "));
+            }
         }
 
         #[test]
