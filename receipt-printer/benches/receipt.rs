@@ -3,6 +3,7 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use receipt_printer::emulator::PrinterCore;
 use receipt_printer::fiscal::{FiscalModule, FiscalResult};
+use receipt_printer::job::{JobConfig, PrintJob};
 use receipt_printer::{
     encode_receipt, sample, EmulatedFiscalModule, Emulator, PrinterHandle, PrinterProfile, Receipt,
     SerialSettings,
@@ -28,6 +29,24 @@ fn build(result: &FiscalResult) -> Receipt {
     receipt
 }
 
+fn job_traffic(bytes: &[u8], profile: &PrinterProfile) -> (usize, usize) {
+    let now = std::time::Instant::now();
+    let mut job = PrintJob::new(bytes, JobConfig::default(), now);
+    let mut core = PrinterCore::new(profile.clone());
+    let (mut tx, mut rx) = (0, 0);
+    while !job.is_finished() {
+        while let Some(out) = job.poll_transmit() {
+            tx += out.len();
+            core.handle_input(&out);
+        }
+        while let Some(reply) = core.poll_transmit() {
+            rx += reply.len();
+            job.handle_input(&reply, now);
+        }
+    }
+    (tx, rx)
+}
+
 fn bench(c: &mut Criterion) {
     let result = fiscal_result();
     let profile = PrinterProfile::EPSON_TM_T20;
@@ -43,6 +62,17 @@ fn bench(c: &mut Criterion) {
         println!(
             "time on the wire at {baud} baud (8N1): {:.1} ms",
             s.wire_seconds(bytes.len()) * 1000.0
+        );
+    }
+    // The job's own traffic with the default config: receipt bytes plus DLE EOT polls and
+    // their one-byte replies, which travel one after another.
+    let (tx, rx) = job_traffic(&bytes, &profile);
+    println!("job traffic with status polling: {tx} bytes out, {rx} bytes back");
+    for baud in [115_200, 9_600] {
+        let s = SerialSettings { baud, ..settings };
+        println!(
+            "job time on the wire at {baud} baud incl. polling: {:.1} ms",
+            s.wire_seconds(tx + rx) * 1000.0
         );
     }
     c.bench_function("build + encode fiscal receipt", |b| {
