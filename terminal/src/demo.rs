@@ -8,6 +8,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use bill_acceptor::{spawn_driver, DriverConfig, Emulator, Protocol};
+use receipt_printer::fiscal::VatRate;
+use receipt_printer::{
+    EmulatedFiscalModule, Emulator as PrinterEmulator, PrinterHandle, PrinterProfile,
+    SerialSettings,
+};
+
+use crate::devices::receipts::ReceiptSetup;
 
 use crate::devices;
 use crate::journal::Journal;
@@ -112,6 +119,35 @@ async fn wait_for(
 pub async fn run_demo() -> Result<(String, u64), DemoError> {
     let (core_tx, core_rx) = mpsc::channel::<CoreEvent>(64);
     let printed = Arc::new(Mutex::new(Vec::<String>::new()));
+    // The receipt goes through a fiscal module emulator and the real ESC/POS encoder to a printer
+    // emulator on a pty, which decodes the bytes back into text.
+    let work = tempfile::tempdir().map_err(DemoError::Emulator)?;
+    let profile = PrinterProfile::EPSON_TM_T20;
+    let printer_emulator =
+        PrinterEmulator::spawn(profile.clone(), None).map_err(DemoError::Emulator)?;
+    let printer = PrinterHandle::new(
+        printer_emulator.path().to_string_lossy().into_owned(),
+        profile.clone(),
+        SerialSettings::for_profile(&profile),
+    );
+    let fiscal = EmulatedFiscalModule::open(
+        work.path().join("fiscal.json"),
+        "9999078900012345",
+        b"demo-device-key",
+    )
+    .map_err(|e| DemoError::Driver(e.to_string()))?;
+    let receipt_setup = ReceiptSetup {
+        fiscal: Box::new(fiscal),
+        printer: Some(printer),
+        seller: receipt_printer::sample::seller(),
+        vat: VatRate::Vat22,
+        tz: chrono_tz::Europe::Moscow,
+        header: receipt_printer::sample::header(),
+        footer: receipt_printer::sample::footer(),
+        store: Some(work.path().join("receipts")),
+        transcript: Some(printed.clone()),
+        columns: profile.columns,
+    };
     // The real CCNET driver talks to the wire-level emulator over a pseudo-terminal.
     let emulator = Emulator::spawn(Protocol::Ccnet).map_err(DemoError::Emulator)?;
     let acceptor = spawn_driver(DriverConfig::new(Protocol::Ccnet, emulator.device_path()))
@@ -122,7 +158,7 @@ pub async fn run_demo() -> Result<(String, u64), DemoError> {
         lookup: fakes::spawn_lookup(vec![demo_account()], core_tx.clone()),
         bill: bill_tx,
         card: fakes::spawn_card(core_tx.clone()),
-        receipts: fakes::spawn_receipts(core_tx.clone(), printed.clone()),
+        receipts: devices::receipts::spawn(receipt_setup, core_tx.clone()),
     };
     let limits = Limits {
         per_payment: Money::from_rubles(15_000),
@@ -216,7 +252,12 @@ pub async fn run_demo() -> Result<(String, u64), DemoError> {
             cassette,
         });
     }
-    let receipt = printed.lock().map(|p| p.join("\n")).unwrap_or_default();
+    // What the printer emulator decoded from the ESC/POS bytes on the wire.
+    let decoded = printer_emulator.wait_for_receipts(1, Duration::from_secs(10));
+    let receipt = match decoded.last() {
+        Some(r) => r.text(),
+        None => printed.lock().map(|p| p.join("\n")).unwrap_or_default(),
+    };
     Ok((
         format!("{receipt}\nКассета купюроприёмника: {cassette}, в журнале: {stacked}"),
         entries,

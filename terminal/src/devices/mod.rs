@@ -2,3 +2,4 @@
 //! commands into driver calls.
 
 pub mod bill;
+pub mod receipts;

@@ -1,0 +1,330 @@
+//! The receipt task: fiscal registration through a [`FiscalModule`] and printing over ESC/POS
+//! through a [`PrinterHandle`]. Every fiscalised receipt is kept on disk as JSON, so a receipt that
+//! did not print can be reprinted from the service menu after a restart.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use backend_sync::event::{FiscalAttributes, ReceiptContact};
+use backend_sync::JournalEvent;
+use chrono::{DateTime, Utc};
+use receipt_printer::fiscal::{Item, Payments, Seller, SettlementType, VatRate};
+use receipt_printer::{
+    plain_text, BodyLine, FiscalDocument, FiscalError, FiscalModule, PrinterHandle, Receipt,
+    ReceiptKind,
+};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::runtime::{CoreEvent, ReceiptJob};
+use crate::session::{DeviceInput, FiscalRequest, SlipRequest};
+
+/// What the receipt task is built from.
+pub struct ReceiptSetup {
+    pub fiscal: Box<dyn FiscalModule>,
+    /// None: no printer configured (e-receipts and on-screen QR only).
+    pub printer: Option<PrinterHandle>,
+    pub seller: Seller,
+    pub vat: VatRate,
+    pub tz: chrono_tz::Tz,
+    pub header: Vec<String>,
+    pub footer: Vec<String>,
+    /// Where fiscalised receipts are kept for reprinting.
+    pub store: Option<PathBuf>,
+    /// Also keep the text of every printed receipt here (the demo prints it to stdout).
+    pub transcript: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
+    pub columns: usize,
+}
+
+fn fiscal_document(req: &FiscalRequest, seller: &Seller, vat: VatRate) -> FiscalDocument {
+    let items = req
+        .allocations
+        .iter()
+        .filter(|a| a.total().kopecks() > 0)
+        .map(|a| {
+            Item::service(
+                &format!("{}, л/с {}", a.name, req.account),
+                a.total().kopecks(),
+                vat,
+            )
+        })
+        .collect();
+    FiscalDocument {
+        settlement: SettlementType::Income,
+        seller: seller.clone(),
+        items,
+        payments: Payments {
+            cash: req.cash.kopecks(),
+            electronic: req.card.kopecks(),
+        },
+        buyer_contact: req.contact.as_ref().map(|c| match c {
+            ReceiptContact::Sms(phone) => phone.clone(),
+            ReceiptContact::Email(mail) => mail.clone(),
+        }),
+    }
+}
+
+fn card_slip(req: &FiscalRequest) -> Vec<String> {
+    match &req.card_approval {
+        None => Vec::new(),
+        Some(a) => vec![
+            "ОПЛАТА БАНКОВСКОЙ КАРТОЙ".into(),
+            format!("Карта: {}", a.masked_pan),
+            format!("Код авторизации: {}", a.auth_code),
+            format!("Чек терминала: {}  Трасса: {}", a.receipt_no, a.trace_no),
+            format!("Терминал: {}", a.card_terminal_id),
+            match &a.rrn {
+                Some(rrn) => format!("RRN: {rrn}"),
+                None => "ОДОБРЕНО".into(),
+            },
+        ],
+    }
+}
+
+struct ReceiptTask {
+    setup: ReceiptSetup,
+    receipts: HashMap<String, Receipt>,
+    core: mpsc::Sender<CoreEvent>,
+}
+
+impl ReceiptTask {
+    /// A sender for reports: the task itself (holding the fiscal module, which is `Send` but not
+    /// `Sync`) must not be borrowed across an await.
+    fn reporter(&self) -> mpsc::Sender<CoreEvent> {
+        self.core.clone()
+    }
+
+    /// Registers with the fiscal module, opening a new shift when needed (and closing one older
+    /// than 24 hours first, as the law requires).
+    fn register(
+        &mut self,
+        doc: &FiscalDocument,
+        now: DateTime<Utc>,
+    ) -> Result<receipt_printer::FiscalResult, FiscalError> {
+        let local = now.with_timezone(&self.setup.tz).naive_local();
+        match self.setup.fiscal.register(doc, local) {
+            Err(FiscalError::ShiftClosed) => {
+                let shift = self.setup.fiscal.open_shift(local)?;
+                self.record(JournalEvent::ShiftOpened {
+                    shift_number: shift.shift,
+                });
+                self.setup.fiscal.register(doc, local)
+            }
+            Err(FiscalError::ShiftExpired { .. }) => {
+                let z = self.setup.fiscal.close_shift(local)?;
+                self.record(JournalEvent::ShiftClosed {
+                    shift_number: z.shift,
+                    receipts: z.receipts,
+                    total_kopecks: z.income,
+                    cash_kopecks: z.cash,
+                    card_kopecks: z.electronic,
+                });
+                let shift = self.setup.fiscal.open_shift(local)?;
+                self.record(JournalEvent::ShiftOpened {
+                    shift_number: shift.shift,
+                });
+                self.setup.fiscal.register(doc, local)
+            }
+            other => other,
+        }
+    }
+
+    fn record(&self, event: JournalEvent) {
+        if self.core.try_send(CoreEvent::Record(event)).is_err() {
+            warn!("could not queue a shift event for the journal");
+        }
+    }
+
+    fn keep(&mut self, receipt_id: &str, receipt: Receipt) {
+        if let Some(dir) = &self.setup.store {
+            let path = dir.join(format!("{receipt_id}.json"));
+            match serde_json::to_vec(&receipt) {
+                Ok(bytes) => {
+                    if let Err(e) =
+                        std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&path, bytes))
+                    {
+                        warn!(error = %e, "receipt not stored for reprint");
+                    }
+                }
+                Err(e) => warn!(error = %e, "receipt not serialisable"),
+            }
+        }
+        self.receipts.insert(receipt_id.to_string(), receipt);
+    }
+
+    fn find(&self, receipt_id: &str) -> Option<Receipt> {
+        if let Some(r) = self.receipts.get(receipt_id) {
+            return Some(r.clone());
+        }
+        let dir = self.setup.store.as_ref()?;
+        let bytes = std::fs::read(dir.join(format!("{receipt_id}.json"))).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn printer(&self) -> Printer {
+        Printer {
+            handle: self.setup.printer.clone(),
+            transcript: self.setup.transcript.clone(),
+            columns: self.setup.columns,
+        }
+    }
+
+    fn fiscalise(&mut self, req: FiscalRequest) -> (mpsc::Sender<CoreEvent>, DeviceInput) {
+        let doc = fiscal_document(&req, &self.setup.seller, self.setup.vat);
+        match self.register(&doc, Utc::now()) {
+            Ok(result) => {
+                let fiscal = FiscalAttributes {
+                    fn_number: result.fn_number.clone(),
+                    fd_number: result.fd_number,
+                    fiscal_sign: result.fiscal_sign_text(),
+                    shift_number: result.shift,
+                    time: result.time.format("%Y-%m-%dT%H:%M").to_string(),
+                    qr: receipt_printer::fiscal::qr_string(&doc, &result),
+                };
+                let printed_by_register = result.printed_by_module;
+                let mut receipt = Receipt::fiscal_payment(doc, result);
+                receipt.header = self.setup.header.clone();
+                receipt.footer = self.setup.footer.clone();
+                receipt.card_slip = card_slip(&req);
+                info!(receipt = %req.receipt_id, fd = fiscal.fd_number, "receipt fiscalised");
+                self.keep(&req.receipt_id, receipt);
+                let input = DeviceInput::Fiscalised {
+                    receipt_id: req.receipt_id,
+                    fiscal,
+                    printed_by_register,
+                };
+                (self.reporter(), input)
+            }
+            Err(e) => {
+                warn!(error = %e, receipt = %req.receipt_id, "fiscal registration failed");
+                let input = DeviceInput::FiscalisationFailed {
+                    receipt_id: req.receipt_id,
+                    reason: e.to_string(),
+                };
+                (self.reporter(), input)
+            }
+        }
+    }
+
+    fn slip(&self, slip: SlipRequest) -> Receipt {
+        match slip {
+            SlipRequest::Readings {
+                account,
+                accepted,
+                time,
+            } => {
+                let mut r = Receipt::new(
+                    ReceiptKind::MeterReadingSlip,
+                    time.with_timezone(&self.setup.tz).naive_local(),
+                );
+                r.header = self.setup.header.clone();
+                r.body.push(BodyLine::Pair("Лицевой счёт".into(), account));
+                for a in accepted {
+                    r.body.push(BodyLine::Separator);
+                    r.body
+                        .push(BodyLine::Pair("Рег. номер".into(), a.registration_no));
+                    r.body.push(BodyLine::Pair(
+                        format!("{} {}", a.meter_name, a.zone),
+                        a.value.to_string(),
+                    ));
+                    r.body
+                        .push(BodyLine::Pair("Предыдущее".into(), a.previous.to_string()));
+                }
+                r.footer = self.setup.footer.clone();
+                r
+            }
+            SlipRequest::NoDebtCertificate {
+                account,
+                holder_masked,
+                address_masked,
+                certificate_no,
+                time,
+            } => {
+                let local = time.with_timezone(&self.setup.tz);
+                let mut r = Receipt::new(ReceiptKind::NoDebtCertificate, local.naive_local());
+                r.header = self.setup.header.clone();
+                r.body = vec![
+                    BodyLine::Pair("Справка №".into(), certificate_no),
+                    BodyLine::Pair("Лицевой счёт".into(), account),
+                    BodyLine::Pair("Абонент".into(), holder_masked),
+                    BodyLine::Text(address_masked),
+                    BodyLine::Separator,
+                    BodyLine::Text(format!(
+                        "Задолженность за электроэнергию по состоянию на {} отсутствует.",
+                        local.format("%d.%m.%Y %H:%M")
+                    )),
+                ];
+                r.footer = self.setup.footer.clone();
+                r
+            }
+        }
+    }
+}
+
+/// Runs the receipt task; returns the channel the core sends jobs to.
+pub fn spawn(setup: ReceiptSetup, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender<ReceiptJob> {
+    let (tx, mut jobs) = mpsc::channel::<ReceiptJob>(32);
+    let mut task = ReceiptTask {
+        setup,
+        receipts: HashMap::new(),
+        core,
+    };
+    tokio::spawn(async move {
+        while let Some(job) = jobs.recv().await {
+            match job {
+                ReceiptJob::Fiscalise(req) => {
+                    let (core, input) = task.fiscalise(req);
+                    let _ = core.send(CoreEvent::Device(input, None)).await;
+                }
+                ReceiptJob::Print { receipt_id } => {
+                    let (found, printer, core) =
+                        (task.find(&receipt_id), task.printer(), task.reporter());
+                    let input = match found {
+                        None => DeviceInput::PrintFailed {
+                            receipt_id,
+                            reason: "чек не найден".into(),
+                        },
+                        Some(receipt) => match printer.print(&receipt).await {
+                            Ok(()) => DeviceInput::Printed { receipt_id },
+                            Err(reason) => DeviceInput::PrintFailed { receipt_id, reason },
+                        },
+                    };
+                    let _ = core.send(CoreEvent::Device(input, None)).await;
+                }
+                ReceiptJob::Slip(slip) => {
+                    let (receipt, printer) = (task.slip(slip), task.printer());
+                    if let Err(reason) = printer.print(&receipt).await {
+                        warn!(%reason, "slip not printed");
+                    }
+                }
+            }
+        }
+    });
+    tx
+}
+
+/// What printing needs, detached from the task so it can cross an await.
+struct Printer {
+    handle: Option<PrinterHandle>,
+    transcript: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
+    columns: usize,
+}
+
+impl Printer {
+    async fn print(&self, receipt: &Receipt) -> Result<(), String> {
+        let Some(printer) = &self.handle else {
+            return Err("принтер не подключён".into());
+        };
+        match printer.print(receipt).await {
+            Ok(_) => {
+                if let Some(t) = &self.transcript {
+                    if let Ok(mut t) = t.lock() {
+                        t.push(plain_text(receipt, self.columns));
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.message_ru().to_string()),
+        }
+    }
+}
