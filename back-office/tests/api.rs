@@ -310,6 +310,24 @@ async fn the_terminal_client_looks_up_accounts_content_and_sends_heartbeats() {
             },
             1000,
         ));
+        recs.push(w.push(
+            &JournalEvent::OutageAlert {
+                level: backend_sync::event::OutageLevel::Started,
+                outage_id: "O1".into(),
+                working_minutes: 0,
+                detail: "bill acceptor jammed".into(),
+            },
+            1000,
+        ));
+        recs.push(w.push(
+            &JournalEvent::OutageAlert {
+                level: backend_sync::event::OutageLevel::Breach,
+                outage_id: "O1".into(),
+                working_minutes: 61,
+                detail: "bill acceptor jammed".into(),
+            },
+            1000,
+        ));
         let rid = format!("{}-R", "K1-P0000001");
         recs.push(w.push(
             &JournalEvent::EReceiptRequested {
@@ -372,6 +390,16 @@ async fn the_terminal_client_looks_up_accounts_content_and_sends_heartbeats() {
             .await
             .unwrap();
         assert_eq!(fleet[0]["cash_in_cassette_kopecks"], 100_000);
+        assert_eq!(fleet[0]["current_outage_minutes"], 61);
+        assert_eq!(fleet[0]["sla_breaches_30d"], 1);
+        assert_eq!(fleet[0]["state"], "in_service");
+        let svg = reqwest::get(format!("{}fleet/charts/outage.svg", server.url()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("K1"));
         let spec: serde_json::Value = reqwest::get(format!("{}openapi.json", server.url()))
             .await
             .unwrap()
@@ -382,4 +410,77 @@ async fn the_terminal_client_looks_up_accounts_content_and_sends_heartbeats() {
         server.kill();
         let _ = params![1i64];
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_back_office_serves_a_simulated_terminal() {
+    let bo = back_office::EmbeddedBackOffice::start("SIM-1")
+        .await
+        .unwrap();
+    assert!(bo.url.starts_with("http://127.0.0.1:"));
+    let client = SyncClient::new(&bo.url, &bo.terminal_id, &bo.key_hex).unwrap();
+    let acc = client.lookup_account("100000002").await.unwrap().unwrap();
+    assert_eq!(acc.meters[0].zones.len(), 2);
+    assert!(client.content(0).await.unwrap().content.is_some());
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = common::SimTerminal::open(dir.path(), "SIM-1");
+    let mut recs = sim.writer.cash_payment("100000001", &[50_000, 10_000]);
+    recs.push(sim.writer.push(
+        &JournalEvent::EReceiptRequested {
+            receipt_id: "SIM-1-P0000001-R".into(),
+            contact: ReceiptContact::Email("ivanov@example.org".into()),
+        },
+        1000,
+    ));
+    sim.append(recs);
+    let mut cfg = backend_sync::SyncConfig::new(sim.path.clone(), &bo.url, "SIM-1", &bo.key_hex);
+    cfg.idle_poll = std::time::Duration::from_millis(50);
+    cfg.heartbeat_every = std::time::Duration::from_millis(100);
+    let sync = backend_sync::spawn_syncer(cfg).unwrap();
+    sync.set_health(Heartbeat {
+        service_state: "in_service".into(),
+        paper: "ok".into(),
+        ..Heartbeat::default()
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while sync.status().acked_seq < sim.records.len() as u64 || sync.status().queue_len > 0 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", sync.status());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(sync.status().online);
+    assert_eq!(sync.status().lag_seconds, 0);
+    // The embedded dispatcher delivers the e-receipt (the standard: within 5 minutes).
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&bo.messages_file) {
+            if text.contains("ivanov@example.org") {
+                assert!(text.contains("600.00"), "{text}");
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "e-receipt not delivered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Heartbeats reached the fleet view.
+    loop {
+        let rows = bo
+            .store
+            .read(|sql| back_office::fleet::rows(sql, chrono::Utc::now()))
+            .await
+            .unwrap();
+        if rows[0].state == "in_service" {
+            assert_eq!(rows[0].cash_in_cassette_kopecks, 60_000);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no heartbeat: {rows:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    sync.shutdown().await;
+    bo.shutdown().await;
 }

@@ -22,11 +22,20 @@ struct Planted {
 }
 
 fn start() -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339("2026-11-20T06:00:00Z").unwrap().with_timezone(&chrono::Utc)
+    chrono::DateTime::parse_from_rfc3339("2026-11-20T06:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc)
 }
 
 fn settlement_line(a: &CardApproval) -> String {
-    format!("{DAY},{},{},sale,{}.{:02},{}\n", a.card_terminal_id, a.receipt_no, a.amount_kopecks / 100, a.amount_kopecks % 100, a.rrn.clone().unwrap_or_default())
+    format!(
+        "{DAY},{},{},sale,{}.{:02},{}\n",
+        a.card_terminal_id,
+        a.receipt_no,
+        a.amount_kopecks / 100,
+        a.amount_kopecks % 100,
+        a.rrn.clone().unwrap_or_default()
+    )
 }
 
 fn plant() -> Planted {
@@ -47,7 +56,13 @@ fn plant() -> Planted {
     recs.extend(w.cash_payment("100000002", &[500_000]));
     // Paper ran out on this one.
     let rid = "R1-P0000005-R".to_string();
-    recs.push(w.push(&JournalEvent::ReceiptUnprinted { receipt_id: rid, reason: "paper out".into() }, 1000));
+    recs.push(w.push(
+        &JournalEvent::ReceiptUnprinted {
+            receipt_id: rid,
+            reason: "paper out".into(),
+        },
+        1000,
+    ));
     // The technician counts one 1000-rouble bill less than was stacked.
     recs.extend(w.encashment("R1-E1", &[(100_000, 1)]));
     // A settled sale no kiosk operation explains.
@@ -61,7 +76,12 @@ fn plant() -> Planted {
     recs2.extend(r);
     csv.push_str(&settlement_line(&a2));
     recs2.extend(w2.encashment("R2-E1", &[]));
-    Planted { records: vec![("R1".into(), recs), ("R2".into(), recs2)], settlement_csv: csv, unsettled, skipped_fd }
+    Planted {
+        records: vec![("R1".into(), recs), ("R2".into(), recs2)],
+        settlement_csv: csv,
+        unsettled,
+        skipped_fd,
+    }
 }
 
 #[tokio::test]
@@ -71,67 +91,188 @@ async fn planted_discrepancies_are_found_and_a_clean_terminal_shows_none() {
         for (t, recs) in &p.records {
             add_terminal(&db.store, t).await;
             let (t, recs) = (t.clone(), recs.clone());
-            db.store.run(&t.clone(), move |sql| ingest(sql, &t, &recs, &now_utc())).await.unwrap();
+            db.store
+                .run(&t.clone(), move |sql| ingest(sql, &t, &recs, &now_utc()))
+                .await
+                .unwrap();
         }
         let server = Server::start(db.store.clone()).await;
         let imported: serde_json::Value = reqwest::Client::new()
             .post(format!("{}api/v1/settlements", server.url()))
             .body(p.settlement_csv.clone())
-            .send().await.unwrap().json().await.unwrap();
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(imported["lines"], 3, "{imported}");
 
         let rep = db.store.read(|sql| report(sql, DAY, DAY)).await.unwrap();
         // Missing bill at encashment.
-        let enc: Vec<_> = rep.encashments.iter().filter(|e| e.variance_count != 0).collect();
+        let enc: Vec<_> = rep
+            .encashments
+            .iter()
+            .filter(|e| e.variance_count != 0)
+            .collect();
         assert_eq!(enc.len(), 1, "[{}] {:?}", db.label, rep.encashments);
-        assert_eq!((enc[0].terminal_id.as_str(), enc[0].denomination_kopecks, enc[0].expected_count, enc[0].counted_count, enc[0].variance_kopecks),
-            ("R1", 100_000, 2, 1, -100_000));
+        assert_eq!(
+            (
+                enc[0].terminal_id.as_str(),
+                enc[0].denomination_kopecks,
+                enc[0].expected_count,
+                enc[0].counted_count,
+                enc[0].variance_kopecks
+            ),
+            ("R1", 100_000, 2, 1, -100_000)
+        );
         // Card payment absent from the settlement, and a settlement line without a payment.
-        let problems: Vec<(&str, i64)> = rep.card_mismatches.iter().map(|c| (c.problem.as_str(), c.receipt_no)).collect();
-        assert_eq!(problems, vec![("not_settled", i64::from(p.unsettled.receipt_no)), ("settled_without_payment", 999)], "[{}]", db.label);
+        let problems: Vec<(&str, i64)> = rep
+            .card_mismatches
+            .iter()
+            .map(|c| (c.problem.as_str(), c.receipt_no))
+            .collect();
+        assert_eq!(
+            problems,
+            vec![
+                ("not_settled", i64::from(p.unsettled.receipt_no)),
+                ("settled_without_payment", 999)
+            ],
+            "[{}]",
+            db.label
+        );
         let r1 = rep.days.iter().find(|d| d.terminal_id == "R1").unwrap();
         assert_eq!(r1.card_variance_kopecks, 77_700);
         assert_eq!(r1.cash_variance_kopecks, 0);
-        assert_eq!((r1.cash_payments, r1.cash_kopecks, r1.card_payments, r1.card_kopecks), (3, 765_000, 2, 201_156));
+        assert_eq!(
+            (
+                r1.cash_payments,
+                r1.cash_kopecks,
+                r1.card_payments,
+                r1.card_kopecks
+            ),
+            (3, 765_000, 2, 201_156)
+        );
         assert_eq!(r1.bills.get(&100_000), Some(&2));
         // The gap in fiscal-document numbers.
         assert_eq!(rep.fd_gaps.len(), 1, "{:?}", rep.fd_gaps);
-        assert_eq!((rep.fd_gaps[0].missing_from, rep.fd_gaps[0].missing_to), (i64::from(p.skipped_fd), i64::from(p.skipped_fd)));
+        assert_eq!(
+            (rep.fd_gaps[0].missing_from, rep.fd_gaps[0].missing_to),
+            (i64::from(p.skipped_fd), i64::from(p.skipped_fd))
+        );
         // The unprinted receipt.
         assert_eq!(rep.unprinted.len(), 1);
         assert_eq!(rep.unprinted[0].receipt_id, "R1-P0000005-R");
         // Nothing for the clean terminal.
         let r2 = rep.days.iter().find(|d| d.terminal_id == "R2").unwrap();
-        assert_eq!((r2.cash_variance_kopecks, r2.card_variance_kopecks, r2.unprinted_receipts), (0, 0, 0));
-        assert!(rep.encashments.iter().filter(|e| e.terminal_id == "R2").all(|e| e.variance_count == 0));
-        assert!(rep.card_mismatches.iter().all(|c| c.terminal_id.as_deref() != Some("R2")));
+        assert_eq!(
+            (
+                r2.cash_variance_kopecks,
+                r2.card_variance_kopecks,
+                r2.unprinted_receipts
+            ),
+            (0, 0, 0)
+        );
+        assert!(rep
+            .encashments
+            .iter()
+            .filter(|e| e.terminal_id == "R2")
+            .all(|e| e.variance_count == 0));
+        assert!(rep
+            .card_mismatches
+            .iter()
+            .all(|c| c.terminal_id.as_deref() != Some("R2")));
         assert!(rep.fd_gaps.iter().all(|g| g.terminal_id != "R2"));
-        assert_eq!(rep.discrepancies(), 1 + 1 + 2 + 1 + 1, "R1 day row, encashment, 2 card, FD gap, unprinted");
+        assert_eq!(
+            rep.discrepancies(),
+            1 + 1 + 2 + 1 + 1,
+            "R1 day row, encashment, 2 card, FD gap, unprinted"
+        );
 
         // Uncredited until billing marks them.
         assert_eq!(r1.uncredited_payments, 5);
         let credited = "kind,terminal_id,id\npayment,R1,R1-P0000001\npayment,R1,R1-P0000002\n";
         let marked: serde_json::Value = reqwest::Client::new()
             .post(format!("{}api/v1/export/credited", server.url()))
-            .body(credited).send().await.unwrap().json().await.unwrap();
+            .body(credited)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(marked["payments"], 2);
-        let bad = reqwest::Client::new().post(format!("{}api/v1/export/credited", server.url()))
-            .body("kind,terminal_id,id\npayment,R1,NOPE\n").send().await.unwrap();
+        let bad = reqwest::Client::new()
+            .post(format!("{}api/v1/export/credited", server.url()))
+            .body("kind,terminal_id,id\npayment,R1,NOPE\n")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(bad.status(), 400);
         let rep2 = db.store.read(|sql| report(sql, DAY, DAY)).await.unwrap();
-        assert_eq!(rep2.days.iter().find(|d| d.terminal_id == "R1").unwrap().uncredited_payments, 3);
-        let export = reqwest::get(format!("{}api/v1/export/payments.csv?from={DAY}&to={DAY}", server.url())).await.unwrap().text().await.unwrap();
-        assert_eq!(export.lines().filter(|l| l.contains("R1-P0000001")).count(), 1);
-        assert!(export.lines().any(|l| l.contains("R1-P0000001") && l.ends_with('Z')), "credited mark exported:\n{export}");
+        assert_eq!(
+            rep2.days
+                .iter()
+                .find(|d| d.terminal_id == "R1")
+                .unwrap()
+                .uncredited_payments,
+            3
+        );
+        let export = reqwest::get(format!(
+            "{}api/v1/export/payments.csv?from={DAY}&to={DAY}",
+            server.url()
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+        assert_eq!(
+            export.lines().filter(|l| l.contains("R1-P0000001")).count(),
+            1
+        );
+        assert!(
+            export
+                .lines()
+                .any(|l| l.contains("R1-P0000001") && l.ends_with('Z')),
+            "credited mark exported:\n{export}"
+        );
 
         // CSV and XLSX renderings, over HTTP too.
         let card_csv = String::from_utf8(report_out::csv_section(&rep, "card").unwrap()).unwrap();
-        assert!(card_csv.contains("not_settled") && card_csv.contains("777.00"), "{card_csv}");
-        let http_csv = reqwest::get(format!("{}api/v1/reports/reconciliation/encashments.csv?from={DAY}&to={DAY}", server.url())).await.unwrap().text().await.unwrap();
-        assert!(http_csv.contains("R1-E1") && http_csv.contains("-1000.00"), "{http_csv}");
-        let xlsx = reqwest::get(format!("{}api/v1/reports/reconciliation.xlsx?from={DAY}&to={DAY}", server.url())).await.unwrap().bytes().await.unwrap();
+        assert!(
+            card_csv.contains("not_settled") && card_csv.contains("777.00"),
+            "{card_csv}"
+        );
+        let http_csv = reqwest::get(format!(
+            "{}api/v1/reports/reconciliation/encashments.csv?from={DAY}&to={DAY}",
+            server.url()
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+        assert!(
+            http_csv.contains("R1-E1") && http_csv.contains("-1000.00"),
+            "{http_csv}"
+        );
+        let xlsx = reqwest::get(format!(
+            "{}api/v1/reports/reconciliation.xlsx?from={DAY}&to={DAY}",
+            server.url()
+        ))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
         assert_eq!(&xlsx[..2], b"PK");
-        let bad_dates = reqwest::get(format!("{}api/v1/reports/reconciliation?from=2026-13-01&to={DAY}", server.url())).await.unwrap();
+        let bad_dates = reqwest::get(format!(
+            "{}api/v1/reports/reconciliation?from=2026-13-01&to={DAY}",
+            server.url()
+        ))
+        .await
+        .unwrap();
         assert_eq!(bad_dates.status(), 400);
         server.kill();
     }
@@ -143,27 +284,77 @@ fn the_cli_registers_terminals_imports_settlements_and_writes_reports() {
     let db = dir.path().join("bo.sqlite");
     let bin = env!("CARGO_BIN_EXE_back-office");
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(bin).arg("--database-url").arg(&db).args(args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new(bin)
+            .arg("--database-url")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     let key = run(&["terminal", "add", "CLI-1"]);
     assert_eq!(key.trim().len(), 64);
-    let again = std::process::Command::new(bin).arg("--database-url").arg(&db).args(["terminal", "add", "CLI-1"]).output().unwrap();
-    assert!(!again.status.success(), "a second add without --rotate-key is refused");
+    let again = std::process::Command::new(bin)
+        .arg("--database-url")
+        .arg(&db)
+        .args(["terminal", "add", "CLI-1"])
+        .output()
+        .unwrap();
+    assert!(
+        !again.status.success(),
+        "a second add without --rotate-key is refused"
+    );
     let csv = dir.path().join("s.csv");
-    std::fs::write(&csv, "date,card_terminal_id,receipt_no,operation,amount\n2026-11-20,CT-X,1,sale,10.00\n").unwrap();
+    std::fs::write(
+        &csv,
+        "date,card_terminal_id,receipt_no,operation,amount\n2026-11-20,CT-X,1,sale,10.00\n",
+    )
+    .unwrap();
     run(&["import-settlement", csv.to_str().unwrap()]);
-    let out = run(&["reconcile", "--from", DAY, "--to", DAY, "--format", "csv", "--out", dir.path().join("rep").to_str().unwrap()]);
+    let out = run(&[
+        "reconcile",
+        "--from",
+        DAY,
+        "--to",
+        DAY,
+        "--format",
+        "csv",
+        "--out",
+        dir.path().join("rep").to_str().unwrap(),
+    ]);
     assert_eq!(out.lines().count(), report_out::SECTIONS.len());
-    let card = std::fs::read_to_string(dir.path().join(format!("rep/card-{DAY}-{DAY}.csv"))).unwrap();
+    let card =
+        std::fs::read_to_string(dir.path().join(format!("rep/card-{DAY}-{DAY}.csv"))).unwrap();
     assert!(card.contains("settled_without_payment"), "{card}");
     let xlsx = dir.path().join("r.xlsx");
-    run(&["reconcile", "--from", DAY, "--to", DAY, "--format", "xlsx", "--out", xlsx.to_str().unwrap()]);
+    run(&[
+        "reconcile",
+        "--from",
+        DAY,
+        "--to",
+        DAY,
+        "--format",
+        "xlsx",
+        "--out",
+        xlsx.to_str().unwrap(),
+    ]);
     assert_eq!(&std::fs::read(&xlsx).unwrap()[..2], b"PK");
-    let bad = std::fs::write(&csv, "date,card_terminal_id,receipt_no,operation,amount\n2026-11-20,CT-X,1,sale,ten\n");
+    let bad = std::fs::write(
+        &csv,
+        "date,card_terminal_id,receipt_no,operation,amount\n2026-11-20,CT-X,1,sale,ten\n",
+    );
     bad.unwrap();
-    let out = std::process::Command::new(bin).arg("--database-url").arg(&db).args(["import-settlement", csv.to_str().unwrap()]).output().unwrap();
+    let out = std::process::Command::new(bin)
+        .arg("--database-url")
+        .arg(&db)
+        .args(["import-settlement", csv.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
 }
