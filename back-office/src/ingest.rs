@@ -183,3 +183,46 @@ pub fn ingest(
         Ok(reply)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::JournalWriter;
+    use proptest::prelude::*;
+
+    fn chain(n: usize) -> Vec<JournalRecord> {
+        let mut w = JournalWriter::new("P1", chrono::Utc::now());
+        let mut out = Vec::new();
+        while out.len() < n {
+            out.extend(w.cash_payment("1", &[5_000]));
+        }
+        out.truncate(n);
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn any_edit_of_any_record_is_refused(n in 1usize..12, idx in any::<usize>(), field in 0u8..6, junk in "[a-z0-9]{1,6}") {
+            let mut recs = chain(n);
+            prop_assert!(check_batch(&recs).is_ok());
+            let r = &mut recs[idx % n];
+            match field {
+                0 => r.seq += 1,
+                1 => r.time_utc.push_str(&junk),
+                2 => r.kind.push_str(&junk),
+                3 => r.payload.push_str(&junk),
+                4 => r.prev_hash = format!("{}{junk}", &r.prev_hash[..10]),
+                _ => r.hash = format!("{junk}{}", &r.hash[junk.len()..]),
+            }
+            prop_assert!(check_batch(&recs).is_err());
+        }
+
+        #[test]
+        fn dropping_or_swapping_records_is_refused(n in 3usize..12, idx in any::<usize>(), swap in any::<bool>()) {
+            let mut recs = chain(n);
+            let i = 1 + idx % (n - 2);
+            if swap { recs.swap(i, i + 1); } else { recs.remove(i); }
+            prop_assert!(check_batch(&recs).is_err());
+        }
+    }
+}

@@ -57,6 +57,27 @@ fn seq_to_sql(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
+/// Queues records again (those already queued are kept as they are). For the rare case the back
+/// office lost records the outbox already dropped (a server restored from an old backup):
+/// [`crate::SyncStatus::server_missing_from`] says from which `seq` to requeue from the journal.
+pub fn requeue(conn: &Connection, records: &[JournalRecord]) -> rusqlite::Result<()> {
+    for r in records {
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO sync_outbox (seq, time_utc, kind, payload, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            seq_to_sql(r.seq),
+            r.time_utc,
+            r.kind,
+            r.payload,
+            r.prev_hash,
+            r.hash
+        ])?;
+    }
+    Ok(())
+}
+
 /// Up to `limit` queued records above the acknowledged sequence, in order.
 pub fn pending(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<JournalRecord>> {
     let mut stmt = conn.prepare_cached(
@@ -190,5 +211,11 @@ mod tests {
         acknowledge(&conn, 5, "x").unwrap();
         assert_eq!(stats(&conn, now).unwrap().lag_seconds, 0);
         assert!(pending(&conn, 10).unwrap().is_empty());
+        // A server restored from an old backup holds only 2: requeue the rest from the journal.
+        acknowledge(&conn, 2, "x").unwrap();
+        requeue(&conn, &records(5)[2..]).unwrap();
+        requeue(&conn, &records(5)[2..]).unwrap(); // idempotent
+        let seqs: Vec<u64> = pending(&conn, 10).unwrap().iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, vec![3, 4, 5]);
     }
 }

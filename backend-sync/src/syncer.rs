@@ -68,6 +68,9 @@ pub struct SyncStatus {
     pub consecutive_failures: u32,
     /// True while the last request succeeded.
     pub online: bool,
+    /// Set when the back office holds less than the outbox can still send (it lost records the
+    /// outbox already dropped): requeue the journal from this `seq` with [`crate::outbox::requeue`].
+    pub server_missing_from: Option<u64>,
 }
 
 /// Handle of a running syncer.
@@ -221,6 +224,11 @@ impl Worker {
                 first_sent = batch[0].seq,
                 "back office reports a gap; resending from its position"
             );
+        }
+        let missing = (reply.held_up_to + 1 < batch[0].seq).then_some(reply.held_up_to + 1);
+        self.status.send_modify(|s| s.server_missing_from = missing);
+        if let Some(from) = missing {
+            tracing::error!(terminal = %self.cfg.terminal_id, from, "back office lost records the outbox no longer holds; requeue them from the journal");
         }
         let held = reply.held_up_to;
         self.db(move |c| outbox::acknowledge(c, held, &now_text()))
