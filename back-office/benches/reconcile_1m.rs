@@ -9,6 +9,12 @@ use back_office::db::{transaction, Store, StoreError};
 use back_office::params;
 
 fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "back_office::reconcile=debug".into()),
+        )
+        .init();
     let payments: i64 = std::env::var("BENCH_PAYMENTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -58,8 +64,7 @@ fn main() {
                             let fd = i + 1 + i / 10_000;
                             sql.exec("INSERT INTO receipts (terminal_id, receipt_id, seq, time_utc, day, payment_id, total_kopecks, fn_number, fd_number, fiscal_sign, qr, printed) VALUES ($1,$2,$3,$4,$5,$6,$7,'FN1',$8,'1','q',1)",
                                 params![&tid, format!("{pid}-R"), seq, &time, &day, &pid, amount, fd])?;
-                            sql.exec("INSERT INTO fiscal_docs (terminal_id, fn_number, fd_number, day, doc) VALUES ($1,'FN1',$2,$3,'receipt')",
-                                params![&tid, fd, &day])?;
+                            back_office::project::fiscal_doc(sql, &tid, "FN1", fd as u32, &day, "receipt")?;
                             if i % 5000 == 4999 {
                                 seq += 1;
                                 sql.exec("INSERT INTO encashments (terminal_id, seq, time_utc, day, encashment_id, counted, counted_total_kopecks, terminal_expected_total_kopecks) VALUES ($1,$2,$3,$4,$5,'{\"100000\":3000,\"50000\":3333}',0,0)",

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Independent check of the HTTP API against its OpenAPI description with schemathesis (PyPI).
-# Needs: pip install schemathesis==3.39.16 (or any 3.x), and a built back-office binary.
+# Needs: pip install "schemathesis==3.39.16" "hypothesis==6.131.14" (newer Hypothesis breaks
+# schemathesis 3.39), curl, and a built back-office binary.
 # Usage: back-office/ci/schemathesis.sh [path/to/back-office]
 # Fails (non-zero) if any request produces a 5xx or the server crashes.
 set -eu
@@ -13,6 +14,7 @@ trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 "$bin" --database-url "$dir/bo.sqlite" serve --listen 127.0.0.1:18089 --messages-file "$dir/m.jsonl" &
 pid=$!
 for _ in $(seq 50); do curl -fs http://127.0.0.1:18089/healthz >/dev/null 2>&1 && break; sleep 0.2; done
-schemathesis run --checks not_a_server_error --hypothesis-max-examples 200 \
+SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$(dirname "$0")" \
+schemathesis run --checks not_a_server_error --hypothesis-max-examples "${ST_EXAMPLES:-100}" \
     --base-url http://127.0.0.1:18089 http://127.0.0.1:18089/openapi.json
 kill -0 "$pid" # the server must still be alive

@@ -200,6 +200,9 @@ impl SqliteConn {
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Reports group millions of rows: give SQLite memory instead of temp files.
+        conn.pragma_update(None, "cache_size", -131_072)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.set_prepared_statement_cache_capacity(128);
         Ok(SqliteConn {
             conn,

@@ -217,7 +217,10 @@ pub fn apply(
     Ok(())
 }
 
-fn fiscal_doc(
+/// Records a fiscal document and keeps `fd_gaps` (missing FD numbers per fiscal module) current,
+/// so reconciliation reads gaps instead of scanning every document. A gap's `day` is the day of
+/// the document after it.
+pub fn fiscal_doc(
     sql: &mut dyn Sql,
     terminal: &str,
     fn_number: &str,
@@ -225,10 +228,51 @@ fn fiscal_doc(
     day: &str,
     doc: &str,
 ) -> Result<(), StoreError> {
-    sql.exec(
+    let fd = i64::from(fd);
+    let new = sql.exec(
         "INSERT INTO fiscal_docs (terminal_id, fn_number, fd_number, day, doc) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         params![terminal, fn_number, fd, day, doc],
     )?;
+    if new == 0 {
+        return Ok(());
+    }
+    let add_gap = |sql: &mut dyn Sql, from: i64, to: i64, day: &str| -> Result<(), StoreError> {
+        if from <= to {
+            sql.exec(
+                "INSERT INTO fd_gaps (terminal_id, fn_number, missing_from, missing_to, day) VALUES ($1, $2, $3, $4, $5)",
+                params![terminal, fn_number, from, to, day],
+            )?;
+        }
+        Ok(())
+    };
+    // The number fills (part of) a known gap: split it.
+    if let Some(g) = sql.query_one(
+        "SELECT missing_from, missing_to, day FROM fd_gaps WHERE terminal_id = $1 AND fn_number = $2 AND missing_from <= $3 AND missing_to >= $3",
+        params![terminal, fn_number, fd],
+    )? {
+        sql.exec(
+            "DELETE FROM fd_gaps WHERE terminal_id = $1 AND fn_number = $2 AND missing_from = $3",
+            params![terminal, fn_number, g.int(0)],
+        )?;
+        add_gap(sql, g.int(0), fd - 1, day)?;
+        add_gap(sql, fd + 1, g.int(1), &g.text(2))?;
+        return Ok(());
+    }
+    // Otherwise it extends the module's numbers up or down; a jump opens a gap.
+    let below = sql.query_one(
+        "SELECT fd_number FROM fiscal_docs WHERE terminal_id = $1 AND fn_number = $2 AND fd_number < $3 ORDER BY fd_number DESC LIMIT 1",
+        params![terminal, fn_number, fd],
+    )?;
+    if let Some(b) = below {
+        add_gap(sql, b.int(0) + 1, fd - 1, day)?;
+    }
+    let above = sql.query_one(
+        "SELECT fd_number, day FROM fiscal_docs WHERE terminal_id = $1 AND fn_number = $2 AND fd_number > $3 ORDER BY fd_number LIMIT 1",
+        params![terminal, fn_number, fd],
+    )?;
+    if let Some(a) = above {
+        add_gap(sql, fd + 1, a.int(0) - 1, &a.text(1))?;
+    }
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! versus the acquirer's settlement, fiscal-document numbers without gaps, unprinted receipts and
 //! payments billing has not credited. Every figure comes from the verified journal projections.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -150,8 +150,18 @@ fn check_day(d: &str) -> Result<chrono::NaiveDate, ReconcileError> {
         .map_err(|_| ReconcileError::BadDate(d.to_string()))
 }
 
+/// Logs how long each part of a report took (`RUST_LOG=back_office::reconcile=debug`).
+struct Lap(std::time::Instant);
+impl Lap {
+    fn lap(&mut self, part: &str) {
+        tracing::debug!(part, ms = self.0.elapsed().as_millis() as u64, "reconcile");
+        self.0 = std::time::Instant::now();
+    }
+}
+
 /// Builds the report for days `from..=to` (business days, `YYYY-MM-DD`).
 pub fn report(sql: &mut dyn Sql, from: &str, to: &str) -> Result<Report, ReconcileError> {
+    let mut lap = Lap(std::time::Instant::now());
     let (f, t) = (check_day(from)?, check_day(to)?);
     if f > t {
         return Err(ReconcileError::Reversed {
@@ -165,7 +175,7 @@ pub fn report(sql: &mut dyn Sql, from: &str, to: &str) -> Result<Report, Reconci
         "SELECT terminal_id, day, method, CAST(COUNT(*) AS BIGINT), CAST(SUM(total_kopecks) AS BIGINT),
                 CAST(SUM(CASE WHEN credited_utc IS NULL THEN 1 ELSE 0 END) AS BIGINT),
                 CAST(SUM(CASE WHEN credited_utc IS NULL THEN total_kopecks ELSE 0 END) AS BIGINT)
-         FROM payments WHERE day >= $1 AND day <= $2 GROUP BY terminal_id, day, method",
+         FROM payments WHERE day >= $1 AND day <= $2 GROUP BY day, terminal_id, method",
         params![from, to],
     )? {
         let d = entry(&mut days, r.text(0), r.text(1));
@@ -182,19 +192,21 @@ pub fn report(sql: &mut dyn Sql, from: &str, to: &str) -> Result<Report, Reconci
         d.uncredited_payments += r.int(5);
         d.uncredited_kopecks += r.int(6);
     }
+    lap.lap("payments");
     for r in sql.query(
         "SELECT terminal_id, day, denomination_kopecks, CAST(COUNT(*) AS BIGINT)
-         FROM bills WHERE day >= $1 AND day <= $2 GROUP BY terminal_id, day, denomination_kopecks",
+         FROM bills WHERE day >= $1 AND day <= $2 GROUP BY day, terminal_id, denomination_kopecks",
         params![from, to],
     )? {
         let d = entry(&mut days, r.text(0), r.text(1));
         *d.bills.entry(r.int(2)).or_default() += r.int(3);
         d.bills_kopecks += r.int(2) * r.int(3);
     }
+    lap.lap("bills");
     for r in sql.query(
         "SELECT terminal_id, day, CAST(COUNT(*) AS BIGINT), CAST(SUM(total_kopecks) AS BIGINT),
                 CAST(SUM(CASE WHEN printed < 0 THEN 1 ELSE 0 END) AS BIGINT)
-         FROM receipts WHERE day >= $1 AND day <= $2 GROUP BY terminal_id, day",
+         FROM receipts WHERE day >= $1 AND day <= $2 GROUP BY day, terminal_id",
         params![from, to],
     )? {
         let d = entry(&mut days, r.text(0), r.text(1));
@@ -203,7 +215,9 @@ pub fn report(sql: &mut dyn Sql, from: &str, to: &str) -> Result<Report, Reconci
         d.unprinted_receipts = r.int(4);
     }
 
+    lap.lap("receipts");
     let card_mismatches = card_reconciliation(sql, from, to, &mut days, t)?;
+    lap.lap("card");
 
     for d in days.values_mut() {
         d.cash_variance_kopecks = d.bills_kopecks - d.cash_kopecks;
@@ -211,27 +225,10 @@ pub fn report(sql: &mut dyn Sql, from: &str, to: &str) -> Result<Report, Reconci
     }
 
     let encashments = encashment_rows(sql, from, to)?;
+    lap.lap("encashments");
 
-    let fd_gaps = sql
-        .query(
-            "SELECT terminal_id, fn_number, prev, fd_number, day FROM (
-                 SELECT terminal_id, fn_number, fd_number, day,
-                        LAG(fd_number) OVER (PARTITION BY terminal_id, fn_number ORDER BY fd_number) AS prev
-                 FROM fiscal_docs) AS x
-             WHERE prev IS NOT NULL AND fd_number > prev + 1 AND day >= $1 AND day <= $2
-             ORDER BY terminal_id, fn_number, fd_number",
-            params![from, to],
-        )?
-        .into_iter()
-        .map(|r| FdGap {
-            terminal_id: r.text(0),
-            fn_number: r.text(1),
-            missing_from: r.int(2) + 1,
-            missing_to: r.int(3) - 1,
-            day: r.text(4),
-        })
-        .collect();
-
+    let fd_gaps = fd_gaps(sql, from, to)?;
+    lap.lap("fd_gaps");
     let unprinted = sql
         .query(
             "SELECT terminal_id, receipt_id, day, fd_number, total_kopecks, print_problem FROM receipts
@@ -249,6 +246,7 @@ pub fn report(sql: &mut dyn Sql, from: &str, to: &str) -> Result<Report, Reconci
         })
         .collect();
 
+    lap.lap("unprinted");
     let rows = sql.query(
         "SELECT terminal_id, payment_id, day, account, method, total_kopecks FROM payments
          WHERE credited_utc IS NULL AND day >= $1 AND day <= $2
@@ -269,6 +267,7 @@ pub fn report(sql: &mut dyn Sql, from: &str, to: &str) -> Result<Report, Reconci
         })
         .collect();
 
+    lap.lap("uncredited");
     Ok(Report {
         from: from.into(),
         to: to.into(),
@@ -292,7 +291,8 @@ fn entry(days: &mut BTreeMap<(String, String), DayRow>, term: String, day: Strin
 }
 
 /// Matches completed/reversed card operations with settlement lines by (card terminal, receipt
-/// number); the acquirer may settle a day late, so lines up to a day after `to` count.
+/// number), net of reversals; the acquirer may settle a day late, so lines up to a day after `to`
+/// count. The matching runs in SQL so only the disagreements leave the database.
 fn card_reconciliation(
     sql: &mut dyn Sql,
     from: &str,
@@ -303,81 +303,97 @@ fn card_reconciliation(
     let settle_to = (to_date + chrono::Days::new(1))
         .format("%Y-%m-%d")
         .to_string();
-    // (card terminal, receipt) → (net settled, first settlement day)
-    let mut settled: HashMap<(String, i64), (i64, String)> = HashMap::new();
+    const SETTLED: &str = "(SELECT card_terminal_id, receipt_no, MIN(day) AS day,
+            CAST(SUM(CASE WHEN operation = 'sale' THEN amount_kopecks ELSE -amount_kopecks END) AS BIGINT) AS net
+         FROM settlement WHERE day >= $1 AND day <= $3 GROUP BY card_terminal_id, receipt_no)";
+    let expected = "CASE WHEN c.state = 'completed' THEN c.amount_kopecks ELSE 0 END";
     for r in sql.query(
-        "SELECT card_terminal_id, receipt_no, operation, amount_kopecks, day FROM settlement
-         WHERE day >= $1 AND day <= $2",
-        params![from, &settle_to],
+        &format!(
+            "SELECT c.terminal_id, c.day, CAST(SUM({expected}) AS BIGINT), CAST(SUM(COALESCE(s.net, 0)) AS BIGINT)
+             FROM card_ops c LEFT JOIN {SETTLED} s ON s.card_terminal_id = c.card_terminal_id AND s.receipt_no = c.receipt_no
+             WHERE c.day >= $1 AND c.day <= $2 AND c.state <> 'approved'
+             GROUP BY c.day, c.terminal_id"
+        ),
+        params![from, to, &settle_to],
     )? {
-        let e = settled
-            .entry((r.text(0), r.int(1)))
-            .or_insert((0, r.text(4)));
-        if r.text(2) == "sale" {
-            e.0 += r.int(3);
-        } else {
-            e.0 -= r.int(3);
-        }
+        let d = entry(days, r.text(0), r.text(1));
+        d.card_ops_kopecks += r.int(2);
+        d.settled_kopecks += r.int(3);
     }
-    let mut out = Vec::new();
-    for r in sql.query(
-        "SELECT terminal_id, payment_id, day, card_terminal_id, receipt_no, amount_kopecks, state
-         FROM card_ops WHERE day >= $1 AND day <= $2 AND state <> 'approved'
-         ORDER BY terminal_id, seq",
-        params![from, to],
-    )? {
-        let (term, pay, day, cterm, rno, amount, state) = (
-            r.text(0),
-            r.text(1),
-            r.text(2),
-            r.text(3),
-            r.int(4),
-            r.int(5),
-            r.text(6),
-        );
-        let net = settled.remove(&(cterm.clone(), rno)).map(|s| s.0);
-        let expected = if state == "completed" { amount } else { 0 };
-        let d = entry(days, term.clone(), day.clone());
-        d.card_ops_kopecks += expected;
-        d.settled_kopecks += net.unwrap_or(0);
-        let problem = match (state.as_str(), net) {
-            ("completed", None) => Some("not_settled"),
-            ("completed", Some(n)) if n != amount => Some("amount_differs"),
-            ("reversed", Some(n)) if n != 0 => Some("reversed_but_settled"),
-            _ => None,
-        };
-        if let Some(p) = problem {
-            out.push(CardMismatch {
-                problem: p.into(),
-                terminal_id: Some(term),
-                payment_id: Some(pay),
-                day,
-                card_terminal_id: cterm,
-                receipt_no: rno,
-                expected_kopecks: expected,
-                settled_kopecks: net.unwrap_or(0),
-            });
-        }
-    }
-    // Lines left over settled money no kiosk operation explains (within the range itself).
-    let mut extra: Vec<_> = settled
+    let mut out: Vec<CardMismatch> = sql
+        .query(
+            &format!(
+                "SELECT c.terminal_id, c.payment_id, c.day, c.card_terminal_id, c.receipt_no, {expected}, s.net, c.state
+                 FROM card_ops c LEFT JOIN {SETTLED} s ON s.card_terminal_id = c.card_terminal_id AND s.receipt_no = c.receipt_no
+                 WHERE c.day >= $1 AND c.day <= $2 AND c.state <> 'approved'
+                   AND ((c.state = 'completed' AND (s.net IS NULL OR s.net <> c.amount_kopecks))
+                     OR (c.state = 'reversed' AND COALESCE(s.net, 0) <> 0))"
+            ),
+            params![from, to, &settle_to],
+        )?
         .into_iter()
-        .filter(|(_, (net, day))| *net != 0 && day.as_str() <= to)
+        .map(|r| CardMismatch {
+            problem: match (r.text(7).as_str(), r.opt_int(6)) {
+                ("completed", None) => "not_settled",
+                ("completed", Some(_)) => "amount_differs",
+                _ => "reversed_but_settled",
+            }
+            .into(),
+            terminal_id: Some(r.text(0)),
+            payment_id: Some(r.text(1)),
+            day: r.text(2),
+            card_terminal_id: r.text(3),
+            receipt_no: r.int(4),
+            expected_kopecks: r.int(5),
+            settled_kopecks: r.opt_int(6).unwrap_or(0),
+        })
         .collect();
-    extra.sort();
-    for ((cterm, rno), (net, day)) in extra {
+    out.sort_by(|a, b| {
+        (&a.terminal_id, &a.day, a.receipt_no).cmp(&(&b.terminal_id, &b.day, b.receipt_no))
+    });
+    // Settled money no kiosk operation in the range explains.
+    for r in sql.query(
+        &format!(
+            "SELECT s.card_terminal_id, s.receipt_no, s.net, s.day FROM {SETTLED} s
+             WHERE s.net <> 0 AND s.day <= $2 AND NOT EXISTS (
+                 SELECT 1 FROM card_ops c WHERE c.card_terminal_id = s.card_terminal_id AND c.receipt_no = s.receipt_no
+                   AND c.day >= $1 AND c.day <= $2 AND c.state <> 'approved')
+             ORDER BY s.card_terminal_id, s.receipt_no"
+        ),
+        params![from, to, &settle_to],
+    )? {
         out.push(CardMismatch {
             problem: "settled_without_payment".into(),
             terminal_id: None,
             payment_id: None,
-            day,
-            card_terminal_id: cterm,
-            receipt_no: rno,
+            day: r.text(3),
+            card_terminal_id: r.text(0),
+            receipt_no: r.int(1),
             expected_kopecks: 0,
-            settled_kopecks: net,
+            settled_kopecks: r.int(2),
         });
     }
     Ok(out)
+}
+
+/// Gaps in the fiscal-document numbers of every fiscal module whose following document falls in
+/// the range (kept current by the projection, see `project::fiscal_doc`).
+fn fd_gaps(sql: &mut dyn Sql, from: &str, to: &str) -> Result<Vec<FdGap>, StoreError> {
+    Ok(sql
+        .query(
+            "SELECT terminal_id, fn_number, missing_from, missing_to, day FROM fd_gaps
+             WHERE day >= $1 AND day <= $2 ORDER BY terminal_id, fn_number, missing_from",
+            params![from, to],
+        )?
+        .into_iter()
+        .map(|r| FdGap {
+            terminal_id: r.text(0),
+            fn_number: r.text(1),
+            missing_from: r.int(2),
+            missing_to: r.int(3),
+            day: r.text(4),
+        })
+        .collect())
 }
 
 /// Each encashment in the range against the bills stacked since the previous one.

@@ -35,14 +35,16 @@ CREATE TABLE IF NOT EXISTS payments (
     allocations TEXT NOT NULL, credited_utc TEXT,
     PRIMARY KEY (terminal_id, payment_id)
 );
-CREATE INDEX IF NOT EXISTS payments_day ON payments (day, terminal_id);
+CREATE INDEX IF NOT EXISTS payments_by_day ON payments (day, terminal_id, method, total_kopecks, credited_utc);
+CREATE INDEX IF NOT EXISTS payments_uncredited ON payments (day, terminal_id, seq) WHERE credited_utc IS NULL;
 CREATE INDEX IF NOT EXISTS payments_account ON payments (account);
 CREATE TABLE IF NOT EXISTS bills (
     terminal_id TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL, day TEXT NOT NULL,
     denomination_kopecks BIGINT NOT NULL, payment_id TEXT,
     PRIMARY KEY (terminal_id, seq)
 );
-CREATE INDEX IF NOT EXISTS bills_day ON bills (day, terminal_id);
+CREATE INDEX IF NOT EXISTS bills_by_day ON bills (day, terminal_id, denomination_kopecks);
+CREATE INDEX IF NOT EXISTS bills_by_seq ON bills (terminal_id, seq, denomination_kopecks);
 CREATE TABLE IF NOT EXISTS card_ops (
     terminal_id TEXT NOT NULL, payment_id TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL,
     day TEXT NOT NULL, card_terminal_id TEXT NOT NULL, receipt_no BIGINT NOT NULL, rrn TEXT,
@@ -51,6 +53,7 @@ CREATE TABLE IF NOT EXISTS card_ops (
     PRIMARY KEY (terminal_id, payment_id)
 );
 CREATE INDEX IF NOT EXISTS card_ops_day ON card_ops (day, terminal_id);
+CREATE INDEX IF NOT EXISTS card_ops_receipt ON card_ops (card_terminal_id, receipt_no);
 CREATE TABLE IF NOT EXISTS receipts (
     terminal_id TEXT NOT NULL, receipt_id TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL,
     day TEXT NOT NULL, payment_id TEXT, total_kopecks BIGINT NOT NULL, fn_number TEXT NOT NULL,
@@ -58,12 +61,18 @@ CREATE TABLE IF NOT EXISTS receipts (
     printed BIGINT NOT NULL, print_problem TEXT,
     PRIMARY KEY (terminal_id, receipt_id)
 );
-CREATE INDEX IF NOT EXISTS receipts_day ON receipts (day, terminal_id);
+CREATE INDEX IF NOT EXISTS receipts_by_day ON receipts (day, terminal_id, total_kopecks, printed);
 CREATE TABLE IF NOT EXISTS fiscal_docs (
     terminal_id TEXT NOT NULL, fn_number TEXT NOT NULL, fd_number BIGINT NOT NULL,
     day TEXT NOT NULL, doc TEXT NOT NULL,
     PRIMARY KEY (terminal_id, fn_number, fd_number)
 );
+CREATE TABLE IF NOT EXISTS fd_gaps (
+    terminal_id TEXT NOT NULL, fn_number TEXT NOT NULL, missing_from BIGINT NOT NULL,
+    missing_to BIGINT NOT NULL, day TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, fn_number, missing_from)
+);
+CREATE INDEX IF NOT EXISTS fd_gaps_day ON fd_gaps (day);
 CREATE TABLE IF NOT EXISTS readings (
     terminal_id TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL, day TEXT NOT NULL,
     registration_no TEXT NOT NULL, account TEXT NOT NULL, meter_id TEXT NOT NULL, zone TEXT NOT NULL,
@@ -111,6 +120,7 @@ pub const PROJECTIONS: &[&str] = &[
     "card_ops",
     "receipts",
     "fiscal_docs",
+    "fd_gaps",
     "readings",
     "encashments",
     "outages",

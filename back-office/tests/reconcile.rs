@@ -358,3 +358,53 @@ fn the_cli_registers_terminals_imports_settlements_and_writes_reports() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
 }
+
+/// The incrementally kept FD gaps are exactly the missing numbers a naive scan
+/// finds, for random sets of documents.
+#[tokio::test]
+async fn fd_gap_search_matches_a_naive_scan() {
+    use rand::{Rng, SeedableRng};
+    let db = common::sqlite().await;
+    for case in 0..40u64 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(case);
+        let n = rng.gen_range(1..400i64);
+        let start = rng.gen_range(1..50i64);
+        let present: Vec<i64> = (start..start + n).filter(|_| rng.gen_bool(0.93)).collect();
+        if present.is_empty() {
+            continue;
+        }
+        let (t, fnn) = (format!("G{case}"), "FN".to_string());
+        // Documents may arrive in any order (the projection is rebuilt, terminals resend).
+        let mut rows = present.clone();
+        for i in (1..rows.len()).rev() {
+            if rng.gen_bool(0.3) {
+                let j = rng.gen_range(0..=i);
+                rows.swap(i, j);
+            }
+        }
+        let (t2, f2) = (t.clone(), fnn.clone());
+        db.store
+            .run("g", move |sql| -> Result<(), back_office::StoreError> {
+                for fd in rows {
+                    back_office::project::fiscal_doc(sql, &t2, &f2, fd as u32, DAY, "receipt")?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let mut naive = Vec::new();
+        for w in present.windows(2) {
+            if w[1] > w[0] + 1 {
+                naive.push((w[0] + 1, w[1] - 1));
+            }
+        }
+        let rep = db.store.read(|sql| report(sql, DAY, DAY)).await.unwrap();
+        let found: Vec<(i64, i64)> = rep
+            .fd_gaps
+            .iter()
+            .filter(|g| g.terminal_id == t)
+            .map(|g| (g.missing_from, g.missing_to))
+            .collect();
+        assert_eq!(found, naive, "case {case}");
+    }
+}
