@@ -43,11 +43,11 @@ fn main() {
                             let amount = 150_000i64;
                             seq += 1;
                             if card {
-                                sql.exec("INSERT INTO card_ops (terminal_id, payment_id, seq, time_utc, day, card_terminal_id, receipt_no, rrn, masked_pan, auth_code, amount_kopecks, state) VALUES ($1,$2,$3,$4,$5,$6,$7,NULL,'4111********1111','A1',$8,'completed')",
-                                    params![&tid, &pid, seq, &time, &day, format!("CT-{tid}"), i, amount])?;
+                                sql.exec("INSERT INTO card_ops (terminal_id, payment_id, seq, time_utc, day, card_terminal_id, receipt_no, rrn, masked_pan, auth_code, amount_kopecks, state, settle_until) VALUES ($1,$2,$3,$4,$5,$6,$7,NULL,'4111********1111','A1',$8,'completed',$9)",
+                                    params![&tid, &pid, seq, &time, &day, format!("CT-{tid}"), i, amount, back_office::project::shift_day(&day, 1)])?;
                                 if i % 1000 != 0 {
-                                    sql.exec("INSERT INTO settlement (card_terminal_id, receipt_no, day, operation, amount_kopecks, imported_utc) VALUES ($1,$2,$3,'sale',$4,'x')",
-                                        params![format!("CT-{tid}"), i, &day, amount])?;
+                                    sql.exec("INSERT INTO settlement (card_terminal_id, receipt_no, day, operation, amount_kopecks, imported_utc, day_prev) VALUES ($1,$2,$3,'sale',$4,'x',$5)",
+                                        params![format!("CT-{tid}"), i, &day, amount, back_office::project::shift_day(&day, -1)])?;
                                 }
                             } else {
                                 for d in [100_000i64, 50_000] {
@@ -72,7 +72,8 @@ fn main() {
                             }
                         }
                     }
-                    Ok(())
+                    // What a settlement import does line by line, once for the whole file.
+                    back_office::settlement::rematch(sql, None)
                 })?;
                 sql.batch("ANALYZE")
             })

@@ -23,6 +23,16 @@ pub fn business_day(time_utc: &str) -> String {
     }
 }
 
+/// `day` (`YYYY-MM-DD`) moved by `days`; unchanged if unparsable.
+pub fn shift_day(day: &str, days: i64) -> String {
+    match chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d") {
+        Ok(d) => (d + chrono::Duration::days(days))
+            .format("%Y-%m-%d")
+            .to_string(),
+        Err(_) => day.to_string(),
+    }
+}
+
 pub fn method_name(m: PaymentMethod) -> &'static str {
     match m {
         PaymentMethod::Cash => "cash",
@@ -80,12 +90,23 @@ pub fn apply(
             approval,
         } => {
             sql.exec(
-                "INSERT INTO card_ops (terminal_id, payment_id, seq, time_utc, day, card_terminal_id, receipt_no, rrn, masked_pan, auth_code, amount_kopecks, state)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'approved') ON CONFLICT DO NOTHING",
+                "INSERT INTO card_ops (terminal_id, payment_id, seq, time_utc, day, card_terminal_id, receipt_no, rrn, masked_pan, auth_code, amount_kopecks, state, settle_until)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'approved', $12) ON CONFLICT DO NOTHING",
                 params![
                     terminal, payment_id, seq, t, &day, &approval.card_terminal_id, approval.receipt_no,
-                    approval.rrn.clone(), &approval.masked_pan, &approval.auth_code, approval.amount_kopecks
+                    approval.rrn.clone(), &approval.masked_pan, &approval.auth_code, approval.amount_kopecks,
+                    shift_day(&day, 1)
                 ],
+            )?;
+            // The settlement may have been imported before the journal arrived.
+            crate::settlement::rematch(
+                sql,
+                Some((
+                    &approval.card_terminal_id,
+                    i64::from(approval.receipt_no),
+                    &day,
+                    &shift_day(&day, 1),
+                )),
             )?;
         }
         JournalEvent::CardCompleted { payment_id, .. } => {

@@ -58,7 +58,8 @@ pub struct EncashmentRow {
 /// A card operation and the settlement disagree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CardMismatch {
-    /// `not_settled`, `amount_differs`, `reversed_but_settled`, `settled_without_payment`.
+    /// `not_settled`, `amount_differs`, `reversed_but_settled`, `settled_but_not_completed`,
+    /// `settled_without_payment`.
     pub problem: String,
     pub terminal_id: Option<String>,
     pub payment_id: Option<String>,
@@ -216,7 +217,7 @@ pub fn report(sql: &mut dyn Sql, from: &str, to: &str) -> Result<Report, Reconci
     }
 
     lap.lap("receipts");
-    let card_mismatches = card_reconciliation(sql, from, to, &mut days, t)?;
+    let card_mismatches = card_reconciliation(sql, from, to, &mut days)?;
     lap.lap("card");
 
     for d in days.values_mut() {
@@ -290,31 +291,20 @@ fn entry(days: &mut BTreeMap<(String, String), DayRow>, term: String, day: Strin
         })
 }
 
-/// Matches completed/reversed card operations with settlement lines by (card terminal, receipt
-/// number), net of reversals; the acquirer may settle a day late, so lines up to a day after `to`
-/// count. The matching runs in SQL so only the disagreements leave the database.
+/// Card operations against the acquirer's settlement, as matched by [`crate::settlement::rematch`]
+/// (a line settles an operation of its own day or the day before, net of reversals).
 fn card_reconciliation(
     sql: &mut dyn Sql,
     from: &str,
     to: &str,
     days: &mut BTreeMap<(String, String), DayRow>,
-    to_date: chrono::NaiveDate,
 ) -> Result<Vec<CardMismatch>, StoreError> {
-    let settle_to = (to_date + chrono::Days::new(1))
-        .format("%Y-%m-%d")
-        .to_string();
-    const SETTLED: &str = "(SELECT card_terminal_id, receipt_no, MIN(day) AS day,
-            CAST(SUM(CASE WHEN operation = 'sale' THEN amount_kopecks ELSE -amount_kopecks END) AS BIGINT) AS net
-         FROM settlement WHERE day >= $1 AND day <= $3 GROUP BY card_terminal_id, receipt_no)";
-    let expected = "CASE WHEN c.state = 'completed' THEN c.amount_kopecks ELSE 0 END";
     for r in sql.query(
-        &format!(
-            "SELECT c.terminal_id, c.day, CAST(SUM({expected}) AS BIGINT), CAST(SUM(COALESCE(s.net, 0)) AS BIGINT)
-             FROM card_ops c LEFT JOIN {SETTLED} s ON s.card_terminal_id = c.card_terminal_id AND s.receipt_no = c.receipt_no
-             WHERE c.day >= $1 AND c.day <= $2 AND c.state <> 'approved'
-             GROUP BY c.day, c.terminal_id"
-        ),
-        params![from, to, &settle_to],
+        "SELECT terminal_id, day,
+                CAST(SUM(CASE WHEN state = 'completed' THEN amount_kopecks ELSE 0 END) AS BIGINT),
+                CAST(SUM(CASE WHEN state <> 'approved' THEN COALESCE(settled_net, 0) ELSE 0 END) AS BIGINT)
+         FROM card_ops WHERE day >= $1 AND day <= $2 GROUP BY day, terminal_id",
+        params![from, to],
     )? {
         let d = entry(days, r.text(0), r.text(1));
         d.card_ops_kopecks += r.int(2);
@@ -322,21 +312,21 @@ fn card_reconciliation(
     }
     let mut out: Vec<CardMismatch> = sql
         .query(
-            &format!(
-                "SELECT c.terminal_id, c.payment_id, c.day, c.card_terminal_id, c.receipt_no, {expected}, s.net, c.state
-                 FROM card_ops c LEFT JOIN {SETTLED} s ON s.card_terminal_id = c.card_terminal_id AND s.receipt_no = c.receipt_no
-                 WHERE c.day >= $1 AND c.day <= $2 AND c.state <> 'approved'
-                   AND ((c.state = 'completed' AND (s.net IS NULL OR s.net <> c.amount_kopecks))
-                     OR (c.state = 'reversed' AND COALESCE(s.net, 0) <> 0))"
-            ),
-            params![from, to, &settle_to],
+            "SELECT terminal_id, payment_id, day, card_terminal_id, receipt_no,
+                    CASE WHEN state = 'completed' THEN amount_kopecks ELSE 0 END, settled_net, state
+             FROM card_ops WHERE day >= $1 AND day <= $2
+               AND ((state = 'completed' AND (settled_net IS NULL OR settled_net <> amount_kopecks))
+                 OR (state <> 'completed' AND COALESCE(settled_net, 0) <> 0))
+             ORDER BY terminal_id, day, receipt_no",
+            params![from, to],
         )?
         .into_iter()
         .map(|r| CardMismatch {
             problem: match (r.text(7).as_str(), r.opt_int(6)) {
                 ("completed", None) => "not_settled",
                 ("completed", Some(_)) => "amount_differs",
-                _ => "reversed_but_settled",
+                ("reversed", _) => "reversed_but_settled",
+                _ => "settled_but_not_completed",
             }
             .into(),
             terminal_id: Some(r.text(0)),
@@ -348,20 +338,17 @@ fn card_reconciliation(
             settled_kopecks: r.opt_int(6).unwrap_or(0),
         })
         .collect();
-    out.sort_by(|a, b| {
-        (&a.terminal_id, &a.day, a.receipt_no).cmp(&(&b.terminal_id, &b.day, b.receipt_no))
-    });
-    // Settled money no kiosk operation in the range explains.
+    // Settled money no kiosk operation explains.
     for r in sql.query(
-        &format!(
-            "SELECT s.card_terminal_id, s.receipt_no, s.net, s.day FROM {SETTLED} s
-             WHERE s.net <> 0 AND s.day <= $2 AND NOT EXISTS (
-                 SELECT 1 FROM card_ops c WHERE c.card_terminal_id = s.card_terminal_id AND c.receipt_no = s.receipt_no
-                   AND c.day >= $1 AND c.day <= $2 AND c.state <> 'approved')
-             ORDER BY s.card_terminal_id, s.receipt_no"
-        ),
-        params![from, to, &settle_to],
+        "SELECT card_terminal_id, receipt_no,
+                CAST(SUM(CASE WHEN operation = 'sale' THEN amount_kopecks ELSE -amount_kopecks END) AS BIGINT), MIN(day)
+         FROM settlement WHERE matched = 0 AND day >= $1 AND day <= $2
+         GROUP BY card_terminal_id, receipt_no ORDER BY card_terminal_id, receipt_no",
+        params![from, to],
     )? {
+        if r.int(2) == 0 {
+            continue;
+        }
         out.push(CardMismatch {
             problem: "settled_without_payment".into(),
             terminal_id: None,

@@ -50,9 +50,11 @@ CREATE TABLE IF NOT EXISTS card_ops (
     day TEXT NOT NULL, card_terminal_id TEXT NOT NULL, receipt_no BIGINT NOT NULL, rrn TEXT,
     masked_pan TEXT NOT NULL, auth_code TEXT NOT NULL, amount_kopecks BIGINT NOT NULL,
     state TEXT NOT NULL,
+    settle_until TEXT NOT NULL,
+    settled_net BIGINT,
     PRIMARY KEY (terminal_id, payment_id)
 );
-CREATE INDEX IF NOT EXISTS card_ops_day ON card_ops (day, terminal_id);
+CREATE INDEX IF NOT EXISTS card_ops_day ON card_ops (day, terminal_id, state, amount_kopecks, settled_net);
 CREATE INDEX IF NOT EXISTS card_ops_receipt ON card_ops (card_terminal_id, receipt_no);
 CREATE TABLE IF NOT EXISTS receipts (
     terminal_id TEXT NOT NULL, receipt_id TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL,
@@ -107,8 +109,11 @@ CREATE TABLE IF NOT EXISTS settlement (
     card_terminal_id TEXT NOT NULL, receipt_no BIGINT NOT NULL, day TEXT NOT NULL,
     operation TEXT NOT NULL, amount_kopecks BIGINT NOT NULL, rrn TEXT, masked_pan TEXT,
     auth_code TEXT, imported_utc TEXT NOT NULL,
+    day_prev TEXT NOT NULL,
+    matched BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (card_terminal_id, receipt_no, day, operation)
 );
+CREATE INDEX IF NOT EXISTS settlement_unmatched ON settlement (matched, day);
 CREATE TABLE IF NOT EXISTS accounts (account TEXT PRIMARY KEY, info_json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS content (id BIGINT PRIMARY KEY, content_version BIGINT NOT NULL, json TEXT NOT NULL);
 ";

@@ -136,15 +136,55 @@ pub fn import(sql: &mut dyn Sql, lines: &[SettlementLine], now: &str) -> Result<
     crate::db::transaction(sql, |sql| {
         let mut n = 0;
         for l in lines {
-            n += sql.exec(
-                "INSERT INTO settlement (card_terminal_id, receipt_no, day, operation, amount_kopecks, rrn, masked_pan, auth_code, imported_utc)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+            let prev = crate::project::shift_day(&l.day, -1);
+            let new = sql.exec(
+                "INSERT INTO settlement (card_terminal_id, receipt_no, day, operation, amount_kopecks, rrn, masked_pan, auth_code, imported_utc, day_prev)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
                 params![&l.card_terminal_id, l.receipt_no, &l.day, &l.operation, l.amount_kopecks,
-                    l.rrn.clone(), l.masked_pan.clone(), l.auth_code.clone(), now],
+                    l.rrn.clone(), l.masked_pan.clone(), l.auth_code.clone(), now, &prev],
             )?;
+            if new > 0 {
+                rematch(
+                    sql,
+                    Some((&l.card_terminal_id, i64::from(l.receipt_no), &prev, &l.day)),
+                )?;
+            }
+            n += new;
         }
         Ok(n)
     })
+}
+
+/// Matches card operations and settlement lines by (card terminal, receipt number), a line
+/// settling an operation of its own day or the day before. Stores on each operation the net
+/// settled amount (sales minus reversals) and on each line whether an operation explains it, so
+/// reconciliation only reads. `key` = (card terminal, receipt, first and last operation day)
+/// limits the work to one receipt; `None` rematches everything.
+pub fn rematch(sql: &mut dyn Sql, key: Option<(&str, i64, &str, &str)>) -> Result<(), StoreError> {
+    let set_net = "UPDATE card_ops SET settled_net = (
+            SELECT CAST(SUM(CASE WHEN s.operation = 'sale' THEN s.amount_kopecks ELSE -s.amount_kopecks END) AS BIGINT)
+            FROM settlement s WHERE s.card_terminal_id = card_ops.card_terminal_id AND s.receipt_no = card_ops.receipt_no
+              AND s.day >= card_ops.day AND s.day <= card_ops.settle_until)";
+    let set_matched = "UPDATE settlement SET matched = CASE WHEN EXISTS (
+            SELECT 1 FROM card_ops c WHERE c.card_terminal_id = settlement.card_terminal_id AND c.receipt_no = settlement.receipt_no
+              AND c.day >= settlement.day_prev AND c.day <= settlement.day) THEN 1 ELSE 0 END";
+    match key {
+        Some((term, receipt, first_day, last_day)) => {
+            sql.exec(
+                &format!("{set_net} WHERE card_terminal_id = $1 AND receipt_no = $2 AND day >= $3 AND day <= $4"),
+                params![term, receipt, first_day, last_day],
+            )?;
+            sql.exec(
+                &format!("{set_matched} WHERE card_terminal_id = $1 AND receipt_no = $2"),
+                params![term, receipt],
+            )?;
+        }
+        None => {
+            sql.exec(set_net, &[])?;
+            sql.exec(set_matched, &[])?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -408,3 +408,46 @@ async fn fd_gap_search_matches_a_naive_scan() {
         assert_eq!(found, naive, "case {case}");
     }
 }
+
+/// A settlement file imported before the terminal's journal arrives matches just the same.
+#[tokio::test]
+async fn settlement_imported_before_the_journal_still_matches() {
+    for db in all_stores().await {
+        let mut w = JournalWriter::new("S1", start());
+        let (recs, a) = w.card_payment("100000001", 42_000);
+        let lines = back_office::settlement::parse(
+            format!(
+                "date,card_terminal_id,receipt_no,operation,amount\n{}",
+                settlement_line(&a)
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        db.store
+            .run("s", move |sql| {
+                back_office::settlement::import(sql, &lines, &now_utc())
+            })
+            .await
+            .unwrap();
+        let before = db.store.read(|sql| report(sql, DAY, DAY)).await.unwrap();
+        assert_eq!(
+            before.card_mismatches.len(),
+            1,
+            "[{}] unexplained until the journal arrives",
+            db.label
+        );
+        add_terminal(&db.store, "S1").await;
+        db.store
+            .run("S1", move |sql| ingest(sql, "S1", &recs, &now_utc()))
+            .await
+            .unwrap();
+        let after = db.store.read(|sql| report(sql, DAY, DAY)).await.unwrap();
+        assert!(
+            after.card_mismatches.is_empty(),
+            "[{}] {:?}",
+            db.label,
+            after.card_mismatches
+        );
+        assert_eq!(after.days[0].settled_kopecks, 42_000);
+    }
+}
