@@ -206,6 +206,12 @@ pub enum JournalEvent {
     },
     ShiftOpened {
         shift_number: u32,
+        /// The shift-opening report's fiscal document (it takes an FD number too, so the back
+        /// office needs it to tell a real FD gap from a shift boundary).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fn_number: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fd_number: Option<u32>,
     },
     ShiftClosed {
         shift_number: u32,
@@ -213,6 +219,11 @@ pub enum JournalEvent {
         total_kopecks: i64,
         cash_kopecks: i64,
         card_kopecks: i64,
+        /// The shift-closing report's fiscal document, as for [`JournalEvent::ShiftOpened`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fn_number: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fd_number: Option<u32>,
     },
 
     // --- meter readings and certificates ---

@@ -1,0 +1,136 @@
+//! Accounts as the terminals look them up: the billing system's data (imported), with debts
+//! lowered by payments the billing system has not credited yet, and the latest accepted readings
+//! as "previous".
+
+use std::collections::HashMap;
+
+use backend_sync::event::ServiceAmount;
+use backend_sync::wire::{AccountInfo, MeterInfo, ServiceDebt, ZoneReading};
+
+use crate::db::{Sql, StoreError};
+use crate::params;
+
+/// Stores (or replaces) accounts.
+pub fn upsert(sql: &mut dyn Sql, accounts: &[AccountInfo]) -> Result<(), StoreError> {
+    crate::db::transaction(sql, |sql| {
+        for a in accounts {
+            let json = serde_json::to_string(a).map_err(|e| StoreError::Other(e.to_string()))?;
+            sql.exec(
+                "INSERT INTO accounts (account, info_json) VALUES ($1, $2)
+                 ON CONFLICT (account) DO UPDATE SET info_json = excluded.info_json",
+                params![&a.account, json],
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// The account as a terminal should see it now.
+pub fn lookup(sql: &mut dyn Sql, account: &str) -> Result<Option<AccountInfo>, StoreError> {
+    let Some(row) = sql.query_one(
+        "SELECT info_json FROM accounts WHERE account = $1",
+        params![account],
+    )?
+    else {
+        return Ok(None);
+    };
+    let mut info: AccountInfo = serde_json::from_str(&row.text(0)).map_err(|e| {
+        StoreError::Other(format!("account {account}: stored data unreadable: {e}"))
+    })?;
+    // Payments received but not yet credited by billing still lower the debt the customer sees.
+    let mut paid: HashMap<String, i64> = HashMap::new();
+    for p in sql.query(
+        "SELECT allocations FROM payments WHERE account = $1 AND credited_utc IS NULL",
+        params![account],
+    )? {
+        let allocs: Vec<ServiceAmount> = serde_json::from_str(&p.text(0)).unwrap_or_default();
+        for a in allocs {
+            *paid.entry(a.service_id).or_default() += a.debt_kopecks + a.advance_kopecks;
+        }
+    }
+    for s in &mut info.services {
+        s.debt_kopecks -= paid.get(&s.id).copied().unwrap_or(0);
+    }
+    // Readings accepted by any kiosk after billing's snapshot become the new "previous".
+    for r in sql.query(
+        "SELECT meter_id, zone, value, day FROM readings WHERE account = $1 ORDER BY time_utc",
+        params![account],
+    )? {
+        if let Some(m) = info.meters.iter_mut().find(|m| m.id == r.text(0)) {
+            if let Some(z) = m.zones.iter_mut().find(|z| z.zone == r.text(1)) {
+                z.previous = r.int(2).max(0) as u64;
+                z.previous_date = Some(r.text(3));
+            }
+        }
+    }
+    Ok(Some(info))
+}
+
+fn zone(zone: &str, name: &str, previous: u64) -> ZoneReading {
+    ZoneReading {
+        zone: zone.into(),
+        name: name.into(),
+        previous,
+        previous_date: Some("2026-10-25".into()),
+    }
+}
+
+/// Demo accounts for `terminal run --simulate` and tests (fictional people and addresses).
+pub fn demo_accounts() -> Vec<AccountInfo> {
+    let services = |elec: i64, odn: i64| {
+        vec![
+            ServiceDebt {
+                id: "electricity".into(),
+                name: "Электроэнергия".into(),
+                debt_kopecks: elec,
+            },
+            ServiceDebt {
+                id: "common_property".into(),
+                name: "Электроэнергия на СОИ".into(),
+                debt_kopecks: odn,
+            },
+        ]
+    };
+    vec![
+        AccountInfo {
+            account: "100000001".into(),
+            holder_name: "Иванов Иван Иванович".into(),
+            address: "г. Энск, ул. Ленина, д. 1, кв. 1".into(),
+            services: services(184_350, 12_040),
+            meters: vec![MeterInfo {
+                id: "M-100000001-1".into(),
+                name: "Меркурий 201".into(),
+                digits: 6,
+                zones: vec![zone("T1", "день", 12_345)],
+            }],
+        },
+        AccountInfo {
+            account: "100000002".into(),
+            holder_name: "Петрова Анна Сергеевна".into(),
+            address: "г. Энск, пр. Мира, д. 15, кв. 42".into(),
+            services: services(0, 0),
+            meters: vec![MeterInfo {
+                id: "M-100000002-1".into(),
+                name: "Энергомера CE102".into(),
+                digits: 5,
+                zones: vec![zone("T1", "день", 99_990), zone("T2", "ночь", 41_200)],
+            }],
+        },
+        AccountInfo {
+            account: "100000003".into(),
+            holder_name: "Сидоров Пётр Николаевич".into(),
+            address: "г. Энск, ул. Садовая, д. 7".into(),
+            services: services(-5_000, 3_210),
+            meters: vec![MeterInfo {
+                id: "M-100000003-1".into(),
+                name: "Меркурий 231".into(),
+                digits: 6,
+                zones: vec![
+                    zone("T1", "пик", 5_001),
+                    zone("T2", "ночь", 2_300),
+                    zone("T3", "полупик", 3_120),
+                ],
+            }],
+        },
+    ]
+}

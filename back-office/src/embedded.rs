@@ -1,0 +1,102 @@
+//! An in-process back office for `terminal run --simulate` and tests: a temporary SQLite database,
+//! demo accounts and content, one registered terminal, served on an ephemeral loopback port.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::db::{Store, StoreError};
+use crate::http::AppState;
+use crate::messages::{FileSender, MessageSender};
+use crate::terminals::TerminalError;
+
+/// Why the embedded server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    #[error("embedded back office: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Terminal(#[from] TerminalError),
+}
+
+/// A running in-process back office. Dropping it stops the server and deletes its database.
+pub struct EmbeddedBackOffice {
+    /// Base URL, `http://127.0.0.1:PORT/` (loopback, so the sync client accepts plain HTTP).
+    pub url: String,
+    pub terminal_id: String,
+    /// The key issued to `terminal_id`, hex.
+    pub key_hex: String,
+    pub store: Store,
+    /// Where e-receipts and confirmations are "sent" (JSON lines).
+    pub messages_file: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<std::io::Result<()>>,
+    dispatcher: JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl EmbeddedBackOffice {
+    /// Starts a server with demo accounts and content and registers `terminal_id`.
+    pub async fn start(terminal_id: &str) -> Result<Self, EmbeddedError> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open_sqlite(dir.path().join("back-office.sqlite")).await?;
+        let id = terminal_id.to_string();
+        let key_hex = store
+            .run("setup", move |sql| -> Result<String, EmbeddedError> {
+                crate::accounts::upsert(sql, &crate::accounts::demo_accounts())?;
+                crate::content::set(sql, crate::content::demo())?;
+                Ok(crate::terminals::add(sql, &id, false, &crate::now_utc())?)
+            })
+            .await?;
+        let messages_file = dir.path().join("messages.jsonl");
+        let sender: Arc<dyn MessageSender> = Arc::new(FileSender::new(messages_file.clone()));
+        let dispatcher =
+            crate::messages::spawn_dispatcher(store.clone(), sender, Duration::from_secs(2));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let state = AppState {
+            store: store.clone(),
+            admin_token: None,
+        };
+        let server = tokio::spawn(crate::serve(listener, state, async {
+            let _ = rx.await;
+        }));
+        tracing::info!(%addr, terminal = terminal_id, "embedded back office started");
+        Ok(EmbeddedBackOffice {
+            url: format!("http://{addr}/"),
+            terminal_id: terminal_id.to_string(),
+            key_hex,
+            store,
+            messages_file,
+            shutdown: Some(tx),
+            server,
+            dispatcher,
+            _dir: dir,
+        })
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.dispatcher.abort();
+        let server = std::mem::replace(&mut self.server, tokio::spawn(async { Ok(()) }));
+        let _ = server.await;
+    }
+}
+
+impl Drop for EmbeddedBackOffice {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.dispatcher.abort();
+    }
+}

@@ -1,0 +1,642 @@
+//! The HTTP API (axum): signed terminal endpoints, finance and fleet endpoints, the fleet page and
+//! the OpenAPI document. Every refusal is an [`ErrorReply`] with a specific code; authentication
+//! and chain refusals are also stored as incidents.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use backend_sync::auth::{self, AuthError};
+use backend_sync::wire::{
+    AccountReply, ContentReply, ErrorCode, ErrorReply, Heartbeat, HeartbeatReply, IngestBatch,
+    MAX_BATCH_RECORDS, WIRE_VERSION,
+};
+
+use crate::db::{Store, StoreError};
+use crate::ingest::IngestError;
+use crate::{
+    accounts, content, export, fleet, incidents, ingest, now_utc, reconcile, report_out,
+    settlement, terminals,
+};
+
+/// Shared state of the server.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// When set, finance and fleet endpoints require `Authorization: Bearer <token>`.
+    pub admin_token: Option<Arc<str>>,
+}
+
+/// An API refusal.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = ?self.code, message = %self.message, "request failed");
+        }
+        (
+            self.status,
+            Json(ErrorReply {
+                error: self.code,
+                message: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            e.to_string(),
+        )
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Builds the router.
+pub fn router(state: AppState) -> Router {
+    let terminal_api = Router::new()
+        .route(backend_sync::wire::paths::INGEST, post(ingest_handler))
+        .route(
+            backend_sync::wire::paths::HEARTBEAT,
+            post(heartbeat_handler),
+        )
+        .route("/api/v1/accounts/{account}", get(account_handler))
+        .route(backend_sync::wire::paths::CONTENT, get(content_handler));
+    let admin_api = Router::new()
+        .route("/", get(|| async { Redirect::to("/fleet") }))
+        .route("/fleet", get(fleet_page))
+        .route("/fleet/charts/outage.svg", get(outage_svg))
+        .route("/fleet/charts/takings.svg", get(takings_svg))
+        .route("/api/v1/fleet", get(fleet_json))
+        .route("/api/v1/incidents", get(incidents_json))
+        .route("/api/v1/reports/reconciliation", get(reconciliation_json))
+        .route(
+            "/api/v1/reports/reconciliation.xlsx",
+            get(reconciliation_xlsx),
+        )
+        .route(
+            "/api/v1/reports/reconciliation/{section}",
+            get(reconciliation_csv),
+        )
+        .route("/api/v1/settlements", post(settlement_import))
+        .route("/api/v1/export/payments.csv", get(export_payments))
+        .route("/api/v1/export/readings.csv", get(export_readings))
+        .route("/api/v1/export/credited", post(export_credited))
+        .route_layer(middleware::from_fn_with_state(state.clone(), admin_auth));
+    Router::new()
+        .merge(terminal_api)
+        .merge(admin_api)
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                "no such endpoint",
+            )
+        })
+        .layer(DefaultBodyLimit::max(16 * 1024 * 1024))
+        .with_state(state)
+}
+
+async fn admin_auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(token) = &state.admin_token {
+        let ok = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| {
+                use subtle::ConstantTimeEq;
+                bool::from(t.as_bytes().ct_eq(token.as_bytes()))
+            });
+        if !ok {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::MissingAuth,
+                "admin token required",
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn incident(store: &Store, terminal: Option<String>, code: &'static str, detail: String) {
+    let now = now_utc();
+    let shard = terminal.clone().unwrap_or_default();
+    let r = store
+        .run(&shard, move |sql| {
+            incidents::record_in(sql, terminal.as_deref(), code, &detail, &now)
+        })
+        .await;
+    if let Err(e) = r {
+        tracing::error!(error = %e, "could not store incident");
+    }
+}
+
+/// Authenticates a signed terminal request; returns the terminal id.
+async fn authenticate(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<String> {
+    let h = auth::headers_from(|name| headers.get(name).and_then(|v| v.to_str().ok())).map_err(
+        |e| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::MissingAuth,
+                e.to_string(),
+            )
+        },
+    )?;
+    let id = h.terminal_id.clone();
+    if !terminals::valid_id(&id) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::UnknownTerminal,
+            "malformed terminal id",
+        ));
+    }
+    let lookup_id = id.clone();
+    let key = state
+        .store
+        .read(move |sql| terminals::key_of(sql, &lookup_id))
+        .await?;
+    let Some(key_hex) = key else {
+        incident(
+            &state.store,
+            Some(id.clone()),
+            "unknown_terminal",
+            format!("request to {} from an unregistered terminal", uri.path()),
+        )
+        .await;
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::UnknownTerminal,
+            format!("terminal {id:?} is not registered"),
+        ));
+    };
+    let key = auth::decode_key(&key_hex).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            e.to_string(),
+        )
+    })?;
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let now = chrono::Utc::now().timestamp();
+    if let Err(e) = auth::verify(&key, &h, method.as_str(), path_and_query, body, now) {
+        let (code, name) = match e {
+            AuthError::Stale { .. } => (ErrorCode::StaleRequest, "stale_request"),
+            AuthError::MissingHeader(_) => (ErrorCode::MissingAuth, "missing_auth"),
+            _ => (ErrorCode::BadSignature, "bad_signature"),
+        };
+        incident(
+            &state.store,
+            Some(id.clone()),
+            name,
+            format!("{} {}: {e}", method, uri.path()),
+        )
+        .await;
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, code, e.to_string()));
+    }
+    let (nid, nonce, ts) = (id.clone(), h.nonce.clone(), h.timestamp);
+    let fresh = state
+        .store
+        .run(&id, move |sql| terminals::use_nonce(sql, &nid, &nonce, ts))
+        .await?;
+    if !fresh {
+        incident(
+            &state.store,
+            Some(id.clone()),
+            "replay",
+            format!("{} {}: nonce {} used before", method, uri.path(), h.nonce),
+        )
+        .await;
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::Replay,
+            "this request was already received (nonce reused): sign every attempt afresh",
+        ));
+    }
+    Ok(id)
+}
+
+async fn ingest_handler(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let terminal = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let batch: IngestBatch = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad(format!("not an ingest batch: {e}")))?;
+    if batch.version != WIRE_VERSION {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::UnsupportedVersion,
+            format!(
+                "wire version {} is not supported; this server speaks {WIRE_VERSION}",
+                batch.version
+            ),
+        ));
+    }
+    if batch.terminal_id != terminal {
+        return Err(ApiError::bad(format!(
+            "batch names terminal {:?} but is signed by {terminal:?}",
+            batch.terminal_id
+        )));
+    }
+    if batch.records.len() > MAX_BATCH_RECORDS {
+        return Err(ApiError::bad(format!(
+            "{} records in one batch; at most {MAX_BATCH_RECORDS}",
+            batch.records.len()
+        )));
+    }
+    let now = now_utc();
+    let t = terminal.clone();
+    let result = state
+        .store
+        .run(&terminal, move |sql| {
+            ingest::ingest(sql, &t, &batch.records, &now)
+        })
+        .await;
+    match result {
+        Ok(reply) => Ok(Json(reply).into_response()),
+        Err(IngestError::Store(e)) => Err(e.into()),
+        Err(IngestError::UnknownTerminal(t)) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::UnknownTerminal,
+            format!("terminal {t:?} is not registered"),
+        )),
+        Err(e) => {
+            incident(&state.store, Some(terminal), "chain_broken", e.to_string()).await;
+            Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::ChainBroken,
+                e.to_string(),
+            ))
+        }
+    }
+}
+
+async fn heartbeat_handler(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<HeartbeatReply>> {
+    let terminal = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let beat: Heartbeat = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad(format!("not a heartbeat: {e}")))?;
+    if beat.version != WIRE_VERSION {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::UnsupportedVersion,
+            format!("wire version {} is not supported", beat.version),
+        ));
+    }
+    if beat.terminal_id != terminal {
+        return Err(ApiError::bad("heartbeat names another terminal"));
+    }
+    let now = now_utc();
+    let n = now.clone();
+    let version = state
+        .store
+        .run(&terminal, move |sql| -> Result<u64, StoreError> {
+            terminals::heartbeat(sql, &beat, &n)?;
+            Ok(content::current(sql)?.content_version)
+        })
+        .await?;
+    Ok(Json(HeartbeatReply {
+        version: WIRE_VERSION,
+        server_time_utc: now,
+        content_version: version,
+    }))
+}
+
+async fn account_handler(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+) -> ApiResult<Json<AccountReply>> {
+    authenticate(&state, &method, &uri, &headers, b"").await?;
+    if account.is_empty()
+        || account.len() > 32
+        || !account
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(ApiError::bad(
+            "account numbers are 1–32 letters, digits or '-'",
+        ));
+    }
+    let found = state
+        .store
+        .read(move |sql| accounts::lookup(sql, &account))
+        .await?;
+    match found {
+        Some(account) => Ok(Json(AccountReply {
+            version: WIRE_VERSION,
+            account,
+        })),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "no such account",
+        )),
+    }
+}
+
+async fn content_handler(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<ContentReply>> {
+    authenticate(&state, &method, &uri, &headers, b"").await?;
+    let since: u64 = match q.get("since") {
+        Some(s) => s
+            .parse()
+            .map_err(|_| ApiError::bad("since must be a non-negative integer"))?,
+        None => 0,
+    };
+    let bundle = state.store.read(content::current).await?;
+    let v = bundle.content_version;
+    Ok(Json(ContentReply {
+        version: WIRE_VERSION,
+        content: (v != since).then_some(bundle),
+        content_version: v,
+    }))
+}
+
+async fn fleet_page(State(state): State<AppState>) -> ApiResult<Html<String>> {
+    let now = chrono::Utc::now();
+    Ok(Html(
+        state.store.read(move |sql| fleet::page(sql, now)).await?,
+    ))
+}
+
+fn svg(body: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("image/svg+xml"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn outage_svg(State(state): State<AppState>) -> ApiResult<Response> {
+    let now = chrono::Utc::now();
+    let rows = state.store.read(move |sql| fleet::rows(sql, now)).await?;
+    let data: Vec<_> = rows
+        .into_iter()
+        .map(|r| (r.terminal_id, r.outage_minutes_30d))
+        .collect();
+    Ok(svg(crate::charts::outage_bars(&data)))
+}
+
+async fn takings_svg(State(state): State<AppState>) -> ApiResult<Response> {
+    let now = chrono::Utc::now();
+    let data = state
+        .store
+        .read(move |sql| fleet::takings(sql, now, 14))
+        .await?;
+    Ok(svg(crate::charts::takings_lines(&data)))
+}
+
+async fn fleet_json(State(state): State<AppState>) -> ApiResult<Json<Vec<fleet::FleetRow>>> {
+    let now = chrono::Utc::now();
+    Ok(Json(
+        state.store.read(move |sql| fleet::rows(sql, now)).await?,
+    ))
+}
+
+async fn incidents_json(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Vec<incidents::Incident>>> {
+    let limit: i64 = match q.get("limit") {
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::bad("limit must be 1–1000"))?,
+        None => 100,
+    };
+    Ok(Json(
+        state
+            .store
+            .read(move |sql| incidents::latest(sql, limit))
+            .await?,
+    ))
+}
+
+fn days(q: &HashMap<String, String>) -> ApiResult<(String, String)> {
+    let get = |k: &str| -> ApiResult<String> {
+        let v = q
+            .get(k)
+            .ok_or_else(|| ApiError::bad(format!("query parameter {k}=YYYY-MM-DD is required")))?;
+        chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map_err(|_| ApiError::bad(format!("{k}={v:?} is not YYYY-MM-DD")))?;
+        Ok(v.clone())
+    };
+    let (from, to) = (get("from")?, get("to")?);
+    if from > to {
+        return Err(ApiError::bad("from is after to"));
+    }
+    Ok((from, to))
+}
+
+async fn make_report(
+    state: &AppState,
+    q: &HashMap<String, String>,
+) -> ApiResult<reconcile::Report> {
+    let (from, to) = days(q)?;
+    state
+        .store
+        .read(move |sql| reconcile::report(sql, &from, &to))
+        .await
+        .map_err(|e| match e {
+            reconcile::ReconcileError::Store(s) => s.into(),
+            other => ApiError::bad(other.to_string()),
+        })
+}
+
+async fn reconciliation_json(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<reconcile::Report>> {
+    Ok(Json(make_report(&state, &q).await?))
+}
+
+fn attachment(content_type: &'static str, name: String, body: Vec<u8>) -> Response {
+    let disp = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CONTENT_DISPOSITION, disp),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn reconciliation_xlsx(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let report = make_report(&state, &q).await?;
+    let name = format!("reconciliation-{}-{}.xlsx", report.from, report.to);
+    let bytes = tokio::task::spawn_blocking(move || report_out::xlsx(&report))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                e.to_string(),
+            )
+        })?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                e.to_string(),
+            )
+        })?;
+    Ok(attachment(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        name,
+        bytes,
+    ))
+}
+
+async fn reconciliation_csv(
+    State(state): State<AppState>,
+    Path(section): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let name = section.strip_suffix(".csv").unwrap_or("").to_string();
+    if !report_out::SECTIONS.contains(&name.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            format!(
+                "no section {section:?}; sections: {}",
+                report_out::SECTIONS.join(", ")
+            ),
+        ));
+    }
+    let report = make_report(&state, &q).await?;
+    let body = report_out::csv_section(&report, &name).unwrap_or_default();
+    Ok(attachment(
+        "text/csv; charset=utf-8",
+        format!("{name}-{}-{}.csv", report.from, report.to),
+        body,
+    ))
+}
+
+async fn settlement_import(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let lines = settlement::parse(&body).map_err(|e| ApiError::bad(e.to_string()))?;
+    let n = lines.len();
+    let now = now_utc();
+    let new = state
+        .store
+        .run("settlement", move |sql| {
+            settlement::import(sql, &lines, &now)
+        })
+        .await?;
+    Ok(Json(serde_json::json!({"lines": n, "imported": new})))
+}
+
+async fn export_payments(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let (from, to) = days(&q)?;
+    let name = format!("payments-{from}-{to}.csv");
+    let body = state
+        .store
+        .read(move |sql| export::payments_csv(sql, &from, &to))
+        .await?;
+    Ok(attachment("text/csv; charset=utf-8", name, body))
+}
+
+async fn export_readings(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let (from, to) = days(&q)?;
+    let name = format!("readings-{from}-{to}.csv");
+    let body = state
+        .store
+        .read(move |sql| export::readings_csv(sql, &from, &to))
+        .await?;
+    Ok(attachment("text/csv; charset=utf-8", name, body))
+}
+
+async fn export_credited(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let now = now_utc();
+    let data = body.to_vec();
+    let (p, r) = state
+        .store
+        .run("credited", move |sql| {
+            export::mark_credited(sql, &data, &now)
+        })
+        .await
+        .map_err(|e| match e {
+            export::ExportError::Store(s) => ApiError::from(s),
+            other => ApiError::bad(other.to_string()),
+        })?;
+    Ok(Json(serde_json::json!({"payments": p, "readings": r})))
+}

@@ -1,0 +1,362 @@
+//! Projects journal events into the tables finance and the fleet page read. Everything here is
+//! derived from `journal` and can be rebuilt from it at any time ([`rebuild`]).
+
+use backend_sync::event::{JournalEvent, OutageLevel, PaymentMethod, ReceiptContact};
+use backend_sync::JournalRecord;
+use chrono::{DateTime, FixedOffset};
+
+use crate::db::{transaction, Sql, StoreError};
+use crate::messages;
+use crate::params;
+
+/// Business days are counted in Moscow time (UTC+3, no DST), where the retailer's offices are.
+pub const BUSINESS_UTC_OFFSET_SECS: i32 = 3 * 3600;
+
+/// The business day (`YYYY-MM-DD`) of an RFC 3339 UTC time; the UTC date text if unparsable.
+pub fn business_day(time_utc: &str) -> String {
+    let offset = FixedOffset::east_opt(BUSINESS_UTC_OFFSET_SECS).unwrap_or_else(|| {
+        FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!("zero offset is valid"))
+    });
+    match DateTime::parse_from_rfc3339(time_utc) {
+        Ok(t) => t.with_timezone(&offset).format("%Y-%m-%d").to_string(),
+        Err(_) => time_utc.chars().take(10).collect(),
+    }
+}
+
+/// `day` (`YYYY-MM-DD`) moved by `days`; unchanged if unparsable.
+pub fn shift_day(day: &str, days: i64) -> String {
+    match chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d") {
+        Ok(d) => (d + chrono::Duration::days(days))
+            .format("%Y-%m-%d")
+            .to_string(),
+        Err(_) => day.to_string(),
+    }
+}
+
+pub fn method_name(m: PaymentMethod) -> &'static str {
+    match m {
+        PaymentMethod::Cash => "cash",
+        PaymentMethod::Card => "card",
+    }
+}
+
+fn level_name(l: OutageLevel) -> &'static str {
+    match l {
+        OutageLevel::Started => "started",
+        OutageLevel::Escalated => "escalated",
+        OutageLevel::Breach => "breach",
+        OutageLevel::Recovered => "recovered",
+    }
+}
+
+/// Applies one record's event. `now` is the server's time, used for queued messages.
+pub fn apply(
+    sql: &mut dyn Sql,
+    terminal: &str,
+    rec: &JournalRecord,
+    event: &JournalEvent,
+    now: &str,
+) -> Result<(), StoreError> {
+    let day = business_day(&rec.time_utc);
+    let seq = rec.seq;
+    let t = rec.time_utc.as_str();
+    match event {
+        JournalEvent::PaymentCompleted {
+            payment_id,
+            account,
+            method,
+            total_kopecks,
+            allocations,
+        } => {
+            let alloc = serde_json::to_string(allocations).unwrap_or_else(|_| "[]".into());
+            sql.exec(
+                "INSERT INTO payments (terminal_id, payment_id, seq, time_utc, day, account, method, total_kopecks, allocations)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+                params![terminal, payment_id, seq, t, &day, account, method_name(*method), *total_kopecks, alloc],
+            )?;
+        }
+        JournalEvent::BillStacked {
+            payment_id,
+            denomination_kopecks,
+        } => {
+            sql.exec(
+                "INSERT INTO bills (terminal_id, seq, time_utc, day, denomination_kopecks, payment_id)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                params![terminal, seq, t, &day, *denomination_kopecks, payment_id.clone()],
+            )?;
+        }
+        JournalEvent::CardApproved {
+            payment_id,
+            approval,
+        } => {
+            sql.exec(
+                "INSERT INTO card_ops (terminal_id, payment_id, seq, time_utc, day, card_terminal_id, receipt_no, rrn, masked_pan, auth_code, amount_kopecks, state, settle_until)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'approved', $12) ON CONFLICT DO NOTHING",
+                params![
+                    terminal, payment_id, seq, t, &day, &approval.card_terminal_id, approval.receipt_no,
+                    approval.rrn.clone(), &approval.masked_pan, &approval.auth_code, approval.amount_kopecks,
+                    shift_day(&day, 1)
+                ],
+            )?;
+            // The settlement may have been imported before the journal arrived.
+            crate::settlement::rematch(
+                sql,
+                Some((
+                    &approval.card_terminal_id,
+                    i64::from(approval.receipt_no),
+                    &day,
+                    &shift_day(&day, 1),
+                )),
+            )?;
+        }
+        JournalEvent::CardCompleted { payment_id, .. } => {
+            sql.exec(
+                "UPDATE card_ops SET state = 'completed' WHERE terminal_id = $1 AND payment_id = $2 AND state = 'approved'",
+                params![terminal, payment_id],
+            )?;
+        }
+        JournalEvent::CardReversed { payment_id, .. } => {
+            sql.exec(
+                "UPDATE card_ops SET state = 'reversed' WHERE terminal_id = $1 AND payment_id = $2",
+                params![terminal, payment_id],
+            )?;
+        }
+        JournalEvent::ReceiptFiscalised {
+            receipt_id,
+            payment_id,
+            total_kopecks,
+            fiscal,
+            printed_by_register,
+        } => {
+            sql.exec(
+                "INSERT INTO receipts (terminal_id, receipt_id, seq, time_utc, day, payment_id, total_kopecks, fn_number, fd_number, fiscal_sign, qr, printed)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+                params![
+                    terminal, receipt_id, seq, t, &day, payment_id.clone(), *total_kopecks, &fiscal.fn_number,
+                    fiscal.fd_number, &fiscal.fiscal_sign, &fiscal.qr, i64::from(*printed_by_register)
+                ],
+            )?;
+            fiscal_doc(
+                sql,
+                terminal,
+                &fiscal.fn_number,
+                fiscal.fd_number,
+                &day,
+                "receipt",
+            )?;
+        }
+        JournalEvent::ReceiptPrinted { receipt_id }
+        | JournalEvent::ReceiptReprinted { receipt_id } => {
+            sql.exec(
+                "UPDATE receipts SET printed = 1, print_problem = NULL WHERE terminal_id = $1 AND receipt_id = $2",
+                params![terminal, receipt_id],
+            )?;
+        }
+        JournalEvent::ReceiptUnprinted { receipt_id, reason } => {
+            sql.exec(
+                "UPDATE receipts SET printed = -1, print_problem = $3 WHERE terminal_id = $1 AND receipt_id = $2",
+                params![terminal, receipt_id, reason],
+            )?;
+        }
+        JournalEvent::EReceiptRequested {
+            receipt_id,
+            contact,
+        } => {
+            let (channel, address) = match contact {
+                ReceiptContact::Sms(a) => ("sms", a),
+                ReceiptContact::Email(a) => ("email", a),
+            };
+            messages::queue_receipt(sql, terminal, receipt_id, channel, address, now)?;
+        }
+        JournalEvent::ShiftOpened {
+            fn_number: Some(fn_number),
+            fd_number: Some(fd),
+            ..
+        } => fiscal_doc(sql, terminal, fn_number, *fd, &day, "shift_open")?,
+        JournalEvent::ShiftClosed {
+            fn_number: Some(fn_number),
+            fd_number: Some(fd),
+            ..
+        } => fiscal_doc(sql, terminal, fn_number, *fd, &day, "shift_close")?,
+        JournalEvent::MeterReadingAccepted {
+            registration_no,
+            account,
+            meter_id,
+            zone,
+            value,
+            previous,
+        } => {
+            sql.exec(
+                "INSERT INTO readings (terminal_id, seq, time_utc, day, registration_no, account, meter_id, zone, value, previous)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                params![terminal, seq, t, &day, registration_no, account, meter_id, zone, *value, *previous],
+            )?;
+        }
+        JournalEvent::EncashmentCounted {
+            encashment_id,
+            counted,
+            counted_total_kopecks,
+            expected_total_kopecks,
+        } => {
+            let counted = serde_json::to_string(counted).unwrap_or_else(|_| "{}".into());
+            sql.exec(
+                "INSERT INTO encashments (terminal_id, seq, time_utc, day, encashment_id, counted, counted_total_kopecks, terminal_expected_total_kopecks)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                params![terminal, seq, t, &day, encashment_id, counted, *counted_total_kopecks, *expected_total_kopecks],
+            )?;
+        }
+        JournalEvent::OutageAlert {
+            level,
+            outage_id,
+            working_minutes,
+            detail,
+        } => {
+            let breach = i64::from(*level == OutageLevel::Breach);
+            sql.exec(
+                "INSERT INTO outages (terminal_id, outage_id, started_utc, last_utc, day, level, working_minutes, breach, detail)
+                 VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (terminal_id, outage_id) DO UPDATE SET last_utc = excluded.last_utc,
+                   level = excluded.level,
+                   working_minutes = CASE WHEN excluded.working_minutes > outages.working_minutes THEN excluded.working_minutes ELSE outages.working_minutes END,
+                   breach = CASE WHEN excluded.breach > outages.breach THEN excluded.breach ELSE outages.breach END",
+                params![terminal, outage_id, t, &day, level_name(*level), *working_minutes, breach, detail],
+            )?;
+        }
+        JournalEvent::DeviceStateChanged {
+            device,
+            state,
+            detail,
+        } => {
+            sql.exec(
+                "INSERT INTO device_states (terminal_id, device, state, detail, time_utc) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (terminal_id, device) DO UPDATE SET state = excluded.state, detail = excluded.detail, time_utc = excluded.time_utc",
+                params![terminal, device, state, detail, t],
+            )?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Records a fiscal document and keeps `fd_gaps` (missing FD numbers per fiscal module) current,
+/// so reconciliation reads gaps instead of scanning every document. A gap's `day` is the day of
+/// the document after it.
+pub fn fiscal_doc(
+    sql: &mut dyn Sql,
+    terminal: &str,
+    fn_number: &str,
+    fd: u32,
+    day: &str,
+    doc: &str,
+) -> Result<(), StoreError> {
+    let fd = i64::from(fd);
+    let new = sql.exec(
+        "INSERT INTO fiscal_docs (terminal_id, fn_number, fd_number, day, doc) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        params![terminal, fn_number, fd, day, doc],
+    )?;
+    if new == 0 {
+        return Ok(());
+    }
+    let add_gap = |sql: &mut dyn Sql, from: i64, to: i64, day: &str| -> Result<(), StoreError> {
+        if from <= to {
+            sql.exec(
+                "INSERT INTO fd_gaps (terminal_id, fn_number, missing_from, missing_to, day) VALUES ($1, $2, $3, $4, $5)",
+                params![terminal, fn_number, from, to, day],
+            )?;
+        }
+        Ok(())
+    };
+    // The number fills (part of) a known gap: split it.
+    if let Some(g) = sql.query_one(
+        "SELECT missing_from, missing_to, day FROM fd_gaps WHERE terminal_id = $1 AND fn_number = $2 AND missing_from <= $3 AND missing_to >= $3",
+        params![terminal, fn_number, fd],
+    )? {
+        sql.exec(
+            "DELETE FROM fd_gaps WHERE terminal_id = $1 AND fn_number = $2 AND missing_from = $3",
+            params![terminal, fn_number, g.int(0)],
+        )?;
+        add_gap(sql, g.int(0), fd - 1, day)?;
+        add_gap(sql, fd + 1, g.int(1), &g.text(2))?;
+        return Ok(());
+    }
+    // Otherwise it extends the module's numbers up or down; a jump opens a gap.
+    let below = sql.query_one(
+        "SELECT fd_number FROM fiscal_docs WHERE terminal_id = $1 AND fn_number = $2 AND fd_number < $3 ORDER BY fd_number DESC LIMIT 1",
+        params![terminal, fn_number, fd],
+    )?;
+    if let Some(b) = below {
+        add_gap(sql, b.int(0) + 1, fd - 1, day)?;
+    }
+    let above = sql.query_one(
+        "SELECT fd_number, day FROM fiscal_docs WHERE terminal_id = $1 AND fn_number = $2 AND fd_number > $3 ORDER BY fd_number LIMIT 1",
+        params![terminal, fn_number, fd],
+    )?;
+    if let Some(a) = above {
+        add_gap(sql, fd + 1, a.int(0) - 1, &a.text(1))?;
+    }
+    Ok(())
+}
+
+/// Clears every projection and replays the whole journal into it. Billing's credited marks are
+/// kept: they are not journal facts.
+pub fn rebuild(sql: &mut dyn Sql, now: &str) -> Result<u64, StoreError> {
+    transaction(sql, |sql| {
+        let credited = sql.query(
+            "SELECT terminal_id, payment_id, credited_utc FROM payments WHERE credited_utc IS NOT NULL",
+            &[],
+        )?;
+        for table in crate::schema::PROJECTIONS {
+            sql.exec(&format!("DELETE FROM {table}"), &[])?;
+        }
+        let terminals = sql.query("SELECT id FROM terminals ORDER BY id", &[])?;
+        let mut n = 0;
+        for t in terminals {
+            let terminal = t.text(0);
+            let mut after = 0i64;
+            loop {
+                let rows = sql.query(
+                    "SELECT seq, time_utc, kind, payload, prev_hash, hash FROM journal
+                     WHERE terminal_id = $1 AND seq > $2 ORDER BY seq LIMIT 5000",
+                    params![&terminal, after],
+                )?;
+                if rows.is_empty() {
+                    break;
+                }
+                for r in &rows {
+                    let rec = JournalRecord {
+                        seq: r.int(0).max(0) as u64,
+                        time_utc: r.text(1),
+                        kind: r.text(2),
+                        payload: r.text(3),
+                        prev_hash: r.text(4),
+                        hash: r.text(5),
+                    };
+                    after = r.int(0);
+                    if let Ok(ev) = JournalEvent::from_payload(&rec.payload) {
+                        apply(sql, &terminal, &rec, &ev, now)?;
+                    }
+                    n += 1;
+                }
+            }
+        }
+        for c in credited {
+            sql.exec(
+                "UPDATE payments SET credited_utc = $3 WHERE terminal_id = $1 AND payment_id = $2",
+                params![c.text(0), c.text(1), c.text(2)],
+            )?;
+        }
+        Ok(n)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn business_day_is_moscow_time() {
+        assert_eq!(business_day("2026-11-27T20:59:59.000Z"), "2026-11-27");
+        assert_eq!(business_day("2026-11-27T21:00:00.000Z"), "2026-11-28");
+        assert_eq!(business_day("garbage"), "garbage");
+    }
+}

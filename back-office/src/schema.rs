@@ -1,0 +1,142 @@
+//! The back office's tables. `journal` is the truth as the terminals wrote it; every other table
+//! except `terminals`, `nonces`, `accounts`, `content` and `settlement` is a projection of it,
+//! rebuilt by [`crate::project::rebuild`].
+
+use crate::db::{Backend, Sql, StoreError};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS terminals (
+    id TEXT PRIMARY KEY,
+    key_hex TEXT NOT NULL,
+    created_utc TEXT NOT NULL,
+    enabled BIGINT NOT NULL DEFAULT 1,
+    held_seq BIGINT NOT NULL DEFAULT 0,
+    held_hash TEXT NOT NULL,
+    last_sync_utc TEXT,
+    last_heartbeat_utc TEXT,
+    heartbeat_json TEXT
+);
+CREATE TABLE IF NOT EXISTS nonces (
+    terminal_id TEXT NOT NULL, nonce TEXT NOT NULL, ts BIGINT NOT NULL,
+    PRIMARY KEY (terminal_id, nonce)
+);
+CREATE TABLE IF NOT EXISTS journal (
+    terminal_id TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL, kind TEXT NOT NULL,
+    payload TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, seq)
+);
+CREATE TABLE IF NOT EXISTS incidents (
+    id {ID}, time_utc TEXT NOT NULL, terminal_id TEXT, code TEXT NOT NULL, detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS payments (
+    terminal_id TEXT NOT NULL, payment_id TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL,
+    day TEXT NOT NULL, account TEXT NOT NULL, method TEXT NOT NULL, total_kopecks BIGINT NOT NULL,
+    allocations TEXT NOT NULL, credited_utc TEXT,
+    PRIMARY KEY (terminal_id, payment_id)
+);
+CREATE INDEX IF NOT EXISTS payments_by_day ON payments (day, terminal_id, method, total_kopecks, credited_utc);
+CREATE INDEX IF NOT EXISTS payments_uncredited ON payments (day, terminal_id, seq) WHERE credited_utc IS NULL;
+CREATE INDEX IF NOT EXISTS payments_account ON payments (account);
+CREATE TABLE IF NOT EXISTS bills (
+    terminal_id TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL, day TEXT NOT NULL,
+    denomination_kopecks BIGINT NOT NULL, payment_id TEXT,
+    PRIMARY KEY (terminal_id, seq)
+);
+CREATE INDEX IF NOT EXISTS bills_by_day ON bills (day, terminal_id, denomination_kopecks);
+CREATE INDEX IF NOT EXISTS bills_by_seq ON bills (terminal_id, seq, denomination_kopecks);
+CREATE TABLE IF NOT EXISTS card_ops (
+    terminal_id TEXT NOT NULL, payment_id TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL,
+    day TEXT NOT NULL, card_terminal_id TEXT NOT NULL, receipt_no BIGINT NOT NULL, rrn TEXT,
+    masked_pan TEXT NOT NULL, auth_code TEXT NOT NULL, amount_kopecks BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    settle_until TEXT NOT NULL,
+    settled_net BIGINT,
+    PRIMARY KEY (terminal_id, payment_id)
+);
+CREATE INDEX IF NOT EXISTS card_ops_day ON card_ops (day, terminal_id, state, amount_kopecks, settled_net);
+CREATE INDEX IF NOT EXISTS card_ops_receipt ON card_ops (card_terminal_id, receipt_no);
+CREATE TABLE IF NOT EXISTS receipts (
+    terminal_id TEXT NOT NULL, receipt_id TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL,
+    day TEXT NOT NULL, payment_id TEXT, total_kopecks BIGINT NOT NULL, fn_number TEXT NOT NULL,
+    fd_number BIGINT NOT NULL, fiscal_sign TEXT NOT NULL, qr TEXT NOT NULL,
+    printed BIGINT NOT NULL, print_problem TEXT,
+    PRIMARY KEY (terminal_id, receipt_id)
+);
+CREATE INDEX IF NOT EXISTS receipts_by_day ON receipts (day, terminal_id, total_kopecks, printed);
+CREATE TABLE IF NOT EXISTS fiscal_docs (
+    terminal_id TEXT NOT NULL, fn_number TEXT NOT NULL, fd_number BIGINT NOT NULL,
+    day TEXT NOT NULL, doc TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, fn_number, fd_number)
+);
+CREATE TABLE IF NOT EXISTS fd_gaps (
+    terminal_id TEXT NOT NULL, fn_number TEXT NOT NULL, missing_from BIGINT NOT NULL,
+    missing_to BIGINT NOT NULL, day TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, fn_number, missing_from)
+);
+CREATE INDEX IF NOT EXISTS fd_gaps_day ON fd_gaps (day);
+CREATE TABLE IF NOT EXISTS readings (
+    terminal_id TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL, day TEXT NOT NULL,
+    registration_no TEXT NOT NULL, account TEXT NOT NULL, meter_id TEXT NOT NULL, zone TEXT NOT NULL,
+    value BIGINT NOT NULL, previous BIGINT NOT NULL, credited_utc TEXT,
+    PRIMARY KEY (terminal_id, seq)
+);
+CREATE INDEX IF NOT EXISTS readings_account ON readings (account, meter_id, zone);
+CREATE TABLE IF NOT EXISTS encashments (
+    terminal_id TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL, day TEXT NOT NULL,
+    encashment_id TEXT NOT NULL, counted TEXT NOT NULL, counted_total_kopecks BIGINT NOT NULL,
+    terminal_expected_total_kopecks BIGINT NOT NULL,
+    PRIMARY KEY (terminal_id, seq)
+);
+CREATE TABLE IF NOT EXISTS outages (
+    terminal_id TEXT NOT NULL, outage_id TEXT NOT NULL, started_utc TEXT NOT NULL,
+    last_utc TEXT NOT NULL, day TEXT NOT NULL, level TEXT NOT NULL, working_minutes BIGINT NOT NULL,
+    breach BIGINT NOT NULL, detail TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, outage_id)
+);
+CREATE TABLE IF NOT EXISTS device_states (
+    terminal_id TEXT NOT NULL, device TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL,
+    time_utc TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, device)
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id {ID}, terminal_id TEXT NOT NULL, receipt_id TEXT NOT NULL, channel TEXT NOT NULL,
+    address TEXT NOT NULL, body TEXT NOT NULL, queued_utc TEXT NOT NULL, sent_utc TEXT,
+    attempts BIGINT NOT NULL DEFAULT 0, last_error TEXT,
+    UNIQUE (terminal_id, receipt_id, channel, address)
+);
+CREATE TABLE IF NOT EXISTS settlement (
+    card_terminal_id TEXT NOT NULL, receipt_no BIGINT NOT NULL, day TEXT NOT NULL,
+    operation TEXT NOT NULL, amount_kopecks BIGINT NOT NULL, rrn TEXT, masked_pan TEXT,
+    auth_code TEXT, imported_utc TEXT NOT NULL,
+    day_prev TEXT NOT NULL,
+    matched BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (card_terminal_id, receipt_no, day, operation)
+);
+CREATE INDEX IF NOT EXISTS settlement_unmatched ON settlement (matched, day);
+CREATE TABLE IF NOT EXISTS accounts (account TEXT PRIMARY KEY, info_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS content (id BIGINT PRIMARY KEY, content_version BIGINT NOT NULL, json TEXT NOT NULL);
+";
+
+/// Tables filled from the journal (cleared by a rebuild).
+pub const PROJECTIONS: &[&str] = &[
+    "payments",
+    "bills",
+    "card_ops",
+    "receipts",
+    "fiscal_docs",
+    "fd_gaps",
+    "readings",
+    "encashments",
+    "outages",
+    "device_states",
+];
+
+/// Creates every table (idempotent).
+pub fn create(sql: &mut dyn Sql) -> Result<(), StoreError> {
+    let id = match sql.backend() {
+        Backend::Sqlite => "INTEGER PRIMARY KEY",
+        Backend::Postgres => "BIGSERIAL PRIMARY KEY",
+    };
+    sql.batch(&SCHEMA.replace("{ID}", id))
+}

@@ -1,0 +1,453 @@
+//! Reconciliation finds planted discrepancies — a bill missing at encashment, a card payment the
+//! acquirer did not settle, a gap in fiscal-document numbers — and reports nothing for a clean
+//! terminal. On both stores, through the library, HTTP and the CLI.
+
+mod common;
+
+use back_office::ingest::ingest;
+use back_office::reconcile::report;
+use back_office::testkit::JournalWriter;
+use back_office::{now_utc, report_out};
+use backend_sync::event::CardApproval;
+use backend_sync::{JournalEvent, JournalRecord};
+use common::{add_terminal, all_stores, Server};
+
+const DAY: &str = "2026-11-20";
+
+struct Planted {
+    records: Vec<(String, Vec<JournalRecord>)>,
+    settlement_csv: String,
+    unsettled: CardApproval,
+    skipped_fd: u32,
+}
+
+fn start() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-11-20T06:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+fn settlement_line(a: &CardApproval) -> String {
+    format!(
+        "{DAY},{},{},sale,{}.{:02},{}\n",
+        a.card_terminal_id,
+        a.receipt_no,
+        a.amount_kopecks / 100,
+        a.amount_kopecks % 100,
+        a.rrn.clone().unwrap_or_default()
+    )
+}
+
+fn plant() -> Planted {
+    let mut csv = String::from("date,card_terminal_id,receipt_no,operation,amount,rrn\n");
+    // R1: the terminal with problems.
+    let mut w = JournalWriter::new("R1", start());
+    let mut recs = Vec::new();
+    recs.extend(w.cash_payment("100000001", &[100_000, 50_000]));
+    recs.extend(w.cash_payment("100000002", &[100_000, 10_000, 5_000]));
+    let (r, a1) = w.card_payment("100000003", 123_456);
+    recs.extend(r);
+    csv.push_str(&settlement_line(&a1));
+    // A receipt that never reached the back office: its FD number is skipped.
+    w.fd_number += 1;
+    let skipped_fd = w.fd_number;
+    let (r, unsettled) = w.card_payment("100000001", 77_700);
+    recs.extend(r);
+    recs.extend(w.cash_payment("100000002", &[500_000]));
+    // Paper ran out on this one.
+    let rid = "R1-P0000005-R".to_string();
+    recs.push(w.push(
+        &JournalEvent::ReceiptUnprinted {
+            receipt_id: rid,
+            reason: "paper out".into(),
+        },
+        1000,
+    ));
+    // The technician counts one 1000-rouble bill less than was stacked.
+    recs.extend(w.encashment("R1-E1", &[(100_000, 1)]));
+    // A settled sale no kiosk operation explains.
+    csv.push_str(&format!("{DAY},CT-R1,999,sale,10.00,\n"));
+
+    // R2: clean.
+    let mut w2 = JournalWriter::new("R2", start());
+    let mut recs2 = Vec::new();
+    recs2.extend(w2.cash_payment("100000001", &[200_000]));
+    let (r, a2) = w2.card_payment("100000002", 5_000);
+    recs2.extend(r);
+    csv.push_str(&settlement_line(&a2));
+    recs2.extend(w2.encashment("R2-E1", &[]));
+    Planted {
+        records: vec![("R1".into(), recs), ("R2".into(), recs2)],
+        settlement_csv: csv,
+        unsettled,
+        skipped_fd,
+    }
+}
+
+#[tokio::test]
+async fn planted_discrepancies_are_found_and_a_clean_terminal_shows_none() {
+    for db in all_stores().await {
+        let p = plant();
+        for (t, recs) in &p.records {
+            add_terminal(&db.store, t).await;
+            let (t, recs) = (t.clone(), recs.clone());
+            db.store
+                .run(&t.clone(), move |sql| ingest(sql, &t, &recs, &now_utc()))
+                .await
+                .unwrap();
+        }
+        let server = Server::start(db.store.clone()).await;
+        let imported: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}api/v1/settlements", server.url()))
+            .body(p.settlement_csv.clone())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(imported["lines"], 3, "{imported}");
+
+        let rep = db.store.read(|sql| report(sql, DAY, DAY)).await.unwrap();
+        // Missing bill at encashment.
+        let enc: Vec<_> = rep
+            .encashments
+            .iter()
+            .filter(|e| e.variance_count != 0)
+            .collect();
+        assert_eq!(enc.len(), 1, "[{}] {:?}", db.label, rep.encashments);
+        assert_eq!(
+            (
+                enc[0].terminal_id.as_str(),
+                enc[0].denomination_kopecks,
+                enc[0].expected_count,
+                enc[0].counted_count,
+                enc[0].variance_kopecks
+            ),
+            ("R1", 100_000, 2, 1, -100_000)
+        );
+        // Card payment absent from the settlement, and a settlement line without a payment.
+        let problems: Vec<(&str, i64)> = rep
+            .card_mismatches
+            .iter()
+            .map(|c| (c.problem.as_str(), c.receipt_no))
+            .collect();
+        assert_eq!(
+            problems,
+            vec![
+                ("not_settled", i64::from(p.unsettled.receipt_no)),
+                ("settled_without_payment", 999)
+            ],
+            "[{}]",
+            db.label
+        );
+        let r1 = rep.days.iter().find(|d| d.terminal_id == "R1").unwrap();
+        assert_eq!(r1.card_variance_kopecks, 77_700);
+        assert_eq!(r1.cash_variance_kopecks, 0);
+        assert_eq!(
+            (
+                r1.cash_payments,
+                r1.cash_kopecks,
+                r1.card_payments,
+                r1.card_kopecks
+            ),
+            (3, 765_000, 2, 201_156)
+        );
+        assert_eq!(r1.bills.get(&100_000), Some(&2));
+        // The gap in fiscal-document numbers.
+        assert_eq!(rep.fd_gaps.len(), 1, "{:?}", rep.fd_gaps);
+        assert_eq!(
+            (rep.fd_gaps[0].missing_from, rep.fd_gaps[0].missing_to),
+            (i64::from(p.skipped_fd), i64::from(p.skipped_fd))
+        );
+        // The unprinted receipt.
+        assert_eq!(rep.unprinted.len(), 1);
+        assert_eq!(rep.unprinted[0].receipt_id, "R1-P0000005-R");
+        // Nothing for the clean terminal.
+        let r2 = rep.days.iter().find(|d| d.terminal_id == "R2").unwrap();
+        assert_eq!(
+            (
+                r2.cash_variance_kopecks,
+                r2.card_variance_kopecks,
+                r2.unprinted_receipts
+            ),
+            (0, 0, 0)
+        );
+        assert!(rep
+            .encashments
+            .iter()
+            .filter(|e| e.terminal_id == "R2")
+            .all(|e| e.variance_count == 0));
+        assert!(rep
+            .card_mismatches
+            .iter()
+            .all(|c| c.terminal_id.as_deref() != Some("R2")));
+        assert!(rep.fd_gaps.iter().all(|g| g.terminal_id != "R2"));
+        assert_eq!(
+            rep.discrepancies(),
+            1 + 1 + 2 + 1 + 1,
+            "R1 day row, encashment, 2 card, FD gap, unprinted"
+        );
+
+        // Uncredited until billing marks them.
+        assert_eq!(r1.uncredited_payments, 5);
+        let credited = "kind,terminal_id,id\npayment,R1,R1-P0000001\npayment,R1,R1-P0000002\n";
+        let marked: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}api/v1/export/credited", server.url()))
+            .body(credited)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(marked["payments"], 2);
+        let bad = reqwest::Client::new()
+            .post(format!("{}api/v1/export/credited", server.url()))
+            .body("kind,terminal_id,id\npayment,R1,NOPE\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400);
+        let rep2 = db.store.read(|sql| report(sql, DAY, DAY)).await.unwrap();
+        assert_eq!(
+            rep2.days
+                .iter()
+                .find(|d| d.terminal_id == "R1")
+                .unwrap()
+                .uncredited_payments,
+            3
+        );
+        let export = reqwest::get(format!(
+            "{}api/v1/export/payments.csv?from={DAY}&to={DAY}",
+            server.url()
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+        assert_eq!(
+            export.lines().filter(|l| l.contains("R1-P0000001")).count(),
+            1
+        );
+        assert!(
+            export
+                .lines()
+                .any(|l| l.contains("R1-P0000001") && l.ends_with('Z')),
+            "credited mark exported:\n{export}"
+        );
+
+        // CSV and XLSX renderings, over HTTP too.
+        let card_csv = String::from_utf8(report_out::csv_section(&rep, "card").unwrap()).unwrap();
+        assert!(
+            card_csv.contains("not_settled") && card_csv.contains("777.00"),
+            "{card_csv}"
+        );
+        let http_csv = reqwest::get(format!(
+            "{}api/v1/reports/reconciliation/encashments.csv?from={DAY}&to={DAY}",
+            server.url()
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+        assert!(
+            http_csv.contains("R1-E1") && http_csv.contains("-1000.00"),
+            "{http_csv}"
+        );
+        let xlsx = reqwest::get(format!(
+            "{}api/v1/reports/reconciliation.xlsx?from={DAY}&to={DAY}",
+            server.url()
+        ))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+        assert_eq!(&xlsx[..2], b"PK");
+        let bad_dates = reqwest::get(format!(
+            "{}api/v1/reports/reconciliation?from=2026-13-01&to={DAY}",
+            server.url()
+        ))
+        .await
+        .unwrap();
+        assert_eq!(bad_dates.status(), 400);
+        server.kill();
+    }
+}
+
+#[test]
+fn the_cli_registers_terminals_imports_settlements_and_writes_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bo.sqlite");
+    let bin = env!("CARGO_BIN_EXE_back-office");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin)
+            .arg("--database-url")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let key = run(&["terminal", "add", "CLI-1"]);
+    assert_eq!(key.trim().len(), 64);
+    let again = std::process::Command::new(bin)
+        .arg("--database-url")
+        .arg(&db)
+        .args(["terminal", "add", "CLI-1"])
+        .output()
+        .unwrap();
+    assert!(
+        !again.status.success(),
+        "a second add without --rotate-key is refused"
+    );
+    let csv = dir.path().join("s.csv");
+    std::fs::write(
+        &csv,
+        "date,card_terminal_id,receipt_no,operation,amount\n2026-11-20,CT-X,1,sale,10.00\n",
+    )
+    .unwrap();
+    run(&["import-settlement", csv.to_str().unwrap()]);
+    let out = run(&[
+        "reconcile",
+        "--from",
+        DAY,
+        "--to",
+        DAY,
+        "--format",
+        "csv",
+        "--out",
+        dir.path().join("rep").to_str().unwrap(),
+    ]);
+    assert_eq!(out.lines().count(), report_out::SECTIONS.len());
+    let card =
+        std::fs::read_to_string(dir.path().join(format!("rep/card-{DAY}-{DAY}.csv"))).unwrap();
+    assert!(card.contains("settled_without_payment"), "{card}");
+    let xlsx = dir.path().join("r.xlsx");
+    run(&[
+        "reconcile",
+        "--from",
+        DAY,
+        "--to",
+        DAY,
+        "--format",
+        "xlsx",
+        "--out",
+        xlsx.to_str().unwrap(),
+    ]);
+    assert_eq!(&std::fs::read(&xlsx).unwrap()[..2], b"PK");
+    let bad = std::fs::write(
+        &csv,
+        "date,card_terminal_id,receipt_no,operation,amount\n2026-11-20,CT-X,1,sale,ten\n",
+    );
+    bad.unwrap();
+    let out = std::process::Command::new(bin)
+        .arg("--database-url")
+        .arg(&db)
+        .args(["import-settlement", csv.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
+}
+
+/// The incrementally kept FD gaps are exactly the missing numbers a naive scan
+/// finds, for random sets of documents.
+#[tokio::test]
+async fn fd_gap_search_matches_a_naive_scan() {
+    use rand::{Rng, SeedableRng};
+    let db = common::sqlite().await;
+    for case in 0..40u64 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(case);
+        let n = rng.gen_range(1..400i64);
+        let start = rng.gen_range(1..50i64);
+        let present: Vec<i64> = (start..start + n).filter(|_| rng.gen_bool(0.93)).collect();
+        if present.is_empty() {
+            continue;
+        }
+        let (t, fnn) = (format!("G{case}"), "FN".to_string());
+        // Documents may arrive in any order (the projection is rebuilt, terminals resend).
+        let mut rows = present.clone();
+        for i in (1..rows.len()).rev() {
+            if rng.gen_bool(0.3) {
+                let j = rng.gen_range(0..=i);
+                rows.swap(i, j);
+            }
+        }
+        let (t2, f2) = (t.clone(), fnn.clone());
+        db.store
+            .run("g", move |sql| -> Result<(), back_office::StoreError> {
+                for fd in rows {
+                    back_office::project::fiscal_doc(sql, &t2, &f2, fd as u32, DAY, "receipt")?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let mut naive = Vec::new();
+        for w in present.windows(2) {
+            if w[1] > w[0] + 1 {
+                naive.push((w[0] + 1, w[1] - 1));
+            }
+        }
+        let rep = db.store.read(|sql| report(sql, DAY, DAY)).await.unwrap();
+        let found: Vec<(i64, i64)> = rep
+            .fd_gaps
+            .iter()
+            .filter(|g| g.terminal_id == t)
+            .map(|g| (g.missing_from, g.missing_to))
+            .collect();
+        assert_eq!(found, naive, "case {case}");
+    }
+}
+
+/// A settlement file imported before the terminal's journal arrives matches just the same.
+#[tokio::test]
+async fn settlement_imported_before_the_journal_still_matches() {
+    for db in all_stores().await {
+        let mut w = JournalWriter::new("S1", start());
+        let (recs, a) = w.card_payment("100000001", 42_000);
+        let lines = back_office::settlement::parse(
+            format!(
+                "date,card_terminal_id,receipt_no,operation,amount\n{}",
+                settlement_line(&a)
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        db.store
+            .run("s", move |sql| {
+                back_office::settlement::import(sql, &lines, &now_utc())
+            })
+            .await
+            .unwrap();
+        let before = db.store.read(|sql| report(sql, DAY, DAY)).await.unwrap();
+        assert_eq!(
+            before.card_mismatches.len(),
+            1,
+            "[{}] unexplained until the journal arrives",
+            db.label
+        );
+        add_terminal(&db.store, "S1").await;
+        db.store
+            .run("S1", move |sql| ingest(sql, "S1", &recs, &now_utc()))
+            .await
+            .unwrap();
+        let after = db.store.read(|sql| report(sql, DAY, DAY)).await.unwrap();
+        assert!(
+            after.card_mismatches.is_empty(),
+            "[{}] {:?}",
+            db.label,
+            after.card_mismatches
+        );
+        assert_eq!(after.days[0].settled_kopecks, 42_000);
+    }
+}

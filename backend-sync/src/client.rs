@@ -1,0 +1,227 @@
+//! The signed HTTP client of the terminal (reqwest with rustls).
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+
+use crate::auth::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TERMINAL, HEADER_TIMESTAMP};
+use crate::record::JournalRecord;
+use crate::wire::{
+    paths, AccountInfo, AccountReply, ContentReply, ErrorCode, ErrorReply, Heartbeat,
+    HeartbeatReply, IngestBatch, IngestReply, WIRE_VERSION,
+};
+
+/// Why a request to the back office failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("invalid back-office URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error(transparent)]
+    Key(#[from] auth::AuthError),
+    #[error("network: {0}")]
+    Network(String),
+    #[error("back office refused ({status}, {code:?}): {message}")]
+    Refused {
+        status: u16,
+        code: Option<ErrorCode>,
+        message: String,
+    },
+    #[error("unreadable answer from the back office: {0}")]
+    Decode(String),
+    #[error("local outbox: {0}")]
+    Outbox(#[from] rusqlite::Error),
+}
+
+impl SyncError {
+    /// A refusal the server made on purpose (signature, chain…): retrying will not help until an
+    /// operator acts, though the syncer keeps retrying slowly.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, SyncError::Refused { status, .. } if (400..500).contains(status) && *status != 408 && *status != 429)
+    }
+}
+
+/// A signed client for one terminal.
+#[derive(Clone)]
+pub struct SyncClient {
+    http: reqwest::Client,
+    base: Url,
+    terminal_id: String,
+    key: Vec<u8>,
+}
+
+fn is_loopback(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or("");
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+impl SyncClient {
+    /// `base_url` must be `https://…`; plain `http://` is accepted only for loopback addresses
+    /// (the embedded simulator and tests), so a misconfigured kiosk never sends journals in clear.
+    pub fn new(base_url: &str, terminal_id: &str, key_hex: &str) -> Result<Self, SyncError> {
+        let base = Url::parse(base_url).map_err(|e| SyncError::BadUrl {
+            url: base_url.to_string(),
+            reason: e.to_string(),
+        })?;
+        match base.scheme() {
+            "https" => {}
+            "http" if is_loopback(&base) => {}
+            other => {
+                return Err(SyncError::BadUrl {
+                    url: base_url.to_string(),
+                    reason: format!(
+                        "scheme {other} not allowed: use https (http only on loopback)"
+                    ),
+                })
+            }
+        }
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        Ok(SyncClient {
+            http,
+            base,
+            terminal_id: terminal_id.to_string(),
+            key: auth::decode_key(key_hex)?,
+        })
+    }
+
+    pub fn terminal_id(&self) -> &str {
+        &self.terminal_id
+    }
+
+    /// Sends one signed request; `Ok(None)` for 404.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Vec<u8>,
+    ) -> Result<Option<T>, SyncError> {
+        let url = self
+            .base
+            .join(path_and_query.trim_start_matches('/'))
+            .map_err(|e| SyncError::BadUrl {
+                url: path_and_query.to_string(),
+                reason: e.to_string(),
+            })?;
+        // Sign exactly the path and query the server will see.
+        let signed_path = match url.query() {
+            Some(q) => format!("{}?{}", url.path(), q),
+            None => url.path().to_string(),
+        };
+        let now = chrono::Utc::now().timestamp();
+        let h = auth::sign(
+            &self.key,
+            &self.terminal_id,
+            now,
+            method.as_str(),
+            &signed_path,
+            &body,
+        );
+        let mut req = self
+            .http
+            .request(method, url)
+            .header(HEADER_TERMINAL, &h.terminal_id)
+            .header(HEADER_TIMESTAMP, h.timestamp.to_string())
+            .header(HEADER_NONCE, &h.nonce)
+            .header(HEADER_SIGNATURE, &h.signature);
+        if !body.is_empty() {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        if status == StatusCode::NOT_FOUND {
+            if let Ok(err) = serde_json::from_slice::<ErrorReply>(&bytes) {
+                if err.error == ErrorCode::NotFound {
+                    return Ok(None);
+                }
+            }
+        }
+        if !status.is_success() {
+            let (code, message) = match serde_json::from_slice::<ErrorReply>(&bytes) {
+                Ok(e) => (Some(e.error), e.message),
+                Err(_) => (
+                    None,
+                    String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+                ),
+            };
+            return Err(SyncError::Refused {
+                status: status.as_u16(),
+                code,
+                message,
+            });
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| SyncError::Decode(e.to_string()))
+    }
+
+    fn json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, SyncError> {
+        serde_json::to_vec(value).map_err(|e| SyncError::Decode(e.to_string()))
+    }
+
+    /// Ships consecutive records; the reply says what the server now holds.
+    pub async fn send_batch(&self, records: &[JournalRecord]) -> Result<IngestReply, SyncError> {
+        let body = Self::json(&IngestBatch {
+            version: WIRE_VERSION,
+            terminal_id: self.terminal_id.clone(),
+            records: records.to_vec(),
+        })?;
+        self.call(Method::POST, paths::INGEST, body)
+            .await?
+            .ok_or_else(|| SyncError::Decode("ingest answered 404".into()))
+    }
+
+    /// Sends a heartbeat (version and terminal id are filled in here).
+    pub async fn heartbeat(&self, beat: &Heartbeat) -> Result<HeartbeatReply, SyncError> {
+        let mut beat = beat.clone();
+        beat.version = WIRE_VERSION;
+        beat.terminal_id = self.terminal_id.clone();
+        let body = Self::json(&beat)?;
+        self.call(Method::POST, paths::HEARTBEAT, body)
+            .await?
+            .ok_or_else(|| SyncError::Decode("heartbeat answered 404".into()))
+    }
+
+    /// Looks an account up; `Ok(None)` when the back office does not know it.
+    pub async fn lookup_account(&self, account: &str) -> Result<Option<AccountInfo>, SyncError> {
+        if account.is_empty()
+            || account.len() > 32
+            || !account
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Ok(None);
+        }
+        let path = format!("{}{}", paths::ACCOUNTS, account);
+        Ok(self
+            .call::<AccountReply>(Method::GET, &path, Vec::new())
+            .await?
+            .map(|r| r.account))
+    }
+
+    /// Fetches content newer than `have_version` (`content: None` when current).
+    pub async fn content(&self, have_version: u64) -> Result<ContentReply, SyncError> {
+        let path = format!("{}?since={}", paths::CONTENT, have_version);
+        self.call(Method::GET, &path, Vec::new())
+            .await?
+            .ok_or_else(|| SyncError::Decode("content answered 404".into()))
+    }
+}
