@@ -105,23 +105,31 @@ impl ReceiptTask {
         match self.setup.fiscal.register(doc, local) {
             Err(FiscalError::ShiftClosed) => {
                 let shift = self.setup.fiscal.open_shift(local)?;
+                let fn_number = self.setup.fiscal.status(local).ok().map(|s| s.fn_number);
                 self.record(JournalEvent::ShiftOpened {
                     shift_number: shift.shift,
+                    fn_number: fn_number.clone(),
+                    fd_number: Some(shift.fd_number),
                 });
                 self.setup.fiscal.register(doc, local)
             }
             Err(FiscalError::ShiftExpired { .. }) => {
                 let z = self.setup.fiscal.close_shift(local)?;
+                let fn_number = self.setup.fiscal.status(local).ok().map(|s| s.fn_number);
                 self.record(JournalEvent::ShiftClosed {
                     shift_number: z.shift,
                     receipts: z.receipts,
                     total_kopecks: z.income,
                     cash_kopecks: z.cash,
                     card_kopecks: z.electronic,
+                    fn_number: fn_number.clone(),
+                    fd_number: Some(z.fd_number),
                 });
                 let shift = self.setup.fiscal.open_shift(local)?;
                 self.record(JournalEvent::ShiftOpened {
                     shift_number: shift.shift,
+                    fn_number: fn_number.clone(),
+                    fd_number: Some(shift.fd_number),
                 });
                 self.setup.fiscal.register(doc, local)
             }
