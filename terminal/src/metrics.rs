@@ -101,11 +101,7 @@ impl MetricsSnapshot {
             "1 while the device works but needs attention.",
             &by_device(&|c| matches!(c, DeviceCondition::Warning { .. })),
         );
-        let states = [
-            ServiceState::InService.name(),
-            "degraded",
-            "out_of_service",
-        ];
+        let states = [ServiceState::InService.name(), "degraded", "out_of_service"];
         family(
             "kiosk_service_state",
             "gauge",

@@ -96,11 +96,17 @@ pub struct LockoutState {
 pub enum LoginOutcome {
     Granted,
     /// Wrong secret; `remaining` tries before the lockout.
-    Denied { remaining: u32 },
+    Denied {
+        remaining: u32,
+    },
     /// This attempt was one too many: the guard is now locked.
-    DeniedAndLocked { until: DateTime<Utc> },
+    DeniedAndLocked {
+        until: DateTime<Utc>,
+    },
     /// Locked: the secret was not even checked.
-    LockedOut { until: DateTime<Utc> },
+    LockedOut {
+        until: DateTime<Utc>,
+    },
 }
 
 impl LoginOutcome {

@@ -55,7 +55,12 @@ impl Liveness {
 
     /// Registers a vital task that must beat at least every `max_silence`. Registering a name
     /// again replaces the old entry (a restarted task).
-    pub fn register(&self, name: impl Into<String>, max_silence: Duration, now: Instant) -> Heartbeat {
+    pub fn register(
+        &self,
+        name: impl Into<String>,
+        max_silence: Duration,
+        now: Instant,
+    ) -> Heartbeat {
         let name = name.into();
         let generation = self.with(|r| {
             r.next_generation += 1;

@@ -178,7 +178,10 @@ fn bad_configuration_is_refused_with_a_clear_message() {
     let err = toml::from_str::<CalendarConfig>(&bad_time).unwrap_err();
     assert!(err.to_string().contains("19:75"), "{err}");
 
-    let inverted = MOSCOW.replace("sat = { open = \"09:00\", close = \"15:00\" }", "sat = { open = \"15:00\", close = \"09:00\" }");
+    let inverted = MOSCOW.replace(
+        "sat = { open = \"09:00\", close = \"15:00\" }",
+        "sat = { open = \"15:00\", close = \"09:00\" }",
+    );
     let cfg: CalendarConfig = toml::from_str(&inverted).unwrap();
     let err = WorkingCalendar::new(cfg).unwrap_err();
     assert!(err.to_string().contains("sat"), "{err}");

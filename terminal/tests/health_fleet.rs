@@ -54,7 +54,10 @@ fn self_recovery_keeps_recoverable_outages_within_the_limit() {
     let cal = WorkingCalendar::new(default_calendar()).unwrap();
     for o in with.per_kiosk.iter().flat_map(|k| &k.outages) {
         if let Some(end) = o.recovered_at {
-            assert_eq!(o.working_minutes, cal.working_minutes_between(o.started_at, end));
+            assert_eq!(
+                o.working_minutes,
+                cal.working_minutes_between(o.started_at, end)
+            );
             assert_eq!(o.breached, o.working_minutes >= 60, "{o:?}");
         }
     }
@@ -73,8 +76,47 @@ fn the_report_ends_with_one_json_line() {
         "{last}"
     );
     let v: serde_json::Value = serde_json::from_str(last).unwrap();
-    for key in ["outages", "breaches", "max_recoverable_outage_working_minutes"] {
+    for key in [
+        "outages",
+        "breaches",
+        "max_recoverable_outage_working_minutes",
+    ] {
         assert!(v[key].is_u64(), "{key} in {last}");
     }
     assert!(text.lines().any(|l| l.starts_with("kiosk-001:")));
+}
+
+/// The report for the lead: `cargo test -p terminal --test health_fleet -- --ignored --nocapture`
+/// runs what `terminal simulate-fleet --kiosks 50 --days 30 --seed 1 [--no-recovery]` runs.
+/// Set `FLEET_KIOSKS`, `FLEET_DAYS`, `FLEET_SEED` to vary it.
+#[test]
+#[ignore]
+fn fleet_report_for_the_lead() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        fleet: terminal::health::fleet_sim::FleetArgs,
+    }
+    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+    for extra in [None, Some("--no-recovery")] {
+        let mut argv = vec![
+            "simulate-fleet".to_owned(),
+            "--kiosks".into(),
+            env("FLEET_KIOSKS", "50"),
+            "--days".into(),
+            env("FLEET_DAYS", "30"),
+            "--seed".into(),
+            env("FLEET_SEED", "1"),
+        ];
+        argv.extend(extra.map(str::to_owned));
+        println!("$ terminal {}", argv.join(" "));
+        let cli = Cli::parse_from(&argv);
+        let mut out = Vec::new();
+        let summary = terminal::health::fleet_sim::run_cli(&cli.fleet, &mut out).unwrap();
+        print!("{}", String::from_utf8(out).unwrap());
+        if extra.is_none() {
+            assert!(summary.max_recoverable_outage_working_minutes <= 60);
+        }
+    }
 }

@@ -120,7 +120,11 @@ fn cassette_full_leaves_card_only_and_offline_is_named() {
         t,
     );
     assert_eq!(m.service_state().detail(), "card only");
-    m.handle_device(Device::BackOffice, down(FaultKind::Communication, "no route"), t);
+    m.handle_device(
+        Device::BackOffice,
+        down(FaultKind::Communication, "no route"),
+        t,
+    );
     assert_eq!(m.service_state().detail(), "card only, offline");
     assert!(!m.service_state().is_out_of_service());
     assert!(alerts(&drain(&mut m)).is_empty());
@@ -153,7 +157,11 @@ fn no_payment_method_screen_dead_or_fiscal_down_is_out_of_service() {
     ] {
         let mut m = monitor();
         for d in devices {
-            m.handle_device(d, down(FaultKind::Communication, "no answer"), msk(4, 10, 0));
+            m.handle_device(
+                d,
+                down(FaultKind::Communication, "no answer"),
+                msk(4, 10, 0),
+            );
         }
         assert!(m.service_state().is_out_of_service());
         assert!(m.service_state().detail().contains(word));
@@ -167,8 +175,16 @@ fn alerts_start_at_once_escalate_at_30_and_breach_at_60_working_minutes() {
     let mut m = monitor();
     // Wed 2026-03-04 12:45, fifteen minutes before lunch.
     let start = msk(4, 12, 45);
-    m.handle_device(Device::BillValidator, down(FaultKind::Hardware, "failure 0x47"), start);
-    m.handle_device(Device::CardReader, down(FaultKind::Communication, "link lost"), start);
+    m.handle_device(
+        Device::BillValidator,
+        down(FaultKind::Hardware, "failure 0x47"),
+        start,
+    );
+    m.handle_device(
+        Device::CardReader,
+        down(FaultKind::Communication, "link lost"),
+        start,
+    );
     let ev = drain(&mut m);
     let started = ev
         .iter()
@@ -218,7 +234,11 @@ fn alerts_start_at_once_escalate_at_30_and_breach_at_60_working_minutes() {
 #[test]
 fn an_outage_at_night_alerts_at_once_but_escalates_in_the_morning() {
     let mut m = monitor();
-    m.handle_device(Device::Ui, down(FaultKind::Communication, "frozen"), msk(4, 22, 0));
+    m.handle_device(
+        Device::Ui,
+        down(FaultKind::Communication, "frozen"),
+        msk(4, 22, 0),
+    );
     assert_eq!(alerts(&drain(&mut m)), vec![(OutageLevel::Started, 0)]);
     assert_eq!(m.poll_timeout(), Some(msk(5, 8, 30)));
     // Back at 07:00: no working minute passed, no escalation ever.
@@ -234,7 +254,11 @@ fn a_flapping_device_raises_one_outage_not_many() {
     // Fiscal module drops out and comes back every two minutes for twenty minutes.
     let mut t = t0;
     for _ in 0..5 {
-        m.handle_device(Device::FiscalModule, down(FaultKind::Communication, "timeout"), t);
+        m.handle_device(
+            Device::FiscalModule,
+            down(FaultKind::Communication, "timeout"),
+            t,
+        );
         t += Duration::minutes(2);
         m.handle_device(Device::FiscalModule, DeviceCondition::Up, t);
         t += Duration::minutes(2);
@@ -274,10 +298,18 @@ fn started_is_sent_once_for_a_flapping_device() {
 #[test]
 fn a_new_outage_after_the_hold_is_a_new_outage() {
     let mut m = monitor();
-    m.handle_device(Device::Ui, down(FaultKind::Communication, "hang"), msk(4, 10, 0));
+    m.handle_device(
+        Device::Ui,
+        down(FaultKind::Communication, "hang"),
+        msk(4, 10, 0),
+    );
     m.handle_device(Device::Ui, DeviceCondition::Up, msk(4, 10, 3));
     run_until(&mut m, msk(4, 10, 9));
-    m.handle_device(Device::Ui, down(FaultKind::Communication, "hang"), msk(4, 10, 10));
+    m.handle_device(
+        Device::Ui,
+        down(FaultKind::Communication, "hang"),
+        msk(4, 10, 10),
+    );
     let a = alerts(&drain(&mut m));
     assert_eq!(a, vec![(OutageLevel::Started, 0)]);
     assert_eq!(m.history().count(), 1);
@@ -286,7 +318,11 @@ fn a_new_outage_after_the_hold_is_a_new_outage() {
 #[test]
 fn escalation_due_during_the_hold_is_not_sent_if_service_came_back_before_it() {
     let mut m = monitor();
-    m.handle_device(Device::Ui, down(FaultKind::Communication, "hang"), msk(4, 10, 0));
+    m.handle_device(
+        Device::Ui,
+        down(FaultKind::Communication, "hang"),
+        msk(4, 10, 0),
+    );
     drain(&mut m);
     // Back at 10:28, escalation would have been at 10:30, the hold ends at 10:33.
     m.handle_device(Device::Ui, DeviceCondition::Up, msk(4, 10, 28));
@@ -298,7 +334,11 @@ fn escalation_due_during_the_hold_is_not_sent_if_service_came_back_before_it() {
 #[test]
 fn late_timer_still_reports_escalation_before_recovery() {
     let mut m = monitor();
-    m.handle_device(Device::Ui, down(FaultKind::Communication, "hang"), msk(4, 10, 0));
+    m.handle_device(
+        Device::Ui,
+        down(FaultKind::Communication, "hang"),
+        msk(4, 10, 0),
+    );
     drain(&mut m);
     // The driver was busy and the next input comes only at 10:45 (service back).
     m.handle_device(Device::Ui, DeviceCondition::Up, msk(4, 10, 45));
@@ -317,11 +357,18 @@ fn a_restart_resumes_the_outage_without_a_second_started() {
     );
     assert!(m.service_state().is_out_of_service());
     // The restarted terminal reports the screen still down at 10:05: no new Started.
-    m.handle_device(Device::Ui, down(FaultKind::Communication, "no frames"), msk(4, 10, 5));
+    m.handle_device(
+        Device::Ui,
+        down(FaultKind::Communication, "no frames"),
+        msk(4, 10, 5),
+    );
     let mut ev = drain(&mut m);
     ev.extend(run_until(&mut m, msk(4, 10, 40)));
     assert_eq!(alerts(&ev), vec![(OutageLevel::Escalated, 30)]);
-    assert_eq!(m.current_outage(msk(4, 10, 40)).unwrap().working_minutes, 40);
+    assert_eq!(
+        m.current_outage(msk(4, 10, 40)).unwrap().working_minutes,
+        40
+    );
 }
 
 #[test]

@@ -77,10 +77,7 @@ fn the_ladder_climbs_in_order_with_growing_pauses() {
         ]
     );
     // Exhausted: it starts over half an hour later, without a second restart within the hour.
-    assert_eq!(
-        l.poll_timeout(),
-        Some(t0() + Duration::seconds(188 + 1800))
-    );
+    assert_eq!(l.poll_timeout(), Some(t0() + Duration::seconds(188 + 1800)));
     let again = fail_everything(&mut l, t0() + Duration::minutes(45));
     assert_eq!(again.first().map(|x| x.1), Some(ReopenPort));
     assert!(again.iter().all(|x| x.1 != RestartProcess), "{again:?}");

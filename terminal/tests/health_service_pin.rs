@@ -80,7 +80,12 @@ fn brute_force_is_locked_out_after_five_tries_and_every_attempt_is_journaled() {
     let mut t = t0();
     for (i, guess) in ["000000", "111111", "222222", "333333"].iter().enumerate() {
         let (o, ev) = g.attempt(Credential::Pin(guess), t);
-        assert_eq!(o, LoginOutcome::Denied { remaining: 4 - i as u32 });
+        assert_eq!(
+            o,
+            LoginOutcome::Denied {
+                remaining: 4 - i as u32
+            }
+        );
         journal.push(ev);
         t += Duration::seconds(10);
     }
@@ -99,7 +104,10 @@ fn brute_force_is_locked_out_after_five_tries_and_every_attempt_is_journaled() {
 
     let logged: Vec<_> = journal.iter().map(login).collect();
     assert_eq!(logged.len(), 7, "one event per attempt");
-    assert_eq!(&logged[..4], &vec![("pin".to_string(), false, false); 4][..]);
+    assert_eq!(
+        &logged[..4],
+        &vec![("pin".to_string(), false, false); 4][..]
+    );
     assert_eq!(logged[4], ("pin".into(), false, true));
     assert_eq!(logged[5], ("pin".into(), false, true));
     assert_eq!(logged[6], ("card".into(), false, true));

@@ -270,7 +270,8 @@ impl WorkingCalendar {
             }
         }
         for s in &config.special_working_days {
-            s.hours.validate(&format!("special working day {}", s.date))?;
+            s.hours
+                .validate(&format!("special working day {}", s.date))?;
         }
         Ok(WorkingCalendar {
             tz: config.time_zone,
@@ -431,7 +432,9 @@ mod tests {
     fn clock_time_parses_and_rejects() {
         assert_eq!("08:30".parse::<ClockTime>().unwrap().minutes(), 510);
         assert_eq!("24:00".parse::<ClockTime>().unwrap(), ClockTime::END_OF_DAY);
-        for bad in ["24:01", "8", "08:60", "x:00", "08:5", "-1:00", "+8:00", "123:00"] {
+        for bad in [
+            "24:01", "8", "08:60", "x:00", "08:5", "-1:00", "+8:00", "123:00",
+        ] {
             assert!(bad.parse::<ClockTime>().is_err(), "{bad}");
         }
     }

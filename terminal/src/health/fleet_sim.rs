@@ -337,8 +337,11 @@ fn decides_service(device: Device) -> bool {
 }
 
 struct KioskSim<'a> {
-    name: String,
-    rng: StdRng,
+    /// Fault arrivals and depths: its own stream, so that a run with and without self-recovery
+    /// meets the same faults at the same instants.
+    faults_rng: StdRng,
+    /// Technician travel and repair times.
+    field_rng: StdRng,
     now: DateTime<Utc>,
     self_recovery: bool,
     calendar: &'a WorkingCalendar,
@@ -369,10 +372,11 @@ impl<'a> KioskSim<'a> {
         let seed = opts
             .seed
             .wrapping_add(u64::from(index).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let mut rng = StdRng::seed_from_u64(seed);
+        let mut faults_rng = StdRng::seed_from_u64(seed);
+        let field_rng = StdRng::seed_from_u64(seed ^ 0xD1B5_4A32_D192_ED03);
         let arrivals = FAULT_RATES
             .iter()
-            .map(|r| start + exponential(&mut rng, r.per_day))
+            .map(|r| start + exponential(&mut faults_rng, r.per_day))
             .collect();
         let ladders = Device::ALL
             .iter()
@@ -387,8 +391,8 @@ impl<'a> KioskSim<'a> {
             .collect();
         KioskSim {
             monitor: HealthMonitor::new(name.clone(), AlertConfig::default(), calendar.clone()),
-            name: name.clone(),
-            rng,
+            faults_rng,
+            field_rng,
             now: start,
             self_recovery: opts.self_recovery,
             calendar,
@@ -413,7 +417,10 @@ impl<'a> KioskSim<'a> {
     }
 
     fn next_wake(&self) -> Option<DateTime<Utc>> {
-        let ladders = self.ladders.values().filter_map(RecoveryLadder::poll_timeout);
+        let ladders = self
+            .ladders
+            .values()
+            .filter_map(RecoveryLadder::poll_timeout);
         self.arrivals
             .iter()
             .copied()
@@ -443,7 +450,7 @@ impl<'a> KioskSim<'a> {
         let now = self.now;
         for i in 0..FAULT_RATES.len() {
             if self.arrivals[i] <= now {
-                self.arrivals[i] = now + exponential(&mut self.rng, FAULT_RATES[i].per_day);
+                self.arrivals[i] = now + exponential(&mut self.faults_rng, FAULT_RATES[i].per_day);
                 self.inject(FAULT_RATES[i]);
             }
         }
@@ -497,7 +504,7 @@ impl<'a> KioskSim<'a> {
             let out = self.monitor.service_state().is_out_of_service();
             if self.needs_visit() || (out && self.has_lasting_fault()) {
                 self.report.technician_visits += 1;
-                let minutes = self.rng.gen_range(10..=40);
+                let minutes = self.field_rng.gen_range(10..=40);
                 self.repair_until = Some(now + Duration::minutes(minutes));
             }
         }
@@ -537,11 +544,14 @@ impl<'a> KioskSim<'a> {
     }
 
     fn inject(&mut self, rate: FaultRate) {
+        // Drawn even if the device is already down, to keep the stream aligned across modes.
+        let depth = self.faults_rng.gen_range(0..100);
+        let transient = exponential(&mut self.faults_rng, 1.0);
         if self.faults.contains_key(&rate.device) {
             return; // one fault at a time per device
         }
         self.report.faults += 1;
-        let fixed_by = match (rate.device, self.rng.gen_range(0..100)) {
+        let fixed_by = match (rate.device, depth) {
             (Device::Ui, _) => RecoveryStep::RestartProcess,
             (_, 0..=44) => RecoveryStep::ReopenPort,
             (_, 45..=69) => RecoveryStep::ProtocolReset,
@@ -549,8 +559,10 @@ impl<'a> KioskSim<'a> {
             _ => RecoveryStep::RestartProcess,
         };
         if let FaultClass::Transient { mean_minutes } = rate.class {
-            let days = f64::from(mean_minutes) / (24.0 * 60.0);
-            let until = self.now + exponential(&mut self.rng, 1.0 / days);
+            // `transient` has a mean of one day; scale it to the mean duration.
+            let scale = f64::from(mean_minutes) / (24.0 * 60.0);
+            let ms = (transient.num_milliseconds() as f64 * scale) as i64;
+            let until = self.now + Duration::milliseconds(ms);
             self.transient_until.insert(rate.device, until);
         }
         self.faults.insert(
@@ -655,7 +667,7 @@ impl<'a> KioskSim<'a> {
         }
         let outage = self.monitor.service_state().is_out_of_service();
         if outage || self.needs_visit() {
-            let travel = self.rng.gen_range(20..=90);
+            let travel = self.field_rng.gen_range(20..=90);
             self.technician_at = self
                 .calendar
                 .instant_after_working_minutes(self.now, travel);
@@ -838,7 +850,9 @@ mod tests {
 
     #[test]
     fn the_fault_table_is_sane() {
-        assert!(FAULT_RATES.iter().all(|r| r.per_day > 0.0 && r.per_day < 1.0));
+        assert!(FAULT_RATES
+            .iter()
+            .all(|r| r.per_day > 0.0 && r.per_day < 1.0));
         let devices: BTreeSet<Device> = FAULT_RATES.iter().map(|r| r.device).collect();
         assert_eq!(devices.len(), Device::ALL.len());
     }

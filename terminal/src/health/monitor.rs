@@ -101,8 +101,13 @@ impl FaultKind {
 pub enum DeviceCondition {
     Up,
     /// Works, but needs attention soon (paper near end, cassette nearly full).
-    Warning { detail: String },
-    Down { kind: FaultKind, detail: String },
+    Warning {
+        detail: String,
+    },
+    Down {
+        kind: FaultKind,
+        detail: String,
+    },
 }
 
 impl DeviceCondition {
@@ -319,7 +324,10 @@ impl HealthMonitor {
             terminal_id: terminal_id.into(),
             alerts,
             calendar,
-            conditions: Device::ALL.iter().map(|d| (*d, DeviceCondition::Up)).collect(),
+            conditions: Device::ALL
+                .iter()
+                .map(|d| (*d, DeviceCondition::Up))
+                .collect(),
             state: ServiceState::InService,
             outage: None,
             history: VecDeque::new(),
@@ -336,9 +344,7 @@ impl HealthMonitor {
     }
 
     pub fn condition(&self, device: Device) -> &DeviceCondition {
-        self.conditions
-            .get(&device)
-            .unwrap_or(&DeviceCondition::Up)
+        self.conditions.get(&device).unwrap_or(&DeviceCondition::Up)
     }
 
     pub fn conditions(&self) -> &BTreeMap<Device, DeviceCondition> {
@@ -346,7 +352,12 @@ impl HealthMonitor {
     }
 
     /// A driver reports its device's condition. Unchanged conditions are ignored.
-    pub fn handle_device(&mut self, device: Device, condition: DeviceCondition, now: DateTime<Utc>) {
+    pub fn handle_device(
+        &mut self,
+        device: Device,
+        condition: DeviceCondition,
+        now: DateTime<Utc>,
+    ) {
         self.handle_timeout(now);
         if self.condition(device) == &condition {
             return;
@@ -440,12 +451,14 @@ impl HealthMonitor {
                 escalated: sent.contains(&OutageLevel::Escalated),
                 breached: sent.contains(&OutageLevel::Breach),
             },
-            escalate_at: self
-                .calendar
-                .instant_after_working_minutes(started_at, self.alerts.escalate_after_working_minutes),
-            breach_at: self
-                .calendar
-                .instant_after_working_minutes(started_at, self.alerts.breach_after_working_minutes),
+            escalate_at: self.calendar.instant_after_working_minutes(
+                started_at,
+                self.alerts.escalate_after_working_minutes,
+            ),
+            breach_at: self.calendar.instant_after_working_minutes(
+                started_at,
+                self.alerts.breach_after_working_minutes,
+            ),
             back_since: None,
         });
     }
@@ -491,7 +504,10 @@ impl HealthMonitor {
                     level: OutageLevel::Recovered,
                     outage_id: record.outage_id.clone(),
                     working_minutes: record.working_minutes,
-                    detail: format!("back in service since {}", back.format("%Y-%m-%dT%H:%M:%SZ")),
+                    detail: format!(
+                        "back in service since {}",
+                        back.format("%Y-%m-%dT%H:%M:%SZ")
+                    ),
                 });
                 self.outage = None;
                 if self.history.len() == HISTORY_LEN {
@@ -511,7 +527,8 @@ impl HealthMonitor {
         [
             open.escalate_at
                 .filter(|t| !open.record.escalated && reached(t)),
-            open.breach_at.filter(|t| !open.record.breached && reached(t)),
+            open.breach_at
+                .filter(|t| !open.record.breached && reached(t)),
             open.back_since.map(|b| b + hold),
         ]
         .into_iter()
