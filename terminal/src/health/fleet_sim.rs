@@ -448,10 +448,10 @@ impl<'a> KioskSim<'a> {
     /// Everything due at `self.now`.
     fn step(&mut self) {
         let now = self.now;
-        for i in 0..FAULT_RATES.len() {
+        for (i, rate) in FAULT_RATES.iter().enumerate() {
             if self.arrivals[i] <= now {
-                self.arrivals[i] = now + exponential(&mut self.faults_rng, FAULT_RATES[i].per_day);
-                self.inject(FAULT_RATES[i]);
+                self.arrivals[i] = now + exponential(&mut self.faults_rng, rate.per_day);
+                self.inject(*rate);
             }
         }
         let done: Vec<(Device, RecoveryStep)> = self
