@@ -3,9 +3,14 @@
 
 pub mod demo;
 pub mod devices;
+pub mod gpio;
+pub mod health;
 pub mod journal;
 pub mod ledger;
+pub mod metrics;
 pub mod money;
 pub mod runtime;
+pub mod service_pin;
 pub mod session;
 pub mod soak;
+pub mod watchdog;

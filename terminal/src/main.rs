@@ -32,6 +32,8 @@ enum Command {
     /// Test harness: a scripted customer pays in cash forever against a validator on --port.
     #[command(hide = true)]
     CashSoak(terminal::soak::SoakArgs),
+    /// Fast-forward a fleet of simulated kiosks through the real health monitor.
+    SimulateFleet(terminal::health::fleet_sim::FleetArgs),
     /// The hash-chained journal.
     Journal {
         #[command(subcommand)]
@@ -81,6 +83,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo => demo(),
+        Command::SimulateFleet(args) => {
+            match terminal::health::fleet_sim::run_cli(&args, &mut std::io::stdout().lock()) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("fleet simulation failed: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::CashSoak(args) => match runtime().block_on(terminal::soak::run(args)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
