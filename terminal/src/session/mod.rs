@@ -997,6 +997,13 @@ impl Session {
                     now,
                 );
             }
+            (state, DeviceInput::BillEscrow(_)) => {
+                // No cash payment is open (a bill left in escrow across a restart, or inserted
+                // while the screen was elsewhere): give it back rather than keep the validator
+                // holding it.
+                self.emit(Output::Bill(BillCommand::Return));
+                self.state = state;
+            }
             (state, DeviceInput::BillStacked(amount)) => {
                 // Money the validator took outside a cash payment (a late report after a fault):
                 // journal it so it is never lost; finance sees it as unassigned cash.
