@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use slint::platform::software_renderer::{MinimalSoftwareWindow, RepaintBufferType};
 use slint::platform::{Platform, WindowAdapter};
-use slint::{PhysicalSize, PlatformError, Rgb8Pixel};
+use slint::{ComponentHandle, PlatformError, Rgb8Pixel};
 
 use crate::error::UiError;
 use crate::window::Ui;
@@ -49,6 +49,9 @@ impl Headless {
         }))
         .map_err(|_| UiError::PlatformAlreadySet)?;
         let ui = Ui::with_current_platform()?;
+        ui.component()
+            .show()
+            .map_err(|error| UiError::Platform(error.to_string()))?;
         Ok(Headless {
             window,
             ui,
@@ -66,7 +69,13 @@ impl Headless {
         self.resize(width, height);
         self.ui.show(state);
         self.window.request_redraw();
-        self.draw_if_needed();
+        // `changed` handlers (the window telling the theme its orientation) may dirty the scene
+        // once more after the first frame; settle before taking the picture.
+        for _ in 0..4 {
+            if !self.draw_if_needed() {
+                break;
+            }
+        }
         self.snapshot()
     }
 
@@ -90,7 +99,7 @@ impl Headless {
     /// the idle loop of a kiosk, and the check that a screen at rest costs nothing.
     pub fn draw_if_needed(&self) -> bool {
         slint::platform::update_timers_and_animations();
-        let (width, height) = *self.size.borrow();
+        let width = self.size.borrow().0;
         let mut buffer = self.buffer.borrow_mut();
         self.window.draw_if_needed(|renderer| {
             renderer.render(buffer.as_mut_slice(), width as usize);
@@ -112,7 +121,7 @@ impl Headless {
         if *self.size.borrow() != (width, height) {
             *self.size.borrow_mut() = (width, height);
             *self.buffer.borrow_mut() = vec![Rgb8Pixel::default(); width as usize * height as usize];
-            self.window.set_size(PhysicalSize::new(width, height));
+            self.ui.set_size(width, height);
         }
     }
 

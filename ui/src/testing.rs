@@ -15,6 +15,7 @@ use std::rc::Rc;
 
 use i_slint_backend_testing::{AccessibleRole, ElementHandle, ElementQuery, ElementRoot};
 use slint::platform::PointerEventButton;
+use slint::ComponentHandle;
 
 use crate::intent::Intent;
 use crate::view::ViewState;
@@ -52,6 +53,10 @@ impl TestUi {
         }
         #[allow(clippy::expect_used)] // test helper: a failure here is a broken test set-up
         let ui = Ui::with_current_platform().expect("the testing backend creates windows");
+        #[allow(clippy::expect_used)]
+        ui.component()
+            .show()
+            .expect("the testing backend shows windows");
         let intents = Rc::new(RefCell::new(VecDeque::new()));
         let sink = intents.clone();
         ui.on_intent(move |intent| sink.borrow_mut().push_back(intent));
@@ -108,11 +113,20 @@ impl TestUi {
 
     /// The accessible value of the control labelled `label` (field contents, counters).
     pub fn value(&self, label: &str) -> Result<String, TestUiError> {
-        Ok(self
-            .control(label)?
-            .accessible_value()
-            .unwrap_or_default()
-            .to_string())
+        let element = match self.control(label) {
+            Ok(control) => control,
+            // Read-only displays (amount inserted, reader prompt, countdown) are texts.
+            Err(TestUiError::NotFound { .. }) => {
+                ElementHandle::find_by_accessible_label(self.ui.component(), label)
+                    .find(|e| e.accessible_value().is_some())
+                    .ok_or_else(|| TestUiError::NotFound {
+                        label: label.to_owned(),
+                        visible: self.controls(),
+                    })?
+            }
+            Err(other) => return Err(other),
+        };
+        Ok(element.accessible_value().unwrap_or_default().to_string())
     }
 
     /// Whether a switch (large text, contrast) is on.

@@ -101,6 +101,11 @@ impl Ui {
     }
 
     pub fn set_size(&self, width: u32, height: u32) {
+        // The window also tells the theme on resize, but only from its event loop: set it now so
+        // the first frame (and a test's first tap) already has the right layout.
+        self.window
+            .global::<crate::generated::Theme>()
+            .set_landscape(width > height);
         self.window
             .window()
             .set_size(slint::LogicalSize::new(width as f32, height as f32));

@@ -458,3 +458,14 @@ fn landscape_keeps_every_control_reachable() {
     assert!(s.ui.has("Напечатать чек"));
     assert!(s.taps <= 18, "{} taps", s.taps);
 }
+
+#[test]
+fn debug_all_text() {
+    let t = TestUi::new();
+    let samples = ui::samples::all();
+    t.show(&samples[0].1);
+    eprintln!("TOP {:?} SIZES {:?}", t.control_top("Оплатить"), t.control_sizes());
+    eprintln!("WIN {:?}", slint::ComponentHandle::window(t.ui().component()).size());
+    t.tap("Оплатить").unwrap();
+    eprintln!("INTENTS {:?}", t.take_intents());
+}

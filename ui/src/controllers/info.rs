@@ -23,7 +23,7 @@ pub(super) fn info(w: &KioskWindow, v: &Info) {
         w,
         v.topics
             .iter()
-            .map(|t| SharedString::from(&t.title))
+            .map(|t| SharedString::from(t.title.as_str()))
             .collect(),
     );
     let entries = v

@@ -191,7 +191,7 @@ pub(super) fn done(w: &KioskWindow, v: &Done) {
         _ => (false, ""),
     };
     // Rendering a QR code allocates an image: only when the payload changes.
-    let qr = if previous.qr_payload == qr_payload {
+    let qr = if previous.qr_payload.as_str() == qr_payload {
         previous.qr
     } else if qr_visible {
         qr::image(qr_payload).unwrap_or_else(|error| {

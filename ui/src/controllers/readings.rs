@@ -1,6 +1,6 @@
 //! Meter readings: zones with previous values, entry, refusals, the registration slip.
 
-use slint::{ComponentHandle, SharedString};
+use slint::ComponentHandle;
 
 use super::lists;
 use crate::generated::{Kiosk, KioskWindow, ReadingsData, ReadingsDoneData, ZoneLine};
@@ -23,7 +23,7 @@ pub(super) fn readings(w: &KioskWindow, v: &MeterReadings) {
             zones.push(ZoneLine {
                 meter_index: index(m),
                 zone_index: index(z),
-                meter: SharedString::from(&meter.serial),
+                meter: meter.serial.as_str().into(),
                 zone: text::zone_name(zone.zone).into(),
                 previous: text::meter_value(&zone.previous).into(),
                 value: zone.input.as_str().into(),

@@ -47,7 +47,7 @@ pub(super) fn status(w: &KioskWindow, v: &ServiceStatus) {
 
 pub(super) fn report(w: &KioskWindow, v: &ServiceReport) {
     lists::pairs(w, &v.lines);
-    lists::report_actions(w, v.choices.iter().map(SharedString::from).collect());
+    lists::report_actions(w, v.choices.iter().map(|c| SharedString::from(c.as_str())).collect());
     w.global::<Kiosk>().set_report(ServiceReportData {
         title: v.title.as_str().into(),
         busy: v.busy,
