@@ -44,7 +44,11 @@ pub fn group_thousands(value: u64) -> String {
 /// Shows the digits of a Russian mobile number typed after `+7` as `+7 (912) 345-67-89`,
 /// with underscores for what is still missing.
 pub fn phone(digits: &str) -> String {
-    let mut d: Vec<char> = digits.chars().filter(char::is_ascii_digit).take(10).collect();
+    let mut d: Vec<char> = digits
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(10)
+        .collect();
     d.resize(10, '_');
     let s = |r: std::ops::Range<usize>| d[r].iter().collect::<String>();
     format!("+7 ({}) {}-{}-{}", s(0..3), s(3..6), s(6..8), s(8..10))

@@ -11,8 +11,8 @@ use slint::platform::{Platform, WindowAdapter};
 use slint::{ComponentHandle, PlatformError, Rgb8Pixel};
 
 use crate::error::UiError;
-use crate::window::Ui;
 use crate::view::ViewState;
+use crate::window::Ui;
 
 /// A Slint platform whose only window is a [`MinimalSoftwareWindow`].
 struct HeadlessPlatform {
@@ -120,7 +120,8 @@ impl Headless {
     fn resize(&self, width: u32, height: u32) {
         if *self.size.borrow() != (width, height) {
             *self.size.borrow_mut() = (width, height);
-            *self.buffer.borrow_mut() = vec![Rgb8Pixel::default(); width as usize * height as usize];
+            *self.buffer.borrow_mut() =
+                vec![Rgb8Pixel::default(); width as usize * height as usize];
             self.ui.set_size(width, height);
         }
     }

@@ -52,7 +52,10 @@ pub enum Intent {
     Finish,
 
     // Readings and information.
-    SelectZone { meter: usize, zone: usize },
+    SelectZone {
+        meter: usize,
+        zone: usize,
+    },
     SelectInfoTopic(usize),
 
     // Service mode.
@@ -207,7 +210,10 @@ mod slint_ids {
         }
         assert!(ids.len() > 30, "found only {ids:?}");
         for id in ids {
-            assert!(Intent::from_action(&id).is_some(), "unmapped action id {id:?}");
+            assert!(
+                Intent::from_action(&id).is_some(),
+                "unmapped action id {id:?}"
+            );
         }
     }
 }

@@ -42,7 +42,14 @@ mod tests {
         assert_eq!(size.width, size.height);
         let buffer = img.to_rgb8().unwrap();
         let px = buffer.as_slice();
-        assert_eq!(px[0], Rgb8Pixel { r: 255, g: 255, b: 255 });
+        assert_eq!(
+            px[0],
+            Rgb8Pixel {
+                r: 255,
+                g: 255,
+                b: 255
+            }
+        );
         // The finder pattern's top-left module is dark.
         let side = size.width as usize;
         let corner = QUIET * MODULE_PX * side + QUIET * MODULE_PX;

@@ -176,7 +176,9 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
             screen(Screen::CashInsertion(CashInsertion {
                 due_kopecks: 180_000,
                 inserted_kopecks: 150_000,
-                accepted_notes_kopecks: vec![5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000],
+                accepted_notes_kopecks: vec![
+                    5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
+                ],
                 limit_kopecks: 1_500_000,
                 status: CashStatus::Waiting,
                 can_finish: true,
@@ -191,7 +193,10 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
                 can_cancel: true,
             })),
         ),
-        ("processing", screen(Screen::Processing(Processing::Payment))),
+        (
+            "processing",
+            screen(Screen::Processing(Processing::Payment)),
+        ),
         (
             "receipt-choice",
             screen(Screen::ReceiptChoice(ReceiptChoice {
@@ -231,14 +236,18 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
             screen(Screen::Done(Done {
                 amount_kopecks: 180_000,
                 receipt: ReceiptOutcome::PaperOut {
-                    fiscal_qr: "t=20261127T1435&s=1800.00&fn=7380440700000000&i=1234&fp=2838419470&n=1"
-                        .into(),
+                    fiscal_qr:
+                        "t=20261127T1435&s=1800.00&fn=7380440700000000&i=1234&fp=2838419470&n=1"
+                            .into(),
                 },
                 advance_kopecks: 0,
                 certificate_available: true,
             })),
         ),
-        ("readings", screen(Screen::MeterReadings(meter_readings(true)))),
+        (
+            "readings",
+            screen(Screen::MeterReadings(meter_readings(true))),
+        ),
         (
             "readings-done",
             screen(Screen::ReadingsDone(ReadingsDone {

@@ -138,21 +138,24 @@ impl TestUi {
     /// something (personal data, an explanation) is or is not shown anywhere.
     pub fn all_text(&self) -> Vec<String> {
         let mut out = Vec::new();
-        self.ui.component().root_element().visit_descendants(|element| {
-            for text in [
-                element.accessible_label(),
-                element.accessible_value(),
-                element.accessible_description(),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if !text.is_empty() {
-                    out.push(text.to_string());
+        self.ui
+            .component()
+            .root_element()
+            .visit_descendants(|element| {
+                for text in [
+                    element.accessible_label(),
+                    element.accessible_value(),
+                    element.accessible_description(),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    if !text.is_empty() {
+                        out.push(text.to_string());
+                    }
                 }
-            }
-            std::ops::ControlFlow::<()>::Continue(())
-        });
+                std::ops::ControlFlow::<()>::Continue(())
+            });
         out
     }
 

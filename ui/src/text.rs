@@ -104,7 +104,10 @@ pub fn card_prompt(prompt: &CardPrompt) -> (String, &'static str, bool) {
 
 pub fn processing(what: Processing) -> (&'static str, &'static str) {
     match what {
-        Processing::Payment => ("Проводим платёж…", "Не уходите, это займёт несколько секунд."),
+        Processing::Payment => (
+            "Проводим платёж…",
+            "Не уходите, это займёт несколько секунд.",
+        ),
         Processing::Receipt => ("Печатаем чек…", "Возьмите чек из лотка под экраном."),
         Processing::Readings => ("Передаём показания…", "Подождите несколько секунд."),
         Processing::Certificate => ("Готовим справку…", "Подождите несколько секунд."),
@@ -186,7 +189,9 @@ pub fn readings_slip(printed: bool) -> &'static str {
 
 pub fn certificate(outcome: &CertificateOutcome) -> (String, bool) {
     match outcome {
-        CertificateOutcome::Printed => ("Справка напечатана. Возьмите её из лотка.".to_owned(), true),
+        CertificateOutcome::Printed => {
+            ("Справка напечатана. Возьмите её из лотка.".to_owned(), true)
+        }
         CertificateOutcome::HasDebt { debt_kopecks } => (
             format!(
                 "Справку выдать нельзя: задолженность {}. Оплатите её — и справка будет готова.",
@@ -195,7 +200,8 @@ pub fn certificate(outcome: &CertificateOutcome) -> (String, bool) {
             false,
         ),
         CertificateOutcome::PrinterUnavailable => (
-            "Принтер не работает. Справку можно получить в офисе или по запросу на сайте.".to_owned(),
+            "Принтер не работает. Справку можно получить в офисе или по запросу на сайте."
+                .to_owned(),
             false,
         ),
     }
@@ -209,12 +215,18 @@ fn feature_name(feature: Feature) -> &'static str {
         Feature::ElectronicReceipt => "отправка чеков по SMS и e-mail",
         Feature::Readings => "приём показаний",
         Feature::Certificate => "выдача справок",
-        Feature::Online => "связь с расчётной системой (платежи принимаются, долг может быть не обновлён)",
+        Feature::Online => {
+            "связь с расчётной системой (платежи принимаются, долг может быть не обновлён)"
+        }
     }
 }
 
 pub fn degraded_notice(notice: &DegradedNotice) -> String {
-    let names: Vec<&str> = notice.unavailable.iter().map(|f| feature_name(*f)).collect();
+    let names: Vec<&str> = notice
+        .unavailable
+        .iter()
+        .map(|f| feature_name(*f))
+        .collect();
     if names.is_empty() {
         String::new()
     } else {

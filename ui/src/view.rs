@@ -257,9 +257,13 @@ pub enum ReceiptOutcome {
     #[default]
     Printed,
     /// Sent as an e-receipt; `to` is masked by the core (`+7 *** ***-45-67`, `iv***@mail.ru`).
-    Sent { to: String },
+    Sent {
+        to: String,
+    },
     /// No paper: show the fiscal receipt's QR code (the `t=…&s=…&fn=…` string).
-    PaperOut { fiscal_qr: String },
+    PaperOut {
+        fiscal_qr: String,
+    },
     Declined,
 }
 
@@ -321,11 +325,21 @@ pub enum ZoneState {
 /// Why a reading is not accepted (the standard: explained at once).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReadingRefusal {
-    BelowPrevious { previous: String },
+    BelowPrevious {
+        previous: String,
+    },
     /// Consumption larger than plausible for the meter.
-    TooHigh { consumption: String, max: String },
-    TooManyDigits { digits: u8 },
-    OutsideWindow { from_day: u8, to_day: u8 },
+    TooHigh {
+        consumption: String,
+        max: String,
+    },
+    TooManyDigits {
+        digits: u8,
+    },
+    OutsideWindow {
+        from_day: u8,
+        to_day: u8,
+    },
     Missing,
     Unreachable,
 }
@@ -371,7 +385,9 @@ pub struct NoDebtCertificate {
 pub enum CertificateOutcome {
     #[default]
     Printed,
-    HasDebt { debt_kopecks: i64 },
+    HasDebt {
+        debt_kopecks: i64,
+    },
     PrinterUnavailable,
 }
 

@@ -159,6 +159,8 @@ mod tests {
         assert!(!has_display(|_| None));
         assert!(!has_display(|_| Some("".into())));
         assert!(has_display(|n| (n == "DISPLAY").then(|| ":0".into())));
-        assert!(has_display(|n| (n == "WAYLAND_DISPLAY").then(|| "wayland-0".into())));
+        assert!(has_display(
+            |n| (n == "WAYLAND_DISPLAY").then(|| "wayland-0".into())
+        ));
     }
 }

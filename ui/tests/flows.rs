@@ -349,7 +349,11 @@ fn card_payment_follows_the_reader_and_sends_an_sms_receipt() {
     identify(&mut s);
     s.tap("Перейти к оплате");
     s.tap("Банковской картой");
-    assert!(s.ui.value("Подсказка терминала").unwrap().starts_with("Приложите"));
+    assert!(s
+        .ui
+        .value("Подсказка терминала")
+        .unwrap()
+        .starts_with("Приложите"));
 
     // Cancel is offered before the card is read, and leads back to the method choice.
     s.tap("Отменить оплату картой");
@@ -357,7 +361,11 @@ fn card_payment_follows_the_reader_and_sends_an_sms_receipt() {
     s.tap("Банковской картой");
 
     s.event(|core| core.card_prompt(CardPrompt::EnterPin));
-    assert!(s.ui.value("Подсказка терминала").unwrap().contains("ПИН-код"));
+    assert!(s
+        .ui
+        .value("Подсказка терминала")
+        .unwrap()
+        .contains("ПИН-код"));
     assert!(!s.ui.has("Отменить оплату картой"));
     s.event(|core| core.card_prompt(CardPrompt::Reader("ОДОБРЕНО".into())));
     assert_eq!(s.ui.value("Подсказка терминала").unwrap(), "ОДОБРЕНО");
@@ -398,7 +406,10 @@ fn meter_reading_refused_once_then_accepted() {
     s.tap("Очистить");
     s.type_keys("12480");
     s.tap("Передать показания");
-    assert_eq!(s.ui.value("Регистрационный номер").unwrap(), "П-2611-004817");
+    assert_eq!(
+        s.ui.value("Регистрационный номер").unwrap(),
+        "П-2611-004817"
+    );
     assert!(s.ui.shows("Возьмите талон"));
     s.tap("Готово");
     assert!(s.ui.has("Передать показания"));
@@ -416,9 +427,15 @@ fn idle_timeout_counts_down_and_clears_personal_data() {
     }
     assert!(!s.ui.has("Продолжить"), "no countdown before the warning");
     s.event(FakeCore::tick_second);
-    assert_eq!(s.ui.value("Осталось секунд").unwrap(), IDLE_WARNING.to_string());
+    assert_eq!(
+        s.ui.value("Осталось секунд").unwrap(),
+        IDLE_WARNING.to_string()
+    );
     s.event(FakeCore::tick_second);
-    assert_eq!(s.ui.value("Осталось секунд").unwrap(), (IDLE_WARNING - 1).to_string());
+    assert_eq!(
+        s.ui.value("Осталось секунд").unwrap(),
+        (IDLE_WARNING - 1).to_string()
+    );
 
     s.tap("Продолжить");
     assert!(!s.ui.has("Продолжить"), "the countdown is dismissed");
@@ -432,7 +449,10 @@ fn idle_timeout_counts_down_and_clears_personal_data() {
     for personal in [ACCOUNT, "Ив***в", "Электроэнергия"] {
         assert!(!s.ui.shows(personal), "{personal} still on screen");
     }
-    assert!(s.ui.is_checked("Крупный шрифт").unwrap(), "display mode is not personal data");
+    assert!(
+        s.ui.is_checked("Крупный шрифт").unwrap(),
+        "display mode is not personal data"
+    );
 }
 
 #[test]
@@ -457,15 +477,4 @@ fn landscape_keeps_every_control_reachable() {
     s.tap("Завершить оплату");
     assert!(s.ui.has("Напечатать чек"));
     assert!(s.taps <= 18, "{} taps", s.taps);
-}
-
-#[test]
-fn debug_all_text() {
-    let t = TestUi::new();
-    let samples = ui::samples::all();
-    t.show(&samples[0].1);
-    eprintln!("TOP {:?} SIZES {:?}", t.control_top("Оплатить"), t.control_sizes());
-    eprintln!("WIN {:?}", slint::ComponentHandle::window(t.ui().component()).size());
-    t.tap("Оплатить").unwrap();
-    eprintln!("INTENTS {:?}", t.take_intents());
 }

@@ -16,7 +16,10 @@ fn a_screen_at_rest_is_not_redrawn_and_a_change_is() {
         assert!(!headless.draw_if_needed(), "nothing changed, nothing drawn");
     }
     headless.ui().show(welcome);
-    assert!(!headless.draw_if_needed(), "the same view state again draws nothing");
+    assert!(
+        !headless.draw_if_needed(),
+        "the same view state again draws nothing"
+    );
     assert!(!headless.has_active_animations());
 
     let mut contrast = welcome.clone();
@@ -62,7 +65,10 @@ fn screens_render_text_in_both_modes() {
         (dark, light)
     };
     let (dark, light) = band(&normal);
-    assert!(dark > 500 && light > 500, "normal: {dark} dark, {light} light");
+    assert!(
+        dark > 500 && light > 500,
+        "normal: {dark} dark, {light} light"
+    );
     assert!(normal.get_pixel(w - 5, h / 2)[0] > 200, "light background");
 
     let contrast = headless.render(
@@ -76,7 +82,11 @@ fn screens_render_text_in_both_modes() {
         w,
         h,
     );
-    assert_eq!(contrast.get_pixel(w - 5, h / 2).0, [0, 0, 0], "black background");
+    assert_eq!(
+        contrast.get_pixel(w - 5, h / 2).0,
+        [0, 0, 0],
+        "black background"
+    );
 }
 
 #[test]

@@ -10,14 +10,21 @@ const MIN_TARGET_PX: f32 = 15.0 / 25.4 * 102.0;
 #[test]
 fn every_control_is_labelled_and_large_enough() {
     let t = TestUi::new();
-    for form in [FormFactor::Portrait, FormFactor::LandscapeSmall, FormFactor::Landscape] {
+    for form in [
+        FormFactor::Portrait,
+        FormFactor::LandscapeSmall,
+        FormFactor::Landscape,
+    ] {
         t.set_form_factor(form);
         for (name, state) in ui::samples::all() {
             t.show(&state);
             let controls = t.controls();
             assert!(!controls.is_empty(), "{name}: no controls");
             for label in &controls {
-                assert!(!label.trim().is_empty(), "{name}: a control without a label");
+                assert!(
+                    !label.trim().is_empty(),
+                    "{name}: a control without a label"
+                );
             }
             for (label, width, height) in t.control_sizes() {
                 assert!(
@@ -60,6 +67,9 @@ fn main_actions_are_in_the_lower_half_in_portrait() {
         let state = &samples.iter().find(|(n, _)| *n == screen).unwrap().1;
         t.show(state);
         let top = t.control_top(action).unwrap();
-        assert!(top > height as f32 / 2.0, "{screen}: {action} starts at y={top}");
+        assert!(
+            top > height as f32 / 2.0,
+            "{screen}: {action} starts at y={top}"
+        );
     }
 }

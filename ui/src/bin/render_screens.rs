@@ -27,14 +27,38 @@ fn variants(all_sizes: bool) -> Vec<Variant> {
         large_text: true,
     };
     let mut v = vec![
-        Variant { name: "portrait", form: FormFactor::Portrait, accessibility: normal },
-        Variant { name: "landscape", form: FormFactor::LandscapeSmall, accessibility: normal },
-        Variant { name: "portrait-contrast", form: FormFactor::Portrait, accessibility: contrast },
-        Variant { name: "landscape-contrast", form: FormFactor::LandscapeSmall, accessibility: contrast },
-        Variant { name: "portrait-large", form: FormFactor::Portrait, accessibility: large },
+        Variant {
+            name: "portrait",
+            form: FormFactor::Portrait,
+            accessibility: normal,
+        },
+        Variant {
+            name: "landscape",
+            form: FormFactor::LandscapeSmall,
+            accessibility: normal,
+        },
+        Variant {
+            name: "portrait-contrast",
+            form: FormFactor::Portrait,
+            accessibility: contrast,
+        },
+        Variant {
+            name: "landscape-contrast",
+            form: FormFactor::LandscapeSmall,
+            accessibility: contrast,
+        },
+        Variant {
+            name: "portrait-large",
+            form: FormFactor::Portrait,
+            accessibility: large,
+        },
     ];
     if all_sizes {
-        v.push(Variant { name: "landscape-1920x1080", form: FormFactor::Landscape, accessibility: normal });
+        v.push(Variant {
+            name: "landscape-1920x1080",
+            form: FormFactor::Landscape,
+            accessibility: normal,
+        });
     }
     v
 }
@@ -79,7 +103,10 @@ fn main() -> ExitCode {
             count += 1;
         }
     }
-    println!("render-screens: wrote {count} images under {}", out.display());
+    println!(
+        "render-screens: wrote {count} images under {}",
+        out.display()
+    );
     ExitCode::SUCCESS
 }
 

@@ -32,7 +32,10 @@ fn main() {
     };
     let (width, height) = FormFactor::Portrait.size();
     println!("Full-frame render, software renderer, {width}x{height}, {FRAMES} frames per screen");
-    println!("{:<22} {:>10} {:>10} {:>10}", "screen", "min ms", "median ms", "max ms");
+    println!(
+        "{:<22} {:>10} {:>10} {:>10}",
+        "screen", "min ms", "median ms", "max ms"
+    );
     let mut heaviest = (String::new(), Duration::ZERO);
     for (name, state) in ui::samples::all() {
         headless.render(&state, width, height);
@@ -55,7 +58,11 @@ fn main() {
             heaviest = (name.to_owned(), median);
         }
     }
-    println!("heaviest: {} at {:.2} ms median", heaviest.0, ms(heaviest.1));
+    println!(
+        "heaviest: {} at {:.2} ms median",
+        heaviest.0,
+        ms(heaviest.1)
+    );
 
     // At rest.
     let samples = ui::samples::all();

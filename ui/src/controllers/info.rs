@@ -3,9 +3,7 @@
 use slint::{ComponentHandle, SharedString};
 
 use super::lists;
-use crate::generated::{
-    CertificateData, Kiosk, KioskWindow, OutageData, TextRow, WelcomeData,
-};
+use crate::generated::{CertificateData, Kiosk, KioskWindow, OutageData, TextRow, WelcomeData};
 use crate::text;
 use crate::view::*;
 

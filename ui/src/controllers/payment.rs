@@ -192,7 +192,7 @@ pub(super) fn done(w: &KioskWindow, v: &Done) {
     };
     // Rendering a QR code allocates an image: only when the payload changes.
     let qr = if previous.qr_payload.as_str() == qr_payload {
-        previous.qr
+        previous.qr.clone()
     } else if qr_visible {
         qr::image(qr_payload).unwrap_or_else(|error| {
             tracing::warn!(%error, "fiscal QR code could not be drawn");
@@ -208,7 +208,7 @@ pub(super) fn done(w: &KioskWindow, v: &Done) {
             rubles(v.advance_kopecks)
         ));
     }
-    k.set_done(DoneData {
+    let next = DoneData {
         title: s("Оплата прошла. Спасибо!"),
         amount: s(rubles(v.amount_kopecks)),
         receipt: s(receipt.trim()),
@@ -218,5 +218,32 @@ pub(super) fn done(w: &KioskWindow, v: &Done) {
         qr_caption: s(if qr_visible { text::PAPER_OUT_QR } else { "" }),
         offer_e_receipt: qr_visible,
         certificate: v.certificate_available,
-    });
+    };
+    // Slint's `Image` never equals an empty image, so compare the rest ourselves: an unchanged
+    // done screen must not be redrawn.
+    if !same_except_image(&previous, &next) {
+        k.set_done(next);
+    }
+}
+
+fn same_except_image(a: &DoneData, b: &DoneData) -> bool {
+    (
+        &a.title,
+        &a.amount,
+        &a.receipt,
+        a.qr_visible,
+        &a.qr_payload,
+        &a.qr_caption,
+        a.offer_e_receipt,
+        a.certificate,
+    ) == (
+        &b.title,
+        &b.amount,
+        &b.receipt,
+        b.qr_visible,
+        &b.qr_payload,
+        &b.qr_caption,
+        b.offer_e_receipt,
+        b.certificate,
+    )
 }

@@ -3,7 +3,9 @@
 use slint::{ComponentHandle, SharedString};
 
 use super::lists;
-use crate::generated::{EntryData, Kiosk, KioskWindow, ServiceReportData, ServiceStatusData, StatusRow};
+use crate::generated::{
+    EntryData, Kiosk, KioskWindow, ServiceReportData, ServiceStatusData, StatusRow,
+};
 use crate::text;
 use crate::view::*;
 
@@ -47,7 +49,13 @@ pub(super) fn status(w: &KioskWindow, v: &ServiceStatus) {
 
 pub(super) fn report(w: &KioskWindow, v: &ServiceReport) {
     lists::pairs(w, &v.lines);
-    lists::report_actions(w, v.choices.iter().map(|c| SharedString::from(c.as_str())).collect());
+    lists::report_actions(
+        w,
+        v.choices
+            .iter()
+            .map(|c| SharedString::from(c.as_str()))
+            .collect(),
+    );
     w.global::<Kiosk>().set_report(ServiceReportData {
         title: v.title.as_str().into(),
         busy: v.busy,
