@@ -42,6 +42,12 @@ pub struct TestUi {
     intents: Rc<RefCell<VecDeque<Intent>>>,
 }
 
+impl Default for TestUi {
+    fn default() -> Self {
+        TestUi::new()
+    }
+}
+
 impl TestUi {
     /// Installs the testing backend on this thread (once) and opens the window, portrait.
     ///
