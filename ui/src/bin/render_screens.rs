@@ -2,7 +2,8 @@
 //!
 //! `cargo run -p ui --bin render-screens -- --out ui/docs/screens`
 //! writes `<out>/<variant>/<screen>.png` for the variants portrait, landscape (1280×800),
-//! portrait-contrast, landscape-contrast and portrait-large; `--all-sizes` adds 1920×1080.
+//! portrait-contrast and landscape-contrast; `--large` adds portrait-large (large text) and
+//! `--all-sizes` adds landscape 1920×1080.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ struct Variant {
     accessibility: Accessibility,
 }
 
-fn variants(all_sizes: bool) -> Vec<Variant> {
+fn variants(large_text: bool, all_sizes: bool) -> Vec<Variant> {
     let normal = Accessibility::default();
     let contrast = Accessibility {
         high_contrast: true,
@@ -47,12 +48,14 @@ fn variants(all_sizes: bool) -> Vec<Variant> {
             form: FormFactor::LandscapeSmall,
             accessibility: contrast,
         },
-        Variant {
+    ];
+    if large_text {
+        v.push(Variant {
             name: "portrait-large",
             form: FormFactor::Portrait,
             accessibility: large,
-        },
-    ];
+        });
+    }
     if all_sizes {
         v.push(Variant {
             name: "landscape-1920x1080",
@@ -66,6 +69,7 @@ fn variants(all_sizes: bool) -> Vec<Variant> {
 fn main() -> ExitCode {
     let mut out = PathBuf::from("ui/docs/screens");
     let mut all_sizes = false;
+    let mut large_text = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
                 None => return usage("--out needs a directory"),
             },
             "--all-sizes" => all_sizes = true,
+            "--large" => large_text = true,
             "-h" | "--help" => return usage(""),
             other => return usage(&format!("unknown argument {other:?}")),
         }
@@ -86,7 +91,7 @@ fn main() -> ExitCode {
         }
     };
     let mut count = 0;
-    for variant in variants(all_sizes) {
+    for variant in variants(large_text, all_sizes) {
         let dir = out.join(variant.name);
         if let Err(error) = std::fs::create_dir_all(&dir) {
             eprintln!("render-screens: cannot create {}: {error}", dir.display());
@@ -114,7 +119,7 @@ fn usage(problem: &str) -> ExitCode {
     if !problem.is_empty() {
         eprintln!("render-screens: {problem}");
     }
-    eprintln!("usage: render-screens [--out DIR] [--all-sizes]");
+    eprintln!("usage: render-screens [--out DIR] [--large] [--all-sizes]");
     if problem.is_empty() {
         ExitCode::SUCCESS
     } else {
