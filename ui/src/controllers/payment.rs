@@ -1,0 +1,249 @@
+//! The payment flow: account, services, amounts, method, cash, card, receipt, done.
+
+use slint::{ComponentHandle, SharedString};
+
+use super::lists;
+use crate::format::{phone, rubles, rubles_whole};
+use crate::generated::{
+    CardData, CashData, DoneData, EntryData, Kiosk, KioskWindow, MethodData, ProcessingData,
+    ReceiptData, ServiceLine, SummaryData,
+};
+use crate::qr;
+use crate::text;
+use crate::view::*;
+
+fn s(text: impl AsRef<str>) -> SharedString {
+    text.as_ref().into()
+}
+
+pub(super) fn account_entry(w: &KioskWindow, v: &AccountEntry) {
+    w.global::<Kiosk>().set_entry(EntryData {
+        title: s(text::account_title(v.purpose)),
+        hint: s(text::ACCOUNT_HINT),
+        field: s("Номер лицевого счёта"),
+        value: s(&v.input),
+        placeholder: s("Например, 1234567890"),
+        error: v.error.map(text::account_error).map(s).unwrap_or_default(),
+        decimal: false,
+        letters: false,
+        scanner: v.scanner_available,
+        submit: s("Далее"),
+        can_submit: !v.input.is_empty(),
+    });
+}
+
+pub(super) fn account_summary(w: &KioskWindow, v: &AccountSummary) {
+    let k = w.global::<Kiosk>();
+    k.set_summary(SummaryData {
+        account: s(&v.account),
+        holder: s(&v.holder_masked),
+        address: s(&v.address_masked),
+        total: s(rubles(v.total_kopecks)),
+        can_pay: v.total_kopecks > 0,
+        certificate: v.certificate_available,
+    });
+    lists::services(
+        w,
+        v.services
+            .iter()
+            .map(|service| ServiceLine {
+                name: s(&service.name),
+                caption: s(text::balance_caption(service.balance_kopecks)),
+                debt: s(rubles(service.balance_kopecks.abs())),
+                to_pay: s(if service.selected {
+                    rubles(service.to_pay_kopecks)
+                } else {
+                    "—".to_owned()
+                }),
+                selected: service.selected,
+                advance: service.balance_kopecks < 0,
+            })
+            .collect(),
+    );
+}
+
+pub(super) fn amount_edit(w: &KioskWindow, v: &AmountEdit) {
+    let hint = format!(
+        "{}: {}",
+        text::balance_caption(v.balance_kopecks),
+        rubles(v.balance_kopecks.abs())
+    );
+    w.global::<Kiosk>().set_entry(EntryData {
+        title: s(format!("Сумма: {}", v.service_name)),
+        hint: s(hint),
+        field: s("Сумма в рублях"),
+        value: s(if v.input.is_empty() {
+            String::new()
+        } else {
+            format!("{}\u{a0}₽", v.input)
+        }),
+        placeholder: s("0\u{a0}₽"),
+        error: v.error.map(text::amount_error).map(s).unwrap_or_default(),
+        decimal: true,
+        letters: false,
+        scanner: false,
+        submit: s("Готово"),
+        can_submit: !v.input.is_empty(),
+    });
+}
+
+pub(super) fn payment_method(w: &KioskWindow, v: &PaymentMethod) {
+    w.global::<Kiosk>().set_method(MethodData {
+        total: s(rubles(v.total_kopecks)),
+        cash: v.cash_available,
+        card: v.card_available,
+        cash_note: s(if v.cash_available {
+            "Сдача не выдаётся: переплата зачисляется авансом."
+        } else {
+            "Приём наличных временно не работает."
+        }),
+        card_note: s(if v.card_available {
+            ""
+        } else {
+            "Оплата картой временно не работает."
+        }),
+    });
+}
+
+pub(super) fn cash(w: &KioskWindow, v: &CashInsertion) {
+    let (status, status_bad) = text::cash_status(v.status);
+    let notes: Vec<String> = v
+        .accepted_notes_kopecks
+        .iter()
+        .map(|k| rubles_whole(*k))
+        .collect();
+    w.global::<Kiosk>().set_cash(CashData {
+        due: s(rubles(v.due_kopecks)),
+        inserted: s(rubles(v.inserted_kopecks)),
+        remaining: s(rubles((v.due_kopecks - v.inserted_kopecks).max(0))),
+        limit: s(rubles_whole(v.limit_kopecks)),
+        notes: s(notes.join(", ")),
+        status: s(status),
+        status_bad,
+        can_finish: v.can_finish,
+        can_cancel: v.can_cancel,
+        advance_note: s(text::advance_note(v.due_kopecks, v.inserted_kopecks)),
+    });
+}
+
+pub(super) fn card(w: &KioskWindow, v: &CardPayment) {
+    let (prompt, detail, failed) = text::card_prompt(&v.prompt);
+    w.global::<Kiosk>().set_card(CardData {
+        amount: s(rubles(v.amount_kopecks)),
+        prompt: s(prompt),
+        detail: s(detail),
+        can_cancel: v.can_cancel,
+        failed,
+    });
+}
+
+pub(super) fn processing(w: &KioskWindow, v: Processing) {
+    let (title, detail) = text::processing(v);
+    w.global::<Kiosk>().set_processing(ProcessingData {
+        title: s(title),
+        detail: s(detail),
+    });
+}
+
+pub(super) fn receipt_choice(w: &KioskWindow, v: &ReceiptChoice) {
+    w.global::<Kiosk>().set_receipt(ReceiptData {
+        amount: s(rubles(v.amount_kopecks)),
+        paper: v.paper_available,
+        sms: v.sms_available,
+        email: v.email_available,
+        paper_note: s(if v.paper_available {
+            ""
+        } else {
+            "Бумага для чеков закончилась: получите чек по SMS или на e-mail."
+        }),
+    });
+}
+
+pub(super) fn contact_entry(w: &KioskWindow, v: &ContactEntry) {
+    let (field, value, placeholder) = match v.kind {
+        ContactKind::Phone => ("Номер телефона", phone(&v.input), ""),
+        ContactKind::Email => ("Адрес e-mail", v.input.clone(), "name@mail.ru"),
+    };
+    w.global::<Kiosk>().set_entry(EntryData {
+        title: s(text::contact_title(v.kind)),
+        hint: s("Номер или адрес используется только для отправки чека."),
+        field: s(field),
+        value: s(value),
+        placeholder: s(placeholder),
+        error: s(if v.invalid {
+            text::contact_error(v.kind)
+        } else {
+            ""
+        }),
+        decimal: false,
+        letters: v.kind == ContactKind::Email,
+        scanner: false,
+        submit: s("Отправить чек"),
+        can_submit: !v.input.is_empty(),
+    });
+}
+
+pub(super) fn done(w: &KioskWindow, v: &Done) {
+    let k = w.global::<Kiosk>();
+    let previous = k.get_done();
+    let (qr_visible, qr_payload) = match &v.receipt {
+        ReceiptOutcome::PaperOut { fiscal_qr } => (true, fiscal_qr.as_str()),
+        _ => (false, ""),
+    };
+    // Rendering a QR code allocates an image: only when the payload changes.
+    let qr = if previous.qr_payload.as_str() == qr_payload {
+        previous.qr.clone()
+    } else if qr_visible {
+        qr::image(qr_payload).unwrap_or_else(|error| {
+            tracing::warn!(%error, "fiscal QR code could not be drawn");
+            Default::default()
+        })
+    } else {
+        Default::default()
+    };
+    let mut receipt = text::receipt_outcome(&v.receipt);
+    if v.advance_kopecks > 0 {
+        receipt.push_str(&format!(
+            " Аванс {} зачислен на лицевой счёт.",
+            rubles(v.advance_kopecks)
+        ));
+    }
+    let next = DoneData {
+        title: s("Оплата прошла. Спасибо!"),
+        amount: s(rubles(v.amount_kopecks)),
+        receipt: s(receipt.trim()),
+        qr_visible,
+        qr,
+        qr_payload: s(qr_payload),
+        qr_caption: s(if qr_visible { text::PAPER_OUT_QR } else { "" }),
+        offer_e_receipt: qr_visible,
+        certificate: v.certificate_available,
+    };
+    // Slint's `Image` never equals an empty image, so compare the rest ourselves: an unchanged
+    // done screen must not be redrawn.
+    if !same_except_image(&previous, &next) {
+        k.set_done(next);
+    }
+}
+
+fn same_except_image(a: &DoneData, b: &DoneData) -> bool {
+    (
+        &a.title,
+        &a.amount,
+        &a.receipt,
+        a.qr_visible,
+        &a.qr_payload,
+        &a.qr_caption,
+        a.offer_e_receipt,
+        a.certificate,
+    ) == (
+        &b.title,
+        &b.amount,
+        &b.receipt,
+        b.qr_visible,
+        &b.qr_payload,
+        &b.qr_caption,
+        b.offer_e_receipt,
+        b.certificate,
+    )
+}
