@@ -117,8 +117,22 @@ fn main() -> ExitCode {
             eprintln!("config check: not available yet for {}", file.display());
             ExitCode::FAILURE
         }
-        Command::Run { .. } => {
-            eprintln!("terminal run: the kiosk UI is not wired yet; try `terminal demo`");
+        Command::Run { simulate: true, .. } => {
+            match terminal::simulate::run(PathBuf::from("var/sim")) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("terminal run --simulate: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Run {
+            simulate: false, ..
+        } => {
+            eprintln!(
+                "terminal run: running on real devices needs the config wiring that is not done yet; \
+                 use `terminal run --simulate` (with a display) or `terminal demo` (headless)"
+            );
             ExitCode::FAILURE
         }
     }
