@@ -7,23 +7,14 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use bill_acceptor::{spawn_driver, DriverConfig, Emulator, Protocol};
-use receipt_printer::fiscal::VatRate;
-use receipt_printer::{
-    EmulatedFiscalModule, Emulator as PrinterEmulator, PrinterHandle, PrinterProfile,
-    SerialSettings,
-};
-
-use crate::devices::receipts::ReceiptSetup;
-
-use crate::devices;
 use crate::journal::Journal;
 use crate::money::{Limits, Money, ServiceDue};
-use crate::runtime::{fakes, Core, CoreEvent, CoreSetup, DeviceLinks, SystemClock};
+use crate::runtime::{Core, CoreEvent, CoreSetup, SystemClock};
 use crate::session::{
     CustomerAccount, Intent, MeterInfo, Purpose, ReceiptChoice, Screen, Session, SessionConfig,
     View, ZoneInfo,
 };
+use crate::sim_devices::{self, SimDevices};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -44,6 +35,8 @@ pub enum DemoError {
     Emulator(std::io::Error),
     #[error("bill validator: {0}")]
     Driver(String),
+    #[error("simulated devices: {0}")]
+    Devices(#[from] crate::sim_devices::SimError),
     #[error("the journal credited {journal} but the cassette holds {cassette}")]
     Mismatch { journal: Money, cassette: Money },
 }
@@ -119,47 +112,14 @@ async fn wait_for(
 pub async fn run_demo() -> Result<(String, u64), DemoError> {
     let (core_tx, core_rx) = mpsc::channel::<CoreEvent>(64);
     let printed = Arc::new(Mutex::new(Vec::<String>::new()));
-    // The receipt goes through a fiscal module emulator and the real ESC/POS encoder to a printer
-    // emulator on a pty, which decodes the bytes back into text.
+    // The real CCNET driver and ESC/POS encoder talk to wire-level emulators over ptys; the
+    // printer emulator decodes the bytes back into text.
     let work = tempfile::tempdir().map_err(DemoError::Emulator)?;
-    let profile = PrinterProfile::EPSON_TM_T20;
-    let printer_emulator =
-        PrinterEmulator::spawn(profile.clone(), None).map_err(DemoError::Emulator)?;
-    let printer = PrinterHandle::new(
-        printer_emulator.path().to_string_lossy().into_owned(),
-        profile.clone(),
-        SerialSettings::for_profile(&profile),
-    );
-    let fiscal = EmulatedFiscalModule::open(
-        work.path().join("fiscal.json"),
-        "9999078900012345",
-        b"demo-device-key",
-    )
-    .map_err(|e| DemoError::Driver(e.to_string()))?;
-    let receipt_setup = ReceiptSetup {
-        fiscal: Box::new(fiscal),
-        printer: Some(printer),
-        seller: receipt_printer::sample::seller(),
-        vat: VatRate::Vat22,
-        tz: chrono_tz::Europe::Moscow,
-        header: receipt_printer::sample::header(),
-        footer: receipt_printer::sample::footer(),
-        store: Some(work.path().join("receipts")),
-        transcript: Some(printed.clone()),
-        columns: profile.columns,
-    };
-    // The real CCNET driver talks to the wire-level emulator over a pseudo-terminal.
-    let emulator = Emulator::spawn(Protocol::Ccnet).map_err(DemoError::Emulator)?;
-    let acceptor = spawn_driver(DriverConfig::new(Protocol::Ccnet, emulator.device_path()))
-        .await
-        .map_err(|e| DemoError::Driver(e.to_string()))?;
-    let bill_tx = devices::bill::spawn(acceptor, core_tx.clone());
-    let links = DeviceLinks {
-        lookup: fakes::spawn_lookup(vec![demo_account()], core_tx.clone()),
-        bill: bill_tx,
-        card: fakes::spawn_card(core_tx.clone()),
-        receipts: devices::receipts::spawn(receipt_setup, core_tx.clone()),
-    };
+    let SimDevices {
+        links,
+        bill: emulator,
+        printer: printer_emulator,
+    } = sim_devices::start(core_tx.clone(), work.path(), Some(printed.clone())).await?;
     let limits = Limits {
         per_payment: Money::from_rubles(15_000),
         per_day: Money::from_rubles(60_000),

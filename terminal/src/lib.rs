@@ -13,6 +13,7 @@ pub mod runtime;
 pub mod screen;
 pub mod service_pin;
 pub mod session;
+pub mod sim_devices;
 pub mod simulate;
 pub mod soak;
 pub mod watchdog;

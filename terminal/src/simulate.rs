@@ -8,21 +8,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bill_acceptor::{spawn_driver, DriverConfig, Emulator, Protocol};
-use receipt_printer::fiscal::VatRate;
-use receipt_printer::{
-    EmulatedFiscalModule, Emulator as PrinterEmulator, PrinterHandle, PrinterProfile,
-    SerialSettings,
-};
 use tokio::sync::{mpsc, watch};
 
-use crate::devices;
-use crate::devices::receipts::ReceiptSetup;
 use crate::journal::Journal;
 use crate::money::{Limits, Money};
-use crate::runtime::{fakes, Core, CoreEvent, CoreSetup, DeviceLinks, SystemClock};
+use crate::runtime::{Core, CoreEvent, CoreSetup, SystemClock};
 use crate::screen::ScreenBridge;
 use crate::session::{Session, SessionConfig, View};
+use crate::sim_devices;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimulateError {
@@ -56,55 +49,14 @@ pub fn run(data_dir: PathBuf) -> Result<(), SimulateError> {
     let session = Session::new(config, Box::new(crate::demo::NoReadings));
     let (view_tx, view_rx) = watch::channel(session.view());
 
-    let (bill_emulator, printer_emulator) = runtime.block_on(async {
-        let bill =
-            Emulator::spawn(Protocol::Ccnet).map_err(|e| SimulateError::Setup(e.to_string()))?;
-        let printer =
-            PrinterEmulator::spawn(PrinterProfile::EPSON_TM_T20, Some(data_dir.join("printed")))
-                .map_err(|e| SimulateError::Setup(e.to_string()))?;
-        Ok::<_, SimulateError>((bill, printer))
-    })?;
-    let bill_emulator = Arc::new(bill_emulator);
-    let printer_emulator = Arc::new(printer_emulator);
-
-    let links = runtime.block_on(async {
-        let acceptor = spawn_driver(DriverConfig::new(
-            Protocol::Ccnet,
-            bill_emulator.device_path(),
-        ))
-        .await
+    let devices = runtime
+        .block_on(sim_devices::start(core_tx.clone(), &data_dir, None))
         .map_err(|e| SimulateError::Setup(e.to_string()))?;
-        let profile = PrinterProfile::EPSON_TM_T20;
-        let printer = PrinterHandle::new(
-            printer_emulator.path().to_string_lossy().into_owned(),
-            profile.clone(),
-            SerialSettings::for_profile(&profile),
-        );
-        let fiscal = EmulatedFiscalModule::open(
-            data_dir.join("fiscal.json"),
-            "9999078900012345",
-            b"simulated-device-key",
-        )
-        .map_err(|e| SimulateError::Setup(e.to_string()))?;
-        let setup = ReceiptSetup {
-            fiscal: Box::new(fiscal),
-            printer: Some(printer),
-            seller: receipt_printer::sample::seller(),
-            vat: VatRate::Vat22,
-            tz: chrono_tz::Europe::Moscow,
-            header: receipt_printer::sample::header(),
-            footer: receipt_printer::sample::footer(),
-            store: Some(data_dir.join("receipts")),
-            transcript: None,
-            columns: profile.columns,
-        };
-        Ok::<_, SimulateError>(DeviceLinks {
-            lookup: fakes::spawn_lookup(vec![crate::demo::demo_account()], core_tx.clone()),
-            bill: devices::bill::spawn(acceptor, core_tx.clone()),
-            card: fakes::spawn_card(core_tx.clone()),
-            receipts: devices::receipts::spawn(setup, core_tx.clone()),
-        })
-    })?;
+    let (links, bill_emulator, printer_emulator) = (
+        devices.links,
+        Arc::new(devices.bill),
+        Arc::new(devices.printer),
+    );
     let setup = CoreSetup {
         tz: chrono_tz::Europe::Moscow,
         terminal_id: "SIM01".into(),

@@ -1,0 +1,81 @@
+//! The simulated kiosk cabinet used by `terminal demo`, `terminal run --simulate` and the UI tests:
+//! a CCNET bill validator emulator and an ESC/POS printer emulator, each on its own pseudo-terminal
+//! and driven by the real drivers, an emulated fiscal module, and a demo account source.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use bill_acceptor::{spawn_driver, DriverConfig, Emulator as BillEmulator, Protocol};
+use receipt_printer::fiscal::VatRate;
+use receipt_printer::{
+    EmulatedFiscalModule, Emulator as PrinterEmulator, PrinterHandle, PrinterProfile,
+    SerialSettings,
+};
+use tokio::sync::mpsc;
+
+use crate::devices;
+use crate::devices::receipts::ReceiptSetup;
+use crate::runtime::{fakes, CoreEvent, DeviceLinks};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("emulator: {0}")]
+    Emulator(#[from] std::io::Error),
+    #[error("bill validator driver: {0}")]
+    Driver(#[from] bill_acceptor::DriverError),
+    #[error("fiscal module: {0}")]
+    Fiscal(#[from] receipt_printer::FiscalError),
+}
+
+/// The running cabinet: the core's links, and the emulators' handles (the technician's hands).
+pub struct SimDevices {
+    pub links: DeviceLinks,
+    pub bill: bill_acceptor::EmulatorHandle,
+    pub printer: receipt_printer::EmulatorHandle,
+}
+
+/// Starts the cabinet (inside a tokio runtime). Fiscal state and receipts live under `data_dir`;
+/// `transcript` collects the text of every printed receipt.
+pub async fn start(
+    core: mpsc::Sender<CoreEvent>,
+    data_dir: &Path,
+    transcript: Option<Arc<Mutex<Vec<String>>>>,
+) -> Result<SimDevices, SimError> {
+    let bill = BillEmulator::spawn(Protocol::Ccnet)?;
+    let acceptor = spawn_driver(DriverConfig::new(Protocol::Ccnet, bill.device_path())).await?;
+    let profile = PrinterProfile::EPSON_TM_T20;
+    let printer = PrinterEmulator::spawn(profile.clone(), None)?;
+    let printer_handle = PrinterHandle::new(
+        printer.path().to_string_lossy().into_owned(),
+        profile.clone(),
+        SerialSettings::for_profile(&profile),
+    );
+    let fiscal = EmulatedFiscalModule::open(
+        data_dir.join("fiscal.json"),
+        "9999078900012345",
+        b"simulated-device-key",
+    )?;
+    let setup = ReceiptSetup {
+        fiscal: Box::new(fiscal),
+        printer: Some(printer_handle),
+        seller: receipt_printer::sample::seller(),
+        vat: VatRate::Vat22,
+        tz: chrono_tz::Europe::Moscow,
+        header: receipt_printer::sample::header(),
+        footer: receipt_printer::sample::footer(),
+        store: Some(data_dir.join("receipts")),
+        transcript,
+        columns: profile.columns,
+    };
+    let links = DeviceLinks {
+        lookup: fakes::spawn_lookup(vec![crate::demo::demo_account()], core.clone()),
+        bill: devices::bill::spawn(acceptor, core.clone()),
+        card: fakes::spawn_card(core.clone()),
+        receipts: devices::receipts::spawn(setup, core),
+    };
+    Ok(SimDevices {
+        links,
+        bill,
+        printer,
+    })
+}
