@@ -331,7 +331,16 @@ impl ScreenBridge {
         now: DateTime<Utc>,
     ) -> v::ViewState {
         self.follow(view);
-        let idle_countdown = view.idle_deadline.and_then(|d| {
+        // Final screens go back to the start on their own; a countdown there would only cover
+        // the receipt and the «Готово» button.
+        let final_screen = matches!(
+            view.screen,
+            Screen::Done { .. }
+                | Screen::ReadingsDone { .. }
+                | Screen::CertificateDone { .. }
+                | Screen::Notice { .. }
+        );
+        let idle_countdown = view.idle_deadline.filter(|_| !final_screen).and_then(|d| {
             let left = (d - now).num_seconds();
             (0..=COUNTDOWN_FROM).contains(&left).then_some(left as u32)
         });

@@ -1,0 +1,246 @@
+//! Customer flows through the real screens (Slint's testing backend, controls found by accessible
+//! label) against the real session core, journal and screen bridge, with the bill validator and
+//! the printer on wire-level emulators.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use backend_sync::JournalEvent;
+use terminal::journal::Journal;
+use terminal::money::{Limits, Money};
+use terminal::runtime::{Core, CoreEvent, CoreSetup, SystemClock};
+use terminal::screen::ScreenBridge;
+use terminal::session::{Screen, Session, SessionConfig, View};
+use terminal::sim_devices::{self, SimDevices};
+use tokio::sync::{mpsc, watch};
+use ui::testing::TestUi;
+
+struct Kiosk {
+    ui: TestUi,
+    bridge: ScreenBridge,
+    core: mpsc::Sender<CoreEvent>,
+    view: watch::Receiver<View>,
+    devices: SimDevices,
+    journal: Arc<Mutex<Option<Journal>>>,
+    runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+impl Kiosk {
+    fn start() -> Kiosk {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (core_tx, core_rx) = mpsc::channel(64);
+        let devices = runtime
+            .block_on(sim_devices::start(core_tx.clone(), dir.path(), None))
+            .unwrap();
+        let limits = Limits {
+            per_payment: Money::from_rubles(15_000),
+            per_day: Money::from_rubles(60_000),
+        };
+        let session = Session::new(
+            SessionConfig::new("UI01", limits),
+            Box::new(terminal::demo::NoReadings),
+        );
+        let (view_tx, view) = watch::channel(session.view());
+        let setup = CoreSetup {
+            tz: chrono_tz::Europe::Moscow,
+            terminal_id: "UI01".into(),
+            wait_for_bill_ready: false,
+        };
+        let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+        let core = Core::new(
+            session,
+            journal,
+            devices.links.clone(),
+            SystemClock,
+            view_tx,
+            setup,
+        )
+        .unwrap();
+        let done = Arc::new(Mutex::new(None));
+        let slot = done.clone();
+        runtime.spawn(async move {
+            if let Ok(journal) = core.run(core_rx).await {
+                *slot.lock().unwrap() = Some(journal);
+            }
+        });
+        let mut kiosk = Kiosk {
+            ui: TestUi::new(),
+            bridge: ScreenBridge::new("8-800-000-00-00"),
+            core: core_tx,
+            view,
+            devices,
+            journal: done,
+            runtime,
+            _dir: dir,
+        };
+        kiosk.refresh();
+        kiosk
+    }
+
+    fn refresh(&mut self) {
+        let view = self.view.borrow().clone();
+        let state = self
+            .bridge
+            .view_state(&view, Default::default(), chrono::Utc::now());
+        self.ui.show(&state);
+    }
+
+    /// Hands the screen's intents to the core, then waits for `pred` on the core's view.
+    fn pump_until(&mut self, what: &str, pred: impl Fn(&Screen) -> bool) {
+        for intent in self.ui.take_intents() {
+            let view = self.view.borrow().clone();
+            for i in self.bridge.on_intent(intent, &view) {
+                self.runtime
+                    .block_on(self.core.send(CoreEvent::Ui(i)))
+                    .unwrap();
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !pred(&self.view.borrow().screen) {
+            assert!(
+                Instant::now() < deadline,
+                "waiting for {what}; screen is {:?}",
+                self.view.borrow().screen
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.refresh();
+    }
+
+    fn tap(&mut self, label: &str) {
+        self.ui.tap(label).unwrap_or_else(|e| panic!("{e}"));
+        self.pump_until(label, |_| true);
+    }
+
+    fn tap_then(&mut self, label: &str, what: &str, pred: impl Fn(&Screen) -> bool) {
+        self.ui.tap(label).unwrap_or_else(|e| panic!("{e}"));
+        self.pump_until(what, pred);
+    }
+
+    fn insert(&mut self, rubles: i64, total: Money) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.devices.bill.insert(rubles).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the validator never took the bill"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.pump_until(
+            "the bill to be credited",
+            |s| matches!(s, Screen::Cash { inserted, busy: false, .. } if *inserted == total),
+        );
+    }
+
+    fn finish(self) -> Vec<JournalEvent> {
+        self.runtime
+            .block_on(self.core.send(CoreEvent::Shutdown))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(journal) = self.journal.lock().unwrap().take() {
+                assert!(journal.verify().is_ok());
+                return journal
+                    .events()
+                    .unwrap()
+                    .into_iter()
+                    .map(|(_, e)| e)
+                    .collect();
+            }
+            assert!(Instant::now() < deadline, "core did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn cash_payment_through_the_screens() {
+    let mut k = Kiosk::start();
+    k.tap_then("Оплатить", "account entry", |s| {
+        matches!(s, Screen::AccountEntry { .. })
+    });
+    for digit in "1000000001".chars() {
+        k.tap(&digit.to_string());
+    }
+    k.tap_then("Далее", "the summary", |s| {
+        matches!(s, Screen::Summary { .. })
+    });
+    assert!(k.ui.shows("Ив***в И. И."), "masked holder on screen");
+    k.tap("Перейти к оплате");
+    k.tap_then("Наличными", "the cash screen", |s| {
+        matches!(s, Screen::Cash { .. })
+    });
+    k.insert(1000, Money::from_rubles(1_000));
+    k.insert(500, Money::from_rubles(1_500));
+    assert_eq!(k.ui.value("Внесено").unwrap(), "1\u{a0}500,00\u{a0}₽");
+    k.tap_then(
+        "Завершить оплату",
+        "the receipt choice",
+        |s| matches!(s, Screen::ReceiptChoice { .. }),
+    );
+    k.tap_then("Напечатать чек", "the final screen", |s| {
+        matches!(s, Screen::Done { .. })
+    });
+    assert!(k.ui.shows("Возьмите чек"));
+    let printed = k
+        .devices
+        .printer
+        .wait_for_receipts(1, Duration::from_secs(10));
+    assert!(
+        printed[0].text().contains("1 500,00"),
+        "{}",
+        printed[0].text()
+    );
+    k.tap_then("Готово", "the welcome screen", |s| {
+        matches!(s, Screen::Welcome)
+    });
+    let events = k.finish();
+    let credited: i64 = events
+        .iter()
+        .filter_map(|e| match e {
+            JournalEvent::PaymentCompleted { total_kopecks, .. } => Some(*total_kopecks),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(credited, 150_000);
+}
+
+#[test]
+fn card_payment_through_the_screens() {
+    let mut k = Kiosk::start();
+    k.tap_then("Оплатить", "account entry", |s| {
+        matches!(s, Screen::AccountEntry { .. })
+    });
+    for digit in "1000000001".chars() {
+        k.tap(&digit.to_string());
+    }
+    k.tap_then("Далее", "the summary", |s| {
+        matches!(s, Screen::Summary { .. })
+    });
+    k.tap("Перейти к оплате");
+    k.tap_then(
+        "Банковской картой",
+        "the receipt choice",
+        |s| matches!(s, Screen::ReceiptChoice { .. }),
+    );
+    k.tap("Чек по SMS");
+    for digit in "9123456789".chars() {
+        k.tap(&digit.to_string());
+    }
+    k.tap_then("Отправить чек", "the final screen", |s| {
+        matches!(s, Screen::Done { .. })
+    });
+    let events = k.finish();
+    assert!(events.iter().any(|e| matches!(
+        e,
+        JournalEvent::CardCompleted {
+            amount_kopecks: 150_000,
+            ..
+        }
+    )));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, JournalEvent::EReceiptRequested { .. })));
+}
