@@ -43,7 +43,7 @@ fn fiscal_document(req: &FiscalRequest, seller: &Seller, vat: VatRate) -> Fiscal
         .filter(|a| a.total().kopecks() > 0)
         .map(|a| {
             Item::service(
-                &format!("{}, л/с {}", a.name, req.account),
+                format!("{}, л/с {}", a.name, req.account),
                 a.total().kopecks(),
                 vat,
             )
