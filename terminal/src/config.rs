@@ -406,7 +406,11 @@ impl<'a> Section<'a> {
                 table,
             }),
             other => {
-                self.err(errors, key, format!("expected a table, got {}", kind(other)));
+                self.err(
+                    errors,
+                    key,
+                    format!("expected a table, got {}", kind(other)),
+                );
                 None
             }
         }
@@ -422,11 +426,20 @@ impl<'a> Section<'a> {
         self.as_str(key, value, errors)
     }
 
-    fn as_str(&self, key: &str, value: &'a Value, errors: &mut Vec<ConfigError>) -> Option<&'a str> {
+    fn as_str(
+        &self,
+        key: &str,
+        value: &'a Value,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<&'a str> {
         match value {
             Value::String(s) => Some(s.as_str()),
             other => {
-                self.err(errors, key, format!("expected a string, got {}", kind(other)));
+                self.err(
+                    errors,
+                    key,
+                    format!("expected a string, got {}", kind(other)),
+                );
                 None
             }
         }
@@ -446,7 +459,11 @@ impl<'a> Section<'a> {
         match self.required(key, errors)? {
             Value::Integer(i) => Some(*i),
             other => {
-                self.err(errors, key, format!("expected an integer, got {}", kind(other)));
+                self.err(
+                    errors,
+                    key,
+                    format!("expected an integer, got {}", kind(other)),
+                );
                 None
             }
         }
@@ -506,12 +523,7 @@ impl<'a> Section<'a> {
         None
     }
 
-    fn path(
-        &self,
-        key: &str,
-        base_dir: &Path,
-        errors: &mut Vec<ConfigError>,
-    ) -> Option<PathBuf> {
+    fn path(&self, key: &str, base_dir: &Path, errors: &mut Vec<ConfigError>) -> Option<PathBuf> {
         let s = self.text(key, errors)?;
         Some(resolve(base_dir, &s))
     }
@@ -671,14 +683,24 @@ fn parse_root(root: &Table, base_dir: &Path, errors: &mut Vec<ConfigError>) -> O
         ],
         errors,
     );
-    let terminal = root.table("terminal", errors).and_then(|s| parse_terminal(&s, errors));
-    let devices = root.table("devices", errors).and_then(|s| parse_devices(&s, errors));
-    let fiscal = root.table("fiscal", errors).and_then(|s| parse_fiscal(&s, errors));
-    let seller = root.table("seller", errors).and_then(|s| parse_seller(&s, errors));
+    let terminal = root
+        .table("terminal", errors)
+        .and_then(|s| parse_terminal(&s, errors));
+    let devices = root
+        .table("devices", errors)
+        .and_then(|s| parse_devices(&s, errors));
+    let fiscal = root
+        .table("fiscal", errors)
+        .and_then(|s| parse_fiscal(&s, errors));
+    let seller = root
+        .table("seller", errors)
+        .and_then(|s| parse_seller(&s, errors));
     let back_office = root
         .table("back_office", errors)
         .and_then(|s| parse_back_office(&s, base_dir, errors));
-    let limits = root.table("limits", errors).and_then(|s| parse_limits(&s, errors));
+    let limits = root
+        .table("limits", errors)
+        .and_then(|s| parse_limits(&s, errors));
     let accounts = root
         .optional_section("accounts", errors, |s, errors| {
             parse_accounts(s, base_dir, errors)
@@ -689,11 +711,15 @@ fn parse_root(root: &Table, base_dir: &Path, errors: &mut Vec<ConfigError>) -> O
                 fixture_file: None,
             })
         });
-    let readings = root.table("readings", errors).and_then(|s| parse_readings(&s, errors));
+    let readings = root
+        .table("readings", errors)
+        .and_then(|s| parse_readings(&s, errors));
     let working_hours = root
         .optional_section("working_hours", errors, |s, _| Some(s.table.clone()))
         .map(Option::unwrap_or_default);
-    let service = root.table("service", errors).and_then(|s| parse_service(&s, errors));
+    let service = root
+        .table("service", errors)
+        .and_then(|s| parse_service(&s, errors));
 
     if let (Some(devices), Some(fiscal)) = (&devices, &fiscal) {
         check_port_clashes(devices, fiscal, errors);
@@ -780,7 +806,10 @@ fn parse_bill_acceptor(
     s.deny_unknown(&["protocol", "port", "denominations"], errors);
     let protocol = s.choice(
         "protocol",
-        &[("ccnet", BillProtocol::Ccnet), ("id003", BillProtocol::Id003)],
+        &[
+            ("ccnet", BillProtocol::Ccnet),
+            ("id003", BillProtocol::Id003),
+        ],
         errors,
     );
     let port = s.port("port", errors);
@@ -821,7 +850,9 @@ fn parse_denominations(s: &Section<'_>, errors: &mut Vec<ConfigError>) -> Option
                 s.err(
                     errors,
                     key,
-                    format!("{item} is not a ruble banknote (expected some of {RUBLE_BANKNOTES:?})"),
+                    format!(
+                        "{item} is not a ruble banknote (expected some of {RUBLE_BANKNOTES:?})"
+                    ),
                 );
                 return None;
             }
@@ -839,19 +870,19 @@ fn parse_card_reader(s: &Section<'_>, errors: &mut Vec<ConfigError>) -> Option<C
     s.deny_unknown(&["protocol", "port", "end_of_day"], errors);
     let protocol = s.choice("protocol", &[("zvt", CardProtocol::Zvt)], errors);
     let port = s.port("port", errors);
-    let end_of_day = s.string("end_of_day", errors).and_then(|t| {
-        match NaiveTime::parse_from_str(t, "%H:%M") {
-            Ok(time) => Some(time),
-            Err(_) => {
-                s.err(
-                    errors,
-                    "end_of_day",
-                    format!("expected a time HH:MM such as \"23:30\", got \"{t}\""),
-                );
-                None
-            }
-        }
-    });
+    let end_of_day =
+        s.string("end_of_day", errors)
+            .and_then(|t| match NaiveTime::parse_from_str(t, "%H:%M") {
+                Ok(time) => Some(time),
+                Err(_) => {
+                    s.err(
+                        errors,
+                        "end_of_day",
+                        format!("expected a time HH:MM such as \"23:30\", got \"{t}\""),
+                    );
+                    None
+                }
+            });
     Some(CardReaderConfig {
         protocol: protocol?,
         port: port?,
@@ -910,7 +941,11 @@ fn parse_fiscal(s: &Section<'_>, errors: &mut Vec<ConfigError>) -> Option<Fiscal
         s.port("port", errors).map(Some)
     } else {
         if matches!(kind, Some(FiscalKind::Shtrih | FiscalKind::Atol)) {
-            s.err(errors, "port", "missing (required unless kind is \"emulated\")");
+            s.err(
+                errors,
+                "port",
+                "missing (required unless kind is \"emulated\")",
+            );
         }
         Some(None)
     };
@@ -921,7 +956,10 @@ fn parse_fiscal(s: &Section<'_>, errors: &mut Vec<ConfigError>) -> Option<Fiscal
             if n.chars().count() <= 20 {
                 Ok(())
             } else {
-                Err(format!("at most 20 characters (tag 1036), got {}", n.chars().count()))
+                Err(format!(
+                    "at most 20 characters (tag 1036), got {}",
+                    n.chars().count()
+                ))
             }
         },
         errors,
@@ -1026,7 +1064,11 @@ fn parse_seller(s: &Section<'_>, errors: &mut Vec<ConfigError>) -> Option<Seller
     let place = s.text("place", errors);
     let site = match s.optional_string("site", errors) {
         Some(site) if site.trim().is_empty() => {
-            s.err(errors, "site", "must not be empty (leave the key out instead)");
+            s.err(
+                errors,
+                "site",
+                "must not be empty (leave the key out instead)",
+            );
             None
         }
         Some(site) => Some(Some(site.trim().to_string())),
@@ -1119,7 +1161,10 @@ fn parse_accounts(
 }
 
 fn parse_readings(s: &Section<'_>, errors: &mut Vec<ConfigError>) -> Option<ReadingsConfig> {
-    s.deny_unknown(&["window_first_day", "window_last_day", "max_daily_kwh"], errors);
+    s.deny_unknown(
+        &["window_first_day", "window_last_day", "max_daily_kwh"],
+        errors,
+    );
     let first = s.integer_in("window_first_day", 1..=31, errors);
     let last = s.integer_in("window_last_day", 1..=31, errors);
     let max_daily_kwh = s.integer_in("max_daily_kwh", 1..=1_000_000, errors);

@@ -102,8 +102,16 @@ fn luhn_and_none_schemes() {
         length: 6,
     };
     assert!(none.parse("000000").is_ok());
-    assert_eq!(none.complete("123456").map(|n| n.to_string()), Some("123456".into()));
-    assert_eq!(default_scheme().complete("123456789").map(|n| n.to_string()), Some("1234567890".into()));
+    assert_eq!(
+        none.complete("123456").map(|n| n.to_string()),
+        Some("123456".into())
+    );
+    assert_eq!(
+        default_scheme()
+            .complete("123456789")
+            .map(|n| n.to_string()),
+        Some("1234567890".into())
+    );
     assert_eq!(default_scheme().complete("12345678"), None);
     assert_eq!(default_scheme().complete("12345678x"), None);
 }
@@ -120,7 +128,10 @@ fn names_are_masked() {
     assert_eq!(mask_full_name("  Петрова   анна  "), "Пе***а А.");
     assert_eq!(mask_full_name("Ли Вэй"), "Л*** В.");
     assert_eq!(mask_full_name("Ким"), "К***м");
-    assert_eq!(mask_full_name("Салтыков-Щедрин Михаил Евграфович"), "Са***н М. Е.");
+    assert_eq!(
+        mask_full_name("Салтыков-Щедрин Михаил Евграфович"),
+        "Са***н М. Е."
+    );
     assert_eq!(mask_full_name(""), "");
 }
 
@@ -166,17 +177,26 @@ fn demo_set() {
     let demo = FixtureSource::demo();
     assert_eq!(demo.len(), 3);
 
-    let ivanov = demo.lookup(&number("1000000001")).expect("reachable").expect("known");
+    let ivanov = demo
+        .lookup(&number("1000000001"))
+        .expect("reachable")
+        .expect("known");
     assert_eq!(ivanov.holder_masked, "Ив***в И. И.");
     assert_eq!(ivanov.address_masked, "г. Тверь, ул. Ленина, д. 5, кв. ***");
     assert_eq!(ivanov.total_debt_kopecks(), Some(150_000));
     assert_eq!(ivanov.services.len(), 2);
     assert!(ivanov.verified);
 
-    let petrova = demo.lookup(&number("1000000028")).expect("ok").expect("known");
+    let petrova = demo
+        .lookup(&number("1000000028"))
+        .expect("ok")
+        .expect("known");
     assert_eq!(petrova.total_debt_kopecks(), Some(0));
 
-    let sidorov = demo.lookup(&number("1000000036")).expect("ok").expect("known");
+    let sidorov = demo
+        .lookup(&number("1000000036"))
+        .expect("ok")
+        .expect("known");
     let zones: Vec<usize> = sidorov.meters.iter().map(|m| m.zones.len()).collect();
     assert_eq!(zones, [2, 3]);
     assert_eq!(sidorov.meters[1].zones[2].code, ZoneCode::T3);
@@ -190,7 +210,10 @@ fn demo_set() {
 fn offline_fallback_offers_an_unverified_account() {
     let source = OfflineFallback::new(FixtureSource::demo());
     // Online: the real account.
-    let online = source.lookup(&number("1000000001")).expect("ok").expect("known");
+    let online = source
+        .lookup(&number("1000000001"))
+        .expect("ok")
+        .expect("known");
     assert!(online.verified);
 
     source.inner().set_reachable(false);
@@ -198,7 +221,10 @@ fn offline_fallback_offers_an_unverified_account() {
         source.inner().lookup(&number("1000000001")),
         Err(LookupError::Unreachable(_))
     ));
-    let offline = source.lookup(&number("1234567890")).expect("fallback").expect("account");
+    let offline = source
+        .lookup(&number("1234567890"))
+        .expect("fallback")
+        .expect("account");
     assert!(!offline.verified);
     assert_eq!(offline, Account::unverified(number("1234567890")));
     assert_eq!(offline.services.len(), 1);
@@ -232,7 +258,10 @@ fn a_bad_answer_is_not_taken_for_offline() {
 
 #[test]
 fn fixture_files_in_toml_and_json() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/accounts.example.toml");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/accounts.example.toml"
+    );
     let source = FixtureSource::load(example.as_ref(), &default_scheme()).expect("example loads");
     assert!(!source.is_empty());
 
@@ -247,7 +276,10 @@ fn fixture_files_in_toml_and_json() {
         .expect("temp file");
     file.write_all(json.as_bytes()).expect("write");
     let source = FixtureSource::load(file.path(), &default_scheme()).expect("json loads");
-    let account = source.lookup(&number("1000000001")).expect("ok").expect("known");
+    let account = source
+        .lookup(&number("1000000001"))
+        .expect("ok")
+        .expect("known");
     assert_eq!(account.meters[0].zones[0].name_ru, "круглосуточно");
 }
 
@@ -283,9 +315,16 @@ zones = [{ code = "T4", previous_value = 1, previous_date = "2026-10-01" }]
         err.to_string(),
         "accounts[0].meters[0]: zone code \"T4\" is not T1, T2 or T3"
     );
-    let duplicate = format!("{}{}", bad_number.replace("02", "01"), bad_number.replace("02", "01"));
+    let duplicate = format!(
+        "{}{}",
+        bad_number.replace("02", "01"),
+        bad_number.replace("02", "01")
+    );
     let err = FixtureSource::from_toml(&duplicate, &default_scheme()).expect_err("twice");
-    assert_eq!(err.to_string(), "accounts[1].number: account number appears twice");
+    assert_eq!(
+        err.to_string(),
+        "accounts[1].number: account number appears twice"
+    );
     assert!(matches!(
         FixtureSource::from_toml("accounts = 5", &default_scheme()),
         Err(FixtureError::Syntax(_))

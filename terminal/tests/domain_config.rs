@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use argon2::Argon2;
 use terminal::accounts::AccountScheme;
 use terminal::config::{
     check, inn_is_valid, BillProtocol, Config, ConfigError, FiscalKind, TaxSystem,
@@ -42,10 +44,17 @@ fn the_example_is_valid() {
     let config = check(&example_path()).expect("example config is valid");
     assert_eq!(config.terminal.id, "0042");
     assert_eq!(config.terminal.timezone, chrono_tz::Europe::Moscow);
-    let bills = config.devices.bill_acceptor.as_ref().expect("bill acceptor");
+    let bills = config
+        .devices
+        .bill_acceptor
+        .as_ref()
+        .expect("bill acceptor");
     assert_eq!(bills.protocol, BillProtocol::Ccnet);
     assert_eq!(bills.port, Path::new("/dev/ttyS1"));
-    assert_eq!(bills.denominations_rub, [50, 100, 200, 500, 1000, 2000, 5000]);
+    assert_eq!(
+        bills.denominations_rub,
+        [50, 100, 200, 500, 1000, 2000, 5000]
+    );
     let card = config.devices.card_reader.as_ref().expect("card reader");
     assert_eq!(card.end_of_day.to_string(), "23:30:00");
     assert_eq!(config.fiscal.kind, FiscalKind::Emulated);
@@ -61,8 +70,16 @@ fn the_example_is_valid() {
     assert_eq!(config.readings.window.last_day, 25);
     assert_eq!(config.readings.rules().default_max_daily_kwh, 100);
     assert!(config.working_hours.is_empty());
+    // The example's service PIN is 1234, as its comment says.
+    let hash = PasswordHash::new(&config.service.pin_hash).expect("PHC string");
+    assert!(Argon2::default().verify_password(b"1234", &hash).is_ok());
+    assert!(Argon2::default().verify_password(b"0000", &hash).is_err());
     // The key file lives on the kiosk, not here.
-    let missing: Vec<String> = config.missing_files().iter().map(ToString::to_string).collect();
+    let missing: Vec<String> = config
+        .missing_files()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(
         missing,
         ["back_office.key_file: file /etc/kiosk/terminal.key does not exist"]
@@ -258,7 +275,9 @@ fn exact_single_errors() {
         "devices: at least one of bill_acceptor or card_reader must be configured, or no payment is possible"
     );
     assert_eq!(
-        one_error(&edit("pin_hash = \"$argon2", "pin_hash = \"$bcrypt")).split(':').next(),
+        one_error(&edit("pin_hash = \"$argon2", "pin_hash = \"$bcrypt"))
+            .split(':')
+            .next(),
         Some("service.pin_hash")
     );
     // The PIN itself is never echoed.
@@ -269,20 +288,30 @@ fn exact_single_errors() {
     );
     assert!(!err.contains("1234"), "{err}");
     // A KKT with its port, and an agent section with a bad phone.
-    let text = edit("kind = \"emulated\"", "kind = \"atol\"\nport = \"/dev/ttyS3\"").replace(
+    let text = edit(
+        "kind = \"emulated\"",
+        "kind = \"atol\"\nport = \"/dev/ttyS3\"",
+    )
+    .replace(
         "# [fiscal.agent]\n# kind = \"payment_agent\"",
         "[fiscal.agent]\nkind = \"payment_agent\"",
     );
     let text = text
         .replace("# supplier_inn", "supplier_inn")
         .replace("# supplier_name", "supplier_name")
-        .replace("# supplier_phone = \"+74822000000\"", "supplier_phone = \"84822000000\"");
+        .replace(
+            "# supplier_phone = \"+74822000000\"",
+            "supplier_phone = \"84822000000\"",
+        );
     assert_eq!(
         one_error(&text),
         "fiscal.agent.supplier_phone: expected +7 and 10 digits, got \"84822000000\""
     );
-    let ok = Config::from_toml_str(&text.replace("\"84822000000\"", "\"+74822000000\""), Path::new("/"))
-        .expect("valid with agent");
+    let ok = Config::from_toml_str(
+        &text.replace("\"84822000000\"", "\"+74822000000\""),
+        Path::new("/"),
+    )
+    .expect("valid with agent");
     assert_eq!(ok.fiscal.kind, FiscalKind::Atol);
     assert_eq!(ok.fiscal.port.as_deref(), Some(Path::new("/dev/ttyS3")));
     assert_eq!(ok.fiscal.agent.expect("agent").supplier_inn, "7707083893");

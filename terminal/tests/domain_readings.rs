@@ -327,8 +327,7 @@ fn duplicate_is_refused_and_a_changed_value_is_a_correction() {
     );
 
     // A typo fixed downwards is measured against last month's value, not the typo.
-    let fixed =
-        register(&meter, &t1("1350"), later, earlier, &mut registrar).expect("correction");
+    let fixed = register(&meter, &t1("1350"), later, earlier, &mut registrar).expect("correction");
     assert_eq!(fixed.corrects, Some(first.registration.clone()));
     assert_eq!(fixed.zones[0].consumption, 50);
     assert_eq!(fixed.registration.to_string(), "T0042-261121-0001");
@@ -354,7 +353,11 @@ fn registration_numbers_are_unique_and_resume() {
     let c = registrar.next_number(at(2026, 11, 21, 0, 0));
     assert_eq!(
         [a.to_string(), b.to_string(), c.to_string()],
-        ["T0042-261120-0001", "T0042-261120-0002", "T0042-261121-0001"]
+        [
+            "T0042-261120-0001",
+            "T0042-261120-0002",
+            "T0042-261121-0001"
+        ]
     );
     // The clock going back a day must not reissue T0042-261120-0001.
     let d = registrar.next_number(at(2026, 11, 20, 23, 0));
@@ -416,16 +419,8 @@ fn slip_has_number_time_terminal_and_values() {
 #[test]
 fn meter_descriptions_are_checked() {
     let z = |c, v| Zone::new(c, v, date(2026, 10, 1));
-    let make = |digits, zones, limit| {
-        Meter::new(
-            "m".into(),
-            "s".into(),
-            "n".into(),
-            digits,
-            zones,
-            limit,
-        )
-    };
+    let make =
+        |digits, zones, limit| Meter::new("m".into(), "s".into(), "n".into(), digits, zones, limit);
     assert!(make(0, vec![z(ZoneCode::T1, 1)], None).is_err());
     assert!(make(10, vec![z(ZoneCode::T1, 1)], None).is_err());
     assert!(make(5, vec![], None).is_err());

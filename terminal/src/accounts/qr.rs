@@ -11,8 +11,9 @@
 //! Scanner input arrives either as text the scanner already decoded ([`parse_payment_qr_text`])
 //! or as the raw bytes of the code ([`parse_payment_qr`]), decoded here by the header's encoding
 //! digit, strictly: a scanner configured to transcode to UTF-8 must be read as text. (Were such
-//! UTF-8 bytes passed as bytes under digit `1`/`3`, only the names would be garbled: `PersAcc` and
-//! `Sum` are ASCII digits in every encoding, so identification still works.)
+//! UTF-8 bytes passed as bytes under digit `1`/`3`, the names would garble while `PersAcc` and
+//! `Sum`, ASCII digits in every encoding, survive — unless a byte decodes to a control character,
+//! as Windows-1251's unassigned 0x98 does, and the code is refused as damaged.)
 
 use std::fmt;
 
@@ -347,9 +348,7 @@ pub fn parse_payment_qr_text(text: &str) -> Result<PaymentQr, QrError> {
     };
     check_mandatory(&qr)?;
     if let Some(sum) = qr.get("Sum") {
-        let ok = !sum.is_empty()
-            && sum.len() <= 18
-            && sum.bytes().all(|b| b.is_ascii_digit());
+        let ok = !sum.is_empty() && sum.len() <= 18 && sum.bytes().all(|b| b.is_ascii_digit());
         if !ok {
             return Err(QrError::BadSum {
                 value: sum.to_string(),

@@ -336,8 +336,8 @@ impl FixtureMeter {
         for z in self.zones {
             let code = ZoneCode::parse(&z.code)
                 .ok_or_else(|| invalid(format!("zone code {:?} is not T1, T2 or T3", z.code)))?;
-            let previous_date = NaiveDate::parse_from_str(&z.previous_date, "%Y-%m-%d")
-                .map_err(|_| {
+            let previous_date =
+                NaiveDate::parse_from_str(&z.previous_date, "%Y-%m-%d").map_err(|_| {
                     invalid(format!(
                         "previous_date {:?} is not a date YYYY-MM-DD",
                         z.previous_date

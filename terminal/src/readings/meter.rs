@@ -19,7 +19,12 @@ pub enum ZoneCode {
 impl ZoneCode {
     pub fn parse(s: &str) -> Option<ZoneCode> {
         // Bills print the Cyrillic «Т» as often as the Latin «T».
-        match s.trim().replace(['Т', 'т'], "T").to_ascii_uppercase().as_str() {
+        match s
+            .trim()
+            .replace(['Т', 'т'], "T")
+            .to_ascii_uppercase()
+            .as_str()
+        {
             "T1" => Some(ZoneCode::T1),
             "T2" => Some(ZoneCode::T2),
             "T3" => Some(ZoneCode::T3),
@@ -112,11 +117,16 @@ impl Meter {
             1 => &[ZoneCode::T1],
             2 => &[ZoneCode::T1, ZoneCode::T2],
             3 => &[ZoneCode::T1, ZoneCode::T2, ZoneCode::T3],
+            // No zones, or more than three: never valid.
             _ => &[],
         };
-        if codes != expected {
+        if expected.is_empty() || codes != expected {
             return Err(MeterError::Zones(
-                codes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(" "),
+                codes
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
             ));
         }
         let capacity = 10u64.pow(u32::from(digits));

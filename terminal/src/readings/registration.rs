@@ -163,7 +163,10 @@ impl RegisteredReading {
         let mut lines = vec![
             "ПОКАЗАНИЯ ПРИБОРА УЧЁТА ПРИНЯТЫ".to_string(),
             format!("Рег. номер: {}", self.registration),
-            format!("Дата и время: {}", self.accepted_at.format("%d.%m.%Y %H:%M")),
+            format!(
+                "Дата и время: {}",
+                self.accepted_at.format("%d.%m.%Y %H:%M")
+            ),
             format!("Терминал: {}", self.terminal_id),
             format!("Лицевой счёт: {}", self.account),
             format!("Счётчик: {}, зав. № {}", self.meter_name, self.meter_serial),

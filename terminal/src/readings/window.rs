@@ -36,8 +36,18 @@ impl AcceptanceWindow {
 /// Month names in the genitive, as in «27 ноября».
 pub fn month_genitive(month: u32) -> &'static str {
     const NAMES: [&str; 12] = [
-        "января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября",
-        "октября", "ноября", "декабря",
+        "января",
+        "февраля",
+        "марта",
+        "апреля",
+        "мая",
+        "июня",
+        "июля",
+        "августа",
+        "сентября",
+        "октября",
+        "ноября",
+        "декабря",
     ];
     NAMES
         .get(month.saturating_sub(1) as usize)
