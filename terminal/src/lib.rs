@@ -1,6 +1,8 @@
 //! `terminal` is the kiosk daemon: customer session core, journal, config, account lookup,
 //! meter-reading rules, health monitor, service operations and device wiring.
 
+pub mod accounts;
+pub mod config;
 pub mod demo;
 pub mod devices;
 pub mod gpio;
@@ -9,6 +11,7 @@ pub mod journal;
 pub mod ledger;
 pub mod metrics;
 pub mod money;
+pub mod readings;
 pub mod runtime;
 pub mod screen;
 pub mod service_pin;
