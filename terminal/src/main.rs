@@ -113,10 +113,7 @@ fn main() -> ExitCode {
         } => export(&journal, from, to, format),
         Command::Config {
             command: ConfigCommand::Check { file },
-        } => {
-            eprintln!("config check: not available yet for {}", file.display());
-            ExitCode::FAILURE
-        }
+        } => check_config(&file),
         Command::Run { simulate: true, .. } => {
             match terminal::simulate::run(PathBuf::from("var/sim")) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -195,6 +192,26 @@ fn export(path: &std::path::Path, from: u64, to: u64, format: ExportFormat) -> E
         }
         Err(e) => {
             eprintln!("export failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match terminal::config::check(path) {
+        Ok(config) => {
+            let missing = config.missing_files();
+            for problem in &missing {
+                println!("warning: {problem}");
+            }
+            println!("{}: OK", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for problem in &problems {
+                println!("{}: {problem}", path.display());
+            }
+            println!("{} problem(s) found", problems.len());
             ExitCode::FAILURE
         }
     }

@@ -13,6 +13,7 @@ use receipt_printer::{
 };
 use tokio::sync::mpsc;
 
+use crate::accounts::{AccountScheme, FixtureSource, OfflineFallback};
 use crate::devices;
 use crate::devices::receipts::ReceiptSetup;
 use crate::runtime::{fakes, CoreEvent, DeviceLinks};
@@ -68,7 +69,11 @@ pub async fn start(
         columns: profile.columns,
     };
     let links = DeviceLinks {
-        lookup: fakes::spawn_lookup(vec![crate::demo::demo_account()], core.clone()),
+        lookup: devices::lookup::spawn(
+            AccountScheme::default(),
+            OfflineFallback::new(FixtureSource::demo()),
+            core.clone(),
+        ),
         bill: devices::bill::spawn(acceptor, core.clone()),
         card: fakes::spawn_card(core.clone()),
         receipts: devices::receipts::spawn(setup, core),

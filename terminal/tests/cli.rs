@@ -122,3 +122,29 @@ fn export_writes_csv() {
     assert_eq!(text.lines().count(), 3, "{text}");
     assert!(text.starts_with("seq,time_utc,kind,payload,prev_hash,hash"));
 }
+
+#[test]
+fn config_check_accepts_the_example_and_names_every_bad_key() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/kiosk.example.toml");
+    let out = terminal()
+        .args(["config", "check", example])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[terminal]\nid = \"x y\"\n").unwrap();
+    let out = terminal()
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(text.contains("terminal.id: expected"), "{text}");
+    assert!(text.contains("seller: missing"), "{text}");
+}

@@ -2,4 +2,5 @@
 //! commands into driver calls.
 
 pub mod bill;
+pub mod lookup;
 pub mod receipts;

@@ -1,6 +1,6 @@
 //! Renders every screen to PNG with the software renderer (no display needed).
 //!
-//! `cargo run -p ui --bin render-screens -- --out ui/docs/screens`
+//! `cargo run -p ui --bin render-screens -- --out docs/screens`
 //! writes `<out>/<variant>/<screen>.png` for the variants portrait, landscape (1280×800),
 //! portrait-contrast and landscape-contrast; `--large` adds portrait-large (large text) and
 //! `--all-sizes` adds landscape 1920×1080.
@@ -67,7 +67,7 @@ fn variants(large_text: bool, all_sizes: bool) -> Vec<Variant> {
 }
 
 fn main() -> ExitCode {
-    let mut out = PathBuf::from("ui/docs/screens");
+    let mut out = PathBuf::from("docs/screens");
     let mut all_sizes = false;
     let mut large_text = false;
     let mut args = std::env::args().skip(1);
