@@ -8,11 +8,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use crate::journal::Journal;
-use crate::money::{Limits, Money, ServiceDue};
+use crate::money::{Limits, Money};
+use crate::reading_check::MeterRules;
 use crate::runtime::{Core, CoreEvent, CoreSetup, SystemClock};
 use crate::session::{
-    CustomerAccount, Intent, MeterInfo, Purpose, ReceiptChoice, Screen, Session, SessionConfig,
-    View, ZoneInfo,
+    CustomerAccount, Intent, Purpose, ReceiptChoice, Screen, Session, SessionConfig, View,
 };
 use crate::sim_devices::{self, SimDevices};
 
@@ -41,49 +41,24 @@ pub enum DemoError {
     Mismatch { journal: Money, cassette: Money },
 }
 
-/// The demo account: 1 500,00 ₽ owed for electricity.
+/// The demo account 1000000001 (1 500,00 ₽ owed), as the lookup hands it to the session.
 pub fn demo_account() -> CustomerAccount {
-    CustomerAccount {
-        number: "1000000001".into(),
-        verified: true,
-        holder_masked: "Ив***в И. И.".into(),
-        address_masked: "г. Энск, ул. Ленина, д. 1, кв. **".into(),
-        services: vec![
-            ServiceDue {
-                service_id: "electricity".into(),
-                name: "Электроэнергия".into(),
-                debt: Money::from_rubles(1_350),
-            },
-            ServiceDue {
-                service_id: "odn".into(),
-                name: "Электроэнергия ОДН".into(),
-                debt: Money::from_rubles(150),
-            },
-        ],
-        meters: vec![MeterInfo {
-            id: "m1".into(),
-            name: "Меркурий 201".into(),
-            zones: vec![ZoneInfo {
-                code: "T1".into(),
-                name: "день".into(),
-                previous: 12_345,
-            }],
-        }],
-        paid_today: Money::ZERO,
-    }
-}
-
-/// Readings rules that refuse everything (the demo and the soak pay only).
-pub struct NoReadings;
-impl crate::session::ReadingRules for NoReadings {
-    fn check(
-        &self,
-        _: &CustomerAccount,
-        _: &crate::session::ReadingInput,
-        _: chrono::DateTime<chrono::Utc>,
-    ) -> Result<u64, String> {
-        Err("Приём показаний в демонстрации не настроен".into())
-    }
+    use crate::accounts::{AccountScheme, AccountSource, FixtureSource};
+    let scheme = AccountScheme::default();
+    scheme
+        .parse("1000000001")
+        .ok()
+        .and_then(|n| FixtureSource::demo().lookup(&n).ok().flatten())
+        .map(crate::devices::lookup::customer_account)
+        .unwrap_or_else(|| CustomerAccount {
+            number: "1000000001".into(),
+            verified: false,
+            holder_masked: String::new(),
+            address_masked: String::new(),
+            services: Vec::new(),
+            meters: Vec::new(),
+            paid_today: Money::ZERO,
+        })
 }
 
 async fn wait_for(
@@ -124,7 +99,10 @@ pub async fn run_demo() -> Result<(String, u64), DemoError> {
         per_payment: Money::from_rubles(15_000),
         per_day: Money::from_rubles(60_000),
     };
-    let session = Session::new(SessionConfig::new("DEMO01", limits), Box::new(NoReadings));
+    let session = Session::new(
+        SessionConfig::new("DEMO01", limits),
+        Box::new(MeterRules::any_day(chrono_tz::Europe::Moscow)),
+    );
     let (view_tx, mut view) = watch::channel(session.view());
     let core = Core::new(
         session,

@@ -11,6 +11,7 @@ pub mod journal;
 pub mod ledger;
 pub mod metrics;
 pub mod money;
+pub mod reading_check;
 pub mod readings;
 pub mod runtime;
 pub mod screen;

@@ -536,7 +536,10 @@ impl ScreenBridge {
                     .iter()
                     .enumerate()
                     .map(|(m, meter)| v::MeterView {
-                        serial: meter.name.clone(),
+                        serial: meter
+                            .meter
+                            .as_ref()
+                            .map_or_else(|| meter.name.clone(), |rm| rm.serial.clone()),
                         zones: meter
                             .zones
                             .iter()

@@ -46,7 +46,12 @@ pub fn run(data_dir: PathBuf) -> Result<(), SimulateError> {
     };
     let mut config = SessionConfig::new("SIM01", limits);
     config.first_document_no = first_no;
-    let session = Session::new(config, Box::new(crate::demo::NoReadings));
+    let session = Session::new(
+        config,
+        Box::new(crate::reading_check::MeterRules::any_day(
+            chrono_tz::Europe::Moscow,
+        )),
+    );
     let (view_tx, view_rx) = watch::channel(session.view());
 
     let devices = runtime

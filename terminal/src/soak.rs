@@ -76,7 +76,12 @@ pub async fn run(args: SoakArgs) -> Result<(), SoakError> {
     };
     let mut config = SessionConfig::new("SOAK01", limits);
     config.first_document_no = first_no;
-    let session = Session::new(config, Box::new(crate::demo::NoReadings));
+    let session = Session::new(
+        config,
+        Box::new(crate::reading_check::MeterRules::any_day(
+            chrono_tz::Europe::Moscow,
+        )),
+    );
     let (view_tx, mut view) = watch::channel(session.view());
     let setup = CoreSetup {
         tz: chrono_tz::Europe::Moscow,

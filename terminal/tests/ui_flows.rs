@@ -40,7 +40,9 @@ impl Kiosk {
         };
         let session = Session::new(
             SessionConfig::new("UI01", limits),
-            Box::new(terminal::demo::NoReadings),
+            Box::new(terminal::reading_check::MeterRules::any_day(
+                chrono_tz::Europe::Moscow,
+            )),
         );
         let (view_tx, view) = watch::channel(session.view());
         let setup = CoreSetup {
@@ -243,4 +245,63 @@ fn card_payment_through_the_screens() {
     assert!(events
         .iter()
         .any(|e| matches!(e, JournalEvent::EReceiptRequested { .. })));
+}
+
+#[test]
+fn meter_reading_refused_once_then_accepted() {
+    let mut k = Kiosk::start();
+    k.tap_then(
+        "Передать показания",
+        "account entry",
+        |s| matches!(s, Screen::AccountEntry { .. }),
+    );
+    for digit in "1000000001".chars() {
+        k.tap(&digit.to_string());
+    }
+    k.tap_then("Далее", "the readings screen", |s| {
+        matches!(s, Screen::Readings { .. })
+    });
+    let day = "Счётчик 011076123456789, День (Т1)";
+    let night = "Счётчик 011076123456789, Ночь (Т2)";
+    for digit in "12300".chars() {
+        k.tap(&digit.to_string());
+    }
+    k.tap(night);
+    for digit in "6851".chars() {
+        k.tap(&digit.to_string());
+    }
+    k.tap_then(
+        "Передать показания",
+        "the refusal",
+        |s| matches!(s, Screen::Readings { refusals, .. } if !refusals.is_empty()),
+    );
+    assert!(
+        k.ui.shows("Не принято"),
+        "the refusal is explained at once: {:?}",
+        k.ui.all_text()
+    );
+    k.tap(day);
+    k.tap("Очистить");
+    for digit in "12480".chars() {
+        k.tap(&digit.to_string());
+    }
+    k.tap_then(
+        "Передать показания",
+        "the registration",
+        |s| matches!(s, Screen::ReadingsDone { .. }),
+    );
+    let events = k.finish();
+    let refused = events
+        .iter()
+        .filter(|e| matches!(e, JournalEvent::MeterReadingRefused { .. }))
+        .count();
+    let accepted: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            JournalEvent::MeterReadingAccepted { value, .. } => Some(*value),
+            _ => None,
+        })
+        .collect();
+    assert!(refused >= 1);
+    assert_eq!(accepted, vec![12_480, 6_851]);
 }

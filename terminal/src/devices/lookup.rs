@@ -32,17 +32,18 @@ pub fn customer_account(account: Account) -> CustomerAccount {
             .map(|m| {
                 let zones = m.zones.len();
                 MeterInfo {
-                    id: m.id,
+                    id: m.id.clone(),
                     name: format!("{} № {}", m.name, m.serial),
                     zones: m
                         .zones
-                        .into_iter()
+                        .iter()
                         .map(|z| ZoneInfo {
                             code: z.code.as_str().to_string(),
                             name: z.code.name_ru(zones).to_string(),
                             previous: z.previous_value,
                         })
                         .collect(),
+                    meter: Some(m),
                 }
             })
             .collect(),

@@ -27,12 +27,15 @@ pub use view::*;
 
 /// Checks one typed meter reading; the message is the Russian explanation shown at once.
 pub trait ReadingRules: Send {
-    fn check(
+    /// Checks the zones typed for one meter together; `Ok` gives (zone code, value) for each,
+    /// `Err` the Russian explanation shown at once (with the numbers in it).
+    fn check_meter(
         &self,
         account: &CustomerAccount,
-        input: &ReadingInput,
+        meter: &MeterInfo,
+        inputs: &[ReadingInput],
         now: DateTime<Utc>,
-    ) -> Result<u64, String>;
+    ) -> Result<Vec<(String, u64)>, String>;
 }
 
 /// Fixed settings of the core.
@@ -774,62 +777,73 @@ impl Session {
         now: DateTime<Utc>,
     ) -> State {
         let mut refusals = Vec::new();
-        for input in inputs {
-            if input.text.trim().is_empty() {
-                continue;
-            }
-            let zone = account
-                .meters
-                .iter()
-                .find(|m| m.id == input.meter_id)
-                .and_then(|m| {
-                    m.zones
-                        .iter()
-                        .find(|z| z.code == input.zone)
-                        .map(|z| (m.name.clone(), z.previous))
-                });
-            let Some((meter_name, previous)) = zone else {
+        let inputs: Vec<ReadingInput> = inputs
+            .into_iter()
+            .filter(|i| !i.text.trim().is_empty())
+            .collect();
+        for input in &inputs {
+            if !account.meters.iter().any(|m| m.id == input.meter_id) {
                 refusals.push(ReadingRefusal {
                     meter_id: input.meter_id.clone(),
                     zone: input.zone.clone(),
-                    message: "Такого прибора учёта или зоны нет на этом лицевом счёте".into(),
+                    message: "Такого прибора учёта нет на этом лицевом счёте".into(),
                 });
+            }
+        }
+        // A meter's zones are checked together: a reading is only whole with every zone.
+        for meter in &account.meters {
+            let typed: Vec<ReadingInput> = inputs
+                .iter()
+                .filter(|i| i.meter_id == meter.id)
+                .cloned()
+                .collect();
+            if typed.is_empty() {
                 continue;
-            };
-            match self.rules.check(&account, &input, now) {
-                Ok(value) => {
-                    let registration_no = self.document_id("M", now);
-                    self.journal(JournalEvent::MeterReadingAccepted {
-                        registration_no: registration_no.clone(),
-                        account: account.number.clone(),
-                        meter_id: input.meter_id.clone(),
-                        zone: input.zone.clone(),
-                        value,
-                        previous,
-                    });
-                    accepted.retain(|a| !(a.meter_id == input.meter_id && a.zone == input.zone));
-                    accepted.push(AcceptedReading {
-                        registration_no,
-                        meter_id: input.meter_id,
-                        meter_name,
-                        zone: input.zone,
-                        value,
-                        previous,
-                    });
+            }
+            match self.rules.check_meter(&account, meter, &typed, now) {
+                Ok(values) => {
+                    for (zone, value) in values {
+                        let previous = meter
+                            .zones
+                            .iter()
+                            .find(|z| z.code == zone)
+                            .map(|z| z.previous)
+                            .unwrap_or(0);
+                        let registration_no = self.document_id("M", now);
+                        self.journal(JournalEvent::MeterReadingAccepted {
+                            registration_no: registration_no.clone(),
+                            account: account.number.clone(),
+                            meter_id: meter.id.clone(),
+                            zone: zone.clone(),
+                            value,
+                            previous,
+                        });
+                        accepted.retain(|a| !(a.meter_id == meter.id && a.zone == zone));
+                        accepted.push(AcceptedReading {
+                            registration_no,
+                            meter_id: meter.id.clone(),
+                            meter_name: meter.name.clone(),
+                            zone,
+                            value,
+                            previous,
+                        });
+                    }
                 }
                 Err(message) => {
-                    self.journal(JournalEvent::MeterReadingRefused {
-                        account: account.number.clone(),
-                        meter_id: input.meter_id.clone(),
-                        zone: input.zone.clone(),
-                        value: input.text.trim().parse().unwrap_or(0),
-                        reason: message.clone(),
-                    });
-                    refusals.push(ReadingRefusal {
-                        meter_id: input.meter_id,
-                        zone: input.zone,
-                        message,
-                    });
+                    for input in typed {
+                        self.journal(JournalEvent::MeterReadingRefused {
+                            account: account.number.clone(),
+                            meter_id: input.meter_id.clone(),
+                            zone: input.zone.clone(),
+                            value: input.text.trim().parse().unwrap_or(0),
+                            reason: message.clone(),
+                        });
+                        refusals.push(ReadingRefusal {
+                            meter_id: input.meter_id,
+                            zone: input.zone,
+                            message: message.clone(),
+                        });
+                    }
                 }
             }
         }

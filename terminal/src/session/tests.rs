@@ -11,22 +11,28 @@ fn t0() -> DateTime<Utc> {
 
 struct AnyReading;
 impl ReadingRules for AnyReading {
-    fn check(
+    fn check_meter(
         &self,
-        account: &CustomerAccount,
-        input: &ReadingInput,
+        _account: &CustomerAccount,
+        meter: &MeterInfo,
+        inputs: &[ReadingInput],
         _now: DateTime<Utc>,
-    ) -> Result<u64, String> {
-        let value: u64 = input
-            .text
-            .trim()
-            .parse()
-            .map_err(|_| format!("«{}» — не число", input.text))?;
-        let previous = account.meters[0].zones[0].previous;
-        if value < previous {
-            return Err(format!("Показание {value} меньше предыдущего {previous}"));
-        }
-        Ok(value)
+    ) -> Result<Vec<(String, u64)>, String> {
+        inputs
+            .iter()
+            .map(|input| {
+                let value: u64 = input
+                    .text
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("«{}» — не число", input.text))?;
+                let previous = meter.zones[0].previous;
+                if value < previous {
+                    return Err(format!("Показание {value} меньше предыдущего {previous}"));
+                }
+                Ok((input.zone.clone(), value))
+            })
+            .collect()
     }
 }
 
@@ -56,6 +62,7 @@ fn account(debt_rubles: i64) -> CustomerAccount {
                 name: "день".into(),
                 previous: 1000,
             }],
+            meter: None,
         }],
         paid_today: Money::ZERO,
     }

@@ -29,6 +29,9 @@ pub struct MeterInfo {
     pub id: String,
     pub name: String,
     pub zones: Vec<ZoneInfo>,
+    /// The meter as the reading rules need it (digit capacity, dates, plausibility); `None` when
+    /// the account came without it (offline).
+    pub meter: Option<crate::readings::Meter>,
 }
 
 /// The account as the session shows it: personal data already masked (152-FZ).
