@@ -1,1 +1,8 @@
-//! tests
+//! `tests` is the home of end-to-end tests that span crates and need none of one crate's binaries.
+//!
+//! The end-to-end tests written so far drive the `terminal` binary itself (`CARGO_BIN_EXE_terminal`
+//! is only visible inside its own package), so they live in `terminal/tests/`: `kill_cash.rs`
+//! (SIGKILL during cash insertions against the CCNET emulator), `ui_flows.rs` (customer flows
+//! through the real screens, core, journal and emulators) and `cli.rs`. Cross-crate flows that do
+//! not need the binary — the terminal's outbox syncing to an embedded back office, card payments
+//! through the ZVT emulator — belong here as they are wired.
