@@ -136,7 +136,7 @@ impl Kiosk {
         );
     }
 
-    fn finish(self) -> Vec<JournalEvent> {
+    fn finish(&mut self) -> Vec<JournalEvent> {
         self.runtime
             .block_on(self.core.send(CoreEvent::Shutdown))
             .unwrap();
@@ -304,4 +304,76 @@ fn meter_reading_refused_once_then_accepted() {
         .collect();
     assert!(refused >= 1);
     assert_eq!(accepted, vec![12_480, 6_851]);
+}
+
+#[test]
+fn paper_out_mid_receipt_keeps_the_payment_shows_the_qr_and_reprints_after_paper_in() {
+    let mut k = Kiosk::start();
+    k.tap_then("Оплатить", "account entry", |s| {
+        matches!(s, Screen::AccountEntry { .. })
+    });
+    for digit in "1000000001".chars() {
+        k.tap(&digit.to_string());
+    }
+    k.tap_then("Далее", "the summary", |s| {
+        matches!(s, Screen::Summary { .. })
+    });
+    k.tap("Перейти к оплате");
+    k.tap_then("Наличными", "the cash screen", |s| {
+        matches!(s, Screen::Cash { .. })
+    });
+    k.insert(1000, Money::from_rubles(1_000));
+    // The roll ends a few lines into the receipt.
+    k.devices.printer.paper_out_after(5);
+    k.tap_then(
+        "Завершить оплату",
+        "the receipt choice",
+        |s| matches!(s, Screen::ReceiptChoice { .. }),
+    );
+    k.tap_then("Напечатать чек", "the final screen", |s| {
+        matches!(s, Screen::Done { .. })
+    });
+    let qr = match &k.view.borrow().screen {
+        Screen::Done {
+            printed: false,
+            qr: Some(qr),
+            ..
+        } => qr.clone(),
+        other => panic!("expected an unprinted receipt with its QR on screen, got {other:?}"),
+    };
+    assert!(qr.starts_with("t=") && qr.contains("&s=1000.00&"), "{qr}");
+    assert!(
+        k.ui.has("Получить чек по SMS или e-mail"),
+        "an e-receipt is offered: {:?}",
+        k.ui.controls()
+    );
+
+    let events = k.finish();
+    let unprinted = events.iter().find_map(|e| match e {
+        JournalEvent::ReceiptUnprinted { receipt_id, .. } => Some(receipt_id.clone()),
+        _ => None,
+    });
+    let credited: i64 = events
+        .iter()
+        .filter_map(|e| match e {
+            JournalEvent::PaymentCompleted { total_kopecks, .. } => Some(*total_kopecks),
+            _ => None,
+        })
+        .sum();
+    let receipt_id = unprinted.expect("the receipt is marked unprinted");
+
+    // The technician puts paper in and reprints: the receipt kept on disk comes out whole.
+    k.devices.printer.paper_in();
+    let receipts = k.devices.links.receipts.clone();
+    k.runtime
+        .block_on(receipts.send(terminal::runtime::ReceiptJob::Print { receipt_id }))
+        .unwrap();
+    let printed = k
+        .devices
+        .printer
+        .wait_for_receipts(2, Duration::from_secs(10));
+    let reprint = printed.last().expect("a reprint");
+    assert!(!reprint.interrupted, "{}", reprint.text());
+    assert!(reprint.text().contains("1 000,00"), "{}", reprint.text());
+    assert_eq!(credited, 100_000, "the payment stays credited");
 }

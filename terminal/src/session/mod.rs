@@ -1176,17 +1176,10 @@ impl Session {
                     receipt_no: approval.receipt_no,
                     amount_kopecks: approval.amount_kopecks,
                 });
-                self.journal(JournalEvent::PaymentCancelled {
-                    payment_id: pid,
-                    reason: "card payment reversed".into(),
-                });
-                let error = Some("Оплата отменена, деньги вернутся на карту".to_string());
-                self.enter(
-                    State::Summary {
-                        account: card.payment.account,
-                        amounts: card.payment.amounts,
-                        error,
-                    },
+                self.card_payment_ended(
+                    card,
+                    "card payment reversed",
+                    "Оплата отменена, деньги вернутся на карту".to_string(),
                     now,
                 );
                 return;
@@ -1199,33 +1192,19 @@ impl Session {
                     payment_id: pid.clone(),
                     reason: reason.clone(),
                 });
-                self.journal(JournalEvent::PaymentCancelled {
-                    payment_id: pid,
-                    reason: "card declined".into(),
-                });
-                let error = Some(format!("Оплата не прошла: {reason}"));
-                self.enter(
-                    State::Summary {
-                        account: card.payment.account,
-                        amounts: card.payment.amounts,
-                        error,
-                    },
+                self.card_payment_ended(
+                    card,
+                    "card declined",
+                    format!("Оплата не прошла: {reason}"),
                     now,
                 );
                 return;
             }
             (DeviceInput::CardCancelled, CardPhase::Authorising { .. } | CardPhase::Unknown) => {
-                self.journal(JournalEvent::PaymentCancelled {
-                    payment_id: pid,
-                    reason: "card payment cancelled".into(),
-                });
-                let error = Some("Оплата картой отменена".to_string());
-                self.enter(
-                    State::Summary {
-                        account: card.payment.account,
-                        amounts: card.payment.amounts,
-                        error,
-                    },
+                self.card_payment_ended(
+                    card,
+                    "card payment cancelled",
+                    "Оплата картой отменена".to_string(),
                     now,
                 );
                 return;
@@ -1248,17 +1227,10 @@ impl Session {
                 // here: the card glue reports CardApproved first, so this is not expected.
             }
             (DeviceInput::CardReversed, CardPhase::Unknown) => {
-                self.journal(JournalEvent::PaymentCancelled {
-                    payment_id: pid,
-                    reason: "card payment not completed".into(),
-                });
-                let error = Some("Оплата не завершена, деньги вернутся на карту".to_string());
-                self.enter(
-                    State::Summary {
-                        account: card.payment.account,
-                        amounts: card.payment.amounts,
-                        error,
-                    },
+                self.card_payment_ended(
+                    card,
+                    "card payment not completed",
+                    "Оплата не завершена, деньги вернутся на карту".to_string(),
                     now,
                 );
                 return;
@@ -1266,6 +1238,27 @@ impl Session {
             _ => {}
         }
         self.state = State::Card(card);
+    }
+
+    /// A card payment that took no money: journal its end and go back to the summary with the
+    /// reason on screen.
+    fn card_payment_ended(
+        &mut self,
+        card: Card,
+        reason: &str,
+        message: String,
+        now: DateTime<Utc>,
+    ) {
+        self.journal(JournalEvent::PaymentCancelled {
+            payment_id: card.payment.id.clone(),
+            reason: reason.into(),
+        });
+        let state = State::Summary {
+            account: card.payment.account,
+            amounts: card.payment.amounts,
+            error: Some(message),
+        };
+        self.enter(state, now);
     }
 
     /// What the screen shows now.
