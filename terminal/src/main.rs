@@ -23,9 +23,12 @@ enum Command {
     Run {
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Use emulated devices and an embedded back office.
+        /// Use emulated devices.
         #[arg(long)]
         simulate: bool,
+        /// Where the journal, fiscal state and stored receipts live (not with --simulate: var/sim).
+        #[arg(long, default_value = "var/kiosk")]
+        data_dir: PathBuf,
     },
     /// A scripted customer pays 1 500,00 ₽ in cash on simulated devices; prints the receipt.
     Demo,
@@ -124,13 +127,17 @@ fn main() -> ExitCode {
             }
         }
         Command::Run {
-            simulate: false, ..
+            simulate: false,
+            config: Some(path),
+            data_dir,
+        } => run_configured(&path, data_dir),
+        Command::Run {
+            simulate: false,
+            config: None,
+            ..
         } => {
-            eprintln!(
-                "terminal run: running on real devices needs the config wiring that is not done yet; \
-                 use `terminal run --simulate` (with a display) or `terminal demo` (headless)"
-            );
-            ExitCode::FAILURE
+            eprintln!("terminal run: give --config FILE for the kiosk's devices, or --simulate for emulated ones");
+            ExitCode::from(2)
         }
     }
 }
@@ -213,6 +220,23 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             }
             println!("{} problem(s) found", problems.len());
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_configured(path: &std::path::Path, data_dir: PathBuf) -> ExitCode {
+    let config = match terminal::config::Config::load(path) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    match terminal::simulate::run_configured(config, data_dir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("terminal run: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -324,12 +324,8 @@ impl ScreenBridge {
     }
 
     /// The screens' view state for the session's view.
-    pub fn view_state(
-        &mut self,
-        view: &View,
-        availability: Availability,
-        now: DateTime<Utc>,
-    ) -> v::ViewState {
+    pub fn view_state(&mut self, view: &View, now: DateTime<Utc>) -> v::ViewState {
+        let availability = view.availability;
         self.follow(view);
         // Final screens go back to the start on their own; a countdown there would only cover
         // the receipt and the «Готово» button.

@@ -226,8 +226,8 @@ fn each_bad_value_names_its_key_and_reason() {
             "working_hours: expected a table, got an integer",
         ),
         (
-            edit("profile = \"custom-vkp80\"", "profile = \"Custom VKP80\""),
-            "devices.printer.profile: expected a profile name of a–z, 0–9, '-' and '_' (e.g. \"custom-vkp80\"), got \"Custom VKP80\"",
+            edit("profile = \"vkp80\"", "profile = \"Custom VKP80\""),
+            "devices.printer.profile: unknown printer profile \"Custom VKP80\"; known: tm-t20, tm-t88, vkp80, ppu-700",
         ),
         (
             edit("site = \"www.example.ru\"", "site = \" \""),

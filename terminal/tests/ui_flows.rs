@@ -83,9 +83,7 @@ impl Kiosk {
 
     fn refresh(&mut self) {
         let view = self.view.borrow().clone();
-        let state = self
-            .bridge
-            .view_state(&view, Default::default(), chrono::Utc::now());
+        let state = self.bridge.view_state(&view, chrono::Utc::now());
         self.ui.show(&state);
     }
 

@@ -271,14 +271,16 @@ pub(super) fn parse_printer(
         "profile",
         s.text("profile", errors),
         |p| {
-            if p
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-            {
+            if receipt_printer::PrinterProfile::by_id(p).is_some() {
                 Ok(())
             } else {
+                let known: Vec<&str> = receipt_printer::PrinterProfile::ALL
+                    .iter()
+                    .map(|p| p.id)
+                    .collect();
                 Err(format!(
-                    "expected a profile name of a–z, 0–9, '-' and '_' (e.g. \"custom-vkp80\"), got \"{p}\""
+                    "unknown printer profile \"{p}\"; known: {}",
+                    known.join(", ")
                 ))
             }
         },

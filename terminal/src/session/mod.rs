@@ -1362,6 +1362,7 @@ impl Session {
         View {
             screen,
             idle_deadline: self.idle_deadline,
+            availability: self.availability,
         }
     }
 }

@@ -85,4 +85,6 @@ pub struct View {
     pub screen: Screen,
     /// When the session will give up for lack of touches (None: not counting).
     pub idle_deadline: Option<DateTime<Utc>>,
+    /// What works now (the screen shows a notice for what does not).
+    pub availability: super::types::Availability,
 }
