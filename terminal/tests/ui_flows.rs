@@ -119,6 +119,23 @@ impl Kiosk {
         self.pump_until(what, pred);
     }
 
+    /// «Оплатить», the demo account's number on the keypad, «Далее»: the account summary.
+    fn open_demo_account_for_payment(&mut self) {
+        self.tap_then("Оплатить", "account entry", |s| {
+            matches!(s, Screen::AccountEntry { .. })
+        });
+        self.type_digits("1000000001");
+        self.tap_then("Далее", "the summary", |s| {
+            matches!(s, Screen::Summary { .. })
+        });
+    }
+
+    fn type_digits(&mut self, digits: &str) {
+        for digit in digits.chars() {
+            self.tap(&digit.to_string());
+        }
+    }
+
     fn insert(&mut self, rubles: i64, total: Money) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.devices.bill.insert(rubles).is_err() {
@@ -158,15 +175,7 @@ impl Kiosk {
 #[test]
 fn cash_payment_through_the_screens() {
     let mut k = Kiosk::start();
-    k.tap_then("Оплатить", "account entry", |s| {
-        matches!(s, Screen::AccountEntry { .. })
-    });
-    for digit in "1000000001".chars() {
-        k.tap(&digit.to_string());
-    }
-    k.tap_then("Далее", "the summary", |s| {
-        matches!(s, Screen::Summary { .. })
-    });
+    k.open_demo_account_for_payment();
     assert!(k.ui.shows("Ив***в И. И."), "masked holder on screen");
     k.tap("Перейти к оплате");
     k.tap_then("Наличными", "the cash screen", |s| {
@@ -210,15 +219,7 @@ fn cash_payment_through_the_screens() {
 #[test]
 fn card_payment_through_the_screens() {
     let mut k = Kiosk::start();
-    k.tap_then("Оплатить", "account entry", |s| {
-        matches!(s, Screen::AccountEntry { .. })
-    });
-    for digit in "1000000001".chars() {
-        k.tap(&digit.to_string());
-    }
-    k.tap_then("Далее", "the summary", |s| {
-        matches!(s, Screen::Summary { .. })
-    });
+    k.open_demo_account_for_payment();
     k.tap("Перейти к оплате");
     k.tap_then(
         "Банковской картой",
@@ -226,9 +227,7 @@ fn card_payment_through_the_screens() {
         |s| matches!(s, Screen::ReceiptChoice { .. }),
     );
     k.tap("Чек по SMS");
-    for digit in "9123456789".chars() {
-        k.tap(&digit.to_string());
-    }
+    k.type_digits("9123456789");
     k.tap_then("Отправить чек", "the final screen", |s| {
         matches!(s, Screen::Done { .. })
     });
@@ -253,21 +252,15 @@ fn meter_reading_refused_once_then_accepted() {
         "account entry",
         |s| matches!(s, Screen::AccountEntry { .. }),
     );
-    for digit in "1000000001".chars() {
-        k.tap(&digit.to_string());
-    }
+    k.type_digits("1000000001");
     k.tap_then("Далее", "the readings screen", |s| {
         matches!(s, Screen::Readings { .. })
     });
     let day = "Счётчик 011076123456789, День (Т1)";
     let night = "Счётчик 011076123456789, Ночь (Т2)";
-    for digit in "12300".chars() {
-        k.tap(&digit.to_string());
-    }
+    k.type_digits("12300");
     k.tap(night);
-    for digit in "6851".chars() {
-        k.tap(&digit.to_string());
-    }
+    k.type_digits("6851");
     k.tap_then(
         "Передать показания",
         "the refusal",
@@ -280,9 +273,7 @@ fn meter_reading_refused_once_then_accepted() {
     );
     k.tap(day);
     k.tap("Очистить");
-    for digit in "12480".chars() {
-        k.tap(&digit.to_string());
-    }
+    k.type_digits("12480");
     k.tap_then(
         "Передать показания",
         "the registration",
@@ -307,15 +298,7 @@ fn meter_reading_refused_once_then_accepted() {
 #[test]
 fn paper_out_mid_receipt_keeps_the_payment_shows_the_qr_and_reprints_after_paper_in() {
     let mut k = Kiosk::start();
-    k.tap_then("Оплатить", "account entry", |s| {
-        matches!(s, Screen::AccountEntry { .. })
-    });
-    for digit in "1000000001".chars() {
-        k.tap(&digit.to_string());
-    }
-    k.tap_then("Далее", "the summary", |s| {
-        matches!(s, Screen::Summary { .. })
-    });
+    k.open_demo_account_for_payment();
     k.tap("Перейти к оплате");
     k.tap_then("Наличными", "the cash screen", |s| {
         matches!(s, Screen::Cash { .. })
