@@ -1,6 +1,7 @@
 //! The simulated kiosk cabinet used by `terminal demo`, `terminal run --simulate` and the UI tests:
-//! a CCNET bill validator emulator and an ESC/POS printer emulator, each on its own pseudo-terminal
-//! and driven by the real drivers, an emulated fiscal module, and a demo account source.
+//! a CCNET bill validator emulator, a ZVT card terminal emulator and an ESC/POS printer emulator,
+//! each on its own pseudo-terminal and driven by the real drivers, an emulated fiscal module, and
+//! the demo account source.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -16,7 +17,7 @@ use tokio::sync::mpsc;
 use crate::accounts::{AccountScheme, FixtureSource, OfflineFallback};
 use crate::devices;
 use crate::devices::receipts::ReceiptSetup;
-use crate::runtime::{fakes, CoreEvent, DeviceLinks};
+use crate::runtime::{CoreEvent, DeviceLinks};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -24,6 +25,8 @@ pub enum SimError {
     Emulator(#[from] std::io::Error),
     #[error("bill validator driver: {0}")]
     Driver(#[from] bill_acceptor::DriverError),
+    #[error("card reader: {0}")]
+    Card(#[from] card_reader::CardError),
     #[error("fiscal module: {0}")]
     Fiscal(#[from] receipt_printer::FiscalError),
 }
@@ -33,6 +36,7 @@ pub struct SimDevices {
     pub links: DeviceLinks,
     pub bill: bill_acceptor::EmulatorHandle,
     pub printer: receipt_printer::EmulatorHandle,
+    pub card: card_reader::EmulatorHandle,
 }
 
 /// Starts the cabinet (inside a tokio runtime). Fiscal state and receipts live under `data_dir`;
@@ -44,6 +48,8 @@ pub async fn start(
 ) -> Result<SimDevices, SimError> {
     let bill = BillEmulator::spawn(Protocol::Ccnet)?;
     let acceptor = spawn_driver(DriverConfig::new(Protocol::Ccnet, bill.device_path())).await?;
+    let card = card_reader::Emulator::spawn()?;
+    let reader = card_reader::CardReader::open(card.path(), card_reader::DriverConfig::default())?;
     let profile = PrinterProfile::EPSON_TM_T20;
     let printer = PrinterEmulator::spawn(profile.clone(), None)?;
     let printer_handle = PrinterHandle::new(
@@ -75,12 +81,13 @@ pub async fn start(
             core.clone(),
         ),
         bill: devices::bill::spawn(acceptor, core.clone()),
-        card: fakes::spawn_card(core.clone()),
+        card: devices::card::spawn(reader, core.clone()),
         receipts: devices::receipts::spawn(setup, core),
     };
     Ok(SimDevices {
         links,
         bill,
         printer,
+        card,
     })
 }

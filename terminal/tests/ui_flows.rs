@@ -242,6 +242,15 @@ fn card_payment_through_the_screens() {
     assert!(events
         .iter()
         .any(|e| matches!(e, JournalEvent::EReceiptRequested { .. })));
+    // The card went through the real ZVT driver and emulator: no full card number in the journal.
+    // (The fiscal storage number is 16 digits too and may pass Luhn: it is not a card.)
+    for e in &events {
+        let payload = e.canonical_payload().replace("9999078900012345", "FN");
+        assert!(
+            !card_reader::contains_full_pan(&payload),
+            "full PAN in {payload}"
+        );
+    }
 }
 
 #[test]

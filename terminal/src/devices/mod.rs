@@ -2,5 +2,6 @@
 //! commands into driver calls.
 
 pub mod bill;
+pub mod card;
 pub mod lookup;
 pub mod receipts;
