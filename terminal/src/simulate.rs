@@ -1,11 +1,12 @@
 //! `terminal run`: the kiosk with its window.
 //!
-//! With `--simulate` it runs on wire-level emulators of the bill validator and the receipt printer
-//! (each on its own pseudo-terminal, driven by the real drivers), an emulated fiscal module and a
+//! With `--simulate` it runs on wire-level emulators of the bill validator, the card terminal and
+//! the receipt printer (each on its own pseudo-terminal, driven by the real drivers), an emulated
+//! fiscal module and a
 //! persistent journal under `var/sim/`; the technician's hands are the standard input: `insert
 //! 1000`, `insert-fake`, `jam`, `paper-out`, `paper-in`, `status`. With `--config F` it runs on the
-//! devices the config names (serial ports of the validator and the printer; the emulated fiscal
-//! module until the KKT drivers land; card payments stay off until the card reader is wired).
+//! devices the config names (serial ports of the validator, the card reader and the printer; the
+//! emulated fiscal module until the KKT drivers land).
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -247,19 +248,23 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
             None => FixtureSource::demo(),
         };
         let lookup = devices::lookup::spawn(scheme, OfflineFallback::new(source), core_tx.clone());
-        // The card reader's task lands with the card-reader wiring; until then card payment is
-        // shown as unavailable rather than offered and failing.
-        if config.devices.card_reader.is_some() {
-            tracing::warn!("card reader configured but not wired yet: card payments are off");
-        }
+        let card = match &config.devices.card_reader {
+            Some(c) => {
+                let reader = card_reader::CardReader::open(&c.port, card_reader::DriverConfig::default())
+                    .map_err(|e| SimulateError::Setup(format!("devices.card_reader.port {}: {e}", c.port.display())))?;
+                Some(devices::card::spawn(reader, core_tx.clone()))
+            }
+            None => None,
+        };
         let availability = Availability {
             cash: config.devices.bill_acceptor.is_some(),
-            card: false,
+            card: card.is_some(),
             paper: config.devices.printer.is_some(),
             online: true,
         };
         let _ = core_tx.send(CoreEvent::Device(DeviceInput::Availability(availability), None)).await;
-        Ok::<_, SimulateError>(DeviceLinks { lookup, bill, card: absent(), receipts })
+        let card = card.unwrap_or_else(absent);
+        Ok::<_, SimulateError>(DeviceLinks { lookup, bill, card, receipts })
     })?;
     let setup = KioskSetup {
         terminal_id: config.terminal.id.clone(),
