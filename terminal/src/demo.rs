@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 use crate::journal::Journal;
 use crate::money::{Limits, Money};
 use crate::reading_check::MeterRules;
-use crate::runtime::{Core, CoreEvent, CoreSetup, SystemClock};
+use crate::runtime::{wait_for_screen, Core, CoreEvent, CoreSetup, SystemClock};
 use crate::session::{
     CustomerAccount, Intent, Purpose, ReceiptChoice, Screen, Session, SessionConfig, View,
 };
@@ -66,14 +66,7 @@ async fn wait_for(
     expected: &'static str,
     pred: impl Fn(&Screen) -> bool,
 ) -> Result<(), DemoError> {
-    let reached = {
-        let wait = view.wait_for(|v| pred(&v.screen));
-        matches!(
-            tokio::time::timeout(Duration::from_secs(30), wait).await,
-            Ok(Ok(_))
-        )
-    };
-    if reached {
+    if wait_for_screen(view, Duration::from_secs(30), pred).await {
         Ok(())
     } else {
         Err(DemoError::Stuck {

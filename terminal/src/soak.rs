@@ -13,7 +13,9 @@ use tokio::sync::{mpsc, watch};
 use crate::devices;
 use crate::journal::Journal;
 use crate::money::{Limits, Money};
-use crate::runtime::{fakes, Core, CoreError, CoreEvent, CoreSetup, DeviceLinks, SystemClock};
+use crate::runtime::{
+    fakes, wait_for_screen, Core, CoreError, CoreEvent, CoreSetup, DeviceLinks, SystemClock,
+};
 use crate::session::{Intent, Purpose, ReceiptChoice, Screen, Session, SessionConfig, View};
 
 #[derive(Debug, clap::Args)]
@@ -42,16 +44,7 @@ pub enum SoakError {
 }
 
 async fn until(view: &mut watch::Receiver<View>, pred: impl Fn(&Screen) -> bool) -> bool {
-    until_for(view, Duration::from_secs(30), pred).await
-}
-
-async fn until_for(
-    view: &mut watch::Receiver<View>,
-    limit: Duration,
-    pred: impl Fn(&Screen) -> bool,
-) -> bool {
-    let wait = view.wait_for(|v| pred(&v.screen));
-    matches!(tokio::time::timeout(limit, wait).await, Ok(Ok(_)))
+    wait_for_screen(view, Duration::from_secs(30), pred).await
 }
 
 pub async fn run(args: SoakArgs) -> Result<(), SoakError> {
@@ -100,7 +93,7 @@ pub async fn run(args: SoakArgs) -> Result<(), SoakError> {
     loop {
         // Start-up recovery drops intents until it has settled: knock until the screen answers.
         send(Intent::Start(Purpose::Pay)).await;
-        if !until_for(&mut view, Duration::from_millis(200), |s| {
+        if !wait_for_screen(&mut view, Duration::from_millis(200), |s| {
             matches!(s, Screen::AccountEntry { .. })
         })
         .await

@@ -1,16 +1,15 @@
-//! In-process stand-ins for devices, behind the same channels the real device tasks use. They let
-//! the core run anywhere (tests, `terminal demo`) until a wire-level emulator is wired in; they follow
-//! the same rules a real device does (a stacked bill waits for its journal acknowledgement).
+//! In-process stand-ins used only by the `cash-soak` test harness, whose subject is cash: an
+//! account list, a card terminal that approves everything and a fiscal register that "prints" text.
+//! Everything else (demo, `run`, tests) uses the real drivers against wire-level emulators.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use backend_sync::event::{CardApproval, FiscalAttributes};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::{CoreEvent, ReceiptJob};
-use crate::money::Money;
-use crate::session::{BillCommand, CardCommand, CustomerAccount, DeviceInput};
+use crate::session::{CardCommand, CustomerAccount, DeviceInput};
 
 async fn report(core: &mpsc::Sender<CoreEvent>, input: DeviceInput) {
     let _ = core.send(CoreEvent::Device(input, None)).await;
@@ -33,61 +32,6 @@ pub fn spawn_lookup(
         }
     });
     tx
-}
-
-/// A bill validator: bills are "inserted" through [`FakeBillHandle::insert`].
-#[derive(Clone)]
-pub struct FakeBillHandle {
-    insert: mpsc::Sender<Money>,
-    /// Bills stacked so far: the ground truth to compare the journal with.
-    pub cassette: Arc<Mutex<Vec<Money>>>,
-}
-
-impl FakeBillHandle {
-    pub async fn insert(&self, bill: Money) {
-        let _ = self.insert.send(bill).await;
-    }
-}
-
-pub fn spawn_bill(core: mpsc::Sender<CoreEvent>) -> (mpsc::Sender<BillCommand>, FakeBillHandle) {
-    let (cmd_tx, mut cmd_rx) = mpsc::channel::<BillCommand>(8);
-    let (ins_tx, mut ins_rx) = mpsc::channel::<Money>(8);
-    let cassette = Arc::new(Mutex::new(Vec::new()));
-    let handle = FakeBillHandle {
-        insert: ins_tx,
-        cassette: cassette.clone(),
-    };
-    tokio::spawn(async move {
-        let mut max_bill: Option<Money> = None;
-        let mut escrow: Option<Money> = None;
-        loop {
-            tokio::select! {
-                cmd = cmd_rx.recv() => match cmd {
-                    None => return,
-                    Some(BillCommand::Enable { max_bill: m }) => max_bill = Some(m),
-                    Some(BillCommand::Disable) => max_bill = None,
-                    Some(BillCommand::Stack) => if let Some(bill) = escrow.take() {
-                        if let Ok(mut c) = cassette.lock() { c.push(bill); }
-                        let (ack, acked) = oneshot::channel();
-                        let _ = core.send(CoreEvent::Device(DeviceInput::BillStacked(bill), Some(ack))).await;
-                        let _ = acked.await;
-                    },
-                    Some(BillCommand::Return) => if let Some(bill) = escrow.take() {
-                        report(&core, DeviceInput::BillReturned(bill)).await;
-                    },
-                },
-                bill = ins_rx.recv(), if escrow.is_none() => match bill {
-                    None => return,
-                    Some(bill) if max_bill.is_some() => {
-                        escrow = Some(bill);
-                        report(&core, DeviceInput::BillEscrow(bill)).await;
-                    }
-                    Some(_) => report(&core, DeviceInput::BillRejected { reason: "Приём купюр сейчас выключен".into() }).await,
-                },
-            }
-        }
-    });
-    (cmd_tx, handle)
 }
 
 /// A card terminal that approves every authorisation.

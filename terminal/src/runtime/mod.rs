@@ -510,3 +510,14 @@ fn local_date(time_utc: &str, tz: chrono_tz::Tz) -> chrono::NaiveDate {
         .map(|t| t.with_timezone(&tz).date_naive())
         .unwrap_or_default()
 }
+
+/// Waits until the published view shows a screen matching `pred`; false after `limit` (or when the
+/// core is gone). Scripted customers (demo, soak) use it.
+pub async fn wait_for_screen(
+    view: &mut watch::Receiver<View>,
+    limit: std::time::Duration,
+    pred: impl Fn(&crate::session::Screen) -> bool,
+) -> bool {
+    let wait = view.wait_for(|v| pred(&v.screen));
+    matches!(tokio::time::timeout(limit, wait).await, Ok(Ok(_)))
+}
