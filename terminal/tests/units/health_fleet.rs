@@ -86,7 +86,7 @@ fn the_report_ends_with_one_json_line() {
     assert!(text.lines().any(|l| l.starts_with("kiosk-001:")));
 }
 
-/// The report for the lead: `cargo test -p terminal --test health_fleet -- --ignored --nocapture`
+/// The report for the lead: `cargo test -p terminal --test units health_fleet -- --ignored --nocapture`
 /// runs what `terminal simulate-fleet --kiosks 50 --days 30 --seed 1 [--no-recovery]` runs.
 /// Set `FLEET_KIOSKS`, `FLEET_DAYS`, `FLEET_SEED` to vary it.
 #[test]
