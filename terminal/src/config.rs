@@ -64,9 +64,24 @@ pub struct Config {
     pub limits: Limits,
     pub accounts: AccountsConfig,
     pub readings: ReadingsConfig,
-    /// The `[working_hours]` table as written; the health module interprets it.
+    /// The `[working_hours]` table as written (checked to be a valid office calendar in the
+    /// health monitor's shape, see `health::calendar`; empty means the standard office week).
     pub working_hours: Table,
     pub service: ServiceConfig,
+    /// `[health]`: alert thresholds and the recovery ladder (defaults when absent).
+    pub health: HealthTuning,
+    /// `[gpio]`: relays that switch device power and cabinet sensors (none when absent).
+    pub gpio: Option<crate::gpio::GpioConfig>,
+}
+
+/// The `[health]` section: `[health.alerts]` and `[health.recovery]`, both optional.
+#[derive(Debug, Clone, PartialEq, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthTuning {
+    #[serde(default)]
+    pub alerts: crate::health::AlertConfig,
+    #[serde(default)]
+    pub recovery: crate::health::LadderConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]

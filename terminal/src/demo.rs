@@ -88,6 +88,7 @@ pub async fn run_demo() -> Result<(String, u64), DemoError> {
         bill: emulator,
         printer: printer_emulator,
         card: _card_emulator,
+        recovery: _,
     } = sim_devices::start(core_tx.clone(), work.path(), Some(printed.clone())).await?;
     let limits = Limits {
         per_payment: Money::from_rubles(15_000),

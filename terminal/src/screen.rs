@@ -377,6 +377,14 @@ impl ScreenBridge {
 
     fn screen(&self, view: &View, availability: Availability) -> v::Screen {
         match &view.screen {
+            // No payment method, no fiscal module or no screen: say so, and where to go instead.
+            Screen::Welcome if availability.out_of_service => {
+                v::Screen::OutOfService(v::OutOfService {
+                    nearest_office: String::new(),
+                    office_hours: String::new(),
+                    hotline: self.hotline.clone(),
+                })
+            }
             Screen::Welcome if self.how_to => v::Screen::HowToUse,
             Screen::Welcome if self.info.is_some() => v::Screen::Info(v::Info {
                 topics: Vec::new(),

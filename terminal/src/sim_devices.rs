@@ -1,10 +1,12 @@
 //! The simulated kiosk cabinet used by `terminal demo`, `terminal run --simulate` and the UI tests:
 //! a CCNET bill validator emulator, a ZVT card terminal emulator and an ESC/POS printer emulator,
 //! each on its own pseudo-terminal and driven by the real drivers, an emulated fiscal module, and
-//! the demo account source.
+//! the demo account source. The validator's power runs through a simulated GPIO relay, so the
+//! health desk's recovery ladder can power-cycle it like a real cabinet's.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bill_acceptor::{spawn_driver, DriverConfig, Emulator as BillEmulator, Protocol};
 use receipt_printer::fiscal::VatRate;
@@ -17,6 +19,9 @@ use tokio::sync::mpsc;
 use crate::accounts::{AccountScheme, FixtureSource, OfflineFallback};
 use crate::devices;
 use crate::devices::receipts::ReceiptSetup;
+use crate::devices::recovery::RecoveryTools;
+use crate::gpio::{GpioBank, Level, Relay, SimPin};
+use crate::health::{Device, RecoveryAction};
 use crate::runtime::{CoreEvent, DeviceLinks};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +39,9 @@ pub enum SimError {
 /// The running cabinet: the core's links, and the emulators' handles (the technician's hands).
 pub struct SimDevices {
     pub links: DeviceLinks,
-    pub bill: bill_acceptor::EmulatorHandle,
+    /// Where the core sends recovery steps ([`crate::runtime::Core::with_health`]).
+    pub recovery: mpsc::Sender<RecoveryAction>,
+    pub bill: Arc<bill_acceptor::EmulatorHandle>,
     pub printer: receipt_printer::EmulatorHandle,
     pub card: card_reader::EmulatorHandle,
 }
@@ -46,8 +53,28 @@ pub async fn start(
     data_dir: &Path,
     transcript: Option<Arc<Mutex<Vec<String>>>>,
 ) -> Result<SimDevices, SimError> {
-    let bill = BillEmulator::spawn(Protocol::Ccnet)?;
-    let acceptor = spawn_driver(DriverConfig::new(Protocol::Ccnet, bill.device_path())).await?;
+    let bill = Arc::new(BillEmulator::spawn(Protocol::Ccnet)?);
+    let bill_config = DriverConfig::new(Protocol::Ccnet, bill.device_path());
+    let acceptor = spawn_driver(bill_config.clone()).await?;
+    let (bill_commands, bill_reopen) =
+        devices::bill::spawn_reopenable(acceptor, bill_config, core.clone());
+    let relay_pin = SimPin::new(true);
+    wire_power(relay_pin.clone(), bill.clone());
+    let mut gpio = GpioBank::new();
+    gpio.add_relay(
+        Device::BillValidator.name(),
+        Relay::new(relay_pin, Level::Low),
+    );
+    let recovery = devices::recovery::spawn(
+        RecoveryTools {
+            gpio: Some(gpio),
+            bill_reopen: Some(bill_reopen),
+            power_off_for: Duration::from_millis(500),
+            settle: Duration::from_secs(5),
+            may_restart_process: false,
+        },
+        core.clone(),
+    );
     let card = card_reader::Emulator::spawn()?;
     let reader = card_reader::CardReader::open(card.path(), card_reader::DriverConfig::default())?;
     let profile = PrinterProfile::EPSON_TM_T20;
@@ -80,14 +107,39 @@ pub async fn start(
             OfflineFallback::new(FixtureSource::demo()),
             core.clone(),
         ),
-        bill: devices::bill::spawn(acceptor, core.clone()),
+        bill: bill_commands,
         card: devices::card::spawn(reader, core.clone()),
         receipts: devices::receipts::spawn(setup, core),
     };
     Ok(SimDevices {
         links,
+        recovery,
         bill,
         printer,
         card,
     })
+}
+
+/// The simulated relay is the validator's power line: a low level cuts the emulator's power
+/// until the level is high again.
+fn wire_power(pin: SimPin, bill: Arc<bill_acceptor::EmulatorHandle>) {
+    tokio::spawn(async move {
+        let mut powered = pin.level();
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let now_powered = pin.level();
+            if now_powered != powered {
+                // "Off" lasts until the relay closes again; an hour stands for "until further notice".
+                bill.power_loss_for(if now_powered {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(3600)
+                });
+                powered = now_powered;
+            }
+            if Arc::strong_count(&bill) == 1 {
+                return;
+            }
+        }
+    });
 }

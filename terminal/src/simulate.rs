@@ -4,7 +4,11 @@
 //! the receipt printer (each on its own pseudo-terminal, driven by the real drivers), an emulated
 //! fiscal module and a
 //! persistent journal under `var/sim/`; the technician's hands are the standard input: `insert
-//! 1000`, `insert-fake`, `jam`, `paper-out`, `paper-in`, `status`. With `--config F` it runs on the
+//! 1000`, `insert-fake`, `jam`, `fail`, `cassette-full`, `remove-cassette`, `insert-cassette`,
+//! `paper-near-end`, `paper-out`, `paper-in`, `status`. The health desk watches every device: a
+//! fault shows on screen as a degraded or out-of-service notice, the validator's recovery ladder
+//! re-opens its port and power-cycles it through a simulated relay, and Prometheus metrics are
+//! served on localhost. With `--config F` it runs on the
 //! devices the config names (serial ports of the validator, the card reader and the printer; the
 //! emulated fiscal module until the KKT drivers land).
 
@@ -22,13 +26,17 @@ use crate::accounts::{FixtureSource, OfflineFallback};
 use crate::config::{BillProtocol, Config, FiscalKind};
 use crate::devices;
 use crate::devices::receipts::ReceiptSetup;
+use crate::devices::recovery::RecoveryTools;
+use crate::health::{Device, RecoveryAction, WorkingCalendar};
 use crate::journal::Journal;
 use crate::money::{Limits, Money};
 use crate::reading_check::MeterRules;
+use crate::runtime::health::HealthSetup;
 use crate::runtime::{Core, CoreEvent, CoreSetup, DeviceLinks, SystemClock};
 use crate::screen::ScreenBridge;
-use crate::session::{Availability, DeviceInput, Session, SessionConfig, View};
+use crate::session::{Session, SessionConfig, View};
 use crate::sim_devices;
+use crate::supervision::{self, DEFAULT_METRICS_ADDR};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimulateError {
@@ -51,6 +59,10 @@ struct KioskSetup {
     data_dir: PathBuf,
     /// Bill reports held across a restart must be settled before customers are served.
     wait_for_bill_ready: bool,
+    /// Working hours, alert thresholds, the recovery ladder and the fitted devices.
+    health: HealthSetup,
+    /// Who carries out recovery steps (None: nobody can, the ladders stay idle).
+    recovery: Option<mpsc::Sender<RecoveryAction>>,
 }
 
 /// Opens the journal, builds the session and the core over `links`, and runs the window until
@@ -74,7 +86,12 @@ fn run_kiosk(
         wait_for_bill_ready: setup.wait_for_bill_ready,
     };
     let core = Core::new(session, journal, links, SystemClock, view_tx, core_setup)
-        .map_err(|e| SimulateError::Setup(e.to_string()))?;
+        .map_err(|e| SimulateError::Setup(e.to_string()))?
+        .with_health(setup.health, setup.recovery);
+    let metrics_addr = DEFAULT_METRICS_ADDR
+        .parse()
+        .map_err(|e| SimulateError::Setup(format!("metrics address: {e}")))?;
+    let core = supervision::attach(core, &runtime, metrics_addr);
     runtime.spawn(async move {
         if let Err(e) = core.run(core_rx).await {
             tracing::error!(error = %e, "core stopped");
@@ -142,8 +159,12 @@ pub fn run(data_dir: PathBuf) -> Result<(), SimulateError> {
     let devices = runtime
         .block_on(sim_devices::start(core_tx.clone(), &data_dir, None))
         .map_err(|e| SimulateError::Setup(e.to_string()))?;
-    spawn_console(Arc::new(devices.bill), Arc::new(devices.printer));
-    eprintln!("Kiosk running on emulated devices. Type `insert 1000`, `insert-fake`, `jam`, `paper-out`, `paper-in`, `status` here.");
+    spawn_console(devices.bill.clone(), Arc::new(devices.printer));
+    eprintln!(
+        "Kiosk running on emulated devices. Type `insert 1000`, `insert-fake`, `jam`, `fail`, \
+         `cassette-full`, `remove-cassette`, `insert-cassette`, `paper-near-end`, `paper-out`, \
+         `paper-in`, `status` here. Metrics: http://{DEFAULT_METRICS_ADDR}/metrics"
+    );
     let setup = KioskSetup {
         terminal_id: "SIM01".into(),
         tz: chrono_tz::Europe::Moscow,
@@ -154,6 +175,8 @@ pub fn run(data_dir: PathBuf) -> Result<(), SimulateError> {
         rules: MeterRules::any_day(chrono_tz::Europe::Moscow),
         data_dir,
         wait_for_bill_ready: true,
+        health: HealthSetup::standard(chrono_tz::Europe::Moscow),
+        recovery: Some(devices.recovery.clone()),
     };
     run_kiosk(window, runtime, setup, core_tx, core_rx, devices.links)
 }
@@ -177,22 +200,55 @@ fn tax_system(t: crate::config::TaxSystem) -> receipt_printer::fiscal::TaxSystem
     }
 }
 
+/// The health setup of a configured kiosk: its office calendar (the `[working_hours]` table in
+/// the health monitor's calendar shape, or the standard office week when it is empty) and the
+/// devices its config fits.
+fn configured_health(config: &Config) -> Result<HealthSetup, SimulateError> {
+    let mut setup = HealthSetup::standard(config.terminal.timezone);
+    setup.alerts = config.health.alerts.clone();
+    setup.ladder = config.health.recovery.clone();
+    if !config.working_hours.is_empty() {
+        let calendar: crate::health::CalendarConfig =
+            toml::Value::Table(config.working_hours.clone())
+                .try_into()
+                .map_err(|e| SimulateError::Setup(format!("working_hours: {e}")))?;
+        setup.calendar = WorkingCalendar::new(calendar)
+            .map_err(|e| SimulateError::Setup(format!("working_hours: {e}")))?;
+    }
+    let devices = &config.devices;
+    for (device, fitted) in [
+        (Device::BillValidator, devices.bill_acceptor.is_some()),
+        (Device::CardReader, devices.card_reader.is_some()),
+        (Device::Printer, devices.printer.is_some()),
+    ] {
+        if !fitted {
+            setup.fitted.remove(&device);
+        }
+    }
+    Ok(setup)
+}
+
 /// `terminal run --config F`: the kiosk on the devices the config names.
 pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateError> {
+    let health = configured_health(&config)?;
     let (window, runtime) = prepare(&data_dir)?;
     let (core_tx, core_rx) = mpsc::channel::<CoreEvent>(64);
     let tz = config.terminal.timezone;
-    let links = runtime.block_on(async {
+    let (links, recovery) = runtime.block_on(async {
+        let mut bill_reopen = None;
         let bill = match &config.devices.bill_acceptor {
             Some(b) => {
                 let protocol = match b.protocol {
                     BillProtocol::Ccnet => Protocol::Ccnet,
                     BillProtocol::Id003 => Protocol::Id003,
                 };
-                let acceptor = spawn_driver(DriverConfig::new(protocol, &b.port))
+                let driver_config = DriverConfig::new(protocol, &b.port);
+                let acceptor = spawn_driver(driver_config.clone())
                     .await
                     .map_err(|e| SimulateError::Setup(format!("devices.bill_acceptor.port {}: {e}", b.port.display())))?;
-                devices::bill::spawn(acceptor, core_tx.clone())
+                let (commands, reopen) = devices::bill::spawn_reopenable(acceptor, driver_config, core_tx.clone());
+                bill_reopen = Some(reopen);
+                commands
             }
             None => absent(),
         };
@@ -256,15 +312,27 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
             }
             None => None,
         };
-        let availability = Availability {
-            cash: config.devices.bill_acceptor.is_some(),
-            card: card.is_some(),
-            paper: config.devices.printer.is_some(),
-            online: true,
-        };
-        let _ = core_tx.send(CoreEvent::Device(DeviceInput::Availability(availability), None)).await;
+        // What is not fitted is known to the health desk (`configured_health`).
         let card = card.unwrap_or_else(absent);
-        Ok::<_, SimulateError>(DeviceLinks { lookup, bill, card, receipts })
+        let gpio = match &config.gpio {
+            Some(g) => Some(
+                crate::gpio::GpioBank::open_cdev(g)
+                    .map_err(|e| SimulateError::Setup(format!("gpio: {e}")))?,
+            ),
+            None => None,
+        };
+        let recovery = devices::recovery::spawn(
+            RecoveryTools {
+                gpio,
+                bill_reopen,
+                power_off_for: Duration::from_secs(3),
+                settle: Duration::from_secs(30),
+                // Only where systemd brings the process back.
+                may_restart_process: std::env::var_os("NOTIFY_SOCKET").is_some(),
+            },
+            core_tx.clone(),
+        );
+        Ok::<_, SimulateError>((DeviceLinks { lookup, bill, card, receipts }, recovery))
     })?;
     let setup = KioskSetup {
         terminal_id: config.terminal.id.clone(),
@@ -279,6 +347,8 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
         },
         data_dir,
         wait_for_bill_ready: config.devices.bill_acceptor.is_some(),
+        health,
+        recovery: Some(recovery),
     };
     run_kiosk(window, runtime, setup, core_tx, core_rx, links)
 }
@@ -299,6 +369,27 @@ fn spawn_console(
                 ["insert-fake"] => bill.insert_fake().map_err(|e| e.to_string()),
                 ["jam"] => {
                     bill.jam();
+                    Ok(())
+                }
+                ["cassette-full"] => {
+                    bill.cassette_full();
+                    Ok(())
+                }
+                ["remove-cassette"] => bill
+                    .remove_cassette()
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                ["insert-cassette"] => bill.insert_cassette().map_err(|e| e.to_string()),
+                // A failure a reset does not always clear; the recovery ladder takes it from here.
+                ["fail"] => {
+                    bill.fail(bill_acceptor::FailureCode {
+                        kind: bill_acceptor::FailureKind::StackMotor,
+                        code: 0x50,
+                    });
+                    Ok(())
+                }
+                ["paper-near-end"] => {
+                    printer.paper_near_end(true);
                     Ok(())
                 }
                 ["paper-out"] => {

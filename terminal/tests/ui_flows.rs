@@ -6,11 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use backend_sync::JournalEvent;
+use terminal::health::{Device, LadderConfig, RecoveryStep};
 use terminal::journal::Journal;
+use terminal::metrics::MetricsSnapshot;
 use terminal::money::{Limits, Money};
+use terminal::runtime::health::HealthSetup;
 use terminal::runtime::{Core, CoreEvent, CoreSetup, SystemClock};
 use terminal::screen::ScreenBridge;
-use terminal::session::{Screen, Session, SessionConfig, View};
+use terminal::session::{Availability, Screen, Session, SessionConfig, View};
 use terminal::sim_devices::{self, SimDevices};
 use tokio::sync::{mpsc, watch};
 use ui::testing::TestUi;
@@ -22,12 +25,19 @@ struct Kiosk {
     view: watch::Receiver<View>,
     devices: SimDevices,
     journal: Arc<Mutex<Option<Journal>>>,
+    /// What `/metrics` would serve (kiosks started with a health setup).
+    metrics: Option<watch::Receiver<MetricsSnapshot>>,
     runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
 }
 
 impl Kiosk {
     fn start() -> Kiosk {
+        Kiosk::start_with(None)
+    }
+
+    /// A kiosk whose health desk runs on `health` with the cabinet's recovery executor.
+    fn start_with(health: Option<HealthSetup>) -> Kiosk {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let (core_tx, core_rx) = mpsc::channel(64);
@@ -60,6 +70,16 @@ impl Kiosk {
             setup,
         )
         .unwrap();
+        let (core, metrics) = match health {
+            Some(health) => {
+                let (metrics_tx, metrics) = watch::channel(MetricsSnapshot::default());
+                let core = core
+                    .with_health(health, Some(devices.recovery.clone()))
+                    .with_metrics(metrics_tx);
+                (core, Some(metrics))
+            }
+            None => (core, None),
+        };
         let done = Arc::new(Mutex::new(None));
         let slot = done.clone();
         runtime.spawn(async move {
@@ -74,6 +94,7 @@ impl Kiosk {
             view,
             devices,
             journal: done,
+            metrics,
             runtime,
             _dir: dir,
         };
@@ -149,6 +170,20 @@ impl Kiosk {
             "the bill to be credited",
             |s| matches!(s, Screen::Cash { inserted, busy: false, .. } if *inserted == total),
         );
+    }
+
+    /// Waits (with the core's view refreshed on screen) until what works satisfies `pred`.
+    fn wait_availability(&mut self, what: &str, pred: impl Fn(&Availability) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !pred(&self.view.borrow().availability) {
+            assert!(
+                Instant::now() < deadline,
+                "waiting for {what}; availability is {:?}",
+                self.view.borrow().availability
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.refresh();
     }
 
     fn finish(&mut self) -> Vec<JournalEvent> {
@@ -366,4 +401,119 @@ fn paper_out_mid_receipt_keeps_the_payment_shows_the_qr_and_reprints_after_paper
     assert!(!reprint.interrupted, "{}", reprint.text());
     assert!(reprint.text().contains("1 000,00"), "{}", reprint.text());
     assert_eq!(credited, 100_000, "the payment stays credited");
+}
+
+/// The health desk with recovery steps a test can wait for (fractions of a second apart).
+fn quick_health(steps: Vec<RecoveryStep>) -> HealthSetup {
+    let mut setup = HealthSetup::standard(chrono_tz::Europe::Moscow);
+    setup.ladder = LadderConfig {
+        steps,
+        first_delay_seconds: 0,
+        ..LadderConfig::default()
+    };
+    setup
+}
+
+fn device_went(events: &[JournalEvent], device: Device, state: &str) -> bool {
+    events.iter().any(|e| {
+        matches!(e, JournalEvent::DeviceStateChanged { device: d, state: s, .. }
+            if d == device.name() && s == state)
+    })
+}
+
+#[test]
+fn paper_out_leaves_the_kiosk_in_service_with_e_receipts_only() {
+    let mut k = Kiosk::start_with(Some(quick_health(vec![])));
+    k.devices.printer.paper_out();
+    // The idle printer is asked for its status every few seconds.
+    k.wait_availability("the printer down", |a| !a.paper);
+    assert!(!k.view.borrow().availability.out_of_service);
+    assert!(
+        k.ui.shows("печать чеков (чек можно получить по SMS или e-mail)"),
+        "the degraded notice says what does not work: {:?}",
+        k.ui.all_text()
+    );
+    k.open_demo_account_for_payment();
+    k.tap("Перейти к оплате");
+    k.tap_then("Наличными", "the cash screen", |s| {
+        matches!(s, Screen::Cash { .. })
+    });
+    k.insert(500, Money::from_rubles(500));
+    k.tap_then(
+        "Завершить оплату",
+        "the receipt choice without paper",
+        |s| matches!(s, Screen::ReceiptChoice { paper: false, .. }),
+    );
+    k.tap("Чек по SMS");
+    k.type_digits("9123456789");
+    k.tap_then("Отправить чек", "the final screen", |s| {
+        matches!(s, Screen::Done { .. })
+    });
+    k.devices.printer.paper_in();
+    k.wait_availability("the printer back", |a| a.paper);
+    let events = k.finish();
+    assert!(device_went(&events, Device::Printer, "down"));
+    assert!(device_went(&events, Device::Printer, "up"));
+    assert!(events.iter().any(|e| matches!(e,
+        JournalEvent::ServiceStateChanged { state, detail } if state == "degraded" && detail.contains("e-receipt only"))));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, JournalEvent::EReceiptRequested { .. })));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, JournalEvent::OutageAlert { .. })),
+        "degraded is not an outage"
+    );
+}
+
+#[test]
+fn a_full_cassette_leaves_card_payments_only() {
+    let mut k = Kiosk::start_with(Some(quick_health(vec![])));
+    k.devices.bill.cassette_full();
+    k.wait_availability("cash off", |a| !a.cash);
+    assert!(k.view.borrow().availability.card);
+    k.open_demo_account_for_payment();
+    assert!(
+        matches!(
+            k.view.borrow().screen,
+            Screen::Summary {
+                cash: false,
+                card: true,
+                ..
+            }
+        ),
+        "the summary offers the card only"
+    );
+    let metrics = k.metrics.as_ref().unwrap().borrow().render();
+    assert!(
+        metrics.contains("kiosk_device_up{device=\"bill_validator\"} 0")
+            && metrics.contains("kiosk_service_state{state=\"degraded\"} 1"),
+        "{metrics}"
+    );
+    let events = k.finish();
+    assert!(events.iter().any(|e| matches!(e,
+        JournalEvent::ServiceStateChanged { state, detail } if state == "degraded" && detail.contains("card only"))));
+    // Only a person empties a cassette: no recovery step was tried.
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, JournalEvent::RecoveryStep { .. })));
+}
+
+#[test]
+fn a_failed_validator_is_power_cycled_back_into_service_and_it_is_journaled() {
+    let mut k = Kiosk::start_with(Some(quick_health(vec![RecoveryStep::PowerCycle])));
+    k.wait_availability("the validator up", |a| a.cash);
+    k.devices.bill.fail(bill_acceptor::FailureCode {
+        kind: bill_acceptor::FailureKind::StackMotor,
+        code: 0x50,
+    });
+    k.wait_availability("cash off", |a| !a.cash);
+    // The ladder cuts the validator's power through its relay; it boots and reports ready.
+    k.wait_availability("cash back", |a| a.cash);
+    let events = k.finish();
+    assert!(device_went(&events, Device::BillValidator, "down"));
+    assert!(events.iter().any(|e| matches!(e,
+        JournalEvent::RecoveryStep { device, step, succeeded: true }
+            if device == "bill_validator" && step == "power_cycle")));
 }

@@ -13,8 +13,8 @@ use super::reader::{kind, Section};
 use super::{
     AccountsConfig, AgentConfig, AgentKind, BackOfficeConfig, BillAcceptorConfig, BillProtocol,
     CardProtocol, CardReaderConfig, Config, ConfigError, DevicesConfig, FiscalConfig, FiscalKind,
-    Limits, PrinterConfig, ReadingsConfig, SellerConfig, ServiceConfig, TaxSystem, TerminalConfig,
-    MAX_LIMIT_RUB, RUBLE_BANKNOTES,
+    HealthTuning, Limits, PrinterConfig, ReadingsConfig, SellerConfig, ServiceConfig, TaxSystem,
+    TerminalConfig, MAX_LIMIT_RUB, RUBLE_BANKNOTES,
 };
 use crate::accounts::{AccountScheme, ChecksumKind, MAX_ACCOUNT_LENGTH, MIN_ACCOUNT_LENGTH};
 use crate::readings::AcceptanceWindow;
@@ -40,6 +40,8 @@ pub(super) fn parse_root(
             "readings",
             "working_hours",
             "service",
+            "health",
+            "gpio",
         ],
         errors,
     );
@@ -75,8 +77,16 @@ pub(super) fn parse_root(
         .table("readings", errors)
         .and_then(|s| parse_readings(&s, errors));
     let working_hours = root
-        .optional_section("working_hours", errors, |s, _| Some(s.table.clone()))
+        .optional_section("working_hours", errors, parse_working_hours)
         .map(Option::unwrap_or_default);
+    let health = root
+        .optional_section("health", errors, |s, errors| {
+            deserialize_section::<HealthTuning>(s, errors)
+        })
+        .map(Option::unwrap_or_default);
+    let gpio = root.optional_section("gpio", errors, |s, errors| {
+        deserialize_section::<crate::gpio::GpioConfig>(s, errors)
+    });
     let service = root
         .table("service", errors)
         .and_then(|s| parse_service(&s, errors));
@@ -96,7 +106,42 @@ pub(super) fn parse_root(
         readings: readings?,
         working_hours: working_hours?,
         service: service?,
+        health: health?,
+        gpio: gpio?,
     })
+}
+
+/// A section whose shape a serde type owns (the health module's and the GPIO's); its error
+/// names the section.
+fn deserialize_section<T: serde::de::DeserializeOwned>(
+    s: &Section<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
+    match Value::Table(s.table.clone()).try_into::<T>() {
+        Ok(value) => Some(value),
+        Err(e) => {
+            errors.push(ConfigError::key(
+                s.path.clone(),
+                e.message().trim().to_string(),
+            ));
+            None
+        }
+    }
+}
+
+/// `[working_hours]` must be a calendar the health monitor can count working minutes with.
+fn parse_working_hours(s: &Section<'_>, errors: &mut Vec<ConfigError>) -> Option<Table> {
+    if s.table.is_empty() {
+        return Some(Table::new());
+    }
+    let calendar = deserialize_section::<crate::health::CalendarConfig>(s, errors)?;
+    match crate::health::WorkingCalendar::new(calendar) {
+        Ok(_) => Some(s.table.clone()),
+        Err(e) => {
+            errors.push(ConfigError::key(s.path.clone(), e.to_string()));
+            None
+        }
+    }
 }
 
 pub(super) fn parse_terminal(

@@ -7,10 +7,13 @@
 use std::collections::BTreeSet;
 
 use backend_sync::JournalEvent;
-use bill_acceptor::{BillAcceptor, BillCommand as DriverCommand, BillEvent, RejectKind};
+use bill_acceptor::{
+    spawn_driver, BillAcceptor, BillCommand as DriverCommand, BillEvent, DriverConfig, RejectKind,
+};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
+use crate::health::{Device, DeviceCondition, FaultKind};
 use crate::money::Money;
 use crate::runtime::CoreEvent;
 use crate::session::{BillCommand, DeviceInput};
@@ -41,20 +44,74 @@ fn device_state(state: &str, detail: impl Into<String>) -> CoreEvent {
     })
 }
 
+fn health(condition: DeviceCondition) -> CoreEvent {
+    CoreEvent::Health(Device::BillValidator, condition)
+}
+
+fn down(kind: FaultKind, detail: &str) -> CoreEvent {
+    health(DeviceCondition::Down {
+        kind,
+        detail: detail.into(),
+    })
+}
+
 /// Runs the task; returns the channel the core sends [`BillCommand`]s to.
-pub fn spawn(
-    mut acceptor: BillAcceptor,
+pub fn spawn(acceptor: BillAcceptor, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender<BillCommand> {
+    let (tx, commands) = mpsc::channel::<BillCommand>(32);
+    tokio::spawn(run(acceptor, None, commands, core));
+    tx
+}
+
+/// Like [`spawn`], and the returned second channel asks the task to close the port and start
+/// the driver afresh on `config` (the recovery ladder's "reopen port"; the driver's start-up
+/// includes the protocol reset).
+pub fn spawn_reopenable(
+    acceptor: BillAcceptor,
+    config: DriverConfig,
     core: mpsc::Sender<CoreEvent>,
-) -> mpsc::Sender<BillCommand> {
-    let (tx, mut commands) = mpsc::channel::<BillCommand>(32);
-    tokio::spawn(async move {
+) -> (mpsc::Sender<BillCommand>, mpsc::Sender<()>) {
+    let (tx, commands) = mpsc::channel::<BillCommand>(32);
+    let (reopen_tx, reopen_rx) = mpsc::channel::<()>(2);
+    tokio::spawn(run(acceptor, Some((config, reopen_rx)), commands, core));
+    (tx, reopen_tx)
+}
+
+async fn run(
+    mut acceptor: BillAcceptor,
+    mut reopen: Option<(DriverConfig, mpsc::Receiver<()>)>,
+    mut commands: mpsc::Receiver<BillCommand>,
+    core: mpsc::Sender<CoreEvent>,
+) {
+    {
         let mut table: BTreeSet<i64> = BTreeSet::new();
         // What the core last asked for, re-applied after Ready or a new cassette.
         let mut wanted: Option<Money> = None;
         let mut last_escrow: Option<Money> = None;
         let mut ready = false;
+        // A fault only hands can clear (full or missing cassette, a bill stuck in it): a reset or
+        // power cycle makes the validator "ready" again, but it still cannot take money until the
+        // cassette comes back.
+        let mut attendant_fault: Option<&'static str> = None;
         loop {
+            let reopen_requested = async {
+                match &mut reopen {
+                    Some((_, rx)) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                Some(()) = reopen_requested => {
+                    let Some((config, _)) = &reopen else { continue };
+                    info!(port = %config.port.display(), "re-opening the bill validator port");
+                    match spawn_driver(config.clone()).await {
+                        // The old driver (and its port) goes when it is replaced.
+                        Ok(fresh) => acceptor = fresh,
+                        Err(e) => {
+                            warn!(error = %e, "bill validator port did not re-open");
+                            let _ = core.send(down(FaultKind::Communication, "port does not open")).await;
+                        }
+                    }
+                }
                 command = commands.recv() => {
                     let Some(command) = command else { return };
                     let driver_command = match command {
@@ -71,12 +128,29 @@ pub fn spawn(
                     };
                     if acceptor.command(driver_command).await.is_err() {
                         warn!("bill acceptor driver stopped");
-                        return;
+                        let _ = core.send(down(FaultKind::Communication, "driver stopped")).await;
+                        if reopen.is_none() {
+                            return;
+                        }
                     }
                 }
                 event = acceptor.next_event() => {
-                    let Some(event) = event else { return };
-                    let to_core = match event {
+                    let Some(event) = event else {
+                        let _ = core.send(down(FaultKind::Communication, "driver stopped")).await;
+                        if reopen.is_none() {
+                            return;
+                        }
+                        // Wait for the ladder to re-open the port.
+                        let Some((config, rx)) = &mut reopen else { return };
+                        if rx.recv().await.is_none() {
+                            return;
+                        }
+                        if let Ok(fresh) = spawn_driver(config.clone()).await {
+                            acceptor = fresh;
+                        }
+                        continue;
+                    };
+                    let to_core: Vec<CoreEvent> = match event {
                         BillEvent::Ready { bill_table, identification } => {
                             table = bill_table.bills.iter().map(|b| b.denomination_kopecks).collect();
                             info!(model = %identification.part_number, bills = table.len(), "bill validator ready");
@@ -88,12 +162,15 @@ pub fn spawn(
                                 ready = true;
                                 let _ = core.send(CoreEvent::BillReady).await;
                             }
-                            Some(device_state("ready", ""))
+                            match attendant_fault {
+                                Some(why) => vec![down(FaultKind::NeedsAttendant, why)],
+                                None => vec![health(DeviceCondition::Up)],
+                            }
                         }
                         BillEvent::Escrow { denomination_kopecks } => {
                             let bill = Money::from_kopecks(denomination_kopecks);
                             last_escrow = Some(bill);
-                            Some(CoreEvent::Device(DeviceInput::BillEscrow(bill), None))
+                            vec![CoreEvent::Device(DeviceInput::BillEscrow(bill), None)]
                         }
                         BillEvent::Stacked { denomination_kopecks, token } => {
                             let bill = denomination_kopecks.map(Money::from_kopecks).or(last_escrow.take()).unwrap_or(Money::ZERO);
@@ -103,7 +180,7 @@ pub fn spawn(
                                 return;
                             }
                             let _ = acceptor.confirm(token).await;
-                            None
+                            vec![]
                         }
                         BillEvent::Returned { denomination_kopecks, token } => {
                             let bill = denomination_kopecks.map(Money::from_kopecks).or(last_escrow.take()).unwrap_or(Money::ZERO);
@@ -112,36 +189,50 @@ pub fn spawn(
                                 return;
                             }
                             let _ = acceptor.confirm(token).await;
-                            None
+                            vec![]
                         }
                         BillEvent::Rejected { reason } => {
-                            Some(CoreEvent::Device(DeviceInput::BillRejected { reason: reject_message(reason.kind) }, None))
+                            vec![CoreEvent::Device(DeviceInput::BillRejected { reason: reject_message(reason.kind) }, None)]
                         }
-                        BillEvent::CassetteFull => Some(device_state("cassette_full", "")),
-                        BillEvent::CassetteRemoved => Some(CoreEvent::CassetteRemoved),
+                        BillEvent::CassetteFull => {
+                            attendant_fault = Some("cassette full");
+                            vec![down(FaultKind::NeedsAttendant, "cassette full")]
+                        }
+                        BillEvent::CassetteRemoved => {
+                            attendant_fault = Some("cassette removed");
+                            vec![CoreEvent::CassetteRemoved, down(FaultKind::NeedsAttendant, "cassette removed")]
+                        }
                         BillEvent::CassetteInserted => {
                             if let Some(max) = wanted {
                                 let set = table.iter().copied().filter(|d| *d <= max.kopecks()).collect();
                                 let _ = acceptor.command(DriverCommand::Enable(set)).await;
                             }
-                            Some(CoreEvent::Record(JournalEvent::CassetteInserted {}))
+                            attendant_fault = None;
+                            vec![CoreEvent::Record(JournalEvent::CassetteInserted {}), health(DeviceCondition::Up)]
                         }
-                        BillEvent::Jammed { in_cassette, .. } => {
-                            Some(device_state("jammed", if in_cassette { "cassette" } else { "validator" }))
+                        // A bill stuck in the cassette needs hands; one in the validator's path may
+                        // come free with a reset or a power cycle.
+                        BillEvent::Jammed { in_cassette: true, .. } => {
+                            attendant_fault = Some("bill jammed in the cassette");
+                            vec![down(FaultKind::NeedsAttendant, "bill jammed in the cassette")]
                         }
-                        BillEvent::Cheated => Some(device_state("cheated", "")),
-                        BillEvent::Failure { failure } => Some(device_state("failure", format!("{:?} code {:#04x}", failure.kind, failure.code))),
+                        BillEvent::Jammed { in_cassette: false, .. } => vec![down(FaultKind::Hardware, "bill jammed in the validator")],
+                        BillEvent::Cheated => vec![device_state("cheated", "")],
+                        BillEvent::Failure { failure } => vec![down(FaultKind::Hardware, &format!("failure {:?} code {:#04x}", failure.kind, failure.code))],
                         BillEvent::PowerUp { bill, denomination_kopecks } => {
-                            Some(device_state("power_up", format!("bill {bill:?} {denomination_kopecks:?}")))
+                            vec![device_state("power_up", format!("bill {bill:?} {denomination_kopecks:?}"))]
                         }
-                        BillEvent::LinkLost => Some(device_state("link_lost", "")),
-                        BillEvent::LinkRestored => Some(device_state("link_restored", "")),
+                        BillEvent::LinkLost => vec![down(FaultKind::Communication, "no answer on the line")],
+                        BillEvent::LinkRestored => match attendant_fault {
+                            Some(why) => vec![down(FaultKind::NeedsAttendant, why)],
+                            None => vec![health(DeviceCondition::Up)],
+                        },
                         BillEvent::CommandRefused { command, why } => {
                             warn!(%command, %why, "bill validator refused a command");
-                            None
+                            vec![]
                         }
                     };
-                    if let Some(event) = to_core {
+                    for event in to_core {
                         if core.send(event).await.is_err() {
                             return;
                         }
@@ -149,6 +240,5 @@ pub fn spawn(
                 }
             }
         }
-    });
-    tx
+    }
 }

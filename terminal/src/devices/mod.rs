@@ -5,3 +5,4 @@ pub mod bill;
 pub mod card;
 pub mod lookup;
 pub mod receipts;
+pub mod recovery;

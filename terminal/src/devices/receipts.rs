@@ -10,12 +10,13 @@ use backend_sync::JournalEvent;
 use chrono::{DateTime, Utc};
 use receipt_printer::fiscal::{Item, Payments, Seller, SettlementType, VatRate};
 use receipt_printer::{
-    plain_text, BodyLine, FiscalDocument, FiscalError, FiscalModule, PrinterHandle, Receipt,
-    ReceiptKind,
+    plain_text, BodyLine, FiscalDocument, FiscalError, FiscalModule, PrintError, PrinterHandle,
+    PrinterStatus, Receipt, ReceiptKind,
 };
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::health::{Device, DeviceCondition, FaultKind};
 use crate::runtime::{CoreEvent, ReceiptJob};
 use crate::session::{DeviceInput, FiscalRequest, SlipRequest};
 
@@ -78,6 +79,52 @@ fn card_slip(req: &FiscalRequest) -> Vec<String> {
                 None => "ОДОБРЕНО".into(),
             },
         ],
+    }
+}
+
+/// How often an idle printer is asked for its status (`DLE EOT`), so paper running out is known
+/// before the next customer chooses a paper receipt.
+const STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The printer's condition for the health monitor.
+fn printer_condition(result: &Result<PrinterStatus, PrintError>) -> DeviceCondition {
+    let down = |kind, detail: &str| DeviceCondition::Down {
+        kind,
+        detail: detail.into(),
+    };
+    match result {
+        Ok(status) => match status.blocking_fault() {
+            Some(fault) => printer_condition(&Err(fault)),
+            None if status.paper_near_end => DeviceCondition::Warning {
+                detail: "paper near end".into(),
+            },
+            None => DeviceCondition::Up,
+        },
+        Err(PrintError::PaperOut) => down(FaultKind::NeedsAttendant, "paper out"),
+        Err(PrintError::CoverOpen) => down(FaultKind::NeedsAttendant, "cover open"),
+        Err(PrintError::Offline | PrintError::NoResponse | PrintError::Io(_)) => {
+            down(FaultKind::Communication, &result_text(result))
+        }
+        Err(e) => down(FaultKind::Hardware, &e.to_string()),
+    }
+}
+
+fn result_text(result: &Result<PrinterStatus, PrintError>) -> String {
+    match result {
+        Ok(_) => String::new(),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn fiscal_condition(
+    result: &Result<receipt_printer::FiscalResult, FiscalError>,
+) -> DeviceCondition {
+    match result {
+        Ok(_) => DeviceCondition::Up,
+        Err(e) => DeviceCondition::Down {
+            kind: FaultKind::Hardware,
+            detail: e.to_string(),
+        },
     }
 }
 
@@ -179,7 +226,16 @@ impl ReceiptTask {
 
     fn fiscalise(&mut self, req: FiscalRequest) -> (mpsc::Sender<CoreEvent>, DeviceInput) {
         let doc = fiscal_document(&req, &self.setup.seller, self.setup.vat);
-        match self.register(&doc, Utc::now()) {
+        let registered = self.register(&doc, Utc::now());
+        let condition = fiscal_condition(&registered);
+        if self
+            .core
+            .try_send(CoreEvent::Health(Device::FiscalModule, condition))
+            .is_err()
+        {
+            warn!("fiscal module condition not reported");
+        }
+        match registered {
             Ok(result) => {
                 let fiscal = FiscalAttributes {
                     fn_number: result.fn_number.clone(),
@@ -278,7 +334,24 @@ pub fn spawn(setup: ReceiptSetup, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender
         core,
     };
     tokio::spawn(async move {
-        while let Some(job) = jobs.recv().await {
+        loop {
+            let job = match tokio::time::timeout(STATUS_EVERY, jobs.recv()).await {
+                Ok(Some(job)) => job,
+                Ok(None) => return,
+                Err(_) => {
+                    let (printer, core) = (task.printer(), task.reporter());
+                    if let Some(handle) = &printer.handle {
+                        let status = handle.status().await;
+                        let _ = core
+                            .send(CoreEvent::Health(
+                                Device::Printer,
+                                printer_condition(&status),
+                            ))
+                            .await;
+                    }
+                    continue;
+                }
+            };
             match job {
                 ReceiptJob::Fiscalise(req) => {
                     let (core, input) = task.fiscalise(req);
@@ -292,17 +365,29 @@ pub fn spawn(setup: ReceiptSetup, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender
                             receipt_id,
                             reason: "чек не найден".into(),
                         },
-                        Some(receipt) => match printer.print(&receipt).await {
-                            Ok(()) => DeviceInput::Printed { receipt_id },
-                            Err(reason) => DeviceInput::PrintFailed { receipt_id, reason },
-                        },
+                        Some(receipt) => {
+                            let printed = printer.print(&receipt).await;
+                            if printer.handle.is_some() {
+                                let condition = printer_condition(&printed);
+                                let _ = core
+                                    .send(CoreEvent::Health(Device::Printer, condition))
+                                    .await;
+                            }
+                            match printed {
+                                Ok(_) => DeviceInput::Printed { receipt_id },
+                                Err(e) => DeviceInput::PrintFailed {
+                                    receipt_id,
+                                    reason: e.message_ru().to_string(),
+                                },
+                            }
+                        }
                     };
                     let _ = core.send(CoreEvent::Device(input, None)).await;
                 }
                 ReceiptJob::Slip(slip) => {
                     let (receipt, printer) = (task.slip(slip), task.printer());
-                    if let Err(reason) = printer.print(&receipt).await {
-                        warn!(%reason, "slip not printed");
+                    if let Err(e) = printer.print(&receipt).await {
+                        warn!(reason = %e, "slip not printed");
                     }
                 }
             }
@@ -319,20 +404,18 @@ struct Printer {
 }
 
 impl Printer {
-    async fn print(&self, receipt: &Receipt) -> Result<(), String> {
+    async fn print(&self, receipt: &Receipt) -> Result<PrinterStatus, PrintError> {
         let Some(printer) = &self.handle else {
-            return Err("принтер не подключён".into());
+            return Err(PrintError::Offline);
         };
-        match printer.print(receipt).await {
-            Ok(_) => {
-                if let Some(t) = &self.transcript {
-                    if let Ok(mut t) = t.lock() {
-                        t.push(plain_text(receipt, self.columns));
-                    }
+        let printed = printer.print(receipt).await;
+        if printed.is_ok() {
+            if let Some(t) = &self.transcript {
+                if let Ok(mut t) = t.lock() {
+                    t.push(plain_text(receipt, self.columns));
                 }
-                Ok(())
             }
-            Err(e) => Err(e.message_ru().to_string()),
         }
+        printed
     }
 }

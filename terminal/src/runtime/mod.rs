@@ -7,6 +7,7 @@
 //! [`Ack`]: the core fires it only after the resulting journal entries are on disk.
 
 pub mod fakes;
+pub mod health;
 
 use std::collections::BTreeMap;
 
@@ -16,13 +17,17 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
+use crate::health::{Device, DeviceCondition, RecoveryAction, RecoveryStep};
 use crate::journal::{Journal, JournalError};
 use crate::ledger::Ledger;
+use crate::metrics::MetricsSnapshot;
 use crate::money::{Allocation, Money};
 use crate::session::{
-    BillCommand, CardCommand, DeviceInput, FiscalRequest, Input, Intent, Output, Session,
-    SlipRequest, View,
+    Availability, BillCommand, CardCommand, DeviceInput, FiscalRequest, Input, Intent, Output,
+    Session, SlipRequest, View,
 };
+use crate::watchdog::Heartbeat;
+use health::{HealthDesk, HealthHistory, HealthSetup};
 
 /// Fired once the effects of a device report are durable.
 pub type Ack = oneshot::Sender<()>;
@@ -38,6 +43,14 @@ pub enum CoreEvent {
     CassetteRemoved,
     /// The bill validator finished its start-up: every report it held has been delivered.
     BillReady,
+    /// A device task's view of its device (the health monitor decides what it means).
+    Health(Device, DeviceCondition),
+    /// The outcome of a recovery step the core asked for.
+    RecoveryDone {
+        device: Device,
+        step: RecoveryStep,
+        succeeded: bool,
+    },
     Shutdown,
 }
 
@@ -93,6 +106,12 @@ pub struct Core<C: Clock> {
     recovering: bool,
     /// Receipts made by recovery (not by a customer session): receipt id → payment id.
     recovery_receipts: BTreeMap<String, (String, Money)>,
+    health: HealthDesk,
+    health_history: HealthHistory,
+    /// Where recovery steps go; without it the ladders stay idle (nobody could carry them out).
+    recovery: Option<mpsc::Sender<RecoveryAction>>,
+    metrics: Option<watch::Sender<MetricsSnapshot>>,
+    heartbeat: Option<Heartbeat>,
 }
 
 /// Fixed facts the core needs besides its parts.
@@ -126,10 +145,20 @@ impl<C: Clock> Core<C> {
             .map_err(|e| CoreError::Corrupt(e.to_string()))?;
         let records = journal.records(1, u64::MAX)?;
         let mut ledger = Ledger::default();
+        let mut health_history = HealthHistory::default();
         for ((seq, event), record) in events.iter().zip(&records) {
             let date = local_date(&record.time_utc, tz);
             ledger.apply(*seq, date, event);
+            if let Ok(time) = DateTime::parse_from_rfc3339(&record.time_utc) {
+                health_history.apply(time.with_timezone(&Utc), event);
+            }
         }
+        let health = HealthDesk::new(
+            &terminal_id,
+            HealthSetup::standard(tz),
+            health_history.clone(),
+            clock.now(),
+        );
         Ok(Core {
             session,
             journal,
@@ -141,7 +170,92 @@ impl<C: Clock> Core<C> {
             terminal_id,
             recovering: wait_for_bill_ready,
             recovery_receipts: BTreeMap::new(),
+            health,
+            health_history,
+            recovery: None,
+            metrics: None,
+            heartbeat: None,
         })
+    }
+
+    /// Watches the kiosk's health with this calendar, these alert thresholds and fitted devices;
+    /// recovery steps go to `recovery` (an executor that can reopen ports and cut power).
+    pub fn with_health(
+        mut self,
+        setup: HealthSetup,
+        recovery: Option<mpsc::Sender<RecoveryAction>>,
+    ) -> Self {
+        self.health = HealthDesk::new(
+            &self.terminal_id,
+            setup,
+            self.health_history.clone(),
+            self.clock.now(),
+        );
+        self.recovery = recovery;
+        self
+    }
+
+    /// Keeps `metrics` up to date (served on localhost by [`crate::metrics::serve`]).
+    pub fn with_metrics(mut self, metrics: watch::Sender<MetricsSnapshot>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Beats `heartbeat` while the core loop runs (the systemd watchdog is fed only then).
+    pub fn with_heartbeat(mut self, heartbeat: Heartbeat) -> Self {
+        self.heartbeat = Some(heartbeat);
+        self
+    }
+
+    pub fn health(&self) -> &HealthDesk {
+        &self.health
+    }
+
+    /// Journals what the health desk has to say, hands out due recovery steps, and tells the
+    /// session what works now.
+    async fn flush_health(&mut self) -> Result<(), CoreError> {
+        let now = self.clock.now();
+        if let Some(recovery) = &self.recovery {
+            while let Some(action) = self.health.poll_action(now) {
+                info!(device = %action.device, step = action.step.name(), attempt = action.attempt, "recovery step");
+                if recovery.send(action).await.is_err() {
+                    warn!("recovery executor gone");
+                    self.health
+                        .step_result(action.device, action.step, false, now);
+                }
+            }
+        }
+        while let Some(event) = self.health.poll_event() {
+            self.record(&event)?;
+        }
+        let availability: Availability = self.health.availability();
+        if availability != self.session.availability() {
+            info!(?availability, "what works changed");
+            self.session
+                .handle(Input::Device(DeviceInput::Availability(availability)), now);
+            self.flush().await?;
+        }
+        self.publish_metrics();
+        Ok(())
+    }
+
+    fn publish_metrics(&self) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        let now = self.clock.now();
+        metrics.send_modify(|m| {
+            m.update_from_monitor(self.health.monitor(), now);
+            m.cassette_bills = self
+                .ledger
+                .cassette
+                .iter()
+                .map(|(d, n)| (u32::try_from(*d / 100).unwrap_or(0), *n))
+                .collect();
+            let printer = self.health.monitor().condition(Device::Printer);
+            m.printer_paper_out = printer.is_down() && printer.detail().contains("paper");
+            m.printer_paper_near_end = matches!(printer, DeviceCondition::Warning { .. });
+        });
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -389,8 +503,22 @@ impl<C: Clock> Core<C> {
         mut events: mpsc::Receiver<CoreEvent>,
     ) -> Result<Journal, CoreError> {
         self.publish();
+        self.flush_health().await?;
         loop {
-            let timeout = self.session.poll_timeout();
+            let session_due = self.session.poll_timeout();
+            let health_due = self.health.poll_timeout();
+            // The watchdog's heartbeat needs the loop to turn even when nothing happens.
+            let beat_due = self
+                .heartbeat
+                .as_ref()
+                .map(|_| self.clock.now() + chrono::Duration::seconds(HEARTBEAT_SECONDS));
+            let timeout = [session_due, health_due, beat_due]
+                .into_iter()
+                .flatten()
+                .min();
+            if let Some(heartbeat) = &self.heartbeat {
+                heartbeat.beat();
+            }
             let sleep = async {
                 match timeout {
                     Some(at) => {
@@ -437,11 +565,25 @@ impl<C: Clock> Core<C> {
                             info!("start-up recovery settled");
                         }
                     }
+                    Some(CoreEvent::Health(device, condition)) => {
+                        let now = self.clock.now();
+                        self.health.report(device, condition, now);
+                        self.flush_health().await?;
+                    }
+                    Some(CoreEvent::RecoveryDone { device, step, succeeded }) => {
+                        let now = self.clock.now();
+                        self.health.step_result(device, step, succeeded, now);
+                        self.flush_health().await?;
+                    }
                 },
                 _ = sleep => {
                     let now = self.clock.now();
-                    self.session.handle_timeout(now);
-                    self.flush().await?;
+                    if session_due.is_some_and(|t| t <= now) {
+                        self.session.handle_timeout(now);
+                        self.flush().await?;
+                    }
+                    self.health.on_timeout(now);
+                    self.flush_health().await?;
                 }
             }
         }
@@ -503,6 +645,9 @@ impl<C: Clock> Core<C> {
         self.view.send_replace(self.session.view());
     }
 }
+
+/// How often the core loop turns at rest when a watchdog heartbeat is registered.
+const HEARTBEAT_SECONDS: i64 = 5;
 
 /// The local calendar date of a journal time (for "paid today").
 fn local_date(time_utc: &str, tz: chrono_tz::Tz) -> chrono::NaiveDate {

@@ -107,6 +107,9 @@ pub struct Availability {
     pub paper: bool,
     /// The back office answers account lookups.
     pub online: bool,
+    /// The kiosk cannot serve anyone (no payment method, no fiscal module, dead screen): the
+    /// welcome screen becomes the out-of-service notice.
+    pub out_of_service: bool,
 }
 
 impl Default for Availability {
@@ -116,6 +119,7 @@ impl Default for Availability {
             card: true,
             paper: true,
             online: true,
+            out_of_service: false,
         }
     }
 }

@@ -235,7 +235,7 @@ fn each_bad_value_names_its_key_and_reason() {
         ),
         (
             edit("[seller]", "[sellers]"),
-            "sellers: unknown key (expected one of: terminal, devices, fiscal, seller, back_office, limits, accounts, readings, working_hours, service)",
+            "sellers: unknown key (expected one of: terminal, devices, fiscal, seller, back_office, limits, accounts, readings, working_hours, service, health, gpio)",
         ),
     ];
     for (text, expected) in cases {
@@ -374,4 +374,43 @@ fn inn_check_digits() {
     assert!(!inn_is_valid("77070838"));
     assert!(!inn_is_valid("770708389x"));
     assert!(!inn_is_valid(""));
+}
+
+#[test]
+fn health_and_working_hours_sections_are_checked() {
+    let base = std::fs::read_to_string(example_path()).unwrap();
+    let cases = [
+        (
+            base.replace(
+                "escalate_after_working_minutes = 30",
+                "escalate_after_working_minutes = \"soon\"",
+            ),
+            "health",
+        ),
+        (
+            base.replace("steps = [\"reopen_port\"", "steps = [\"pray\""),
+            "health",
+        ),
+        (
+            base.replace(
+                "[working_hours]\n",
+                "[working_hours]\ntime_zone = \"Mars/Olympus\"\n",
+            ),
+            "working_hours",
+        ),
+    ];
+    for (text, key) in cases {
+        let got = errors(&text);
+        assert!(
+            got.iter().any(|e| e.starts_with(&format!("{key}:"))),
+            "expected an error on {key} among {got:#?}"
+        );
+    }
+    // A valid office calendar is accepted.
+    let good = base.replace(
+        "[working_hours]\n",
+        "[working_hours]\ntime_zone = \"Europe/Moscow\"\n[working_hours.week]\nmon = { open = \"08:00\", close = \"20:00\" }\n",
+    );
+    let parsed = Config::from_toml_str(&good, Path::new("/etc/kiosk"));
+    assert!(parsed.is_ok(), "{:#?}", parsed.err());
 }
