@@ -90,6 +90,13 @@ impl BillAcceptor {
     pub async fn next_event(&mut self) -> Option<BillEvent> {
         self.events.recv().await
     }
+
+    /// Stops the driver and waits until it has let go of the serial port (ports are opened
+    /// exclusively, so a new driver on the same port must wait for this).
+    pub async fn close(&mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
 }
 
 impl Drop for BillAcceptor {

@@ -34,6 +34,8 @@ pub struct ScreenBridge {
     /// Which session screen the transient state belongs to.
     last_screen: Option<std::mem::Discriminant<Screen>>,
     hotline: String,
+    /// Where to go when the kiosk is out of service: (office, its opening hours).
+    office: (String, String),
 }
 
 fn purpose(p: Purpose) -> v::AccountPurpose {
@@ -78,6 +80,12 @@ impl ScreenBridge {
             hotline: hotline.into(),
             ..ScreenBridge::default()
         }
+    }
+
+    /// The office (and its hours) the out-of-service notice sends customers to.
+    pub fn with_office(mut self, office: impl Into<String>, hours: impl Into<String>) -> Self {
+        self.office = (office.into(), hours.into());
+        self
     }
 
     /// Forgets transient state when the session moved to another screen.
@@ -380,8 +388,8 @@ impl ScreenBridge {
             // No payment method, no fiscal module or no screen: say so, and where to go instead.
             Screen::Welcome if availability.out_of_service => {
                 v::Screen::OutOfService(v::OutOfService {
-                    nearest_office: String::new(),
-                    office_hours: String::new(),
+                    nearest_office: self.office.0.clone(),
+                    office_hours: self.office.1.clone(),
                     hotline: self.hotline.clone(),
                 })
             }

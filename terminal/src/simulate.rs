@@ -63,6 +63,8 @@ struct KioskSetup {
     health: HealthSetup,
     /// Who carries out recovery steps (None: nobody can, the ladders stay idle).
     recovery: Option<mpsc::Sender<RecoveryAction>>,
+    /// The host office, where the out-of-service notice sends customers.
+    office: String,
 }
 
 /// Opens the journal, builds the session and the core over `links`, and runs the window until
@@ -85,20 +87,23 @@ fn run_kiosk(
         terminal_id: setup.terminal_id,
         wait_for_bill_ready: setup.wait_for_bill_ready,
     };
+    let office_hours = setup.health.calendar.week().describe_ru();
     let core = Core::new(session, journal, links, SystemClock, view_tx, core_setup)
         .map_err(|e| SimulateError::Setup(e.to_string()))?
         .with_health(setup.health, setup.recovery);
     let metrics_addr = DEFAULT_METRICS_ADDR
         .parse()
         .map_err(|e| SimulateError::Setup(format!("metrics address: {e}")))?;
-    let core = supervision::attach(core, &runtime, metrics_addr);
+    let core = supervision::attach(core, &runtime, metrics_addr, window.handle());
     runtime.spawn(async move {
         if let Err(e) = core.run(core_rx).await {
             tracing::error!(error = %e, "core stopped");
         }
     });
 
-    let bridge = Arc::new(Mutex::new(ScreenBridge::new("8-800-000-00-00")));
+    let bridge = Arc::new(Mutex::new(
+        ScreenBridge::new("8-800-000-00-00").with_office(setup.office, office_hours),
+    ));
     let show = {
         let handle = window.handle();
         let bridge = bridge.clone();
@@ -177,6 +182,7 @@ pub fn run(data_dir: PathBuf) -> Result<(), SimulateError> {
         wait_for_bill_ready: true,
         health: HealthSetup::standard(chrono_tz::Europe::Moscow),
         recovery: Some(devices.recovery.clone()),
+        office: "Офис «Энергосбыт», ул. Примерная, 1".into(),
     };
     run_kiosk(window, runtime, setup, core_tx, core_rx, devices.links)
 }
@@ -349,6 +355,7 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
         wait_for_bill_ready: config.devices.bill_acceptor.is_some(),
         health,
         recovery: Some(recovery),
+        office: config.terminal.office.clone(),
     };
     run_kiosk(window, runtime, setup, core_tx, core_rx, links)
 }

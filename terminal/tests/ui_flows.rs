@@ -517,3 +517,24 @@ fn a_failed_validator_is_power_cycled_back_into_service_and_it_is_journaled() {
         JournalEvent::RecoveryStep { device, step, succeeded: true }
             if device == "bill_validator" && step == "power_cycle")));
 }
+
+#[test]
+fn a_failed_validator_comes_back_on_the_first_rung_by_reopening_its_port() {
+    let mut k = Kiosk::start_with(Some(quick_health(vec![
+        RecoveryStep::ReopenPort,
+        RecoveryStep::PowerCycle,
+    ])));
+    k.devices.bill.fail(bill_acceptor::FailureCode {
+        kind: bill_acceptor::FailureKind::TransportMotor,
+        code: 0x51,
+    });
+    k.wait_availability("cash off", |a| !a.cash);
+    // A fresh driver on the same (exclusively opened) port resets the validator.
+    k.wait_availability("cash back", |a| a.cash);
+    let events = k.finish();
+    assert!(events.iter().any(|e| matches!(e,
+        JournalEvent::RecoveryStep { device, step, succeeded: true }
+            if device == "bill_validator" && step == "reopen_port")));
+    assert!(!events.iter().any(|e| matches!(e,
+        JournalEvent::RecoveryStep { step, .. } if step == "power_cycle")));
+}

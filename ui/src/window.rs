@@ -137,6 +137,12 @@ impl UiHandle {
             .map_err(|_| UiError::EventLoopGone)
     }
 
+    /// Runs `f` on the UI thread: a liveness probe (the watchdog's heartbeat beats only when the
+    /// event loop turns).
+    pub fn ping(&self, f: impl FnOnce() + Send + 'static) -> Result<(), UiError> {
+        slint::invoke_from_event_loop(f).map_err(|_| UiError::EventLoopGone)
+    }
+
     /// Ends the event loop (and so [`Ui::run`]).
     pub fn quit(&self) -> Result<(), UiError> {
         slint::quit_event_loop().map_err(|_| UiError::EventLoopGone)

@@ -103,8 +103,9 @@ async fn run(
                 Some(()) = reopen_requested => {
                     let Some((config, _)) = &reopen else { continue };
                     info!(port = %config.port.display(), "re-opening the bill validator port");
+                    // The port is opened exclusively: the old driver must let go of it first.
+                    acceptor.close().await;
                     match spawn_driver(config.clone()).await {
-                        // The old driver (and its port) goes when it is replaced.
                         Ok(fresh) => acceptor = fresh,
                         Err(e) => {
                             warn!(error = %e, "bill validator port did not re-open");
@@ -145,6 +146,7 @@ async fn run(
                         if rx.recv().await.is_none() {
                             return;
                         }
+                        acceptor.close().await;
                         if let Ok(fresh) = spawn_driver(config.clone()).await {
                             acceptor = fresh;
                         }

@@ -197,6 +197,47 @@ impl WeekSchedule {
             Weekday::Sun => self.sun.as_ref(),
         }
     }
+
+    /// The week in a customer's words, consecutive days with equal hours together:
+    /// «Пн–Чт 08:00–20:00 (обед 13:00–14:00); Пт 08:00–19:00; Сб 09:00–15:00».
+    pub fn describe_ru(&self) -> String {
+        const DAYS: [(Weekday, &str); 7] = [
+            (Weekday::Mon, "Пн"),
+            (Weekday::Tue, "Вт"),
+            (Weekday::Wed, "Ср"),
+            (Weekday::Thu, "Чт"),
+            (Weekday::Fri, "Пт"),
+            (Weekday::Sat, "Сб"),
+            (Weekday::Sun, "Вс"),
+        ];
+        // (first day, last day, hours) as indices into DAYS.
+        let mut groups: Vec<(usize, usize, &DayHours)> = Vec::new();
+        for (i, (day, _)) in DAYS.iter().enumerate() {
+            let Some(hours) = self.get(*day) else {
+                continue;
+            };
+            match groups.last_mut() {
+                Some((_, last, h)) if *last + 1 == i && *h == hours => *last = i,
+                _ => groups.push((i, i, hours)),
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(first, last, h)| {
+                let days = if first == last {
+                    DAYS[first].1.to_string()
+                } else {
+                    format!("{}–{}", DAYS[first].1, DAYS[last].1)
+                };
+                let lunch = h
+                    .lunch
+                    .map(|b| format!(" (обед {}–{})", b.start, b.end))
+                    .unwrap_or_default();
+                format!("{days} {}–{}{lunch}", h.open, h.close)
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 fn default_shorten_by() -> u16 {
@@ -254,6 +295,11 @@ pub struct WorkingCalendar {
 }
 
 impl WorkingCalendar {
+    /// The weekly opening hours.
+    pub fn week(&self) -> &WeekSchedule {
+        &self.week
+    }
+
     /// Validates the configuration: every day opens before it closes and lunch lies inside.
     pub fn new(config: CalendarConfig) -> Result<Self, CalendarError> {
         for (name, day) in [
@@ -476,5 +522,14 @@ mod tests {
         assert_eq!(h.intervals(60), vec![(t("09:00"), t("12:00"))]);
         assert_eq!(h.intervals(0).len(), 2);
         assert!(h.intervals(600).is_empty());
+    }
+
+    #[test]
+    fn the_week_reads_like_an_office_door() {
+        let config = crate::health::fleet_sim::default_calendar();
+        assert_eq!(
+            config.week.describe_ru(),
+            "Пн–Чт 08:00–20:00 (обед 13:00–14:00); Пт 08:00–19:00 (обед 13:00–14:00); Сб 09:00–15:00"
+        );
     }
 }
