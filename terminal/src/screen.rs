@@ -2,6 +2,11 @@
 //! (keypad buffers, the zone being entered, the contact for an e-receipt: presentation state, not
 //! business state), turns UI intents into session intents on submit, and maps the session's view
 //! onto the screens' view state.
+//!
+//! Refusals arrive typed from the core ([`session::Refused`]) with the domain rules' exact Russian
+//! explanation; the bridge maps the kind onto the screens' reason and passes the text through, so
+//! the customer reads exactly what the rules said (the limit, the previous reading, the reader's
+//! decline text). Nothing here looks inside a message.
 
 use std::collections::BTreeMap;
 
@@ -10,10 +15,10 @@ use chrono::{DateTime, Utc};
 use ui::view as v;
 
 use crate::money::Money;
-use crate::session::{self, Availability, Purpose, ReadingInput, ReceiptChoice, Screen, View};
-
-/// Seconds before the idle timeout when the countdown appears.
-const COUNTDOWN_FROM: i64 = 20;
+use crate::session::{
+    self, AccountProblem, Availability, CashProblem, Purpose, ReadingInput, ReadingProblem,
+    ReceiptChoice, ReceiptDelivery, Refused, Screen, SummaryProblem, View,
+};
 
 #[derive(Debug, Default)]
 pub struct ScreenBridge {
@@ -22,8 +27,10 @@ pub struct ScreenBridge {
     input: String,
     /// The service whose amount is being edited.
     editing: Option<usize>,
-    /// The customer pressed "pay" on the summary: show the method choice.
+    /// The customer pressed "pay" on the summary: show the method choice (until the core refuses
+    /// something: then its notice differs from the one seen when "pay" was pressed).
     choosing_method: bool,
+    method_notice: Option<Refused<SummaryProblem>>,
     /// An e-receipt contact is being typed.
     contact: Option<v::ContactKind>,
     contact_invalid: bool,
@@ -91,6 +98,7 @@ impl ScreenBridge {
             self.input.clear();
             self.editing = None;
             self.choosing_method = false;
+            self.method_notice = None;
             if !keep_contact {
                 self.contact = None;
                 self.contact_invalid = false;
@@ -236,6 +244,10 @@ impl ScreenBridge {
             }
             U::ProceedToPayment => {
                 self.choosing_method = true;
+                self.method_notice = match &view.screen {
+                    Screen::Summary { notice, .. } => notice.clone(),
+                    _ => None,
+                };
                 touch
             }
             U::ChooseCash => vec![S::PayCash],
@@ -327,19 +339,14 @@ impl ScreenBridge {
     pub fn view_state(&mut self, view: &View, now: DateTime<Utc>) -> v::ViewState {
         let availability = view.availability;
         self.follow(view);
-        // Final screens go back to the start on their own; a countdown there would only cover
-        // the receipt and the «Готово» button.
-        let final_screen = matches!(
-            view.screen,
-            Screen::Done { .. }
-                | Screen::ReadingsDone { .. }
-                | Screen::CertificateDone { .. }
-                | Screen::Notice { .. }
-        );
-        let idle_countdown = view.idle_deadline.filter(|_| !final_screen).and_then(|d| {
-            let left = (d - now).num_seconds();
-            (0..=COUNTDOWN_FROM).contains(&left).then_some(left as u32)
-        });
+        let idle_countdown = match (view.countdown_from, view.idle_deadline) {
+            (Some(from), Some(deadline)) if now >= from => {
+                // Rounded up: the last second shows «1», not «0».
+                let left_ms = (deadline - now).num_milliseconds().max(0);
+                u32::try_from((left_ms + 999) / 1000).ok()
+            }
+            _ => None,
+        };
         let mut unavailable = Vec::new();
         if !availability.cash {
             unavailable.push(v::Feature::Cash);
@@ -392,17 +399,9 @@ impl ScreenBridge {
                 v::Screen::AccountEntry(v::AccountEntry {
                     purpose: purpose(*p),
                     input: self.input.clone(),
-                    error: error.as_ref().map(|e| {
-                        if e.contains("не найден") {
-                            v::AccountError::NotFound
-                        } else if e.contains("связи") {
-                            v::AccountError::Unreachable
-                        } else if e.contains("QR") || e.contains("штрих") {
-                            v::AccountError::UnknownBarcode
-                        } else {
-                            v::AccountError::Invalid
-                        }
-                    }),
+                    error: error
+                        .as_ref()
+                        .map(|e| v::Reason::explained(account_error(e.kind), &e.message)),
                     scanner_available: false,
                 })
             }
@@ -412,7 +411,7 @@ impl ScreenBridge {
                 amounts,
                 total,
                 max_payment,
-                error,
+                notice,
                 cash,
                 card,
             } => {
@@ -425,7 +424,7 @@ impl ScreenBridge {
                         error: None,
                     });
                 }
-                if self.choosing_method && error.is_none() {
+                if self.choosing_method && *notice == self.method_notice {
                     return v::Screen::PaymentMethod(v::PaymentMethod {
                         total_kopecks: total.kopecks(),
                         cash_available: *cash,
@@ -449,11 +448,15 @@ impl ScreenBridge {
                         .collect(),
                     total_kopecks: total.kopecks(),
                     certificate_available: account.verified && account.total_debt() <= Money::ZERO,
+                    notice: notice
+                        .as_ref()
+                        .map(|n| v::Reason::explained(summary_notice(n.kind), &n.message)),
                 })
             }
             Screen::Cash {
                 requested,
                 inserted,
+                limit,
                 max_left,
                 accepted,
                 notice,
@@ -463,15 +466,17 @@ impl ScreenBridge {
                 due_kopecks: requested.kopecks(),
                 inserted_kopecks: inserted.kopecks(),
                 accepted_notes_kopecks: accepted.iter().map(|m| m.kopecks()).collect(),
-                limit_kopecks: (*inserted + *max_left).kopecks(),
-                status: if *busy {
-                    v::CashStatus::Accepting
-                } else if *max_left <= Money::ZERO {
-                    v::CashStatus::LimitReached
-                } else if notice.is_some() {
-                    v::CashStatus::Rejected
-                } else {
-                    v::CashStatus::Waiting
+                limit_kopecks: limit.kopecks(),
+                left_kopecks: max_left.kopecks(),
+                status: match notice {
+                    _ if *busy => v::CashStatus::Accepting.into(),
+                    // The bill that came back and why, in the core's words.
+                    Some(Refused {
+                        kind: CashProblem::OverLimit | CashProblem::Rejected,
+                        message,
+                    }) => v::Reason::explained(v::CashStatus::Rejected, message),
+                    None if *max_left <= Money::ZERO => v::CashStatus::LimitReached.into(),
+                    None => v::CashStatus::Waiting.into(),
                 },
                 can_finish: !*busy && *inserted > Money::ZERO,
                 can_cancel: !*busy && *inserted == Money::ZERO,
@@ -498,21 +503,19 @@ impl ScreenBridge {
             }
             Screen::Done {
                 total,
-                printed,
                 qr,
-                message,
+                delivery,
                 certificate_available,
+                ..
             } => self.contact_screen().unwrap_or_else(|| {
-                let receipt = if *printed {
-                    v::ReceiptOutcome::Printed
-                } else if message.contains("отправлен") {
-                    v::ReceiptOutcome::Sent { to: String::new() }
-                } else if let Some(qr) = qr {
-                    v::ReceiptOutcome::PaperOut {
+                let receipt = match (delivery, qr) {
+                    (ReceiptDelivery::Printed, _) => v::ReceiptOutcome::Printed,
+                    (ReceiptDelivery::Sent { to }, _) => v::ReceiptOutcome::Sent { to: to.clone() },
+                    (ReceiptDelivery::OnScreen, Some(qr)) => v::ReceiptOutcome::PaperOut {
                         fiscal_qr: qr.clone(),
-                    }
-                } else {
-                    v::ReceiptOutcome::Declined
+                    },
+                    (ReceiptDelivery::OnScreen, None) => v::ReceiptOutcome::Declined,
+                    (ReceiptDelivery::Later, _) => v::ReceiptOutcome::Later,
                 };
                 v::Screen::Done(v::Done {
                     amount_kopecks: total.kopecks(),
@@ -525,52 +528,74 @@ impl ScreenBridge {
                 account,
                 refusals,
                 accepted,
-            } => v::Screen::MeterReadings(v::MeterReadings {
-                account: account.number.clone(),
-                meters: account
-                    .meters
+            } => {
+                // Outside the acceptance window refuses the whole submission: one message for
+                // the screen, not one per zone.
+                let whole = refusals
                     .iter()
-                    .enumerate()
-                    .map(|(m, meter)| v::MeterView {
-                        serial: meter
-                            .meter
-                            .as_ref()
-                            .map_or_else(|| meter.name.clone(), |rm| rm.serial.clone()),
-                        zones: meter
-                            .zones
-                            .iter()
-                            .enumerate()
-                            .map(|(z, zone)| {
-                                let refused = refusals
-                                    .iter()
-                                    .find(|r| r.meter_id == meter.id && r.zone == zone.code);
-                                let done = accepted
-                                    .iter()
-                                    .any(|a| a.meter_id == meter.id && a.zone == zone.code);
-                                let input = self.readings.get(&(m, z)).cloned().unwrap_or_default();
-                                v::ZoneView {
-                                    zone: zone_kind(&zone.code, &zone.name, meter.zones.len()),
-                                    previous: ui::format::group_thousands(zone.previous),
-                                    state: match (refused, done, input.is_empty()) {
-                                        (Some(r), _, _) => v::ZoneState::Refused(refusal(
-                                            &r.message,
-                                            zone.previous,
-                                        )),
-                                        (None, true, _) => v::ZoneState::Accepted,
-                                        (None, false, false) => v::ZoneState::Entered,
-                                        (None, false, true) => v::ZoneState::Empty,
-                                    },
-                                    input,
-                                }
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-                selected: self.zone,
-                window_days: None,
-                error: None,
-                can_submit: self.readings.values().any(|t| !t.is_empty()),
-            }),
+                    .find(|r| matches!(r.kind, ReadingProblem::OutsideWindow { .. }));
+                let window_days = whole.and_then(|r| match r.kind {
+                    ReadingProblem::OutsideWindow {
+                        first_day,
+                        last_day,
+                    } => Some((first_day, last_day)),
+                    _ => None,
+                });
+                v::Screen::MeterReadings(v::MeterReadings {
+                    account: account.number.clone(),
+                    meters: account
+                        .meters
+                        .iter()
+                        .enumerate()
+                        .map(|(m, meter)| v::MeterView {
+                            serial: meter
+                                .meter
+                                .as_ref()
+                                .map_or_else(|| meter.name.clone(), |rm| rm.serial.clone()),
+                            zones: meter
+                                .zones
+                                .iter()
+                                .enumerate()
+                                .map(|(z, zone)| {
+                                    let refused = refusals.iter().find(|r| {
+                                        r.meter_id == meter.id
+                                            && r.zone == zone.code
+                                            && !matches!(
+                                                r.kind,
+                                                ReadingProblem::OutsideWindow { .. }
+                                            )
+                                    });
+                                    let done = accepted
+                                        .iter()
+                                        .any(|a| a.meter_id == meter.id && a.zone == zone.code);
+                                    let input =
+                                        self.readings.get(&(m, z)).cloned().unwrap_or_default();
+                                    v::ZoneView {
+                                        zone: zone_kind(&zone.code, &zone.name, meter.zones.len()),
+                                        previous: ui::format::group_thousands(zone.previous),
+                                        state: match (refused, done, input.is_empty()) {
+                                            (Some(r), _, _) => {
+                                                v::ZoneState::Refused(v::Reason::explained(
+                                                    reading_refusal(r.kind),
+                                                    &r.message,
+                                                ))
+                                            }
+                                            (None, true, _) => v::ZoneState::Accepted,
+                                            (None, false, false) => v::ZoneState::Entered,
+                                            (None, false, true) => v::ZoneState::Empty,
+                                        },
+                                        input,
+                                    }
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                    selected: self.zone,
+                    window_days,
+                    error: whole.map(|r| v::Reason::explained(reading_refusal(r.kind), &r.message)),
+                    can_submit: self.readings.values().any(|t| !t.is_empty()),
+                })
+            }
             Screen::ReadingsDone { accepted, printed } => {
                 v::Screen::ReadingsDone(v::ReadingsDone {
                     registration_number: accepted
@@ -612,18 +637,60 @@ impl ScreenBridge {
     }
 }
 
-/// The screens show typed refusals; the core's message decides which.
-fn refusal(message: &str, previous: u64) -> v::ReadingRefusal {
-    if message.contains("меньше предыдущего") {
-        v::ReadingRefusal::BelowPrevious {
+fn account_error(problem: AccountProblem) -> v::AccountError {
+    match problem {
+        AccountProblem::Empty => v::AccountError::Empty,
+        AccountProblem::Invalid => v::AccountError::Invalid,
+        AccountProblem::NotFound => v::AccountError::NotFound,
+        AccountProblem::Unreachable => v::AccountError::Unreachable,
+        AccountProblem::UnknownCode => v::AccountError::UnknownBarcode,
+    }
+}
+
+fn summary_notice(problem: SummaryProblem) -> v::SummaryNotice {
+    match problem {
+        SummaryProblem::BadAmount => v::SummaryNotice::AmountRejected,
+        SummaryProblem::ZeroAmount => v::SummaryNotice::NothingToPay,
+        SummaryProblem::PerPaymentLimit { limit } => v::SummaryNotice::PaymentLimit {
+            limit_kopecks: limit.kopecks(),
+        },
+        SummaryProblem::DayLimit { left } => v::SummaryNotice::DayLimit {
+            left_kopecks: left.kopecks(),
+        },
+        SummaryProblem::CashUnavailable => v::SummaryNotice::CashUnavailable,
+        SummaryProblem::CardUnavailable => v::SummaryNotice::CardUnavailable,
+        SummaryProblem::CardDeclined => v::SummaryNotice::CardDeclined,
+        SummaryProblem::CardCancelled => v::SummaryNotice::CardCancelled,
+        SummaryProblem::CardReversed => v::SummaryNotice::CardReversed,
+        SummaryProblem::HasDebt { debt } => v::SummaryNotice::HasDebt {
+            debt_kopecks: debt.kopecks(),
+        },
+    }
+}
+
+fn reading_refusal(problem: ReadingProblem) -> v::ReadingRefusal {
+    match problem {
+        ReadingProblem::OutsideWindow {
+            first_day,
+            last_day,
+        } => v::ReadingRefusal::OutsideWindow {
+            from_day: first_day,
+            to_day: last_day,
+        },
+        ReadingProblem::BelowPrevious { previous } => v::ReadingRefusal::BelowPrevious {
             previous: ui::format::group_thousands(previous),
+        },
+        ReadingProblem::TooManyDigits { capacity } => {
+            v::ReadingRefusal::TooManyDigits { digits: capacity }
         }
-    } else if message.contains("принимаются") {
-        v::ReadingRefusal::OutsideWindow {
-            from_day: 15,
-            to_day: 25,
-        }
-    } else {
-        v::ReadingRefusal::Missing
+        ReadingProblem::Implausible { consumption, limit } => v::ReadingRefusal::TooHigh {
+            consumption: ui::format::group_thousands(consumption),
+            max: ui::format::group_thousands(limit),
+        },
+        ReadingProblem::Malformed => v::ReadingRefusal::Malformed,
+        ReadingProblem::Missing => v::ReadingRefusal::Missing,
+        ReadingProblem::AlreadyAccepted => v::ReadingRefusal::AlreadyAccepted,
+        ReadingProblem::UnknownMeter => v::ReadingRefusal::UnknownMeter,
+        ReadingProblem::Unreachable => v::ReadingRefusal::Unreachable,
     }
 }

@@ -43,6 +43,7 @@ pub fn account_summary() -> AccountSummary {
         ],
         total_kopecks: 180_000,
         certificate_available: false,
+        notice: None,
     }
 }
 
@@ -57,9 +58,13 @@ pub fn meter_readings(refused: bool) -> MeterReadings {
                     previous: "12345".into(),
                     input: if refused { "12300" } else { "12480" }.into(),
                     state: if refused {
-                        ZoneState::Refused(ReadingRefusal::BelowPrevious {
-                            previous: "12 345".into(),
-                        })
+                        // The terminal's own explanation, shown exactly.
+                        ZoneState::Refused(Reason::explained(
+                            ReadingRefusal::BelowPrevious {
+                                previous: "12 345".into(),
+                            },
+                            "Показание по зоне T1 (день) 12300 меньше предыдущего 12345 (от 24.10.2026)",
+                        ))
                     } else {
                         ZoneState::Accepted
                     },
@@ -149,11 +154,39 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
             screen(Screen::AccountEntry(AccountEntry {
                 purpose: AccountPurpose::Payment,
                 input: "7701234568".into(),
-                error: Some(AccountError::Invalid),
+                error: Some(Reason::explained(
+                    AccountError::Invalid,
+                    "Неверная контрольная цифра — проверьте номер по квитанции",
+                )),
                 scanner_available: false,
             })),
         ),
-        ("account-summary", screen(Screen::AccountSummary(summary))),
+        (
+            "account-summary",
+            screen(Screen::AccountSummary(summary.clone())),
+        ),
+        (
+            "account-summary-limit",
+            screen(Screen::AccountSummary(AccountSummary {
+                notice: Some(Reason::explained(
+                    SummaryNotice::DayLimit {
+                        left_kopecks: 120_000,
+                    },
+                    "Сегодня через терминал можно внести ещё не больше 1\u{a0}200,00\u{a0}₽",
+                )),
+                ..summary.clone()
+            })),
+        ),
+        (
+            "account-summary-declined",
+            screen(Screen::AccountSummary(AccountSummary {
+                notice: Some(Reason::explained(
+                    SummaryNotice::CardDeclined,
+                    "Оплата не прошла: Отказ банка: недостаточно средств",
+                )),
+                ..summary.clone()
+            })),
+        ),
         (
             "amount-edit",
             screen(Screen::AmountEdit(AmountEdit {
@@ -180,7 +213,8 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
                     5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
                 ],
                 limit_kopecks: 1_500_000,
-                status: CashStatus::Waiting,
+                left_kopecks: 1_350_000,
+                status: CashStatus::Waiting.into(),
                 can_finish: true,
                 can_cancel: false,
             })),

@@ -195,7 +195,8 @@ impl FakeCore {
             inserted_kopecks: self.inserted,
             accepted_notes_kopecks: vec![10_000, 50_000, 100_000, 500_000],
             limit_kopecks: 1_500_000,
-            status: CashStatus::Waiting,
+            left_kopecks: 1_500_000 - self.inserted,
+            status: CashStatus::Waiting.into(),
             can_finish: self.inserted > 0,
             can_cancel: self.inserted == 0,
         })
@@ -227,12 +228,15 @@ impl FakeCore {
             let previous: u64 = zone.previous.parse().unwrap_or(0);
             zone.state = if zone.input.is_empty() {
                 refused = true;
-                ZoneState::Refused(ReadingRefusal::Missing)
+                ZoneState::Refused(ReadingRefusal::Missing.into())
             } else if value < previous {
                 refused = true;
-                ZoneState::Refused(ReadingRefusal::BelowPrevious {
-                    previous: ui::text::meter_value(&zone.previous),
-                })
+                ZoneState::Refused(
+                    ReadingRefusal::BelowPrevious {
+                        previous: ui::text::meter_value(&zone.previous),
+                    }
+                    .into(),
+                )
             } else {
                 ZoneState::Accepted
             };

@@ -18,7 +18,7 @@ pub(super) fn readings(w: &KioskWindow, v: &MeterReadings) {
             let (state, message) = match &zone.state {
                 ZoneState::Empty | ZoneState::Entered => ("", String::new()),
                 ZoneState::Accepted => ("ok", "Показания верные.".to_owned()),
-                ZoneState::Refused(refusal) => ("refused", text::reading_refusal(refusal)),
+                ZoneState::Refused(refusal) => ("refused", text::reading_reason(refusal)),
             };
             zones.push(ZoneLine {
                 meter_index: index(m),
@@ -44,7 +44,7 @@ pub(super) fn readings(w: &KioskWindow, v: &MeterReadings) {
         error: v
             .error
             .as_ref()
-            .map(text::reading_refusal)
+            .map(text::reading_reason)
             .unwrap_or_default()
             .into(),
         can_submit: v.can_submit,
