@@ -628,9 +628,8 @@ impl ScreenBridge {
                     },
                 })
             }
-            Screen::Notice { .. } => v::Screen::OutOfService(v::OutOfService {
-                nearest_office: String::new(),
-                office_hours: String::new(),
+            Screen::Notice { text } => v::Screen::Notice(v::Notice {
+                message: text.clone(),
                 hotline: self.hotline.clone(),
             }),
         }

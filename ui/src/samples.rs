@@ -306,6 +306,13 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
             })),
         ),
         (
+            "notice",
+            screen(Screen::Notice(Notice {
+                message: "На этом лицевом счёте нет приборов учёта, показания которых принимает терминал. Обратитесь в офис обслуживания.".into(),
+                hotline: "8 800 100-00-00".into(),
+            })),
+        ),
+        (
             "out-of-service",
             screen(Screen::OutOfService(OutOfService {
                 nearest_office: "ул. Советская, 10 (300 м)".into(),

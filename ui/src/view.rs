@@ -101,6 +101,8 @@ pub enum Screen {
     Info(Info),
     NoDebtCertificate(NoDebtCertificate),
     OutOfService(OutOfService),
+    /// A stop the terminal explains itself, with the way back.
+    Notice(Notice),
     ServicePin(ServicePin),
     ServiceStatus(ServiceStatus),
     ServiceReport(ServiceReport),
@@ -472,6 +474,14 @@ pub enum CertificateOutcome {
         debt_kopecks: i64,
     },
     PrinterUnavailable,
+}
+
+/// Why the terminal cannot do what the customer came for (no meters on the account, no
+/// certificate while the billing system is unreachable…): the terminal's words, shown as is.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Notice {
+    pub message: String,
+    pub hotline: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
