@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use ui::view as v;
 
 use crate::money::Money;
+use crate::readings::ZoneCode;
 use crate::session::{
     self, AccountProblem, Availability, CashProblem, Purpose, ReadingInput, ReadingProblem,
     ReceiptChoice, ReceiptDelivery, Refused, Screen, SummaryProblem, View,
@@ -51,14 +52,14 @@ fn purpose(p: Purpose) -> v::AccountPurpose {
     }
 }
 
-fn zone_kind(code: &str, name: &str, zones: usize) -> v::TariffZone {
-    match (zones, code, name) {
-        (1, _, _) => v::TariffZone::Single,
-        (_, _, "ночь") => v::TariffZone::Night,
-        (_, _, "пик") => v::TariffZone::Peak,
-        (_, _, "полупик") => v::TariffZone::SemiPeak,
-        (_, "T2", _) => v::TariffZone::Night,
-        _ => v::TariffZone::Day,
+/// The zone by its code and the meter's zone count (the rule behind `ZoneCode::name_ru`).
+fn zone_kind(code: &str, zones: usize) -> v::TariffZone {
+    match (zones, ZoneCode::parse(code)) {
+        (1, _) => v::TariffZone::Single,
+        (_, Some(ZoneCode::T2)) => v::TariffZone::Night,
+        (2, _) => v::TariffZone::Day,
+        (_, Some(ZoneCode::T3)) => v::TariffZone::SemiPeak,
+        _ => v::TariffZone::Peak,
     }
 }
 
@@ -571,7 +572,7 @@ impl ScreenBridge {
                                     let input =
                                         self.readings.get(&(m, z)).cloned().unwrap_or_default();
                                     v::ZoneView {
-                                        zone: zone_kind(&zone.code, &zone.name, meter.zones.len()),
+                                        zone: zone_kind(&zone.code, meter.zones.len()),
                                         previous: ui::format::group_thousands(zone.previous),
                                         state: match (refused, done, input.is_empty()) {
                                             (Some(r), _, _) => {
@@ -691,5 +692,114 @@ fn reading_refusal(problem: ReadingProblem) -> v::ReadingRefusal {
         ReadingProblem::AlreadyAccepted => v::ReadingRefusal::AlreadyAccepted,
         ReadingProblem::UnknownMeter => v::ReadingRefusal::UnknownMeter,
         ReadingProblem::Unreachable => v::ReadingRefusal::Unreachable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap() + Duration::seconds(seconds)
+    }
+
+    fn view(screen: Screen) -> View {
+        View {
+            screen,
+            idle_deadline: Some(at(60)),
+            countdown_from: Some(at(40)),
+            availability: Availability::default(),
+        }
+    }
+
+    #[test]
+    fn an_account_refusal_keeps_its_kind_and_exact_words() {
+        let mut bridge = ScreenBridge::new("8-800");
+        let message = "Номер лицевого счёта должен содержать 10 цифр, введено 9";
+        let state = bridge.view_state(
+            &view(Screen::AccountEntry {
+                purpose: Purpose::Pay,
+                error: Some(Refused::new(AccountProblem::Invalid, message)),
+            }),
+            at(0),
+        );
+        let v::Screen::AccountEntry(entry) = state.screen else {
+            panic!("{:?}", state.screen)
+        };
+        assert_eq!(
+            entry.error,
+            Some(v::Reason::explained(v::AccountError::Invalid, message))
+        );
+    }
+
+    #[test]
+    fn the_cash_screen_gets_the_bills_the_limit_and_the_returned_bill_s_reason() {
+        let mut bridge = ScreenBridge::new("8-800");
+        let message =
+            "Купюра 5 000,00 ₽ не принята: можно внести ещё не больше 3 000,00 ₽. Возьмите купюру.";
+        let state = bridge.view_state(
+            &view(Screen::Cash {
+                account: "1000000001".into(),
+                requested: Money::from_rubles(15_000),
+                inserted: Money::from_rubles(12_000),
+                limit: Money::from_rubles(15_000),
+                max_left: Money::from_rubles(3_000),
+                accepted: vec![Money::from_rubles(100), Money::from_rubles(1_000)],
+                notice: Some(Refused::new(CashProblem::OverLimit, message)),
+                busy: false,
+            }),
+            at(0),
+        );
+        let v::Screen::CashInsertion(cash) = state.screen else {
+            panic!("{:?}", state.screen)
+        };
+        assert_eq!(cash.accepted_notes_kopecks, vec![10_000, 100_000]);
+        assert_eq!(
+            (cash.limit_kopecks, cash.left_kopecks),
+            (1_500_000, 300_000)
+        );
+        assert_eq!(
+            cash.status,
+            v::Reason::explained(v::CashStatus::Rejected, message)
+        );
+    }
+
+    #[test]
+    fn the_countdown_runs_from_the_core_s_warning_time_rounded_up() {
+        let mut bridge = ScreenBridge::new("8-800");
+        let entry = view(Screen::AccountEntry {
+            purpose: Purpose::Pay,
+            error: None,
+        });
+        assert_eq!(bridge.view_state(&entry, at(39)).idle_countdown, None);
+        assert_eq!(bridge.view_state(&entry, at(40)).idle_countdown, Some(20));
+        let almost = at(59) + Duration::milliseconds(500);
+        assert_eq!(bridge.view_state(&entry, almost).idle_countdown, Some(1));
+        let final_screen = View {
+            countdown_from: None,
+            ..view(Screen::Notice {
+                text: "Справку сейчас выдать нельзя".into(),
+            })
+        };
+        let state = bridge.view_state(&final_screen, at(59));
+        assert_eq!(state.idle_countdown, None);
+        assert_eq!(
+            state.screen,
+            v::Screen::Notice(v::Notice {
+                message: "Справку сейчас выдать нельзя".into(),
+                hotline: "8-800".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn zones_follow_the_code_and_the_zone_count() {
+        assert_eq!(zone_kind("T1", 1), v::TariffZone::Single);
+        assert_eq!(zone_kind("T1", 2), v::TariffZone::Day);
+        assert_eq!(zone_kind("T2", 2), v::TariffZone::Night);
+        assert_eq!(zone_kind("T1", 3), v::TariffZone::Peak);
+        assert_eq!(zone_kind("Т2", 3), v::TariffZone::Night);
+        assert_eq!(zone_kind("T3", 3), v::TariffZone::SemiPeak);
     }
 }
