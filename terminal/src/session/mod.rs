@@ -10,6 +10,11 @@
 //! card terminal confirmed completion after an approval. Cancel and idle timeout never lose money:
 //! whatever was stacked is credited and receipted; a bill in escrow is returned; an approval that
 //! arrives after the customer cancelled is answered "not issued", so the terminal reverses it.
+//!
+//! The [`View`] carries refusals typed ([`Refused`]: a kind such as [`SummaryProblem::DayLimit`]
+//! or [`ReadingProblem::BelowPrevious`], and the domain rules' exact Russian explanation), so the
+//! screen can show every refusal exactly without reading its text. The idle timeouts and the
+//! countdown's lead are in [`SessionConfig`] (tests use seconds).
 
 mod types;
 mod view;
