@@ -42,7 +42,12 @@ pub struct ScreenBridge {
     /// Which session screen the transient state belongs to.
     last_screen: Option<std::mem::Discriminant<Screen>>,
     hotline: String,
+    /// The kiosk's time zone for dates on screen (config `terminal.timezone`).
+    tz: Option<chrono_tz::Tz>,
 }
+
+/// Until [`ScreenBridge::with_timezone`] says otherwise.
+const DEFAULT_TZ: chrono_tz::Tz = chrono_tz::Europe::Moscow;
 
 fn purpose(p: Purpose) -> v::AccountPurpose {
     match p {
@@ -86,6 +91,18 @@ impl ScreenBridge {
             hotline: hotline.into(),
             ..ScreenBridge::default()
         }
+    }
+
+    /// Dates on screen (registration time, certificate date) in the kiosk's time zone.
+    pub fn with_timezone(mut self, tz: chrono_tz::Tz) -> ScreenBridge {
+        self.tz = Some(tz);
+        self
+    }
+
+    fn local(&self, time: DateTime<Utc>) -> String {
+        time.with_timezone(&self.tz.unwrap_or(DEFAULT_TZ))
+            .format("%d.%m.%Y %H:%M")
+            .to_string()
     }
 
     /// Forgets transient state when the session moved to another screen.
@@ -267,6 +284,7 @@ impl ScreenBridge {
                 self.input.clear();
                 touch
             }
+            U::PrintSlip => vec![S::PrintReadingSlip],
             U::SelectZone { meter, zone } => {
                 self.zone = (meter, zone);
                 touch
@@ -597,38 +615,46 @@ impl ScreenBridge {
                     can_submit: self.readings.values().any(|t| !t.is_empty()),
                 })
             }
-            Screen::ReadingsDone { accepted, printed } => {
-                v::Screen::ReadingsDone(v::ReadingsDone {
-                    registration_number: accepted
-                        .first()
-                        .map(|a| a.registration_no.clone())
-                        .unwrap_or_default(),
-                    registered_at: String::new(),
-                    terminal_id: String::new(),
-                    lines: accepted
-                        .iter()
-                        .map(|a| {
-                            (
-                                format!("{} · {}", a.meter_name, a.zone),
-                                ui::format::group_thousands(a.value),
-                            )
-                        })
-                        .collect(),
-                    slip_printed: *printed,
-                })
-            }
-            Screen::CertificateDone { printed, .. } => {
-                v::Screen::NoDebtCertificate(v::NoDebtCertificate {
-                    account: String::new(),
-                    holder_masked: String::new(),
-                    as_of: String::new(),
-                    outcome: if *printed {
-                        v::CertificateOutcome::Printed
-                    } else {
-                        v::CertificateOutcome::PrinterUnavailable
-                    },
-                })
-            }
+            Screen::ReadingsDone {
+                accepted,
+                printed,
+                time,
+                terminal_id,
+            } => v::Screen::ReadingsDone(v::ReadingsDone {
+                registration_number: accepted
+                    .first()
+                    .map(|a| a.registration_no.clone())
+                    .unwrap_or_default(),
+                registered_at: self.local(*time),
+                terminal_id: terminal_id.clone(),
+                lines: accepted
+                    .iter()
+                    .map(|a| {
+                        (
+                            format!("{} · {}", a.meter_name, a.zone),
+                            ui::format::group_thousands(a.value),
+                        )
+                    })
+                    .collect(),
+                slip_printed: *printed,
+                can_print_slip: !*printed && availability.paper,
+            }),
+            Screen::CertificateDone {
+                printed,
+                account,
+                holder_masked,
+                time,
+                ..
+            } => v::Screen::NoDebtCertificate(v::NoDebtCertificate {
+                account: account.clone(),
+                holder_masked: holder_masked.clone(),
+                as_of: self.local(*time),
+                outcome: if *printed {
+                    v::CertificateOutcome::Printed
+                } else {
+                    v::CertificateOutcome::PrinterUnavailable
+                },
+            }),
             Screen::Notice { text } => v::Screen::Notice(v::Notice {
                 message: text.clone(),
                 hotline: self.hotline.clone(),

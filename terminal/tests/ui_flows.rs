@@ -320,6 +320,22 @@ fn meter_reading_refused_once_then_accepted() {
         "the registration",
         |s| matches!(s, Screen::ReadingsDone { .. }),
     );
+    let number = match &k.view.borrow().screen {
+        Screen::ReadingsDone { accepted, .. } => accepted[0].registration_no.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(k.ui.value("Регистрационный номер").unwrap(), number);
+    assert!(k.ui.shows("UI01"), "the terminal's id on the confirmation");
+    k.tap_then("Напечатать талон", "the slip", |s| {
+        matches!(s, Screen::ReadingsDone { printed: true, .. })
+    });
+    assert!(k.ui.shows("Возьмите талон"));
+    assert!(!k.ui.has("Напечатать талон"), "one slip");
+    let slips = k
+        .devices
+        .printer
+        .wait_for_receipts(1, Duration::from_secs(10));
+    assert!(slips[0].text().contains(&number), "{}", slips[0].text());
     let events = k.finish();
     let refused = events
         .iter()

@@ -293,6 +293,21 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
                     ("№ 01234567 · Ночь".into(), "6 851".into()),
                 ],
                 slip_printed: true,
+                can_print_slip: false,
+            })),
+        ),
+        (
+            "readings-done-slip",
+            screen(Screen::ReadingsDone(ReadingsDone {
+                registration_number: "M-UI01-261127-000042".into(),
+                registered_at: "27.11.2026 14:35".into(),
+                terminal_id: "UI01".into(),
+                lines: vec![
+                    ("Меркурий 200 · T1".into(), "12 480".into()),
+                    ("Меркурий 200 · T2".into(), "6 851".into()),
+                ],
+                slip_printed: false,
+                can_print_slip: true,
             })),
         ),
         ("info", screen(Screen::Info(info()))),

@@ -226,11 +226,11 @@ pub fn readings_window(from_day: u8, to_day: u8) -> String {
     format!("Показания принимаются с {from_day} по {to_day} число месяца.")
 }
 
-pub fn readings_slip(printed: bool) -> &'static str {
-    if printed {
-        "Возьмите талон с регистрационным номером."
-    } else {
-        "Запишите или сфотографируйте регистрационный номер."
+pub fn readings_slip(printed: bool, can_print: bool) -> &'static str {
+    match (printed, can_print) {
+        (true, _) => "Возьмите талон с регистрационным номером.",
+        (false, true) => "Напечатайте талон или запишите регистрационный номер.",
+        (false, false) => "Запишите или сфотографируйте регистрационный номер.",
     }
 }
 

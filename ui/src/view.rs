@@ -438,6 +438,8 @@ pub struct ReadingsDone {
     /// One line per zone: ("№ 0123456 · День", "12 345").
     pub lines: Vec<(String, String)>,
     pub slip_printed: bool,
+    /// «Напечатать талон» is offered (not printed yet, and the printer works).
+    pub can_print_slip: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

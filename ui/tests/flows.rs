@@ -254,6 +254,7 @@ impl FakeCore {
                 .map(|z| (ui::text::zone_name(z.zone).to_owned(), z.input.clone()))
                 .collect(),
             slip_printed: true,
+            can_print_slip: false,
         })
     }
 }

@@ -170,10 +170,14 @@ enum State {
         account: String,
         accepted: Vec<AcceptedReading>,
         printed: bool,
+        time: DateTime<Utc>,
     },
     CertificateDone {
         certificate_no: String,
         printed: bool,
+        account: String,
+        holder_masked: String,
+        time: DateTime<Utc>,
     },
     Notice {
         text: String,
@@ -508,12 +512,14 @@ impl Session {
                 account: account.number,
                 accepted,
                 printed: false,
+                time: now,
             },
             (
                 State::ReadingsDone {
                     account,
                     accepted,
                     printed: false,
+                    time,
                 },
                 Intent::PrintReadingSlip,
             ) => {
@@ -529,6 +535,7 @@ impl Session {
                     account,
                     accepted,
                     printed,
+                    time,
                 }
             }
             // Cancel and Home leave every state that holds no money.
@@ -791,6 +798,9 @@ impl Session {
         State::CertificateDone {
             certificate_no,
             printed,
+            account: account.number.clone(),
+            holder_masked: account.holder_masked.clone(),
+            time: now,
         }
     }
 
@@ -880,6 +890,7 @@ impl Session {
                 account: account.number,
                 accepted,
                 printed: false,
+                time: now,
             }
         } else {
             State::Readings {
@@ -1425,17 +1436,28 @@ impl Session {
                 accepted: accepted.clone(),
             },
             State::ReadingsDone {
-                accepted, printed, ..
+                accepted,
+                printed,
+                time,
+                ..
             } => Screen::ReadingsDone {
                 accepted: accepted.clone(),
                 printed: *printed,
+                time: *time,
+                terminal_id: self.config.terminal_id.clone(),
             },
             State::CertificateDone {
                 certificate_no,
                 printed,
+                account,
+                holder_masked,
+                time,
             } => Screen::CertificateDone {
                 certificate_no: certificate_no.clone(),
                 printed: *printed,
+                account: account.clone(),
+                holder_masked: holder_masked.clone(),
+                time: *time,
             },
             State::Notice { text } => Screen::Notice { text: text.clone() },
         };

@@ -661,10 +661,21 @@ fn certificate_needs_zero_debt() {
         journaled(&out)[0],
         JournalEvent::NoDebtCertificateIssued { .. }
     ));
-    assert!(matches!(
-        s.view().screen,
-        Screen::CertificateDone { printed: true, .. }
-    ));
+    let Screen::CertificateDone {
+        printed: true,
+        account,
+        holder_masked,
+        time,
+        ..
+    } = s.view().screen
+    else {
+        panic!("{:?}", s.view().screen)
+    };
+    // The screen names whose certificate it is and as of when (masked, as on the summary).
+    assert_eq!(
+        (account.as_str(), holder_masked.as_str(), time),
+        ("1000000001", "Ив***в И. И.", t0())
+    );
 }
 
 // ---------- property test: arbitrary interleavings ----------

@@ -186,10 +186,18 @@ pub enum Screen {
     ReadingsDone {
         accepted: Vec<AcceptedReading>,
         printed: bool,
+        /// When the readings were registered.
+        time: DateTime<Utc>,
+        terminal_id: String,
     },
     CertificateDone {
         certificate_no: String,
         printed: bool,
+        account: String,
+        /// Already masked (152-FZ).
+        holder_masked: String,
+        /// The certificate states the debt as of this moment.
+        time: DateTime<Utc>,
     },
     /// A stop with an explanation (not found, certificate refused…), and the way back.
     Notice {

@@ -57,6 +57,7 @@ pub(super) fn readings_done(w: &KioskWindow, v: &ReadingsDone) {
         number: v.registration_number.as_str().into(),
         when: v.registered_at.as_str().into(),
         terminal: v.terminal_id.as_str().into(),
-        printed: text::readings_slip(v.slip_printed).into(),
+        printed: text::readings_slip(v.slip_printed, v.can_print_slip).into(),
+        can_print: v.can_print_slip,
     });
 }
