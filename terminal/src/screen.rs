@@ -524,6 +524,7 @@ impl ScreenBridge {
                 total,
                 qr,
                 delivery,
+                advance,
                 certificate_available,
                 ..
             } => self.contact_screen().unwrap_or_else(|| {
@@ -539,7 +540,7 @@ impl ScreenBridge {
                 v::Screen::Done(v::Done {
                     amount_kopecks: total.kopecks(),
                     receipt,
-                    advance_kopecks: 0,
+                    advance_kopecks: advance.kopecks(),
                     certificate_available: *certificate_available,
                 })
             }),

@@ -1423,6 +1423,7 @@ impl Session {
                 },
                 delivery: delivery.clone(),
                 message: message.clone(),
+                advance: credited.allocations.iter().map(|a| a.to_advance).sum(),
                 certificate_available: credited.debt_left() <= Money::ZERO
                     && credited.payment.account.verified,
             },

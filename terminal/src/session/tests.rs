@@ -231,6 +231,52 @@ fn cash_payment_of_1500_with_two_bills() {
 }
 
 #[test]
+fn cash_above_the_debt_is_an_advance_and_an_e_receipt_names_the_masked_contact() {
+    let mut s = session();
+    to_summary(&mut s, 1_500);
+    ui(&mut s, Intent::PayCash);
+    dev(&mut s, DeviceInput::BillEscrow(Money::from_rubles(2_000)));
+    dev(&mut s, DeviceInput::BillStacked(Money::from_rubles(2_000)));
+    ui(&mut s, Intent::FinishCash);
+    let contact = ReceiptContact::Sms("+79123456789".into());
+    let out = ui(
+        &mut s,
+        Intent::ChooseReceipt(ReceiptChoice::Electronic(contact)),
+    );
+    let Output::Fiscalise(req) = &out[0] else {
+        panic!("{out:?}")
+    };
+    dev(
+        &mut s,
+        DeviceInput::Fiscalised {
+            receipt_id: req.receipt_id.clone(),
+            fiscal: fiscal(),
+            printed_by_register: false,
+        },
+    );
+    let Screen::Done {
+        total,
+        advance,
+        delivery,
+        printed: false,
+        ..
+    } = s.view().screen
+    else {
+        panic!("{:?}", s.view().screen)
+    };
+    assert_eq!(
+        (total, advance),
+        (Money::from_rubles(2_000), Money::from_rubles(500))
+    );
+    assert_eq!(
+        delivery,
+        ReceiptDelivery::Sent {
+            to: "+7 *** ***-67-89".into()
+        }
+    );
+}
+
+#[test]
 fn a_bill_above_the_limit_is_returned_with_the_numbers() {
     let mut s = session();
     to_summary(&mut s, 100);

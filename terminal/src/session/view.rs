@@ -176,6 +176,8 @@ pub enum Screen {
         qr: Option<String>,
         delivery: ReceiptDelivery,
         message: String,
+        /// Paid above the debts: credited to the account as an advance (no change is given).
+        advance: Money,
         certificate_available: bool,
     },
     Readings {
