@@ -444,10 +444,12 @@ impl ScreenBridge {
                     });
                 }
                 if self.choosing_method && *notice == self.method_notice {
+                    let over_limit = total > max_payment;
                     return v::Screen::PaymentMethod(v::PaymentMethod {
                         total_kopecks: total.kopecks(),
-                        cash_available: *cash,
-                        card_available: *card && *total > Money::ZERO && total <= max_payment,
+                        cash_available: *cash && *max_payment > Money::ZERO,
+                        card_available: *card && *total > Money::ZERO && !over_limit,
+                        over_limit_kopecks: over_limit.then(|| max_payment.kopecks()),
                     });
                 }
                 v::Screen::AccountSummary(v::AccountSummary {

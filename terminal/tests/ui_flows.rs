@@ -539,6 +539,16 @@ fn refusals_and_limits_are_shown_in_the_core_s_exact_words() {
         k.ui.all_text()
     );
 
+    // Over the limit a card cannot take the total; cash is taken up to the limit.
+    k.tap("Перейти к оплате");
+    assert!(!k.ui.is_enabled("Банковской картой").unwrap());
+    assert!(
+        k.ui.shows("Картой — не больше 15\u{a0}000,00\u{a0}₽ за платёж"),
+        "{:?}",
+        k.ui.all_text()
+    );
+    k.tap("Назад");
+
     // Back under the limit, cash: the validator's bills and what may still be inserted.
     k.tap("Изменить сумму: Электроэнергия");
     k.type_digits("1000");

@@ -202,6 +202,16 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
                 total_kopecks: 180_000,
                 cash_available: true,
                 card_available: true,
+                over_limit_kopecks: None,
+            })),
+        ),
+        (
+            "payment-method-limit",
+            screen(Screen::PaymentMethod(PaymentMethod {
+                total_kopecks: 2_015_000,
+                cash_available: true,
+                card_available: false,
+                over_limit_kopecks: Some(1_500_000),
             })),
         ),
         (

@@ -245,6 +245,9 @@ pub struct PaymentMethod {
     pub total_kopecks: i64,
     pub cash_available: bool,
     pub card_available: bool,
+    /// The total is above what one payment may be now (per payment, or what is left of the
+    /// day's limit): a card payment cannot take it, cash is taken up to it.
+    pub over_limit_kopecks: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

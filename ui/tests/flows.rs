@@ -138,6 +138,7 @@ impl FakeCore {
                     total_kopecks: self.due,
                     cash_available: true,
                     card_available: true,
+                    over_limit_kopecks: None,
                 })
             }
             (Screen::PaymentMethod(_), Intent::ChooseCash) => {
@@ -154,6 +155,7 @@ impl FakeCore {
                     total_kopecks: self.due,
                     cash_available: true,
                     card_available: true,
+                    over_limit_kopecks: None,
                 })
             }
             (Screen::CashInsertion(_), Intent::FinishCash) => receipt_choice(self.inserted),

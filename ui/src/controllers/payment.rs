@@ -104,15 +104,22 @@ pub(super) fn payment_method(w: &KioskWindow, v: &PaymentMethod) {
         total: s(rubles(v.total_kopecks)),
         cash: v.cash_available,
         card: v.card_available,
-        cash_note: s(if v.cash_available {
-            "Сдача не выдаётся: переплата зачисляется авансом."
-        } else {
-            "Приём наличных временно не работает."
+        cash_note: s(match (v.cash_available, v.over_limit_kopecks) {
+            (_, Some(0)) => "На сегодня предел платежей через терминал исчерпан.".to_owned(),
+            (false, _) => "Приём наличных временно не работает.".to_owned(),
+            (true, Some(limit)) => format!(
+                "Можно внести не больше {}; остаток — следующим платежом.",
+                rubles(limit)
+            ),
+            (true, None) => "Сдача не выдаётся: переплата зачисляется авансом.".to_owned(),
         }),
-        card_note: s(if v.card_available {
-            ""
-        } else {
-            "Оплата картой временно не работает."
+        card_note: s(match (v.card_available, v.over_limit_kopecks) {
+            (true, _) | (false, Some(0)) => String::new(),
+            (false, Some(limit)) => format!(
+                "Картой — не больше {} за платёж: уменьшите сумму.",
+                rubles(limit)
+            ),
+            (false, None) => "Оплата картой временно не работает.".to_owned(),
         }),
     });
 }
