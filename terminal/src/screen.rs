@@ -2,6 +2,11 @@
 //! (keypad buffers, the zone being entered, the contact for an e-receipt: presentation state, not
 //! business state), turns UI intents into session intents on submit, and maps the session's view
 //! onto the screens' view state.
+//!
+//! Refusals arrive typed from the core ([`session::Refused`]) with the domain rules' exact Russian
+//! explanation; the bridge maps the kind onto the screens' reason and passes the text through, so
+//! the customer reads exactly what the rules said (the limit, the previous reading, the reader's
+//! decline text). Nothing here looks inside a message.
 
 use std::collections::BTreeMap;
 
@@ -10,10 +15,11 @@ use chrono::{DateTime, Utc};
 use ui::view as v;
 
 use crate::money::Money;
-use crate::session::{self, Availability, Purpose, ReadingInput, ReceiptChoice, Screen, View};
-
-/// Seconds before the idle timeout when the countdown appears.
-const COUNTDOWN_FROM: i64 = 20;
+use crate::readings::ZoneCode;
+use crate::session::{
+    self, AccountProblem, Availability, CashProblem, Purpose, ReadingInput, ReadingProblem,
+    ReceiptChoice, ReceiptDelivery, Refused, Screen, SummaryProblem, View,
+};
 
 #[derive(Debug, Default)]
 pub struct ScreenBridge {
@@ -22,8 +28,10 @@ pub struct ScreenBridge {
     input: String,
     /// The service whose amount is being edited.
     editing: Option<usize>,
-    /// The customer pressed "pay" on the summary: show the method choice.
+    /// The customer pressed "pay" on the summary: show the method choice (until the core refuses
+    /// something: then its notice differs from the one seen when "pay" was pressed).
     choosing_method: bool,
+    method_notice: Option<Refused<SummaryProblem>>,
     /// An e-receipt contact is being typed.
     contact: Option<v::ContactKind>,
     contact_invalid: bool,
@@ -36,7 +44,12 @@ pub struct ScreenBridge {
     hotline: String,
     /// Where to go when the kiosk is out of service: (office, its opening hours).
     office: (String, String),
+    /// The kiosk's time zone for dates on screen (config `terminal.timezone`).
+    tz: Option<chrono_tz::Tz>,
 }
+
+/// Until [`ScreenBridge::with_timezone`] says otherwise.
+const DEFAULT_TZ: chrono_tz::Tz = chrono_tz::Europe::Moscow;
 
 fn purpose(p: Purpose) -> v::AccountPurpose {
     match p {
@@ -46,14 +59,14 @@ fn purpose(p: Purpose) -> v::AccountPurpose {
     }
 }
 
-fn zone_kind(code: &str, name: &str, zones: usize) -> v::TariffZone {
-    match (zones, code, name) {
-        (1, _, _) => v::TariffZone::Single,
-        (_, _, "ночь") => v::TariffZone::Night,
-        (_, _, "пик") => v::TariffZone::Peak,
-        (_, _, "полупик") => v::TariffZone::SemiPeak,
-        (_, "T2", _) => v::TariffZone::Night,
-        _ => v::TariffZone::Day,
+/// The zone by its code and the meter's zone count (the rule behind `ZoneCode::name_ru`).
+fn zone_kind(code: &str, zones: usize) -> v::TariffZone {
+    match (zones, ZoneCode::parse(code)) {
+        (1, _) => v::TariffZone::Single,
+        (_, Some(ZoneCode::T2)) => v::TariffZone::Night,
+        (2, _) => v::TariffZone::Day,
+        (_, Some(ZoneCode::T3)) => v::TariffZone::SemiPeak,
+        _ => v::TariffZone::Peak,
     }
 }
 
@@ -88,6 +101,18 @@ impl ScreenBridge {
         self
     }
 
+    /// Dates on screen (registration time, certificate date) in the kiosk's time zone.
+    pub fn with_timezone(mut self, tz: chrono_tz::Tz) -> ScreenBridge {
+        self.tz = Some(tz);
+        self
+    }
+
+    fn local(&self, time: DateTime<Utc>) -> String {
+        time.with_timezone(&self.tz.unwrap_or(DEFAULT_TZ))
+            .format("%d.%m.%Y %H:%M")
+            .to_string()
+    }
+
     /// Forgets transient state when the session moved to another screen.
     fn follow(&mut self, view: &View) {
         let now = std::mem::discriminant(&view.screen);
@@ -99,6 +124,7 @@ impl ScreenBridge {
             self.input.clear();
             self.editing = None;
             self.choosing_method = false;
+            self.method_notice = None;
             if !keep_contact {
                 self.contact = None;
                 self.contact_invalid = false;
@@ -244,6 +270,10 @@ impl ScreenBridge {
             }
             U::ProceedToPayment => {
                 self.choosing_method = true;
+                self.method_notice = match &view.screen {
+                    Screen::Summary { notice, .. } => notice.clone(),
+                    _ => None,
+                };
                 touch
             }
             U::ChooseCash => vec![S::PayCash],
@@ -262,6 +292,7 @@ impl ScreenBridge {
                 self.input.clear();
                 touch
             }
+            U::PrintSlip => vec![S::PrintReadingSlip],
             U::SelectZone { meter, zone } => {
                 self.zone = (meter, zone);
                 touch
@@ -335,19 +366,14 @@ impl ScreenBridge {
     pub fn view_state(&mut self, view: &View, now: DateTime<Utc>) -> v::ViewState {
         let availability = view.availability;
         self.follow(view);
-        // Final screens go back to the start on their own; a countdown there would only cover
-        // the receipt and the «Готово» button.
-        let final_screen = matches!(
-            view.screen,
-            Screen::Done { .. }
-                | Screen::ReadingsDone { .. }
-                | Screen::CertificateDone { .. }
-                | Screen::Notice { .. }
-        );
-        let idle_countdown = view.idle_deadline.filter(|_| !final_screen).and_then(|d| {
-            let left = (d - now).num_seconds();
-            (0..=COUNTDOWN_FROM).contains(&left).then_some(left as u32)
-        });
+        let idle_countdown = match (view.countdown_from, view.idle_deadline) {
+            (Some(from), Some(deadline)) if now >= from => {
+                // Rounded up: the last second shows «1», not «0».
+                let left_ms = (deadline - now).num_milliseconds().max(0);
+                u32::try_from((left_ms + 999) / 1000).ok()
+            }
+            _ => None,
+        };
         let mut unavailable = Vec::new();
         if !availability.cash {
             unavailable.push(v::Feature::Cash);
@@ -408,17 +434,9 @@ impl ScreenBridge {
                 v::Screen::AccountEntry(v::AccountEntry {
                     purpose: purpose(*p),
                     input: self.input.clone(),
-                    error: error.as_ref().map(|e| {
-                        if e.contains("не найден") {
-                            v::AccountError::NotFound
-                        } else if e.contains("связи") {
-                            v::AccountError::Unreachable
-                        } else if e.contains("QR") || e.contains("штрих") {
-                            v::AccountError::UnknownBarcode
-                        } else {
-                            v::AccountError::Invalid
-                        }
-                    }),
+                    error: error
+                        .as_ref()
+                        .map(|e| v::Reason::explained(account_error(e.kind), &e.message)),
                     scanner_available: false,
                 })
             }
@@ -428,7 +446,7 @@ impl ScreenBridge {
                 amounts,
                 total,
                 max_payment,
-                error,
+                notice,
                 cash,
                 card,
             } => {
@@ -441,11 +459,13 @@ impl ScreenBridge {
                         error: None,
                     });
                 }
-                if self.choosing_method && error.is_none() {
+                if self.choosing_method && *notice == self.method_notice {
+                    let over_limit = total > max_payment;
                     return v::Screen::PaymentMethod(v::PaymentMethod {
                         total_kopecks: total.kopecks(),
-                        cash_available: *cash,
-                        card_available: *card && *total > Money::ZERO && total <= max_payment,
+                        cash_available: *cash && *max_payment > Money::ZERO,
+                        card_available: *card && *total > Money::ZERO && !over_limit,
+                        over_limit_kopecks: over_limit.then(|| max_payment.kopecks()),
                     });
                 }
                 v::Screen::AccountSummary(v::AccountSummary {
@@ -465,11 +485,15 @@ impl ScreenBridge {
                         .collect(),
                     total_kopecks: total.kopecks(),
                     certificate_available: account.verified && account.total_debt() <= Money::ZERO,
+                    notice: notice
+                        .as_ref()
+                        .map(|n| v::Reason::explained(summary_notice(n.kind), &n.message)),
                 })
             }
             Screen::Cash {
                 requested,
                 inserted,
+                limit,
                 max_left,
                 accepted,
                 notice,
@@ -479,15 +503,17 @@ impl ScreenBridge {
                 due_kopecks: requested.kopecks(),
                 inserted_kopecks: inserted.kopecks(),
                 accepted_notes_kopecks: accepted.iter().map(|m| m.kopecks()).collect(),
-                limit_kopecks: (*inserted + *max_left).kopecks(),
-                status: if *busy {
-                    v::CashStatus::Accepting
-                } else if *max_left <= Money::ZERO {
-                    v::CashStatus::LimitReached
-                } else if notice.is_some() {
-                    v::CashStatus::Rejected
-                } else {
-                    v::CashStatus::Waiting
+                limit_kopecks: limit.kopecks(),
+                left_kopecks: max_left.kopecks(),
+                status: match notice {
+                    _ if *busy => v::CashStatus::Accepting.into(),
+                    // The bill that came back and why, in the core's words.
+                    Some(Refused {
+                        kind: CashProblem::OverLimit | CashProblem::Rejected,
+                        message,
+                    }) => v::Reason::explained(v::CashStatus::Rejected, message),
+                    None if *max_left <= Money::ZERO => v::CashStatus::LimitReached.into(),
+                    None => v::CashStatus::Waiting.into(),
                 },
                 can_finish: !*busy && *inserted > Money::ZERO,
                 can_cancel: !*busy && *inserted == Money::ZERO,
@@ -514,26 +540,25 @@ impl ScreenBridge {
             }
             Screen::Done {
                 total,
-                printed,
                 qr,
-                message,
+                delivery,
+                advance,
                 certificate_available,
+                ..
             } => self.contact_screen().unwrap_or_else(|| {
-                let receipt = if *printed {
-                    v::ReceiptOutcome::Printed
-                } else if message.contains("отправлен") {
-                    v::ReceiptOutcome::Sent { to: String::new() }
-                } else if let Some(qr) = qr {
-                    v::ReceiptOutcome::PaperOut {
+                let receipt = match (delivery, qr) {
+                    (ReceiptDelivery::Printed, _) => v::ReceiptOutcome::Printed,
+                    (ReceiptDelivery::Sent { to }, _) => v::ReceiptOutcome::Sent { to: to.clone() },
+                    (ReceiptDelivery::OnScreen, Some(qr)) => v::ReceiptOutcome::PaperOut {
                         fiscal_qr: qr.clone(),
-                    }
-                } else {
-                    v::ReceiptOutcome::Declined
+                    },
+                    (ReceiptDelivery::OnScreen, None) => v::ReceiptOutcome::Declined,
+                    (ReceiptDelivery::Later, _) => v::ReceiptOutcome::Later,
                 };
                 v::Screen::Done(v::Done {
                     amount_kopecks: total.kopecks(),
                     receipt,
-                    advance_kopecks: 0,
+                    advance_kopecks: advance.kopecks(),
                     certificate_available: *certificate_available,
                 })
             }),
@@ -541,105 +566,285 @@ impl ScreenBridge {
                 account,
                 refusals,
                 accepted,
-            } => v::Screen::MeterReadings(v::MeterReadings {
-                account: account.number.clone(),
-                meters: account
-                    .meters
+            } => {
+                // Outside the acceptance window refuses the whole submission: one message for
+                // the screen, not one per zone.
+                let whole = refusals
                     .iter()
-                    .enumerate()
-                    .map(|(m, meter)| v::MeterView {
-                        serial: meter
-                            .meter
-                            .as_ref()
-                            .map_or_else(|| meter.name.clone(), |rm| rm.serial.clone()),
-                        zones: meter
-                            .zones
-                            .iter()
-                            .enumerate()
-                            .map(|(z, zone)| {
-                                let refused = refusals
-                                    .iter()
-                                    .find(|r| r.meter_id == meter.id && r.zone == zone.code);
-                                let done = accepted
-                                    .iter()
-                                    .any(|a| a.meter_id == meter.id && a.zone == zone.code);
-                                let input = self.readings.get(&(m, z)).cloned().unwrap_or_default();
-                                v::ZoneView {
-                                    zone: zone_kind(&zone.code, &zone.name, meter.zones.len()),
-                                    previous: ui::format::group_thousands(zone.previous),
-                                    state: match (refused, done, input.is_empty()) {
-                                        (Some(r), _, _) => v::ZoneState::Refused(refusal(
-                                            &r.message,
-                                            zone.previous,
-                                        )),
-                                        (None, true, _) => v::ZoneState::Accepted,
-                                        (None, false, false) => v::ZoneState::Entered,
-                                        (None, false, true) => v::ZoneState::Empty,
-                                    },
-                                    input,
-                                }
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-                selected: self.zone,
-                window_days: None,
-                error: None,
-                can_submit: self.readings.values().any(|t| !t.is_empty()),
-            }),
-            Screen::ReadingsDone { accepted, printed } => {
-                v::Screen::ReadingsDone(v::ReadingsDone {
-                    registration_number: accepted
-                        .first()
-                        .map(|a| a.registration_no.clone())
-                        .unwrap_or_default(),
-                    registered_at: String::new(),
-                    terminal_id: String::new(),
-                    lines: accepted
+                    .find(|r| matches!(r.kind, ReadingProblem::OutsideWindow { .. }));
+                let window_days = whole.and_then(|r| match r.kind {
+                    ReadingProblem::OutsideWindow {
+                        first_day,
+                        last_day,
+                    } => Some((first_day, last_day)),
+                    _ => None,
+                });
+                v::Screen::MeterReadings(v::MeterReadings {
+                    account: account.number.clone(),
+                    meters: account
+                        .meters
                         .iter()
-                        .map(|a| {
-                            (
-                                format!("{} · {}", a.meter_name, a.zone),
-                                ui::format::group_thousands(a.value),
-                            )
+                        .enumerate()
+                        .map(|(m, meter)| v::MeterView {
+                            serial: meter
+                                .meter
+                                .as_ref()
+                                .map_or_else(|| meter.name.clone(), |rm| rm.serial.clone()),
+                            zones: meter
+                                .zones
+                                .iter()
+                                .enumerate()
+                                .map(|(z, zone)| {
+                                    let refused = refusals.iter().find(|r| {
+                                        r.meter_id == meter.id
+                                            && r.zone == zone.code
+                                            && !matches!(
+                                                r.kind,
+                                                ReadingProblem::OutsideWindow { .. }
+                                            )
+                                    });
+                                    let done = accepted
+                                        .iter()
+                                        .any(|a| a.meter_id == meter.id && a.zone == zone.code);
+                                    let input =
+                                        self.readings.get(&(m, z)).cloned().unwrap_or_default();
+                                    v::ZoneView {
+                                        zone: zone_kind(&zone.code, meter.zones.len()),
+                                        previous: ui::format::group_thousands(zone.previous),
+                                        state: match (refused, done, input.is_empty()) {
+                                            (Some(r), _, _) => {
+                                                v::ZoneState::Refused(v::Reason::explained(
+                                                    reading_refusal(r.kind),
+                                                    &r.message,
+                                                ))
+                                            }
+                                            (None, true, _) => v::ZoneState::Accepted,
+                                            (None, false, false) => v::ZoneState::Entered,
+                                            (None, false, true) => v::ZoneState::Empty,
+                                        },
+                                        input,
+                                    }
+                                })
+                                .collect(),
                         })
                         .collect(),
-                    slip_printed: *printed,
+                    selected: self.zone,
+                    window_days,
+                    error: whole.map(|r| v::Reason::explained(reading_refusal(r.kind), &r.message)),
+                    can_submit: self.readings.values().any(|t| !t.is_empty()),
                 })
             }
-            Screen::CertificateDone { printed, .. } => {
-                v::Screen::NoDebtCertificate(v::NoDebtCertificate {
-                    account: String::new(),
-                    holder_masked: String::new(),
-                    as_of: String::new(),
-                    outcome: if *printed {
-                        v::CertificateOutcome::Printed
-                    } else {
-                        v::CertificateOutcome::PrinterUnavailable
-                    },
-                })
-            }
-            Screen::Notice { .. } => v::Screen::OutOfService(v::OutOfService {
-                nearest_office: String::new(),
-                office_hours: String::new(),
+            Screen::ReadingsDone {
+                accepted,
+                printed,
+                time,
+                terminal_id,
+            } => v::Screen::ReadingsDone(v::ReadingsDone {
+                registration_number: accepted
+                    .first()
+                    .map(|a| a.registration_no.clone())
+                    .unwrap_or_default(),
+                registered_at: self.local(*time),
+                terminal_id: terminal_id.clone(),
+                lines: accepted
+                    .iter()
+                    .map(|a| {
+                        (
+                            format!("{} · {}", a.meter_name, a.zone),
+                            ui::format::group_thousands(a.value),
+                        )
+                    })
+                    .collect(),
+                slip_printed: *printed,
+                can_print_slip: !*printed && availability.paper,
+            }),
+            Screen::CertificateDone {
+                printed,
+                account,
+                holder_masked,
+                time,
+                ..
+            } => v::Screen::NoDebtCertificate(v::NoDebtCertificate {
+                account: account.clone(),
+                holder_masked: holder_masked.clone(),
+                as_of: self.local(*time),
+                outcome: if *printed {
+                    v::CertificateOutcome::Printed
+                } else {
+                    v::CertificateOutcome::PrinterUnavailable
+                },
+            }),
+            Screen::Notice { text } => v::Screen::Notice(v::Notice {
+                message: text.clone(),
                 hotline: self.hotline.clone(),
             }),
         }
     }
 }
 
-/// The screens show typed refusals; the core's message decides which.
-fn refusal(message: &str, previous: u64) -> v::ReadingRefusal {
-    if message.contains("меньше предыдущего") {
-        v::ReadingRefusal::BelowPrevious {
+fn account_error(problem: AccountProblem) -> v::AccountError {
+    match problem {
+        AccountProblem::Empty => v::AccountError::Empty,
+        AccountProblem::Invalid => v::AccountError::Invalid,
+        AccountProblem::NotFound => v::AccountError::NotFound,
+        AccountProblem::Unreachable => v::AccountError::Unreachable,
+        AccountProblem::UnknownCode => v::AccountError::UnknownBarcode,
+    }
+}
+
+fn summary_notice(problem: SummaryProblem) -> v::SummaryNotice {
+    match problem {
+        SummaryProblem::BadAmount => v::SummaryNotice::AmountRejected,
+        SummaryProblem::ZeroAmount => v::SummaryNotice::NothingToPay,
+        SummaryProblem::PerPaymentLimit { limit } => v::SummaryNotice::PaymentLimit {
+            limit_kopecks: limit.kopecks(),
+        },
+        SummaryProblem::DayLimit { left } => v::SummaryNotice::DayLimit {
+            left_kopecks: left.kopecks(),
+        },
+        SummaryProblem::CashUnavailable => v::SummaryNotice::CashUnavailable,
+        SummaryProblem::CardUnavailable => v::SummaryNotice::CardUnavailable,
+        SummaryProblem::CardDeclined => v::SummaryNotice::CardDeclined,
+        SummaryProblem::CardCancelled => v::SummaryNotice::CardCancelled,
+        SummaryProblem::CardReversed => v::SummaryNotice::CardReversed,
+        SummaryProblem::HasDebt { debt } => v::SummaryNotice::HasDebt {
+            debt_kopecks: debt.kopecks(),
+        },
+    }
+}
+
+fn reading_refusal(problem: ReadingProblem) -> v::ReadingRefusal {
+    match problem {
+        ReadingProblem::OutsideWindow {
+            first_day,
+            last_day,
+        } => v::ReadingRefusal::OutsideWindow {
+            from_day: first_day,
+            to_day: last_day,
+        },
+        ReadingProblem::BelowPrevious { previous } => v::ReadingRefusal::BelowPrevious {
             previous: ui::format::group_thousands(previous),
+        },
+        ReadingProblem::TooManyDigits { capacity } => {
+            v::ReadingRefusal::TooManyDigits { digits: capacity }
         }
-    } else if message.contains("принимаются") {
-        v::ReadingRefusal::OutsideWindow {
-            from_day: 15,
-            to_day: 25,
+        ReadingProblem::Implausible { consumption, limit } => v::ReadingRefusal::TooHigh {
+            consumption: ui::format::group_thousands(consumption),
+            max: ui::format::group_thousands(limit),
+        },
+        ReadingProblem::Malformed => v::ReadingRefusal::Malformed,
+        ReadingProblem::Missing => v::ReadingRefusal::Missing,
+        ReadingProblem::AlreadyAccepted => v::ReadingRefusal::AlreadyAccepted,
+        ReadingProblem::UnknownMeter => v::ReadingRefusal::UnknownMeter,
+        ReadingProblem::Unreachable => v::ReadingRefusal::Unreachable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap() + Duration::seconds(seconds)
+    }
+
+    fn view(screen: Screen) -> View {
+        View {
+            screen,
+            idle_deadline: Some(at(60)),
+            countdown_from: Some(at(40)),
+            availability: Availability::default(),
         }
-    } else {
-        v::ReadingRefusal::Missing
+    }
+
+    #[test]
+    fn an_account_refusal_keeps_its_kind_and_exact_words() {
+        let mut bridge = ScreenBridge::new("8-800");
+        let message = "Номер лицевого счёта должен содержать 10 цифр, введено 9";
+        let state = bridge.view_state(
+            &view(Screen::AccountEntry {
+                purpose: Purpose::Pay,
+                error: Some(Refused::new(AccountProblem::Invalid, message)),
+            }),
+            at(0),
+        );
+        let v::Screen::AccountEntry(entry) = state.screen else {
+            panic!("{:?}", state.screen)
+        };
+        assert_eq!(
+            entry.error,
+            Some(v::Reason::explained(v::AccountError::Invalid, message))
+        );
+    }
+
+    #[test]
+    fn the_cash_screen_gets_the_bills_the_limit_and_the_returned_bill_s_reason() {
+        let mut bridge = ScreenBridge::new("8-800");
+        let message =
+            "Купюра 5 000,00 ₽ не принята: можно внести ещё не больше 3 000,00 ₽. Возьмите купюру.";
+        let state = bridge.view_state(
+            &view(Screen::Cash {
+                account: "1000000001".into(),
+                requested: Money::from_rubles(15_000),
+                inserted: Money::from_rubles(12_000),
+                limit: Money::from_rubles(15_000),
+                max_left: Money::from_rubles(3_000),
+                accepted: vec![Money::from_rubles(100), Money::from_rubles(1_000)],
+                notice: Some(Refused::new(CashProblem::OverLimit, message)),
+                busy: false,
+            }),
+            at(0),
+        );
+        let v::Screen::CashInsertion(cash) = state.screen else {
+            panic!("{:?}", state.screen)
+        };
+        assert_eq!(cash.accepted_notes_kopecks, vec![10_000, 100_000]);
+        assert_eq!(
+            (cash.limit_kopecks, cash.left_kopecks),
+            (1_500_000, 300_000)
+        );
+        assert_eq!(
+            cash.status,
+            v::Reason::explained(v::CashStatus::Rejected, message)
+        );
+    }
+
+    #[test]
+    fn the_countdown_runs_from_the_core_s_warning_time_rounded_up() {
+        let mut bridge = ScreenBridge::new("8-800");
+        let entry = view(Screen::AccountEntry {
+            purpose: Purpose::Pay,
+            error: None,
+        });
+        assert_eq!(bridge.view_state(&entry, at(39)).idle_countdown, None);
+        assert_eq!(bridge.view_state(&entry, at(40)).idle_countdown, Some(20));
+        let almost = at(59) + Duration::milliseconds(500);
+        assert_eq!(bridge.view_state(&entry, almost).idle_countdown, Some(1));
+        let final_screen = View {
+            countdown_from: None,
+            ..view(Screen::Notice {
+                text: "Справку сейчас выдать нельзя".into(),
+            })
+        };
+        let state = bridge.view_state(&final_screen, at(59));
+        assert_eq!(state.idle_countdown, None);
+        assert_eq!(
+            state.screen,
+            v::Screen::Notice(v::Notice {
+                message: "Справку сейчас выдать нельзя".into(),
+                hotline: "8-800".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn zones_follow_the_code_and_the_zone_count() {
+        assert_eq!(zone_kind("T1", 1), v::TariffZone::Single);
+        assert_eq!(zone_kind("T1", 2), v::TariffZone::Day);
+        assert_eq!(zone_kind("T2", 2), v::TariffZone::Night);
+        assert_eq!(zone_kind("T1", 3), v::TariffZone::Peak);
+        assert_eq!(zone_kind("Т2", 3), v::TariffZone::Night);
+        assert_eq!(zone_kind("T3", 3), v::TariffZone::SemiPeak);
     }
 }

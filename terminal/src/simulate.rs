@@ -102,7 +102,9 @@ fn run_kiosk(
     });
 
     let bridge = Arc::new(Mutex::new(
-        ScreenBridge::new("8-800-000-00-00").with_office(setup.office, office_hours),
+        ScreenBridge::new("8-800-000-00-00")
+            .with_office(setup.office, office_hours)
+            .with_timezone(setup.tz),
     ));
     let show = {
         let handle = window.handle();

@@ -33,11 +33,23 @@ struct Kiosk {
 
 impl Kiosk {
     fn start() -> Kiosk {
-        Kiosk::start_with(None)
+        Kiosk::start_with(|_| {})
+    }
+
+    /// A kiosk whose session config `configure` adjusted (e.g. short idle timeouts).
+    fn start_with(configure: impl FnOnce(&mut SessionConfig)) -> Kiosk {
+        Kiosk::start_full(configure, None)
     }
 
     /// A kiosk whose health desk runs on `health` with the cabinet's recovery executor.
-    fn start_with(health: Option<HealthSetup>) -> Kiosk {
+    fn start_with_health(health: HealthSetup) -> Kiosk {
+        Kiosk::start_full(|_| {}, Some(health))
+    }
+
+    fn start_full(
+        configure: impl FnOnce(&mut SessionConfig),
+        health: Option<HealthSetup>,
+    ) -> Kiosk {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let (core_tx, core_rx) = mpsc::channel(64);
@@ -48,8 +60,10 @@ impl Kiosk {
             per_payment: Money::from_rubles(15_000),
             per_day: Money::from_rubles(60_000),
         };
+        let mut config = SessionConfig::new("UI01", limits);
+        configure(&mut config);
         let session = Session::new(
-            SessionConfig::new("UI01", limits),
+            config,
             Box::new(terminal::reading_check::MeterRules::any_day(
                 chrono_tz::Europe::Moscow,
             )),
@@ -106,6 +120,22 @@ impl Kiosk {
         let view = self.view.borrow().clone();
         let state = self.bridge.view_state(&view, chrono::Utc::now());
         self.ui.show(&state);
+    }
+
+    /// What the screens are given now, as text (to look for personal data in all of it).
+    fn view_state_text(&mut self) -> String {
+        let view = self.view.borrow().clone();
+        format!("{:?}", self.bridge.view_state(&view, chrono::Utc::now()))
+    }
+
+    /// Redraws as time passes, without a touch, until `pred` holds on the core's view.
+    fn wait_untouched(&mut self, what: &str, pred: impl Fn(&Screen) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !pred(&self.view.borrow().screen) {
+            assert!(Instant::now() < deadline, "waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.refresh();
     }
 
     /// Hands the screen's intents to the core, then waits for `pred` on the core's view.
@@ -310,9 +340,18 @@ fn meter_reading_refused_once_then_accepted() {
         "the refusal",
         |s| matches!(s, Screen::Readings { refusals, .. } if !refusals.is_empty()),
     );
+    // The reading rules' own explanation (with the numbers and the date) is shown exactly.
+    let message = match &k.view.borrow().screen {
+        Screen::Readings { refusals, .. } => refusals[0].message.clone(),
+        other => panic!("{other:?}"),
+    };
     assert!(
-        k.ui.shows("Не принято"),
-        "the refusal is explained at once: {:?}",
+        message.contains("12300") && message.contains("12345"),
+        "{message}"
+    );
+    assert!(
+        k.ui.all_text().contains(&message),
+        "the refusal is explained at once, exactly: {:?}",
         k.ui.all_text()
     );
     k.tap(day);
@@ -323,6 +362,22 @@ fn meter_reading_refused_once_then_accepted() {
         "the registration",
         |s| matches!(s, Screen::ReadingsDone { .. }),
     );
+    let number = match &k.view.borrow().screen {
+        Screen::ReadingsDone { accepted, .. } => accepted[0].registration_no.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(k.ui.value("Регистрационный номер").unwrap(), number);
+    assert!(k.ui.shows("UI01"), "the terminal's id on the confirmation");
+    k.tap_then("Напечатать талон", "the slip", |s| {
+        matches!(s, Screen::ReadingsDone { printed: true, .. })
+    });
+    assert!(k.ui.shows("Возьмите талон"));
+    assert!(!k.ui.has("Напечатать талон"), "one slip");
+    let slips = k
+        .devices
+        .printer
+        .wait_for_receipts(1, Duration::from_secs(10));
+    assert!(slips[0].text().contains(&number), "{}", slips[0].text());
     let events = k.finish();
     let refused = events
         .iter()
@@ -403,6 +458,167 @@ fn paper_out_mid_receipt_keeps_the_payment_shows_the_qr_and_reprints_after_paper
     assert_eq!(credited, 100_000, "the payment stays credited");
 }
 
+#[test]
+fn idle_timeout_counts_down_clears_the_account_and_keeps_inserted_cash() {
+    let mut k = Kiosk::start_with(|config| {
+        config.idle_timeout = chrono::Duration::seconds(5);
+        config.cash_idle_timeout = chrono::Duration::seconds(5);
+        config.idle_warning = chrono::Duration::seconds(4);
+        config.done_timeout = chrono::Duration::seconds(2);
+    });
+    k.open_demo_account_for_payment();
+    assert!(k.ui.shows("1000000001") && k.ui.shows("Ив***в И. И."));
+
+    // The customer stops touching: the countdown appears, then the session ends.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !k.ui.has("Продолжить") {
+        assert!(
+            matches!(k.view.borrow().screen, Screen::Summary { .. }),
+            "the session ended before the countdown was shown"
+        );
+        assert!(Instant::now() < deadline, "no countdown");
+        std::thread::sleep(Duration::from_millis(50));
+        k.refresh();
+    }
+    let left: u32 = k.ui.value("Осталось секунд").unwrap().parse().unwrap();
+    assert!((1..=4).contains(&left), "{left} seconds left");
+    assert!(k.ui.shows("введённые данные будут удалены"));
+    k.wait_untouched("the welcome screen", |s| matches!(s, Screen::Welcome));
+    assert!(k.ui.has("Оплатить"), "back on the welcome screen");
+    assert!(!k.ui.has("Продолжить"), "the countdown is gone");
+    for personal in ["1000000001", "Ив***в", "Ленина", "Электроэнергия"] {
+        assert!(!k.ui.shows(personal), "{personal} still on screen");
+        let state = k.view_state_text();
+        assert!(!state.contains(personal), "{personal} still in {state}");
+    }
+
+    // Again, this time walking away from the bill acceptor with a bill inside.
+    k.open_demo_account_for_payment();
+    k.tap("Перейти к оплате");
+    k.tap_then("Наличными", "the cash screen", |s| {
+        matches!(s, Screen::Cash { .. })
+    });
+    k.insert(1000, Money::from_rubles(1_000));
+    k.wait_untouched("the welcome screen after the cash timeout", |s| {
+        matches!(s, Screen::Welcome)
+    });
+    assert!(!k.ui.shows("1000000001"));
+    let printed = k
+        .devices
+        .printer
+        .wait_for_receipts(1, Duration::from_secs(10));
+    assert!(
+        printed[0].text().contains("1 000,00"),
+        "{}",
+        printed[0].text()
+    );
+
+    let events = k.finish();
+    let cash_payment = events
+        .iter()
+        .find_map(|e| match e {
+            JournalEvent::PaymentStarted { payment_id, .. } => Some(payment_id.clone()),
+            _ => None,
+        })
+        .expect("the cash payment was journaled");
+    assert!(events.iter().any(|e| matches!(
+        e,
+        JournalEvent::PaymentCompleted { payment_id, total_kopecks: 100_000, .. }
+            if *payment_id == cash_payment
+    )));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, JournalEvent::PaymentCancelled { .. })),
+        "the money was kept, not cancelled"
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, JournalEvent::ReceiptFiscalised { payment_id: Some(p), .. } if *p == cash_payment)));
+}
+
+#[test]
+fn refusals_and_limits_are_shown_in_the_core_s_exact_words() {
+    let mut k = Kiosk::start();
+    // A typo in the account number: the account rules' explanation.
+    k.tap_then("Оплатить", "account entry", |s| {
+        matches!(s, Screen::AccountEntry { .. })
+    });
+    k.type_digits("1000000002");
+    k.tap_then("Далее", "the refusal", |s| {
+        matches!(s, Screen::AccountEntry { error: Some(_), .. })
+    });
+    assert!(
+        k.ui.all_text()
+            .iter()
+            .any(|t| t == "Неверная контрольная цифра — проверьте номер по квитанции"),
+        "{:?}",
+        k.ui.all_text()
+    );
+
+    // An amount over the per-payment limit: the summary says which limit, with the number.
+    k.tap("Очистить");
+    k.type_digits("1000000001");
+    k.tap_then("Далее", "the summary", |s| {
+        matches!(s, Screen::Summary { .. })
+    });
+    k.tap("Изменить сумму: Электроэнергия");
+    k.type_digits("20000");
+    k.tap_then("Готово", "the limit notice", |s| {
+        matches!(
+            s,
+            Screen::Summary {
+                notice: Some(_),
+                ..
+            }
+        )
+    });
+    assert!(
+        k.ui.all_text()
+            .iter()
+            .any(|t| t == "Сумма одного платежа в терминале — не больше 15 000,00 ₽"),
+        "{:?}",
+        k.ui.all_text()
+    );
+
+    // Over the limit a card cannot take the total; cash is taken up to the limit.
+    k.tap("Перейти к оплате");
+    assert!(!k.ui.is_enabled("Банковской картой").unwrap());
+    assert!(
+        k.ui.shows("Картой — не больше 15\u{a0}000,00\u{a0}₽ за платёж"),
+        "{:?}",
+        k.ui.all_text()
+    );
+    k.tap("Назад");
+
+    // Back under the limit, cash: the validator's bills and what may still be inserted.
+    k.tap("Изменить сумму: Электроэнергия");
+    k.type_digits("1000");
+    k.tap_then("Готово", "no notice", |s| {
+        matches!(s, Screen::Summary { notice: None, .. })
+    });
+    k.tap("Перейти к оплате");
+    k.tap_then(
+        "Наличными",
+        "the cash screen",
+        |s| matches!(s, Screen::Cash { accepted, .. } if !accepted.is_empty()),
+    );
+    assert!(
+        k.ui.shows("Принимаются купюры: ") && k.ui.shows("5\u{a0}000\u{a0}₽"),
+        "{:?}",
+        k.ui.all_text()
+    );
+    k.insert(5000, Money::from_rubles(5_000));
+    assert!(k.ui.shows("Можно внести ещё"));
+    assert!(
+        k.ui.shows("10\u{a0}000,00\u{a0}₽"),
+        "15 000 less 5 000 left: {:?}",
+        k.ui.all_text()
+    );
+    assert_eq!(k.ui.value("Внесено").unwrap(), "5\u{a0}000,00\u{a0}₽");
+    k.finish();
+}
+
 /// The health desk with recovery steps a test can wait for (fractions of a second apart).
 fn quick_health(steps: Vec<RecoveryStep>) -> HealthSetup {
     let mut setup = HealthSetup::standard(chrono_tz::Europe::Moscow);
@@ -423,7 +639,7 @@ fn device_went(events: &[JournalEvent], device: Device, state: &str) -> bool {
 
 #[test]
 fn paper_out_leaves_the_kiosk_in_service_with_e_receipts_only() {
-    let mut k = Kiosk::start_with(Some(quick_health(vec![])));
+    let mut k = Kiosk::start_with_health(quick_health(vec![]));
     k.devices.printer.paper_out();
     // The idle printer is asked for its status every few seconds.
     k.wait_availability("the printer down", |a| !a.paper);
@@ -469,7 +685,7 @@ fn paper_out_leaves_the_kiosk_in_service_with_e_receipts_only() {
 
 #[test]
 fn a_full_cassette_leaves_card_payments_only() {
-    let mut k = Kiosk::start_with(Some(quick_health(vec![])));
+    let mut k = Kiosk::start_with_health(quick_health(vec![]));
     k.devices.bill.cassette_full();
     k.wait_availability("cash off", |a| !a.cash);
     assert!(k.view.borrow().availability.card);
@@ -502,7 +718,7 @@ fn a_full_cassette_leaves_card_payments_only() {
 
 #[test]
 fn a_failed_validator_is_power_cycled_back_into_service_and_it_is_journaled() {
-    let mut k = Kiosk::start_with(Some(quick_health(vec![RecoveryStep::PowerCycle])));
+    let mut k = Kiosk::start_with_health(quick_health(vec![RecoveryStep::PowerCycle]));
     k.wait_availability("the validator up", |a| a.cash);
     k.devices.bill.fail(bill_acceptor::FailureCode {
         kind: bill_acceptor::FailureKind::StackMotor,
@@ -520,10 +736,10 @@ fn a_failed_validator_is_power_cycled_back_into_service_and_it_is_journaled() {
 
 #[test]
 fn a_failed_validator_comes_back_on_the_first_rung_by_reopening_its_port() {
-    let mut k = Kiosk::start_with(Some(quick_health(vec![
+    let mut k = Kiosk::start_with_health(quick_health(vec![
         RecoveryStep::ReopenPort,
         RecoveryStep::PowerCycle,
-    ])));
+    ]));
     k.devices.bill.fail(bill_acceptor::FailureCode {
         kind: bill_acceptor::FailureKind::TransportMotor,
         code: 0x51,

@@ -57,6 +57,8 @@ pub enum Intent {
         zone: usize,
     },
     SelectInfoTopic(usize),
+    /// «Напечатать талон» on the readings confirmation.
+    PrintSlip,
 
     // Service mode.
     /// The hidden corner of the header was tapped; the core counts taps and opens the PIN entry.
@@ -107,6 +109,7 @@ impl Intent {
             "receipt-none" => Intent::ReceiptNone,
             "e-receipt" => Intent::RequestElectronicReceipt,
             "done" => Intent::Finish,
+            "print-slip" => Intent::PrintSlip,
             "service-corner" => Intent::ServiceCornerTapped,
             "svc-tests" => Intent::Service(ServiceOp::DeviceTests),
             "svc-encashment" => Intent::Service(ServiceOp::Encashment),

@@ -43,6 +43,7 @@ pub fn account_summary() -> AccountSummary {
         ],
         total_kopecks: 180_000,
         certificate_available: false,
+        notice: None,
     }
 }
 
@@ -57,9 +58,13 @@ pub fn meter_readings(refused: bool) -> MeterReadings {
                     previous: "12345".into(),
                     input: if refused { "12300" } else { "12480" }.into(),
                     state: if refused {
-                        ZoneState::Refused(ReadingRefusal::BelowPrevious {
-                            previous: "12 345".into(),
-                        })
+                        // The terminal's own explanation, shown exactly.
+                        ZoneState::Refused(Reason::explained(
+                            ReadingRefusal::BelowPrevious {
+                                previous: "12 345".into(),
+                            },
+                            "Показание по зоне T1 (день) 12300 меньше предыдущего 12345 (от 24.10.2026)",
+                        ))
                     } else {
                         ZoneState::Accepted
                     },
@@ -149,11 +154,39 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
             screen(Screen::AccountEntry(AccountEntry {
                 purpose: AccountPurpose::Payment,
                 input: "7701234568".into(),
-                error: Some(AccountError::Invalid),
+                error: Some(Reason::explained(
+                    AccountError::Invalid,
+                    "Неверная контрольная цифра — проверьте номер по квитанции",
+                )),
                 scanner_available: false,
             })),
         ),
-        ("account-summary", screen(Screen::AccountSummary(summary))),
+        (
+            "account-summary",
+            screen(Screen::AccountSummary(summary.clone())),
+        ),
+        (
+            "account-summary-limit",
+            screen(Screen::AccountSummary(AccountSummary {
+                notice: Some(Reason::explained(
+                    SummaryNotice::DayLimit {
+                        left_kopecks: 120_000,
+                    },
+                    "Сегодня через терминал можно внести ещё не больше 1\u{a0}200,00\u{a0}₽",
+                )),
+                ..summary.clone()
+            })),
+        ),
+        (
+            "account-summary-declined",
+            screen(Screen::AccountSummary(AccountSummary {
+                notice: Some(Reason::explained(
+                    SummaryNotice::CardDeclined,
+                    "Оплата не прошла: Отказ банка: недостаточно средств",
+                )),
+                ..summary.clone()
+            })),
+        ),
         (
             "amount-edit",
             screen(Screen::AmountEdit(AmountEdit {
@@ -169,6 +202,16 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
                 total_kopecks: 180_000,
                 cash_available: true,
                 card_available: true,
+                over_limit_kopecks: None,
+            })),
+        ),
+        (
+            "payment-method-limit",
+            screen(Screen::PaymentMethod(PaymentMethod {
+                total_kopecks: 2_015_000,
+                cash_available: true,
+                card_available: false,
+                over_limit_kopecks: Some(1_500_000),
             })),
         ),
         (
@@ -180,7 +223,8 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
                     5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000,
                 ],
                 limit_kopecks: 1_500_000,
-                status: CashStatus::Waiting,
+                left_kopecks: 1_350_000,
+                status: CashStatus::Waiting.into(),
                 can_finish: true,
                 can_cancel: false,
             })),
@@ -259,6 +303,21 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
                     ("№ 01234567 · Ночь".into(), "6 851".into()),
                 ],
                 slip_printed: true,
+                can_print_slip: false,
+            })),
+        ),
+        (
+            "readings-done-slip",
+            screen(Screen::ReadingsDone(ReadingsDone {
+                registration_number: "M-UI01-261127-000042".into(),
+                registered_at: "27.11.2026 14:35".into(),
+                terminal_id: "UI01".into(),
+                lines: vec![
+                    ("Меркурий 200 · T1".into(), "12 480".into()),
+                    ("Меркурий 200 · T2".into(), "6 851".into()),
+                ],
+                slip_printed: false,
+                can_print_slip: true,
             })),
         ),
         ("info", screen(Screen::Info(info()))),
@@ -269,6 +328,13 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
                 holder_masked: "Ив***в И. И.".into(),
                 as_of: "27.11.2026".into(),
                 outcome: CertificateOutcome::Printed,
+            })),
+        ),
+        (
+            "notice",
+            screen(Screen::Notice(Notice {
+                message: "На этом лицевом счёте нет приборов учёта, показания которых принимает терминал. Обратитесь в офис обслуживания.".into(),
+                hotline: "8 800 100-00-00".into(),
             })),
         ),
         (

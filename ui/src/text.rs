@@ -16,6 +16,7 @@ pub const ACCOUNT_HINT: &str = "Номер указан в квитанции, �
 
 pub fn account_error(error: AccountError) -> &'static str {
     match error {
+        AccountError::Empty => "Введите номер лицевого счёта.",
         AccountError::Invalid => "Номер введён с ошибкой. Проверьте цифры по квитанции.",
         AccountError::NotFound => "Такой лицевой счёт не найден. Проверьте номер по квитанции.",
         AccountError::Unreachable => {
@@ -46,6 +47,36 @@ pub fn amount_error(error: AmountError) -> String {
         }
         AmountError::Malformed => "Введите сумму, например 1500 или 1500,50.".to_owned(),
     }
+}
+
+/// The summary's notice in the customer's words, and whether it is a problem (or just news).
+pub fn summary_notice(notice: &Reason<SummaryNotice>) -> (String, bool) {
+    let text = notice.text_or(|kind| match *kind {
+        SummaryNotice::PaymentLimit { limit_kopecks } => format!(
+            "Сумма одного платежа в терминале — не больше {}.",
+            rubles(limit_kopecks)
+        ),
+        SummaryNotice::DayLimit { left_kopecks } => format!(
+            "Сегодня через терминал можно внести ещё не больше {}.",
+            rubles(left_kopecks)
+        ),
+        SummaryNotice::CardDeclined => "Оплата картой не прошла. Деньги не списаны.".to_owned(),
+        SummaryNotice::CardCancelled => "Оплата картой отменена.".to_owned(),
+        SummaryNotice::CardReversed => "Оплата отменена, деньги вернутся на карту.".to_owned(),
+        SummaryNotice::CashUnavailable => {
+            "Приём наличных сейчас недоступен — оплатите картой.".to_owned()
+        }
+        SummaryNotice::CardUnavailable => {
+            "Оплата картой сейчас недоступна — оплатите наличными.".to_owned()
+        }
+        SummaryNotice::AmountRejected => "Введите сумму, например 1500 или 1500,50.".to_owned(),
+        SummaryNotice::NothingToPay => "Выберите, что оплатить: сумма к оплате — ноль.".to_owned(),
+        SummaryNotice::HasDebt { debt_kopecks } => format!(
+            "Справка выдаётся, когда задолженности нет. Задолженность: {}.",
+            rubles(debt_kopecks)
+        ),
+    });
+    (text, notice.kind.is_problem())
 }
 
 pub fn cash_status(status: CashStatus) -> (&'static str, bool) {
@@ -135,6 +166,10 @@ pub fn receipt_outcome(outcome: &ReceiptOutcome) -> String {
         ReceiptOutcome::Sent { to } => format!("Чек отправлен: {to}"),
         ReceiptOutcome::PaperOut { .. } => String::new(),
         ReceiptOutcome::Declined => "Чек сохранён в налоговой, бумажный не печатали.".to_owned(),
+        ReceiptOutcome::Later => {
+            "Платёж зачислен. Чек не удалось оформить — он будет оформлен и отправлен позже."
+                .to_owned()
+        }
     }
 }
 
@@ -172,18 +207,30 @@ pub fn reading_refusal(refusal: &ReadingRefusal) -> String {
             "Сейчас нет связи с расчётной системой. Показания не переданы — попробуйте позже."
                 .to_owned()
         }
+        ReadingRefusal::Malformed => {
+            "Не принято: введите только цифры с табло счётчика, без запятой.".to_owned()
+        }
+        ReadingRefusal::AlreadyAccepted => "Эти показания уже приняты.".to_owned(),
+        ReadingRefusal::UnknownMeter => {
+            "Такого прибора учёта нет на этом лицевом счёте.".to_owned()
+        }
     }
+}
+
+/// A reading refusal: the terminal's explanation, or the UI's words for its kind.
+pub fn reading_reason(reason: &Reason<ReadingRefusal>) -> String {
+    reason.text_or(reading_refusal)
 }
 
 pub fn readings_window(from_day: u8, to_day: u8) -> String {
     format!("Показания принимаются с {from_day} по {to_day} число месяца.")
 }
 
-pub fn readings_slip(printed: bool) -> &'static str {
-    if printed {
-        "Возьмите талон с регистрационным номером."
-    } else {
-        "Запишите или сфотографируйте регистрационный номер."
+pub fn readings_slip(printed: bool, can_print: bool) -> &'static str {
+    match (printed, can_print) {
+        (true, _) => "Возьмите талон с регистрационным номером.",
+        (false, true) => "Напечатайте талон или запишите регистрационный номер.",
+        (false, false) => "Запишите или сфотографируйте регистрационный номер.",
     }
 }
 
@@ -288,6 +335,9 @@ mod tests {
             },
             ReadingRefusal::Missing,
             ReadingRefusal::Unreachable,
+            ReadingRefusal::Malformed,
+            ReadingRefusal::AlreadyAccepted,
+            ReadingRefusal::UnknownMeter,
         ];
         for r in &refusals {
             assert!(reading_refusal(r).len() > 20, "{r:?}");
@@ -300,5 +350,38 @@ mod tests {
         assert_eq!(balance_caption(100), "Задолженность");
         assert_eq!(balance_caption(-100), "Аванс");
         assert_eq!(balance_caption(0), "Задолженности нет");
+    }
+}
+
+#[cfg(test)]
+mod reason_tests {
+    use super::*;
+
+    #[test]
+    fn the_terminal_s_words_win_over_the_kind_s() {
+        let exact = Reason::explained(
+            SummaryNotice::DayLimit {
+                left_kopecks: 100_000,
+            },
+            "Сегодня через терминал можно внести ещё не больше 1 000,00 ₽",
+        );
+        assert_eq!(
+            summary_notice(&exact).0,
+            "Сегодня через терминал можно внести ещё не больше 1 000,00 ₽"
+        );
+        let typed: Reason<SummaryNotice> = SummaryNotice::PaymentLimit {
+            limit_kopecks: 1_500_000,
+        }
+        .into();
+        assert!(summary_notice(&typed).0.contains("15\u{a0}000,00"));
+        assert!(!summary_notice(&SummaryNotice::CardCancelled.into()).1);
+        let refusal: Reason<ReadingRefusal> = Reason::explained(
+            ReadingRefusal::Malformed,
+            "Показание «12,5» должно состоять только из цифр",
+        );
+        assert_eq!(
+            reading_reason(&refusal),
+            "Показание «12,5» должно состоять только из цифр"
+        );
     }
 }

@@ -2,10 +2,11 @@
 //!
 //! The terminal's session core produces a [`ViewState`] after every event; the UI only draws it.
 //! Money is `i64` kopecks (the core's unit) and the UI formats it (`1 500,00 ₽`, see
-//! [`crate::format`]). Refusals and errors are typed here, and their Russian wording lives in
-//! [`crate::text`], so every customer-facing sentence is in one place and the core stays free of
-//! wording. Text the core receives from outside (card reader prompts, information pages, names
-//! of devices) is passed through as `String`.
+//! [`crate::format`]). Refusals and errors are typed here ([`Reason`]) and [`crate::text`] words
+//! each kind; when the terminal's domain rules already explained a refusal in the customer's words
+//! (with the numbers in it: the limit, the previous reading, the reader's decline text), the
+//! reason carries that text and the screen shows it exactly. Text the core receives from outside
+//! (card reader prompts, information pages, names of devices) is passed through as `String`.
 //!
 //! Nothing typed by the customer is kept by the UI: every keystroke goes to the core as an
 //! [`crate::Intent`] and comes back in the next view state. Clearing personal data on the idle
@@ -48,6 +49,38 @@ pub struct DegradedNotice {
     pub hotline: String,
 }
 
+/// A typed reason, with the terminal's exact words for it when it has them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Reason<K> {
+    pub kind: K,
+    /// Shown as is; `None`: the UI words `kind` itself ([`crate::text`]).
+    pub text: Option<String>,
+}
+
+impl<K> Reason<K> {
+    /// A reason with the terminal's own explanation.
+    pub fn explained(kind: K, text: impl Into<String>) -> Reason<K> {
+        Reason {
+            kind,
+            text: Some(text.into()),
+        }
+    }
+
+    /// The terminal's text, or `word(kind)` when there is none.
+    pub fn text_or(&self, word: impl FnOnce(&K) -> String) -> String {
+        match &self.text {
+            Some(text) if !text.is_empty() => text.clone(),
+            _ => word(&self.kind),
+        }
+    }
+}
+
+impl<K> From<K> for Reason<K> {
+    fn from(kind: K) -> Reason<K> {
+        Reason { kind, text: None }
+    }
+}
+
 /// One variant per screen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Screen {
@@ -68,6 +101,8 @@ pub enum Screen {
     Info(Info),
     NoDebtCertificate(NoDebtCertificate),
     OutOfService(OutOfService),
+    /// A stop the terminal explains itself, with the way back.
+    Notice(Notice),
     ServicePin(ServicePin),
     ServiceStatus(ServiceStatus),
     ServiceReport(ServiceReport),
@@ -113,12 +148,14 @@ pub struct AccountEntry {
     pub purpose: AccountPurpose,
     /// Digits typed so far.
     pub input: String,
-    pub error: Option<AccountError>,
+    pub error: Option<Reason<AccountError>>,
     pub scanner_available: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountError {
+    /// «Далее» with nothing typed.
+    Empty,
     /// Wrong length or check digit: most likely a typo.
     Invalid,
     NotFound,
@@ -147,6 +184,44 @@ pub struct AccountSummary {
     pub services: Vec<ServiceDebt>,
     pub total_kopecks: i64,
     pub certificate_available: bool,
+    /// A refused action (card declined, amount not accepted) or the limit the total runs into.
+    pub notice: Option<Reason<SummaryNotice>>,
+}
+
+/// What the account summary tells the customer above the total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummaryNotice {
+    /// The total is above what one payment may be.
+    PaymentLimit {
+        limit_kopecks: i64,
+    },
+    /// The total is above what is left of today's limit for this account.
+    DayLimit {
+        left_kopecks: i64,
+    },
+    CardDeclined,
+    CardCancelled,
+    /// An approved card payment was reversed: the money goes back to the card.
+    CardReversed,
+    CashUnavailable,
+    CardUnavailable,
+    /// A typed amount was not accepted.
+    AmountRejected,
+    NothingToPay,
+    /// A no-debt certificate was asked for while there is a debt.
+    HasDebt {
+        debt_kopecks: i64,
+    },
+}
+
+impl SummaryNotice {
+    /// A refusal or a limit (shown as an error) rather than news (shown as information).
+    pub fn is_problem(self) -> bool {
+        !matches!(
+            self,
+            SummaryNotice::CardCancelled | SummaryNotice::CardReversed
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -170,6 +245,9 @@ pub struct PaymentMethod {
     pub total_kopecks: i64,
     pub cash_available: bool,
     pub card_available: bool,
+    /// The total is above what one payment may be now (per payment, or what is left of the
+    /// day's limit): a card payment cannot take it, cash is taken up to it.
+    pub over_limit_kopecks: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -178,9 +256,11 @@ pub struct CashInsertion {
     pub inserted_kopecks: i64,
     /// Denominations the acceptor takes now (from its bill table), in kopecks.
     pub accepted_notes_kopecks: Vec<i64>,
-    /// Most one payment may take.
+    /// Most this payment may take (the per-payment limit, or what is left of the day's).
     pub limit_kopecks: i64,
-    pub status: CashStatus,
+    /// What may still be inserted: `limit_kopecks` minus what was inserted.
+    pub left_kopecks: i64,
+    pub status: Reason<CashStatus>,
     pub can_finish: bool,
     /// Cancel is offered only while nothing has been stacked.
     pub can_cancel: bool,
@@ -265,6 +345,8 @@ pub enum ReceiptOutcome {
         fiscal_qr: String,
     },
     Declined,
+    /// The receipt could not be made now; it is made and sent later.
+    Later,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -285,7 +367,7 @@ pub struct MeterReadings {
     /// Days of the month readings are accepted, e.g. (15, 25).
     pub window_days: Option<(u8, u8)>,
     /// A refusal of the whole submission (outside the window, billing unreachable).
-    pub error: Option<ReadingRefusal>,
+    pub error: Option<Reason<ReadingRefusal>>,
     pub can_submit: bool,
 }
 
@@ -319,7 +401,7 @@ pub enum ZoneState {
     Empty,
     Entered,
     Accepted,
-    Refused(ReadingRefusal),
+    Refused(Reason<ReadingRefusal>),
 }
 
 /// Why a reading is not accepted (the standard: explained at once).
@@ -342,6 +424,12 @@ pub enum ReadingRefusal {
     },
     Missing,
     Unreachable,
+    /// Not a whole number, zero, or a zone typed twice.
+    Malformed,
+    /// The same values were accepted before.
+    AlreadyAccepted,
+    /// The meter is not on this account.
+    UnknownMeter,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -353,6 +441,8 @@ pub struct ReadingsDone {
     /// One line per zone: ("№ 0123456 · День", "12 345").
     pub lines: Vec<(String, String)>,
     pub slip_printed: bool,
+    /// «Напечатать талон» is offered (not printed yet, and the printer works).
+    pub can_print_slip: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -389,6 +479,14 @@ pub enum CertificateOutcome {
         debt_kopecks: i64,
     },
     PrinterUnavailable,
+}
+
+/// Why the terminal cannot do what the customer came for (no meters on the account, no
+/// certificate while the billing system is unreachable…): the terminal's words, shown as is.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Notice {
+    pub message: String,
+    pub hotline: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

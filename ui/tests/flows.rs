@@ -138,6 +138,7 @@ impl FakeCore {
                     total_kopecks: self.due,
                     cash_available: true,
                     card_available: true,
+                    over_limit_kopecks: None,
                 })
             }
             (Screen::PaymentMethod(_), Intent::ChooseCash) => {
@@ -154,6 +155,7 @@ impl FakeCore {
                     total_kopecks: self.due,
                     cash_available: true,
                     card_available: true,
+                    over_limit_kopecks: None,
                 })
             }
             (Screen::CashInsertion(_), Intent::FinishCash) => receipt_choice(self.inserted),
@@ -195,7 +197,8 @@ impl FakeCore {
             inserted_kopecks: self.inserted,
             accepted_notes_kopecks: vec![10_000, 50_000, 100_000, 500_000],
             limit_kopecks: 1_500_000,
-            status: CashStatus::Waiting,
+            left_kopecks: 1_500_000 - self.inserted,
+            status: CashStatus::Waiting.into(),
             can_finish: self.inserted > 0,
             can_cancel: self.inserted == 0,
         })
@@ -227,12 +230,15 @@ impl FakeCore {
             let previous: u64 = zone.previous.parse().unwrap_or(0);
             zone.state = if zone.input.is_empty() {
                 refused = true;
-                ZoneState::Refused(ReadingRefusal::Missing)
+                ZoneState::Refused(ReadingRefusal::Missing.into())
             } else if value < previous {
                 refused = true;
-                ZoneState::Refused(ReadingRefusal::BelowPrevious {
-                    previous: ui::text::meter_value(&zone.previous),
-                })
+                ZoneState::Refused(
+                    ReadingRefusal::BelowPrevious {
+                        previous: ui::text::meter_value(&zone.previous),
+                    }
+                    .into(),
+                )
             } else {
                 ZoneState::Accepted
             };
@@ -250,6 +256,7 @@ impl FakeCore {
                 .map(|z| (ui::text::zone_name(z.zone).to_owned(), z.input.clone()))
                 .collect(),
             slip_printed: true,
+            can_print_slip: false,
         })
     }
 }

@@ -160,6 +160,9 @@ async fn run(
                                 let set = table.iter().copied().filter(|d| *d <= max.kopecks()).collect();
                                 let _ = acceptor.command(DriverCommand::Enable(set)).await;
                             }
+                            // The screen lists what the validator takes (and the core caps it by the limit).
+                            let bills = table.iter().copied().map(Money::from_kopecks).collect();
+                            let _ = core.send(CoreEvent::Device(DeviceInput::BillTable(bills), None)).await;
                             if !ready {
                                 ready = true;
                                 let _ = core.send(CoreEvent::BillReady).await;

@@ -4,10 +4,10 @@
 
 use tokio::sync::mpsc;
 
-use crate::accounts::{Account, AccountScheme, AccountSource};
+use crate::accounts::{Account, AccountError, AccountScheme, AccountSource};
 use crate::money::{Money, ServiceDue};
 use crate::runtime::CoreEvent;
-use crate::session::{CustomerAccount, DeviceInput, MeterInfo, ZoneInfo};
+use crate::session::{AccountProblem, CustomerAccount, DeviceInput, MeterInfo, ZoneInfo};
 
 /// The session's view of a looked-up account.
 pub fn customer_account(account: Account) -> CustomerAccount {
@@ -65,6 +65,11 @@ where
         while let Some(text) = rx.recv().await {
             let input = match scheme.parse(&text) {
                 Err(e) => DeviceInput::AccountRefused {
+                    problem: if matches!(e, AccountError::Empty) {
+                        AccountProblem::Empty
+                    } else {
+                        AccountProblem::Invalid
+                    },
                     message: e.customer_message(),
                 },
                 Ok(number) => match source.lookup(&number) {
@@ -73,6 +78,7 @@ where
                         number: number.as_str().to_string(),
                     },
                     Err(e) => DeviceInput::AccountRefused {
+                        problem: AccountProblem::Unreachable,
                         message: e.customer_message(),
                     },
                 },

@@ -10,6 +10,11 @@
 //! card terminal confirmed completion after an approval. Cancel and idle timeout never lose money:
 //! whatever was stacked is credited and receipted; a bill in escrow is returned; an approval that
 //! arrives after the customer cancelled is answered "not issued", so the terminal reverses it.
+//!
+//! The [`View`] carries refusals typed ([`Refused`]: a kind such as [`SummaryProblem::DayLimit`]
+//! or [`ReadingProblem::BelowPrevious`], and the domain rules' exact Russian explanation), so the
+//! screen can show every refusal exactly without reading its text. The idle timeouts and the
+//! countdown's lead are in [`SessionConfig`] (tests use seconds).
 
 mod types;
 mod view;
@@ -25,17 +30,17 @@ use crate::money::{allocate_requested, Allocation, Limits, Money};
 pub use types::*;
 pub use view::*;
 
-/// Checks one typed meter reading; the message is the Russian explanation shown at once.
+/// Checks typed meter readings.
 pub trait ReadingRules: Send {
     /// Checks the zones typed for one meter together; `Ok` gives (zone code, value) for each,
-    /// `Err` the Russian explanation shown at once (with the numbers in it).
+    /// `Err` why, with the Russian explanation shown at once (with the numbers in it).
     fn check_meter(
         &self,
         account: &CustomerAccount,
         meter: &MeterInfo,
         inputs: &[ReadingInput],
         now: DateTime<Utc>,
-    ) -> Result<Vec<(String, u64)>, String>;
+    ) -> Result<Vec<(String, u64)>, Refused<ReadingProblem>>;
 }
 
 /// Fixed settings of the core.
@@ -47,6 +52,8 @@ pub struct SessionConfig {
     pub idle_timeout: Duration,
     /// While inserting cash the customer may fumble for bills longer.
     pub cash_idle_timeout: Duration,
+    /// The countdown shows for this long before an idle timeout.
+    pub idle_warning: Duration,
     /// How long the final screens stay.
     pub done_timeout: Duration,
     /// First number for payment ids, receipts and registrations (continues after a restart).
@@ -60,6 +67,7 @@ impl SessionConfig {
             limits,
             idle_timeout: Duration::seconds(60),
             cash_idle_timeout: Duration::seconds(120),
+            idle_warning: Duration::seconds(20),
             done_timeout: Duration::seconds(20),
             first_document_no: 1,
         }
@@ -88,7 +96,7 @@ struct Cash {
     stacking: Option<Money>,
     /// Finish was asked for while a bill was in flight.
     finishing: bool,
-    notice: Option<String>,
+    notice: Option<Refused<CashProblem>>,
 }
 
 #[derive(Debug, Clone)]
@@ -130,7 +138,7 @@ enum State {
     Welcome,
     AccountEntry {
         purpose: Purpose,
-        error: Option<String>,
+        error: Option<Refused<AccountProblem>>,
     },
     LookingUp {
         purpose: Purpose,
@@ -140,7 +148,7 @@ enum State {
     Summary {
         account: CustomerAccount,
         amounts: Vec<Money>,
-        error: Option<String>,
+        error: Option<Refused<SummaryProblem>>,
     },
     Cash(Cash),
     Card(Card),
@@ -149,7 +157,7 @@ enum State {
     Printing(Credited, Option<String>),
     Done {
         credited: Credited,
-        printed: bool,
+        delivery: ReceiptDelivery,
         qr: Option<String>,
         message: String,
     },
@@ -162,10 +170,14 @@ enum State {
         account: String,
         accepted: Vec<AcceptedReading>,
         printed: bool,
+        time: DateTime<Utc>,
     },
     CertificateDone {
         certificate_no: String,
         printed: bool,
+        account: String,
+        holder_masked: String,
+        time: DateTime<Utc>,
     },
     Notice {
         text: String,
@@ -181,6 +193,8 @@ pub struct Session {
     outputs: VecDeque<Output>,
     idle_deadline: Option<DateTime<Utc>>,
     next_no: u64,
+    /// The validator's denominations (empty until it reported its bill table).
+    bill_table: Vec<Money>,
 }
 
 fn to_wire(allocations: &[Allocation]) -> Vec<ServiceAmount> {
@@ -206,6 +220,7 @@ impl Session {
             outputs: VecDeque::new(),
             idle_deadline: None,
             next_no,
+            bill_table: Vec::new(),
         }
     }
 
@@ -301,6 +316,11 @@ impl Session {
                 self.on_intent(intent, now);
             }
             Input::Device(DeviceInput::Availability(a)) => self.availability = a,
+            Input::Device(DeviceInput::BillTable(mut table)) => {
+                table.sort();
+                table.dedup();
+                self.bill_table = table;
+            }
             Input::Device(device) => self.on_device(device, now),
         }
     }
@@ -368,7 +388,10 @@ impl Session {
                 if number.is_empty() {
                     State::AccountEntry {
                         purpose,
-                        error: Some("Введите номер лицевого счёта".into()),
+                        error: Some(Refused::new(
+                            AccountProblem::Empty,
+                            "Введите номер лицевого счёта",
+                        )),
                     }
                 } else {
                     self.emit(Output::LookupAccount {
@@ -389,13 +412,14 @@ impl Session {
                 },
                 Intent::SetServiceAmount { index, text },
             ) => {
+                let bad = |message: String| Some(Refused::new(SummaryProblem::BadAmount, message));
                 let error = match (amounts.get_mut(index), Money::parse(&text)) {
-                    (None, _) => Some("Нет такой услуги".to_string()),
-                    (Some(_), Err(_)) => Some(format!(
+                    (None, _) => bad("Нет такой услуги".to_string()),
+                    (Some(_), Err(_)) => bad(format!(
                         "«{text}» — не сумма. Введите рубли и копейки, например 1500,00"
                     )),
                     (Some(_), Ok(m)) if m < Money::ZERO => {
-                        Some("Сумма не может быть отрицательной".into())
+                        bad("Сумма не может быть отрицательной".into())
                     }
                     (Some(slot), Ok(m)) => {
                         *slot = m;
@@ -446,12 +470,7 @@ impl Session {
                 return;
             }
             (
-                State::Done {
-                    credited,
-                    printed,
-                    qr,
-                    ..
-                },
+                State::Done { credited, qr, .. },
                 Intent::ChooseReceipt(ReceiptChoice::Electronic(contact)),
             ) => {
                 self.journal(JournalEvent::EReceiptRequested {
@@ -464,7 +483,9 @@ impl Session {
                 };
                 State::Done {
                     credited,
-                    printed,
+                    delivery: ReceiptDelivery::Sent {
+                        to: mask_contact(&contact),
+                    },
                     qr,
                     message,
                 }
@@ -491,12 +512,14 @@ impl Session {
                 account: account.number,
                 accepted,
                 printed: false,
+                time: now,
             },
             (
                 State::ReadingsDone {
                     account,
                     accepted,
                     printed: false,
+                    time,
                 },
                 Intent::PrintReadingSlip,
             ) => {
@@ -512,6 +535,7 @@ impl Session {
                     account,
                     accepted,
                     printed,
+                    time,
                 }
             }
             // Cancel and Home leave every state that holds no money.
@@ -553,7 +577,10 @@ impl Session {
             return State::Summary {
                 account,
                 amounts,
-                error: Some("Приём наличных сейчас недоступен — оплатите картой".into()),
+                error: Some(Refused::new(
+                    SummaryProblem::CashUnavailable,
+                    "Приём наличных сейчас недоступен — оплатите картой",
+                )),
             };
         }
         if allowed <= Money::ZERO {
@@ -562,7 +589,7 @@ impl Session {
                 .limits
                 .check(Money::from_kopecks(1), account.paid_today)
                 .err()
-                .map(|e| e.message_ru());
+                .map(limit_refusal);
             return State::Summary {
                 account,
                 amounts,
@@ -603,21 +630,27 @@ impl Session {
             return State::Summary {
                 account,
                 amounts,
-                error: Some("Оплата картой сейчас недоступна — оплатите наличными".into()),
+                error: Some(Refused::new(
+                    SummaryProblem::CardUnavailable,
+                    "Оплата картой сейчас недоступна — оплатите наличными",
+                )),
             };
         }
         if total <= Money::ZERO {
             return State::Summary {
                 account,
                 amounts,
-                error: Some("Введите сумму к оплате больше нуля".into()),
+                error: Some(Refused::new(
+                    SummaryProblem::ZeroAmount,
+                    "Введите сумму к оплате больше нуля",
+                )),
             };
         }
         if let Err(e) = self.config.limits.check(total, account.paid_today) {
             return State::Summary {
                 account,
                 amounts,
-                error: Some(e.message_ru()),
+                error: Some(limit_refusal(e)),
             };
         }
         let payment_id = self.document_id("P", now);
@@ -765,6 +798,9 @@ impl Session {
         State::CertificateDone {
             certificate_no,
             printed,
+            account: account.number.clone(),
+            holder_masked: account.holder_masked.clone(),
+            time: now,
         }
     }
 
@@ -786,6 +822,7 @@ impl Session {
                 refusals.push(ReadingRefusal {
                     meter_id: input.meter_id.clone(),
                     zone: input.zone.clone(),
+                    kind: ReadingProblem::UnknownMeter,
                     message: "Такого прибора учёта нет на этом лицевом счёте".into(),
                 });
             }
@@ -829,7 +866,7 @@ impl Session {
                         });
                     }
                 }
-                Err(message) => {
+                Err(Refused { kind, message }) => {
                     for input in typed {
                         self.journal(JournalEvent::MeterReadingRefused {
                             account: account.number.clone(),
@@ -841,6 +878,7 @@ impl Session {
                         refusals.push(ReadingRefusal {
                             meter_id: input.meter_id,
                             zone: input.zone,
+                            kind,
                             message: message.clone(),
                         });
                     }
@@ -852,6 +890,7 @@ impl Session {
                 account: account.number,
                 accepted,
                 printed: false,
+                time: now,
             }
         } else {
             State::Readings {
@@ -885,10 +924,10 @@ impl Session {
                         text: "Нет связи с расчётным центром: справку сейчас выдать нельзя. Попробуйте позже или обратитесь в офис.".into(),
                     },
                     Purpose::Certificate => {
-                        let error = Some(format!(
-                            "Справка выдаётся, когда задолженности нет. Задолженность: {}. Оплатите её — и справку можно будет получить сразу.",
-                            account.total_debt()
-                        ));
+                        let debt = account.total_debt();
+                        let error = Some(Refused::new(SummaryProblem::HasDebt { debt }, format!(
+                            "Справка выдаётся, когда задолженности нет. Задолженность: {debt}. Оплатите её — и справку можно будет получить сразу."
+                        )));
                         let amounts = initial_amounts(&account, None);
                         State::Summary { account, amounts, error }
                     }
@@ -901,28 +940,32 @@ impl Session {
                 },
                 DeviceInput::AccountNotFound { .. },
             ) => {
-                let error = Some(format!(
-                    "Лицевой счёт {number} не найден. Проверьте номер по квитанции."
+                let error = Some(Refused::new(
+                    AccountProblem::NotFound,
+                    format!("Лицевой счёт {number} не найден. Проверьте номер по квитанции."),
                 ));
                 self.enter(State::AccountEntry { purpose, error }, now);
             }
-            (State::LookingUp { purpose, .. }, DeviceInput::AccountRefused { message }) => {
+            (
+                State::LookingUp { purpose, .. },
+                DeviceInput::AccountRefused { problem, message },
+            ) => {
                 self.enter(
                     State::AccountEntry {
                         purpose,
-                        error: Some(message),
+                        error: Some(Refused::new(problem, message)),
                     },
                     now,
                 );
             }
             (
                 State::Welcome | State::AccountEntry { .. },
-                DeviceInput::AccountRefused { message },
+                DeviceInput::AccountRefused { problem, message },
             ) => {
                 self.enter(
                     State::AccountEntry {
                         purpose: Purpose::Pay,
-                        error: Some(message),
+                        error: Some(Refused::new(problem, message)),
                     },
                     now,
                 );
@@ -960,22 +1003,30 @@ impl Session {
                 match choice {
                     ReceiptChoice::Paper if printed_by_register => {
                         self.journal(JournalEvent::ReceiptPrinted { receipt_id });
-                        self.done(credited, true, qr, "Возьмите чек".into(), now);
+                        self.done(
+                            credited,
+                            ReceiptDelivery::Printed,
+                            qr,
+                            "Возьмите чек".into(),
+                            now,
+                        );
                     }
                     ReceiptChoice::Paper => {
                         self.emit(Output::PrintReceipt { receipt_id });
                         self.enter(State::Printing(credited, qr), now);
                     }
-                    ReceiptChoice::Electronic(_) => self.done(
+                    ReceiptChoice::Electronic(contact) => self.done(
                         credited,
-                        false,
+                        ReceiptDelivery::Sent {
+                            to: mask_contact(&contact),
+                        },
                         qr,
                         "Чек будет отправлен в течение 5 минут".into(),
                         now,
                     ),
                     ReceiptChoice::ScreenOnly => self.done(
                         credited,
-                        false,
+                        ReceiptDelivery::OnScreen,
                         qr,
                         "Отсканируйте QR-код — это ваш кассовый чек".into(),
                         now,
@@ -991,13 +1042,19 @@ impl Session {
                     payment_id: Some(credited.payment.id.clone()),
                     reason,
                 });
-                self.done(credited, false, None, "Платёж зачислен. Чек не удалось оформить — он будет оформлен и отправлен позже.".into(), now);
+                self.done(credited, ReceiptDelivery::Later, None, "Платёж зачислен. Чек не удалось оформить — он будет оформлен и отправлен позже.".into(), now);
             }
             (State::Printing(credited, qr), DeviceInput::Printed { receipt_id })
                 if receipt_id == credited.receipt_id =>
             {
                 self.journal(JournalEvent::ReceiptPrinted { receipt_id });
-                self.done(credited, true, qr, "Возьмите чек".into(), now);
+                self.done(
+                    credited,
+                    ReceiptDelivery::Printed,
+                    qr,
+                    "Возьмите чек".into(),
+                    now,
+                );
             }
             (State::Printing(credited, qr), DeviceInput::PrintFailed { receipt_id, reason })
                 if receipt_id == credited.receipt_id =>
@@ -1005,7 +1062,7 @@ impl Session {
                 self.journal(JournalEvent::ReceiptUnprinted { receipt_id, reason });
                 self.done(
                     credited,
-                    false,
+                    ReceiptDelivery::OnScreen,
                     qr,
                     "Платёж зачислен, но чек не напечатан. Отсканируйте QR-код чека или получите чек по SMS или e-mail.".into(),
                     now,
@@ -1034,7 +1091,7 @@ impl Session {
     fn done(
         &mut self,
         credited: Credited,
-        printed: bool,
+        delivery: ReceiptDelivery,
         qr: Option<String>,
         message: String,
         now: DateTime<Utc>,
@@ -1042,7 +1099,7 @@ impl Session {
         self.enter(
             State::Done {
                 credited,
-                printed,
+                delivery,
                 qr,
                 message,
             },
@@ -1062,7 +1119,7 @@ impl Session {
                 if cash.finishing || cash.stacking.is_some() {
                     self.emit(Output::Bill(BillCommand::Return));
                 } else if bill > max_left {
-                    cash.notice = Some(format!("Купюра {bill} не принята: можно внести ещё не больше {max_left}. Возьмите купюру."));
+                    cash.notice = Some(Refused::new(CashProblem::OverLimit, format!("Купюра {bill} не принята: можно внести ещё не больше {max_left}. Возьмите купюру.")));
                     self.emit(Output::Bill(BillCommand::Return));
                 } else {
                     self.journal(JournalEvent::BillStackRequested {
@@ -1108,7 +1165,7 @@ impl Session {
                     payment_id: pid,
                     reason: reason.clone(),
                 });
-                cash.notice = Some(reason);
+                cash.notice = Some(Refused::new(CashProblem::Rejected, reason));
             }
             _ => {}
         }
@@ -1179,7 +1236,10 @@ impl Session {
                 self.card_payment_ended(
                     card,
                     "card payment reversed",
-                    "Оплата отменена, деньги вернутся на карту".to_string(),
+                    Refused::new(
+                        SummaryProblem::CardReversed,
+                        "Оплата отменена, деньги вернутся на карту",
+                    ),
                     now,
                 );
                 return;
@@ -1195,7 +1255,10 @@ impl Session {
                 self.card_payment_ended(
                     card,
                     "card declined",
-                    format!("Оплата не прошла: {reason}"),
+                    Refused::new(
+                        SummaryProblem::CardDeclined,
+                        format!("Оплата не прошла: {reason}"),
+                    ),
                     now,
                 );
                 return;
@@ -1204,7 +1267,7 @@ impl Session {
                 self.card_payment_ended(
                     card,
                     "card payment cancelled",
-                    "Оплата картой отменена".to_string(),
+                    Refused::new(SummaryProblem::CardCancelled, "Оплата картой отменена"),
                     now,
                 );
                 return;
@@ -1230,7 +1293,10 @@ impl Session {
                 self.card_payment_ended(
                     card,
                     "card payment not completed",
-                    "Оплата не завершена, деньги вернутся на карту".to_string(),
+                    Refused::new(
+                        SummaryProblem::CardReversed,
+                        "Оплата не завершена, деньги вернутся на карту",
+                    ),
                     now,
                 );
                 return;
@@ -1246,7 +1312,7 @@ impl Session {
         &mut self,
         card: Card,
         reason: &str,
-        message: String,
+        message: Refused<SummaryProblem>,
         now: DateTime<Utc>,
     ) {
         self.journal(JournalEvent::PaymentCancelled {
@@ -1279,28 +1345,48 @@ impl Session {
                 account,
                 amounts,
                 error,
-            } => Screen::Summary {
-                account: account.clone(),
-                amounts: amounts.clone(),
-                total: amounts.iter().copied().sum(),
-                max_payment: self.config.limits.allowed_now(account.paid_today),
-                error: error.clone(),
-                cash: self.availability.cash,
-                card: self.availability.card,
-            },
-            State::Cash(cash) => Screen::Cash {
-                account: cash.payment.account.number.clone(),
-                requested: cash.payment.requested(),
-                inserted: cash.inserted,
-                max_left: self
+            } => {
+                let total = amounts.iter().copied().sum();
+                // Without a refusal to show, say which limit the chosen total runs into.
+                let notice = error.clone().or_else(|| {
+                    self.config
+                        .limits
+                        .check(total, account.paid_today)
+                        .err()
+                        .map(limit_refusal)
+                });
+                Screen::Summary {
+                    account: account.clone(),
+                    amounts: amounts.clone(),
+                    total,
+                    max_payment: self.config.limits.allowed_now(account.paid_today),
+                    notice,
+                    cash: self.availability.cash,
+                    card: self.availability.card,
+                }
+            }
+            State::Cash(cash) => {
+                let limit = self
                     .config
                     .limits
-                    .allowed_now(cash.payment.account.paid_today)
-                    - cash.inserted,
-                accepted: Vec::new(),
-                notice: cash.notice.clone(),
-                busy: cash.stacking.is_some() || cash.finishing,
-            },
+                    .allowed_now(cash.payment.account.paid_today);
+                let max_left = limit - cash.inserted;
+                Screen::Cash {
+                    account: cash.payment.account.number.clone(),
+                    requested: cash.payment.requested(),
+                    inserted: cash.inserted,
+                    limit,
+                    max_left,
+                    accepted: self
+                        .bill_table
+                        .iter()
+                        .copied()
+                        .filter(|bill| *bill <= max_left)
+                        .collect(),
+                    notice: cash.notice.clone(),
+                    busy: cash.stacking.is_some() || cash.finishing,
+                }
+            }
             State::Card(card) => Screen::Card {
                 account: card.payment.account.number.clone(),
                 amount: card.amount,
@@ -1324,14 +1410,20 @@ impl Session {
             },
             State::Done {
                 credited,
-                printed,
+                delivery,
                 qr,
                 message,
             } => Screen::Done {
                 total: credited.total,
-                printed: *printed,
-                qr: if *printed { None } else { qr.clone() },
+                printed: *delivery == ReceiptDelivery::Printed,
+                qr: if *delivery == ReceiptDelivery::Printed {
+                    None
+                } else {
+                    qr.clone()
+                },
+                delivery: delivery.clone(),
                 message: message.clone(),
+                advance: credited.allocations.iter().map(|a| a.to_advance).sum(),
                 certificate_available: credited.debt_left() <= Money::ZERO
                     && credited.payment.account.verified,
             },
@@ -1345,25 +1437,79 @@ impl Session {
                 accepted: accepted.clone(),
             },
             State::ReadingsDone {
-                accepted, printed, ..
+                accepted,
+                printed,
+                time,
+                ..
             } => Screen::ReadingsDone {
                 accepted: accepted.clone(),
                 printed: *printed,
+                time: *time,
+                terminal_id: self.config.terminal_id.clone(),
             },
             State::CertificateDone {
                 certificate_no,
                 printed,
+                account,
+                holder_masked,
+                time,
             } => Screen::CertificateDone {
                 certificate_no: certificate_no.clone(),
                 printed: *printed,
+                account: account.clone(),
+                holder_masked: holder_masked.clone(),
+                time: *time,
             },
             State::Notice { text } => Screen::Notice { text: text.clone() },
         };
+        // Final screens go back to the start on their own; a countdown there would only cover
+        // the receipt and the «Готово» button.
+        let final_screen = matches!(
+            self.state,
+            State::Done { .. }
+                | State::ReadingsDone { .. }
+                | State::CertificateDone { .. }
+                | State::Notice { .. }
+        );
         View {
             screen,
             idle_deadline: self.idle_deadline,
+            countdown_from: self
+                .idle_deadline
+                .filter(|_| !final_screen)
+                .map(|deadline| deadline - self.config.idle_warning),
             availability: self.availability,
         }
+    }
+}
+
+/// A limit refusal in the customer's words, typed.
+fn limit_refusal(error: crate::money::LimitError) -> Refused<SummaryProblem> {
+    let kind = match error {
+        crate::money::LimitError::PerPayment { limit, .. } => {
+            SummaryProblem::PerPaymentLimit { limit }
+        }
+        crate::money::LimitError::PerDay { left, .. } => SummaryProblem::DayLimit { left },
+    };
+    Refused::new(kind, error.message_ru())
+}
+
+/// The contact an e-receipt goes to, masked for the screen: `+7 *** ***-45-67`, `iv***@mail.ru`.
+fn mask_contact(contact: &ReceiptContact) -> String {
+    match contact {
+        ReceiptContact::Sms(phone) => {
+            let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+            let tail: String = digits[digits.len().saturating_sub(4)..].iter().collect();
+            let (a, b) = tail.split_at(tail.len().min(2));
+            format!("+7 *** ***-{a}-{b}")
+        }
+        ReceiptContact::Email(address) => match address.split_once('@') {
+            Some((user, domain)) => {
+                let head: String = user.chars().take(2).collect();
+                format!("{head}***@{domain}")
+            }
+            None => "***".into(),
+        },
     }
 }
 

@@ -17,18 +17,22 @@ impl ReadingRules for AnyReading {
         meter: &MeterInfo,
         inputs: &[ReadingInput],
         _now: DateTime<Utc>,
-    ) -> Result<Vec<(String, u64)>, String> {
+    ) -> Result<Vec<(String, u64)>, Refused<ReadingProblem>> {
         inputs
             .iter()
             .map(|input| {
-                let value: u64 = input
-                    .text
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("«{}» — не число", input.text))?;
+                let value: u64 = input.text.trim().parse().map_err(|_| {
+                    Refused::new(
+                        ReadingProblem::Malformed,
+                        format!("«{}» — не число", input.text),
+                    )
+                })?;
                 let previous = meter.zones[0].previous;
                 if value < previous {
-                    return Err(format!("Показание {value} меньше предыдущего {previous}"));
+                    return Err(Refused::new(
+                        ReadingProblem::BelowPrevious { previous },
+                        format!("Показание {value} меньше предыдущего {previous}"),
+                    ));
                 }
                 Ok((input.zone.clone(), value))
             })
@@ -227,6 +231,52 @@ fn cash_payment_of_1500_with_two_bills() {
 }
 
 #[test]
+fn cash_above_the_debt_is_an_advance_and_an_e_receipt_names_the_masked_contact() {
+    let mut s = session();
+    to_summary(&mut s, 1_500);
+    ui(&mut s, Intent::PayCash);
+    dev(&mut s, DeviceInput::BillEscrow(Money::from_rubles(2_000)));
+    dev(&mut s, DeviceInput::BillStacked(Money::from_rubles(2_000)));
+    ui(&mut s, Intent::FinishCash);
+    let contact = ReceiptContact::Sms("+79123456789".into());
+    let out = ui(
+        &mut s,
+        Intent::ChooseReceipt(ReceiptChoice::Electronic(contact)),
+    );
+    let Output::Fiscalise(req) = &out[0] else {
+        panic!("{out:?}")
+    };
+    dev(
+        &mut s,
+        DeviceInput::Fiscalised {
+            receipt_id: req.receipt_id.clone(),
+            fiscal: fiscal(),
+            printed_by_register: false,
+        },
+    );
+    let Screen::Done {
+        total,
+        advance,
+        delivery,
+        printed: false,
+        ..
+    } = s.view().screen
+    else {
+        panic!("{:?}", s.view().screen)
+    };
+    assert_eq!(
+        (total, advance),
+        (Money::from_rubles(2_000), Money::from_rubles(500))
+    );
+    assert_eq!(
+        delivery,
+        ReceiptDelivery::Sent {
+            to: "+7 *** ***-67-89".into()
+        }
+    );
+}
+
+#[test]
 fn a_bill_above_the_limit_is_returned_with_the_numbers() {
     let mut s = session();
     to_summary(&mut s, 100);
@@ -246,10 +296,179 @@ fn a_bill_above_the_limit_is_returned_with_the_numbers() {
     else {
         panic!()
     };
+    assert_eq!(notice.kind, CashProblem::OverLimit);
     assert_eq!(
-        notice,
+        notice.message,
         "Купюра 5 000,00 ₽ не принята: можно внести ещё не больше 3 000,00 ₽. Возьмите купюру."
     );
+}
+
+#[test]
+fn the_cash_screen_lists_the_validator_s_bills_up_to_what_is_left() {
+    let mut s = session();
+    let table = [50, 100, 500, 1_000, 5_000, 10, 200, 2_000];
+    dev(
+        &mut s,
+        DeviceInput::BillTable(table.iter().map(|r| Money::from_rubles(*r)).collect()),
+    );
+    to_summary(&mut s, 100);
+    ui(&mut s, Intent::PayCash);
+    let rubles = |bills: &[Money]| bills.iter().map(|b| b.kopecks() / 100).collect::<Vec<_>>();
+    let Screen::Cash {
+        accepted,
+        limit,
+        max_left,
+        ..
+    } = s.view().screen
+    else {
+        panic!()
+    };
+    assert_eq!(
+        rubles(&accepted),
+        [10, 50, 100, 200, 500, 1_000, 2_000, 5_000]
+    );
+    assert_eq!((limit, max_left), (Money::from_rubles(15_000), limit));
+    for _ in 0..2 {
+        dev(&mut s, DeviceInput::BillEscrow(Money::from_rubles(5_000)));
+        dev(&mut s, DeviceInput::BillStacked(Money::from_rubles(5_000)));
+    }
+    dev(&mut s, DeviceInput::BillEscrow(Money::from_rubles(2_000)));
+    dev(&mut s, DeviceInput::BillStacked(Money::from_rubles(2_000)));
+    let Screen::Cash {
+        accepted, max_left, ..
+    } = s.view().screen
+    else {
+        panic!()
+    };
+    assert_eq!(max_left, Money::from_rubles(3_000));
+    assert_eq!(rubles(&accepted), [10, 50, 100, 200, 500, 1_000, 2_000]);
+}
+
+#[test]
+fn the_summary_names_the_limit_the_total_runs_into() {
+    let mut s = session();
+    to_summary(&mut s, 20_000);
+    let Screen::Summary { notice, .. } = s.view().screen else {
+        panic!()
+    };
+    assert_eq!(
+        notice,
+        Some(Refused::new(
+            SummaryProblem::PerPaymentLimit {
+                limit: Money::from_rubles(15_000)
+            },
+            "Сумма одного платежа в терминале — не больше 15 000,00 ₽"
+        ))
+    );
+    ui(
+        &mut s,
+        Intent::SetServiceAmount {
+            index: 0,
+            text: "10000".into(),
+        },
+    );
+    assert!(matches!(
+        s.view().screen,
+        Screen::Summary { notice: None, .. }
+    ));
+    // What was paid today leaves less of the day's limit than one payment may be.
+    let mut s = session();
+    ui(&mut s, Intent::Start(Purpose::Pay));
+    ui(&mut s, Intent::SubmitAccount("1000000001".into()));
+    let mut paid = account(10_000);
+    paid.paid_today = Money::from_rubles(55_000);
+    dev(&mut s, DeviceInput::AccountFound(paid));
+    let Screen::Summary {
+        notice: Some(notice),
+        ..
+    } = s.view().screen
+    else {
+        panic!()
+    };
+    assert_eq!(
+        notice.kind,
+        SummaryProblem::DayLimit {
+            left: Money::from_rubles(5_000)
+        }
+    );
+    assert_eq!(
+        notice.message,
+        "Сегодня через терминал можно внести ещё не больше 5 000,00 ₽"
+    );
+}
+
+#[test]
+fn a_card_decline_comes_back_to_the_summary_with_the_reader_s_text() {
+    let mut s = session();
+    to_summary(&mut s, 1_500);
+    ui(&mut s, Intent::PayCard);
+    dev(
+        &mut s,
+        DeviceInput::CardDeclined {
+            reason: "Отказ банка: недостаточно средств".into(),
+        },
+    );
+    let Screen::Summary {
+        notice: Some(notice),
+        ..
+    } = s.view().screen
+    else {
+        panic!()
+    };
+    assert_eq!(notice.kind, SummaryProblem::CardDeclined);
+    assert_eq!(
+        notice.message,
+        "Оплата не прошла: Отказ банка: недостаточно средств"
+    );
+}
+
+#[test]
+fn account_refusals_are_typed_with_the_exact_words() {
+    let mut s = session();
+    ui(&mut s, Intent::Start(Purpose::Pay));
+    ui(&mut s, Intent::SubmitAccount(" ".into()));
+    assert!(matches!(
+        s.view().screen,
+        Screen::AccountEntry {
+            error: Some(Refused {
+                kind: AccountProblem::Empty,
+                ..
+            }),
+            ..
+        }
+    ));
+    ui(&mut s, Intent::SubmitAccount("1000000009".into()));
+    dev(
+        &mut s,
+        DeviceInput::AccountNotFound {
+            number: "1000000009".into(),
+        },
+    );
+    let Screen::AccountEntry {
+        error: Some(error), ..
+    } = s.view().screen
+    else {
+        panic!()
+    };
+    assert_eq!(error.kind, AccountProblem::NotFound);
+    assert_eq!(
+        error.message,
+        "Лицевой счёт 1000000009 не найден. Проверьте номер по квитанции."
+    );
+}
+
+#[test]
+fn the_countdown_starts_the_warning_before_the_idle_timeout_and_not_on_final_screens() {
+    let mut s = session();
+    to_summary(&mut s, 1_500);
+    let view = s.view();
+    let deadline = view.idle_deadline.unwrap();
+    assert_eq!(deadline, t0() + Duration::seconds(60));
+    assert_eq!(view.countdown_from, Some(deadline - Duration::seconds(20)));
+    s.handle_timeout(deadline);
+    let view = s.view();
+    assert_eq!(view.screen, Screen::Welcome);
+    assert_eq!(view.countdown_from, None);
 }
 
 #[test]
@@ -443,6 +662,10 @@ fn readings_refusal_then_success() {
         panic!()
     };
     assert_eq!(refusals[0].message, "Показание 900 меньше предыдущего 1000");
+    assert_eq!(
+        refusals[0].kind,
+        ReadingProblem::BelowPrevious { previous: 1000 }
+    );
     let out = ui(&mut s, input("1100"));
     assert!(matches!(
         journaled(&out)[0],
@@ -468,7 +691,13 @@ fn certificate_needs_zero_debt() {
     dev(&mut s, DeviceInput::AccountFound(account(1_500)));
     assert!(matches!(
         s.view().screen,
-        Screen::Summary { error: Some(_), .. }
+        Screen::Summary {
+            notice: Some(Refused {
+                kind: SummaryProblem::HasDebt { .. },
+                ..
+            }),
+            ..
+        }
     ));
     let mut s = session();
     ui(&mut s, Intent::Start(Purpose::Certificate));
@@ -478,10 +707,21 @@ fn certificate_needs_zero_debt() {
         journaled(&out)[0],
         JournalEvent::NoDebtCertificateIssued { .. }
     ));
-    assert!(matches!(
-        s.view().screen,
-        Screen::CertificateDone { printed: true, .. }
-    ));
+    let Screen::CertificateDone {
+        printed: true,
+        account,
+        holder_masked,
+        time,
+        ..
+    } = s.view().screen
+    else {
+        panic!("{:?}", s.view().screen)
+    };
+    // The screen names whose certificate it is and as of when (masked, as on the summary).
+    assert_eq!(
+        (account.as_str(), holder_masked.as_str(), time),
+        ("1000000001", "Ив***в И. И.", t0())
+    );
 }
 
 // ---------- property test: arbitrary interleavings ----------

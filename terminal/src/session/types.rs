@@ -133,8 +133,12 @@ pub enum DeviceInput {
     },
     /// The lookup failed and the account is not checksum-valid either, or the QR was refused.
     AccountRefused {
+        problem: super::view::AccountProblem,
+        /// The customer's words, from the domain rules (shown as is).
         message: String,
     },
+    /// The validator's bill table (denominations it knows), reported when it becomes ready.
+    BillTable(Vec<Money>),
     BillEscrow(Money),
     BillStacked(Money),
     BillReturned(Money),

@@ -3,7 +3,9 @@
 use slint::{ComponentHandle, SharedString};
 
 use super::lists;
-use crate::generated::{CertificateData, Kiosk, KioskWindow, OutageData, TextRow, WelcomeData};
+use crate::generated::{
+    CertificateData, Kiosk, KioskWindow, OutageData, StopData, TextRow, WelcomeData,
+};
 use crate::text;
 use crate::view::*;
 
@@ -50,6 +52,13 @@ pub(super) fn certificate(w: &KioskWindow, v: &NoDebtCertificate) {
         as_of: v.as_of.as_str().into(),
         issued,
         message: message.into(),
+    });
+}
+
+pub(super) fn notice(w: &KioskWindow, v: &Notice) {
+    w.global::<Kiosk>().set_stop(StopData {
+        message: v.message.as_str().into(),
+        hotline: v.hotline.as_str().into(),
     });
 }
 

@@ -45,6 +45,7 @@ pub(crate) fn apply(window: &KioskWindow, state: &ViewState) {
         Screen::Info(s) => info::info(window, s),
         Screen::NoDebtCertificate(s) => info::certificate(window, s),
         Screen::OutOfService(s) => info::out_of_service(window, s),
+        Screen::Notice(s) => info::notice(window, s),
         Screen::ServicePin(s) => service::pin(window, s),
         Screen::ServiceStatus(s) => service::status(window, s),
         Screen::ServiceReport(s) => service::report(window, s),
@@ -72,6 +73,7 @@ fn page_of(screen: &Screen) -> Page {
         Screen::Info(_) => Page::Info,
         Screen::NoDebtCertificate(_) => Page::Certificate,
         Screen::OutOfService(_) => Page::OutOfService,
+        Screen::Notice(_) => Page::Notice,
         Screen::ServicePin(_) => Page::ServicePin,
         Screen::ServiceStatus(_) => Page::ServiceStatus,
         Screen::ServiceReport(_) => Page::ServiceReport,
@@ -92,6 +94,7 @@ fn clear_screen_data(window: &KioskWindow) {
     k.set_readings_done(Default::default());
     k.set_certificate(Default::default());
     k.set_outage(Default::default());
+    k.set_stop(Default::default());
     k.set_service(Default::default());
     k.set_report(Default::default());
     k.set_topic(0);

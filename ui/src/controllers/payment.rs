@@ -23,7 +23,12 @@ pub(super) fn account_entry(w: &KioskWindow, v: &AccountEntry) {
         field: s("Номер лицевого счёта"),
         value: s(&v.input),
         placeholder: s("Например, 1234567890"),
-        error: v.error.map(text::account_error).map(s).unwrap_or_default(),
+        error: v
+            .error
+            .as_ref()
+            .map(|e| e.text_or(|kind| text::account_error(*kind).to_owned()))
+            .map(s)
+            .unwrap_or_default(),
         decimal: false,
         letters: false,
         scanner: v.scanner_available,
@@ -34,6 +39,11 @@ pub(super) fn account_entry(w: &KioskWindow, v: &AccountEntry) {
 
 pub(super) fn account_summary(w: &KioskWindow, v: &AccountSummary) {
     let k = w.global::<Kiosk>();
+    let (notice, notice_bad) = v
+        .notice
+        .as_ref()
+        .map(text::summary_notice)
+        .unwrap_or_default();
     k.set_summary(SummaryData {
         account: s(&v.account),
         holder: s(&v.holder_masked),
@@ -41,6 +51,8 @@ pub(super) fn account_summary(w: &KioskWindow, v: &AccountSummary) {
         total: s(rubles(v.total_kopecks)),
         can_pay: v.total_kopecks > 0,
         certificate: v.certificate_available,
+        notice: s(notice),
+        notice_bad,
     });
     lists::services(
         w,
@@ -92,21 +104,29 @@ pub(super) fn payment_method(w: &KioskWindow, v: &PaymentMethod) {
         total: s(rubles(v.total_kopecks)),
         cash: v.cash_available,
         card: v.card_available,
-        cash_note: s(if v.cash_available {
-            "Сдача не выдаётся: переплата зачисляется авансом."
-        } else {
-            "Приём наличных временно не работает."
+        cash_note: s(match (v.cash_available, v.over_limit_kopecks) {
+            (_, Some(0)) => "На сегодня предел платежей через терминал исчерпан.".to_owned(),
+            (false, _) => "Приём наличных временно не работает.".to_owned(),
+            (true, Some(limit)) => format!(
+                "Можно внести не больше {}; остаток — следующим платежом.",
+                rubles(limit)
+            ),
+            (true, None) => "Сдача не выдаётся: переплата зачисляется авансом.".to_owned(),
         }),
-        card_note: s(if v.card_available {
-            ""
-        } else {
-            "Оплата картой временно не работает."
+        card_note: s(match (v.card_available, v.over_limit_kopecks) {
+            (true, _) | (false, Some(0)) => String::new(),
+            (false, Some(limit)) => format!(
+                "Картой — не больше {} за платёж: уменьшите сумму.",
+                rubles(limit)
+            ),
+            (false, None) => "Оплата картой временно не работает.".to_owned(),
         }),
     });
 }
 
 pub(super) fn cash(w: &KioskWindow, v: &CashInsertion) {
-    let (status, status_bad) = text::cash_status(v.status);
+    let (status, status_bad) = text::cash_status(v.status.kind);
+    let status = v.status.text_or(|_| status.to_owned());
     let notes: Vec<String> = v
         .accepted_notes_kopecks
         .iter()
@@ -116,7 +136,8 @@ pub(super) fn cash(w: &KioskWindow, v: &CashInsertion) {
         due: s(rubles(v.due_kopecks)),
         inserted: s(rubles(v.inserted_kopecks)),
         remaining: s(rubles((v.due_kopecks - v.inserted_kopecks).max(0))),
-        limit: s(rubles_whole(v.limit_kopecks)),
+        limit: s(rubles(v.limit_kopecks)),
+        left: s(rubles(v.left_kopecks.max(0))),
         notes: s(notes.join(", ")),
         status: s(status),
         status_bad,

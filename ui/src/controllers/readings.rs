@@ -18,7 +18,7 @@ pub(super) fn readings(w: &KioskWindow, v: &MeterReadings) {
             let (state, message) = match &zone.state {
                 ZoneState::Empty | ZoneState::Entered => ("", String::new()),
                 ZoneState::Accepted => ("ok", "Показания верные.".to_owned()),
-                ZoneState::Refused(refusal) => ("refused", text::reading_refusal(refusal)),
+                ZoneState::Refused(refusal) => ("refused", text::reading_reason(refusal)),
             };
             zones.push(ZoneLine {
                 meter_index: index(m),
@@ -44,7 +44,7 @@ pub(super) fn readings(w: &KioskWindow, v: &MeterReadings) {
         error: v
             .error
             .as_ref()
-            .map(text::reading_refusal)
+            .map(text::reading_reason)
             .unwrap_or_default()
             .into(),
         can_submit: v.can_submit,
@@ -57,6 +57,7 @@ pub(super) fn readings_done(w: &KioskWindow, v: &ReadingsDone) {
         number: v.registration_number.as_str().into(),
         when: v.registered_at.as_str().into(),
         terminal: v.terminal_id.as_str().into(),
-        printed: text::readings_slip(v.slip_printed).into(),
+        printed: text::readings_slip(v.slip_printed, v.can_print_slip).into(),
+        can_print: v.can_print_slip,
     });
 }
