@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use ui::view as v;
 
 use crate::money::Money;
+use crate::service::{PinRefusal, ServiceIntent, ServiceView};
 use crate::session::{self, Availability, Purpose, ReadingInput, ReceiptChoice, Screen, View};
 
 /// Seconds before the idle timeout when the countdown appears.
@@ -130,6 +131,9 @@ impl ScreenBridge {
         use session::Intent as S;
         use ui::Intent as U;
         self.follow(view);
+        if view.service.is_some() {
+            return vec![S::Service(service_intent(intent))];
+        }
         let touch = vec![S::Touch];
         match intent {
             U::Touched | U::StillHere => touch,
@@ -258,8 +262,9 @@ impl ScreenBridge {
                 self.zone = (meter, zone);
                 touch
             }
-            // Service mode is wired with the health and service work.
-            U::ServiceCornerTapped | U::Service(_) | U::ServicePick(_) => touch,
+            U::ServiceCornerTapped => vec![S::Service(ServiceIntent::CornerTapped)],
+            // Service screens are not showing: nothing to operate.
+            U::Service(_) | U::ServicePick(_) => touch,
         }
     }
 
@@ -353,10 +358,11 @@ impl ScreenBridge {
         if !availability.online {
             unavailable.push(v::Feature::Online);
         }
-        let notice = (!unavailable.is_empty()).then(|| v::DegradedNotice {
-            unavailable,
-            hotline: self.hotline.clone(),
-        });
+        let notice =
+            (!unavailable.is_empty() && view.service.is_none()).then(|| v::DegradedNotice {
+                unavailable,
+                hotline: self.hotline.clone(),
+            });
         v::ViewState {
             screen: self.screen(view, availability),
             accessibility: self.a11y,
@@ -376,6 +382,9 @@ impl ScreenBridge {
     }
 
     fn screen(&self, view: &View, availability: Availability) -> v::Screen {
+        if let Some(service) = &view.service {
+            return service_screen(service);
+        }
         match &view.screen {
             Screen::Welcome if self.how_to => v::Screen::HowToUse,
             Screen::Welcome if self.info.is_some() => v::Screen::Info(v::Info {
@@ -625,5 +634,71 @@ fn refusal(message: &str, previous: u64) -> v::ReadingRefusal {
         }
     } else {
         v::ReadingRefusal::Missing
+    }
+}
+
+/// A UI intent while service mode is on the screen: everything goes to the service desk.
+fn service_intent(intent: ui::Intent) -> ServiceIntent {
+    use ui::Intent as U;
+    match intent {
+        U::Digit(d) => ServiceIntent::Digit(d),
+        U::Backspace => ServiceIntent::Backspace,
+        U::Clear => ServiceIntent::Clear,
+        U::Submit => ServiceIntent::Submit,
+        U::Service(op) => ServiceIntent::Op(op),
+        U::ServicePick(i) => ServiceIntent::Pick(i),
+        U::Back | U::Home => ServiceIntent::Back,
+        _ => ServiceIntent::Touch,
+    }
+}
+
+/// The service desk's view on the `ui` crate's service screens.
+fn service_screen(view: &ServiceView) -> v::Screen {
+    match view {
+        ServiceView::Pin {
+            digits_entered,
+            error,
+        } => v::Screen::ServicePin(v::ServicePin {
+            digits_entered: *digits_entered,
+            error: error.map(|e| match e {
+                PinRefusal::Wrong { attempts_left } => v::PinError::Wrong { attempts_left },
+                PinRefusal::Locked { minutes } => v::PinError::Locked { minutes },
+            }),
+        }),
+        ServiceView::Status {
+            terminal_id,
+            devices,
+            cash_in_box,
+            paper,
+            shift,
+            last_errors,
+        } => v::Screen::ServiceStatus(v::ServiceStatus {
+            terminal_id: terminal_id.clone(),
+            devices: devices
+                .iter()
+                .map(|d| v::DeviceLine {
+                    name: d.name.clone(),
+                    state: d.state.clone(),
+                    ok: d.ok,
+                })
+                .collect(),
+            cash_in_box: cash_in_box.clone(),
+            paper: paper.clone(),
+            shift: shift.clone(),
+            last_errors: last_errors.clone(),
+        }),
+        ServiceView::Report {
+            title,
+            lines,
+            choices,
+            confirm,
+            busy,
+        } => v::Screen::ServiceReport(v::ServiceReport {
+            title: title.clone(),
+            lines: lines.clone(),
+            choices: choices.clone(),
+            confirm: confirm.clone(),
+            busy: *busy,
+        }),
     }
 }

@@ -7,6 +7,9 @@
 //! [`Ack`]: the core fires it only after the resulting journal entries are on disk.
 
 pub mod fakes;
+mod service;
+
+pub use service::ServiceSetup;
 
 use std::collections::BTreeMap;
 
@@ -38,6 +41,8 @@ pub enum CoreEvent {
     CassetteRemoved,
     /// The bill validator finished its start-up: every report it held has been delivered.
     BillReady,
+    /// Results for service mode (test page, Z report, card diagnosis…).
+    Service(crate::service::ServiceInput),
     Shutdown,
 }
 
@@ -45,8 +50,16 @@ pub enum CoreEvent {
 #[derive(Debug, Clone)]
 pub enum ReceiptJob {
     Fiscalise(FiscalRequest),
-    Print { receipt_id: String },
+    Print {
+        receipt_id: String,
+    },
     Slip(SlipRequest),
+    /// Service mode: the printer's test page.
+    TestPage,
+    /// Service mode: close the fiscal shift and print the Z report.
+    CloseShift,
+    /// Service mode: print a ready document (the encashment receipt).
+    Document(receipt_printer::Receipt),
 }
 
 /// Where the core sends commands.
@@ -93,6 +106,8 @@ pub struct Core<C: Clock> {
     recovering: bool,
     /// Receipts made by recovery (not by a customer session): receipt id → payment id.
     recovery_receipts: BTreeMap<String, (String, Money)>,
+    /// Service mode: the desk (when configured) and what it reads (see `service.rs`).
+    service: service::ServiceState,
 }
 
 /// Fixed facts the core needs besides its parts.
@@ -126,9 +141,11 @@ impl<C: Clock> Core<C> {
             .map_err(|e| CoreError::Corrupt(e.to_string()))?;
         let records = journal.records(1, u64::MAX)?;
         let mut ledger = Ledger::default();
+        let mut service = service::ServiceState::default();
         for ((seq, event), record) in events.iter().zip(&records) {
             let date = local_date(&record.time_utc, tz);
             ledger.apply(*seq, date, event);
+            service.note(event, utc_time(&record.time_utc), tz);
         }
         Ok(Core {
             session,
@@ -141,6 +158,7 @@ impl<C: Clock> Core<C> {
             terminal_id,
             recovering: wait_for_bill_ready,
             recovery_receipts: BTreeMap::new(),
+            service,
         })
     }
 
@@ -155,6 +173,7 @@ impl<C: Clock> Core<C> {
             Ok(record) => {
                 let date = now.with_timezone(&self.tz).date_naive();
                 self.ledger.apply(record.seq, date, event);
+                self.service.note(event, now, self.tz);
                 Ok(())
             }
             Err(e) => {
@@ -362,7 +381,11 @@ impl<C: Clock> Core<C> {
         self.recovery_receipts.contains_key(id)
     }
 
-    async fn on_device(&mut self, mut input: DeviceInput) -> Result<(), CoreError> {
+    async fn on_device(&mut self, input: DeviceInput) -> Result<(), CoreError> {
+        // Service mode may claim a test bill or a reprint result.
+        let Some(mut input) = self.service_device(input).await? else {
+            return Ok(());
+        };
         let now = self.clock.now();
         if let DeviceInput::AccountFound(account) = &mut input {
             account.paid_today = self
@@ -390,7 +413,10 @@ impl<C: Clock> Core<C> {
     ) -> Result<Journal, CoreError> {
         self.publish();
         loop {
-            let timeout = self.session.poll_timeout();
+            let timeout = match (self.session.poll_timeout(), self.service_timeout()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let sleep = async {
                 match timeout {
                     Some(at) => {
@@ -409,6 +435,10 @@ impl<C: Clock> Core<C> {
                     Some(CoreEvent::Ui(intent)) => {
                         if self.recovering {
                             info!("start-up recovery still running; the screen waits");
+                            continue;
+                        }
+                        if let Intent::Service(intent) = intent {
+                            self.on_service(crate::service::ServiceInput::Intent(intent)).await?;
                             continue;
                         }
                         let now = self.clock.now();
@@ -430,6 +460,9 @@ impl<C: Clock> Core<C> {
                         let total = self.ledger.cassette_total().kopecks();
                         self.record(&JournalEvent::CassetteRemoved { expected, expected_total_kopecks: total })?;
                     }
+                    Some(CoreEvent::Service(input)) => {
+                        self.on_service(input).await?;
+                    }
                     Some(CoreEvent::BillReady) => {
                         if self.recovering {
                             self.recovering = false;
@@ -440,6 +473,7 @@ impl<C: Clock> Core<C> {
                 },
                 _ = sleep => {
                     let now = self.clock.now();
+                    self.on_service_timeout(now).await?;
                     self.session.handle_timeout(now);
                     self.flush().await?;
                 }
@@ -500,8 +534,17 @@ impl<C: Clock> Core<C> {
     }
 
     fn publish(&self) {
-        self.view.send_replace(self.session.view());
+        let mut view = self.session.view();
+        view.service = self.service_view();
+        self.view.send_replace(view);
     }
+}
+
+/// A journal time as UTC (the epoch if unreadable: only used for display and lockout replay).
+fn utc_time(time_utc: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(time_utc)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
 }
 
 /// The local calendar date of a journal time (for "paid today").

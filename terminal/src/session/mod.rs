@@ -1363,6 +1363,7 @@ impl Session {
             screen,
             idle_deadline: self.idle_deadline,
             availability: self.availability,
+            service: None,
         }
     }
 }
