@@ -25,8 +25,10 @@ use crate::devices::receipts::ReceiptSetup;
 use crate::journal::Journal;
 use crate::money::{Limits, Money};
 use crate::reading_check::MeterRules;
-use crate::runtime::{Core, CoreEvent, CoreSetup, DeviceLinks, SystemClock};
+use crate::runtime::{Core, CoreEvent, CoreSetup, DeviceLinks, ServiceSetup, SystemClock};
 use crate::screen::ScreenBridge;
+use crate::service::DEMO_PIN_HASH;
+use crate::service_pin::ServiceAccessConfig;
 use crate::session::{Availability, DeviceInput, Session, SessionConfig, View};
 use crate::sim_devices;
 
@@ -51,6 +53,7 @@ struct KioskSetup {
     data_dir: PathBuf,
     /// Bill reports held across a restart must be settled before customers are served.
     wait_for_bill_ready: bool,
+    service: ServiceSetup,
 }
 
 /// Opens the journal, builds the session and the core over `links`, and runs the window until
@@ -74,6 +77,7 @@ fn run_kiosk(
         wait_for_bill_ready: setup.wait_for_bill_ready,
     };
     let core = Core::new(session, journal, links, SystemClock, view_tx, core_setup)
+        .and_then(|core| core.with_service(setup.service))
         .map_err(|e| SimulateError::Setup(e.to_string()))?;
     runtime.spawn(async move {
         if let Err(e) = core.run(core_rx).await {
@@ -144,6 +148,15 @@ pub fn run(data_dir: PathBuf) -> Result<(), SimulateError> {
         .map_err(|e| SimulateError::Setup(e.to_string()))?;
     spawn_console(Arc::new(devices.bill), Arc::new(devices.printer));
     eprintln!("Kiosk running on emulated devices. Type `insert 1000`, `insert-fake`, `jam`, `paper-out`, `paper-in`, `status` here.");
+    eprintln!(
+        "Service mode: tap the top-left corner of the header 5 times, PIN {}.",
+        crate::service::DEMO_PIN
+    );
+    let service = ServiceSetup {
+        access: service_access(DEMO_PIN_HASH.into()),
+        export_dir: data_dir.join("export"),
+        idle_seconds: crate::config::ServiceConfig::DEFAULT_IDLE_SECONDS,
+    };
     let setup = KioskSetup {
         terminal_id: "SIM01".into(),
         tz: chrono_tz::Europe::Moscow,
@@ -154,8 +167,19 @@ pub fn run(data_dir: PathBuf) -> Result<(), SimulateError> {
         rules: MeterRules::any_day(chrono_tz::Europe::Moscow),
         data_dir,
         wait_for_bill_ready: true,
+        service,
     };
     run_kiosk(window, runtime, setup, core_tx, core_rx, devices.links)
+}
+
+/// The service guard's settings: 5 wrong PINs lock it for 15 minutes, doubling per lockout.
+fn service_access(pin_hash: String) -> ServiceAccessConfig {
+    ServiceAccessConfig {
+        pin_hash,
+        card_hashes: Vec::new(),
+        max_failures: 5,
+        lockout_seconds: 900,
+    }
 }
 
 /// A device channel nobody serves: the device is not configured (its feature is off on screen).
@@ -276,6 +300,15 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
         rules: MeterRules {
             rules: config.readings.rules(),
             tz,
+        },
+        service: ServiceSetup {
+            access: service_access(config.service.pin_hash.clone()),
+            export_dir: config
+                .service
+                .export_dir
+                .clone()
+                .unwrap_or_else(|| data_dir.join("export")),
+            idle_seconds: config.service.idle_seconds,
         },
         data_dir,
         wait_for_bill_ready: config.devices.bill_acceptor.is_some(),

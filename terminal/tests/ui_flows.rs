@@ -9,9 +9,9 @@ use backend_sync::JournalEvent;
 use terminal::journal::Journal;
 use terminal::money::{Limits, Money};
 use terminal::runtime::{Core, CoreEvent, CoreSetup, ServiceSetup, SystemClock};
+use terminal::screen::ScreenBridge;
 use terminal::service::{ServiceView, DEMO_PIN, DEMO_PIN_HASH};
 use terminal::service_pin::ServiceAccessConfig;
-use terminal::screen::ScreenBridge;
 use terminal::session::{Screen, Session, SessionConfig, View};
 use terminal::sim_devices::{self, SimDevices};
 use tokio::sync::{mpsc, watch};
@@ -30,8 +30,18 @@ struct Kiosk {
 
 impl Kiosk {
     fn start() -> Kiosk {
+        Kiosk::start_in(tempfile::tempdir().unwrap())
+    }
+
+    /// Stops the kiosk (returning its journal) and starts it again over the same data.
+    fn restart(mut self) -> (Vec<JournalEvent>, Kiosk) {
+        let events = self.finish();
+        let Kiosk { _dir, .. } = self;
+        (events, Kiosk::start_in(_dir))
+    }
+
+    fn start_in(dir: tempfile::TempDir) -> Kiosk {
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let dir = tempfile::tempdir().unwrap();
         let (core_tx, core_rx) = mpsc::channel(64);
         let devices = runtime
             .block_on(sim_devices::start(core_tx.clone(), dir.path(), None))
@@ -426,7 +436,11 @@ fn paper_out_mid_receipt_keeps_the_payment_shows_the_qr_and_reprints_after_paper
 fn service_mode_opens_with_the_pin_and_closes_to_the_welcome_screen() {
     let mut k = Kiosk::start();
     k.service_status();
-    assert!(k.ui.shows("Сервисный режим · UI01"), "{:?}", k.ui.all_text());
+    assert!(
+        k.ui.shows("Сервисный режим · UI01"),
+        "{:?}",
+        k.ui.all_text()
+    );
     k.tap_then("Выйти из сервисного режима", "the welcome screen", |_| true);
     k.pump_until_view("service mode to close", |v| v.service.is_none());
     k.refresh();
@@ -454,10 +468,15 @@ fn five_wrong_pins_lock_service_mode_and_every_attempt_is_journaled() {
             matches!(s, ServiceView::Pin { error: Some(terminal::service::PinRefusal::Wrong { attempts_left }), .. } if *attempts_left == left)
         });
         k.type_digits("0000");
-        k.service_until(
-            "the dots",
-            |s| matches!(s, ServiceView::Pin { digits_entered: 4, .. }),
-        );
+        k.service_until("the dots", |s| {
+            matches!(
+                s,
+                ServiceView::Pin {
+                    digits_entered: 4,
+                    ..
+                }
+            )
+        });
         k.ui.tap("Войти").unwrap_or_else(|e| panic!("{e}"));
     }
     k.service_until("the lockout", |s| {
@@ -470,16 +489,52 @@ fn five_wrong_pins_lock_service_mode_and_every_attempt_is_journaled() {
         )
     });
     k.refresh();
-    assert!(k.ui.shows("Вход заблокирован на 15 мин."), "{:?}", k.ui.all_text());
+    assert!(
+        k.ui.shows("Вход заблокирован на 15 мин."),
+        "{:?}",
+        k.ui.all_text()
+    );
+    // A restart does not reset the streak: the PIN entry opens locked.
+    let (before, mut k) = k.restart();
+    assert_eq!(
+        before
+            .iter()
+            .filter(|e| matches!(e, JournalEvent::ServiceLogin { .. }))
+            .count(),
+        5
+    );
+    for _ in 0..5 {
+        k.tap("Служебный вход");
+    }
+    k.service_until("the locked PIN entry", |s| {
+        matches!(
+            s,
+            ServiceView::Pin {
+                error: Some(terminal::service::PinRefusal::Locked { .. }),
+                ..
+            }
+        )
+    });
     // The right PIN is refused while locked.
     k.type_digits(DEMO_PIN);
-    k.service_until(
-        "the dots",
-        |s| matches!(s, ServiceView::Pin { digits_entered: 4, .. }),
-    );
+    k.service_until("the dots", |s| {
+        matches!(
+            s,
+            ServiceView::Pin {
+                digits_entered: 4,
+                ..
+            }
+        )
+    });
     k.ui.tap("Войти").unwrap_or_else(|e| panic!("{e}"));
     k.pump_until_view("the refused right PIN", |v| {
-        matches!(&v.service, Some(ServiceView::Pin { digits_entered: 0, .. }))
+        matches!(
+            &v.service,
+            Some(ServiceView::Pin {
+                digits_entered: 0,
+                ..
+            })
+        )
     });
     let events = k.finish();
     let logins: Vec<(bool, bool)> = events
@@ -504,6 +559,13 @@ fn five_wrong_pins_lock_service_mode_and_every_attempt_is_journaled() {
             (false, true),
         ]
     );
+    assert!(!events.iter().any(|e| matches!(
+        e,
+        JournalEvent::ServiceLogin {
+            succeeded: true,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -528,9 +590,15 @@ fn encashment_from_the_service_menu_resets_the_cassette_counters() {
         matches!(s, Screen::Welcome)
     });
     k.service_status();
-    assert!(k.ui.shows("2 куп. · 1\u{a0}500,00\u{a0}₽"), "{:?}", k.ui.all_text());
+    assert!(
+        k.ui.shows("2 куп. · 1\u{a0}500,00\u{a0}₽"),
+        "{:?}",
+        k.ui.all_text()
+    );
     k.tap("Инкассация");
-    k.report_until("the expected counts", |_, v| v == "ожидается 1 · пересчитано 1");
+    k.report_until("the expected counts", |_, v| {
+        v == "ожидается 1 · пересчитано 1"
+    });
     k.refresh();
     k.tap("Подтвердить инкассацию");
     k.report_until("the receipt", |l, v| l == "Квитанция" && v == "напечатана");
@@ -539,7 +607,10 @@ fn encashment_from_the_service_menu_resets_the_cassette_counters() {
         .printer
         .wait_for_receipts(1, Duration::from_secs(10));
     let slip = printed.last().unwrap().text();
-    assert!(slip.contains("ИНКАССАЦИЯ") && slip.contains("1 500,00"), "{slip}");
+    assert!(
+        slip.contains("ИНКАССАЦИЯ") && slip.contains("1 500,00"),
+        "{slip}"
+    );
     k.refresh();
     k.tap("Назад");
     k.service_until("the status screen", |s| {
@@ -595,9 +666,10 @@ fn a_receipt_lost_to_paper_out_is_reprinted_from_the_service_menu() {
     k.devices.printer.paper_in();
     k.service_status();
     k.tap("Бумага заменена");
-    k.service_until("the paper screen", |s| {
-        matches!(s, ServiceView::Report { title, .. } if title == "Замена бумаги")
-    });
+    k.service_until(
+        "the paper screen",
+        |s| matches!(s, ServiceView::Report { title, .. } if title == "Замена бумаги"),
+    );
     k.tap("Бумага заменена");
     k.report_until("the paper noted", |l, _| l == "Бумага");
     k.refresh();
@@ -612,12 +684,11 @@ fn a_receipt_lost_to_paper_out_is_reprinted_from_the_service_menu() {
         |s| matches!(s, ServiceView::Report { choices, .. } if choices.first().is_some_and(|c| c.ends_with("не напечатан"))),
     );
     k.refresh();
-    let label = k
-        .ui
-        .controls()
-        .into_iter()
-        .find(|c| c.ends_with("не напечатан"))
-        .expect("the unprinted receipt's button");
+    let label =
+        k.ui.controls()
+            .into_iter()
+            .find(|c| c.ends_with("не напечатан"))
+            .expect("the unprinted receipt's button");
     let receipt_id = label.trim_end_matches(" · не напечатан").to_owned();
     k.tap(&label);
     k.report_until("the reprint", |l, v| l == receipt_id && v == "напечатан");
@@ -660,7 +731,9 @@ fn close_shift_from_the_service_menu_journals_the_z_report() {
     });
     k.service_status();
     k.tap("Закрыть смену");
-    k.service_until("the shift report", |s| matches!(s, ServiceView::Report { .. }));
+    k.service_until("the shift report", |s| {
+        matches!(s, ServiceView::Report { .. })
+    });
     k.refresh();
     k.tap("Закрыть смену");
     k.report_until("the Z report", |l, v| l == "Z-отчёт" && v == "напечатан");
@@ -669,7 +742,11 @@ fn close_shift_from_the_service_menu_journals_the_z_report() {
         .printer
         .wait_for_receipts(2, Duration::from_secs(10));
     assert!(
-        printed.last().unwrap().text().contains("ОТЧЕТ О ЗАКРЫТИИ СМЕНЫ"),
+        printed
+            .last()
+            .unwrap()
+            .text()
+            .contains("ОТЧЕТ О ЗАКРЫТИИ СМЕНЫ"),
         "{}",
         printed.last().unwrap().text()
     );
@@ -682,4 +759,72 @@ fn close_shift_from_the_service_menu_journals_the_z_report() {
             ..
         }
     )));
+}
+
+#[test]
+fn device_tests_return_the_test_bill_print_a_test_page_and_diagnose_the_card_reader() {
+    let mut k = Kiosk::start();
+    k.service_status();
+    k.tap("Проверка устройств");
+    k.service_until(
+        "the tests",
+        |s| matches!(s, ServiceView::Report { title, .. } if title == "Проверка устройств"),
+    );
+    k.refresh();
+    k.tap("Печать тестовой страницы");
+    k.report_until("the test page", |l, v| {
+        l == "Принтер" && v == "тестовая страница напечатана"
+    });
+    let printed = k
+        .devices
+        .printer
+        .wait_for_receipts(1, Duration::from_secs(10));
+    assert!(printed[0].text().contains("ТЕСТОВАЯ СТРАНИЦА"));
+    k.refresh();
+    k.tap("Диагностика картридера");
+    k.report_until("the diagnosis", |l, v| {
+        l == "Картридер" && v == "диагностика пройдена"
+    });
+    k.refresh();
+    k.tap("Проверка купюроприёмника");
+    k.report_until("the validator waiting", |l, v| {
+        l == "Купюроприёмник" && v.starts_with("вставьте")
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while k.devices.bill.insert(1000).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the validator never took the bill"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    k.report_until("the bill returned", |l, v| {
+        l == "Купюроприёмник" && v.contains("распознана и возвращена")
+    });
+    assert!(
+        k.devices.bill.cassette().is_empty(),
+        "the test bill is not in the cassette"
+    );
+    let events = k.finish();
+    assert!(events.iter().any(|e| matches!(
+        e,
+        JournalEvent::BillReturned {
+            payment_id: None,
+            denomination_kopecks: 100_000,
+            ..
+        }
+    )));
+    assert!(!events.iter().any(|e| matches!(
+        e,
+        JournalEvent::BillStacked { .. } | JournalEvent::PaymentCompleted { .. }
+    )));
+    for operation in ["test_printer", "test_card_reader", "test_bill"] {
+        assert!(
+            events.iter().any(|e| matches!(
+                e,
+                JournalEvent::ServiceOperation { operation: o, detail } if o == operation && detail != "started"
+            )),
+            "{operation} journaled with its outcome"
+        );
+    }
 }

@@ -521,3 +521,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_demo_pin_hash_is_the_demo_pin() {
+    let config = ServiceAccessConfig {
+        pin_hash: DEMO_PIN_HASH.into(),
+        card_hashes: Vec::new(),
+        max_failures: 5,
+        lockout_seconds: 900,
+    };
+    let mut access = ServiceAccess::new(&config, LockoutState::default()).unwrap();
+    let (outcome, _) = access.attempt(Credential::Pin(DEMO_PIN), t0());
+    assert!(outcome.granted());
+}
