@@ -441,6 +441,28 @@ fn service_mode_opens_with_the_pin_and_closes_to_the_welcome_screen() {
         "{:?}",
         k.ui.all_text()
     );
+    // The journal goes to the export directory (the removable medium).
+    k.tap("Выгрузить журнал");
+    k.service_until(
+        "the export screen",
+        |s| matches!(s, ServiceView::Report { title, .. } if title == "Выгрузка журнала"),
+    );
+    k.tap("Выгрузить журнал");
+    k.report_until("the export", |l, v| {
+        l == "Журнал" && v.starts_with("выгружено записей")
+    });
+    let export_dir = k._dir.path().join("export");
+    let exported: Vec<_> = std::fs::read_dir(&export_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(exported.len(), 1, "{exported:?}");
+    let text = std::fs::read_to_string(&exported[0]).unwrap();
+    assert!(text.contains("ServiceLogin"), "{text}");
+    k.tap("Назад");
+    k.service_until("the status screen", |s| {
+        matches!(s, ServiceView::Status { .. })
+    });
     k.tap_then("Выйти из сервисного режима", "the welcome screen", |_| true);
     k.pump_until_view("service mode to close", |v| v.service.is_none());
     k.refresh();
@@ -455,6 +477,9 @@ fn service_mode_opens_with_the_pin_and_closes_to_the_welcome_screen() {
     )));
     assert!(events.iter().any(
         |e| matches!(e, JournalEvent::ServiceOperation { operation, .. } if operation == "exit")
+    ));
+    assert!(events.iter().any(
+        |e| matches!(e, JournalEvent::ServiceOperation { operation, .. } if operation == "journal_export")
     ));
 }
 

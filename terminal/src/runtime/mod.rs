@@ -59,7 +59,7 @@ pub enum ReceiptJob {
     /// Service mode: close the fiscal shift and print the Z report.
     CloseShift,
     /// Service mode: print a ready document (the encashment receipt).
-    Document(receipt_printer::Receipt),
+    Document(Box<receipt_printer::Receipt>),
 }
 
 /// Where the core sends commands.

@@ -129,7 +129,7 @@ pub enum ServiceCommand {
     Card(CardCommand),
     PrintTestPage,
     CloseShift,
-    PrintSlip(receipt_printer::Receipt),
+    PrintSlip(Box<receipt_printer::Receipt>),
     Reprint { receipt_id: String },
     ExportJournal { dir: PathBuf },
 }
@@ -515,7 +515,7 @@ impl ServiceDesk {
             counted,
             local.naive_local(),
         );
-        self.push(ServiceCommand::PrintSlip(slip));
+        self.push(ServiceCommand::PrintSlip(Box::new(slip)));
         self.set_log("Инкассация", id);
         self.set_log("Квитанция", "печатается…");
     }

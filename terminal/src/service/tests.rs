@@ -534,3 +534,78 @@ fn the_demo_pin_hash_is_the_demo_pin() {
     let (outcome, _) = access.attempt(Credential::Pin(DEMO_PIN), t0());
     assert!(outcome.granted());
 }
+
+#[test]
+fn a_test_bill_stacked_by_mistake_is_unassigned_cash_never_a_payment() {
+    let f = facts();
+    let mut d = logged_in();
+    intent(&mut d, ServiceIntent::Op(ServiceOp::DeviceTests), &f, t0());
+    intent(&mut d, ServiceIntent::Pick(1), &f, t0());
+    d.handle(ServiceInput::TestBillEscrow(50_000), &f, t0());
+    drain(&mut d);
+    // The validator stacked it anyway (a fault between escrow and return).
+    d.handle(ServiceInput::TestBillStacked(50_000), &f, t0());
+    let out = drain(&mut d);
+    let events = journal(&out);
+    assert_eq!(
+        events[0],
+        JournalEvent::BillStacked {
+            payment_id: None,
+            denomination_kopecks: 50_000
+        }
+    );
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, JournalEvent::PaymentCompleted { .. })));
+    assert!(out.contains(&ServiceCommand::Bill(BillCommand::Disable)));
+}
+
+#[test]
+fn a_failed_encashment_receipt_leaves_the_count_journaled() {
+    let f = facts();
+    let mut d = logged_in();
+    intent(&mut d, ServiceIntent::Op(ServiceOp::Encashment), &f, t0());
+    intent(&mut d, ServiceIntent::Op(ServiceOp::Confirm), &f, t0());
+    let before = journal(&drain(&mut d));
+    assert!(before
+        .iter()
+        .any(|e| matches!(e, JournalEvent::EncashmentCounted { .. })));
+    d.handle(
+        ServiceInput::EncashmentSlipPrinted(Err("нет бумаги".into())),
+        &f,
+        t0(),
+    );
+    let after = journal(&drain(&mut d));
+    assert_eq!(
+        after,
+        vec![JournalEvent::ServiceOperation {
+            operation: "encashment_slip".into(),
+            detail: "failed: нет бумаги".into()
+        }]
+    );
+    let Some(ServiceView::Report { lines, confirm, .. }) = d.view(&f) else {
+        panic!("a report")
+    };
+    assert!(confirm.is_none(), "no second count");
+    assert!(lines.contains(&("Квитанция".into(), "ошибка: нет бумаги".into())));
+}
+
+#[test]
+fn a_failed_shift_close_is_journaled_and_can_be_retried() {
+    let f = facts();
+    let mut d = logged_in();
+    intent(&mut d, ServiceIntent::Op(ServiceOp::CloseShift), &f, t0());
+    intent(&mut d, ServiceIntent::Op(ServiceOp::Confirm), &f, t0());
+    drain(&mut d);
+    d.handle(
+        ServiceInput::ShiftClosed(Err("смена не открыта".into())),
+        &f,
+        t0(),
+    );
+    let events = journal(&drain(&mut d));
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, JournalEvent::ShiftClosed { .. })));
+    intent(&mut d, ServiceIntent::Op(ServiceOp::Confirm), &f, t0());
+    assert!(drain(&mut d).contains(&ServiceCommand::CloseShift));
+}
