@@ -4,7 +4,8 @@
 //! the receipt printer (each on its own pseudo-terminal, driven by the real drivers), an emulated
 //! fiscal module and a
 //! persistent journal under `var/sim/`; the technician's hands are the standard input: `insert
-//! 1000`, `insert-fake`, `jam`, `paper-out`, `paper-in`, `status`. With `--config F` it runs on the
+//! 1000`, `insert-fake`, `jam`, `paper-out`, `paper-in`, `cassette-out`, `cassette-in`, `status`.
+//! Service mode opens with the demo PIN ([`crate::service::DEMO_PIN`]). With `--config F` it runs on the
 //! devices the config names (serial ports of the validator, the card reader and the printer; the
 //! emulated fiscal module until the KKT drivers land).
 
@@ -147,7 +148,7 @@ pub fn run(data_dir: PathBuf) -> Result<(), SimulateError> {
         .block_on(sim_devices::start(core_tx.clone(), &data_dir, None))
         .map_err(|e| SimulateError::Setup(e.to_string()))?;
     spawn_console(Arc::new(devices.bill), Arc::new(devices.printer));
-    eprintln!("Kiosk running on emulated devices. Type `insert 1000`, `insert-fake`, `jam`, `paper-out`, `paper-in`, `status` here.");
+    eprintln!("Kiosk running on emulated devices. Type `insert 1000`, `insert-fake`, `jam`, `paper-out`, `paper-in`, `cassette-out`, `cassette-in`, `status` here.");
     eprintln!(
         "Service mode: tap the top-left corner of the header 5 times, PIN {}.",
         crate::service::DEMO_PIN
@@ -342,6 +343,13 @@ fn spawn_console(
                     printer.paper_in();
                     Ok(())
                 }
+                ["cassette-out"] => bill
+                    .remove_cassette()
+                    .map(|taken| {
+                        println!("cassette removed with {taken:?}");
+                    })
+                    .map_err(|e| e.to_string()),
+                ["cassette-in"] => bill.insert_cassette().map_err(|e| e.to_string()),
                 ["status"] => {
                     println!("cassette: {:?}", bill.cassette());
                     Ok(())

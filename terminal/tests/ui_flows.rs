@@ -853,3 +853,53 @@ fn device_tests_return_the_test_bill_print_a_test_page_and_diagnose_the_card_rea
         );
     }
 }
+
+#[test]
+fn a_cassette_taken_out_before_the_count_is_encashed_with_what_it_held() {
+    let mut k = Kiosk::start();
+    k.open_demo_account_for_payment();
+    k.tap("Перейти к оплате");
+    k.tap_then("Наличными", "the cash screen", |s| {
+        matches!(s, Screen::Cash { .. })
+    });
+    k.insert(1000, Money::from_rubles(1_000));
+    k.tap_then(
+        "Завершить оплату",
+        "the receipt choice",
+        |s| matches!(s, Screen::ReceiptChoice { .. }),
+    );
+    k.tap_then("Чек не нужен", "the final screen", |s| {
+        matches!(s, Screen::Done { .. })
+    });
+    k.tap_then("Готово", "the welcome screen", |s| {
+        matches!(s, Screen::Welcome)
+    });
+    // The technician opens the cabinet and pulls the cassette: the validator reports it.
+    let taken = k.devices.bill.remove_cassette().unwrap();
+    assert_eq!(taken.get(&100_000), Some(&1));
+    k.service_status();
+    k.service_until("the cassette reported removed", |s| {
+        matches!(s, ServiceView::Status { cash_in_box, .. } if cash_in_box.starts_with("0 куп."))
+    });
+    k.tap("Инкассация");
+    k.report_until("the expected count of the removed cassette", |_, v| {
+        v == "ожидается 1 · пересчитано 1"
+    });
+    k.tap("Подтвердить инкассацию");
+    k.report_until("the receipt", |l, v| l == "Квитанция" && v == "напечатана");
+    k.devices.bill.insert_cassette().unwrap();
+    let events = k.finish();
+    let removed = events
+        .iter()
+        .filter(|e| matches!(e, JournalEvent::CassetteRemoved { .. }))
+        .count();
+    assert_eq!(removed, 1, "the sensor's report only, no second removal");
+    assert!(events.iter().any(|e| matches!(
+        e,
+        JournalEvent::EncashmentCounted {
+            counted_total_kopecks: 100_000,
+            expected_total_kopecks: 100_000,
+            ..
+        }
+    )));
+}

@@ -454,11 +454,13 @@ impl<C: Clock> Core<C> {
                     }
                     Some(CoreEvent::Record(event)) => {
                         self.record(&event)?;
+                        self.refresh_service_view();
                     }
                     Some(CoreEvent::CassetteRemoved) => {
                         let expected = self.ledger.cassette.iter().map(|(d, n)| (d.to_string(), *n)).collect();
                         let total = self.ledger.cassette_total().kopecks();
                         self.record(&JournalEvent::CassetteRemoved { expected, expected_total_kopecks: total })?;
+                        self.refresh_service_view();
                     }
                     Some(CoreEvent::Service(input)) => {
                         self.on_service(input).await?;

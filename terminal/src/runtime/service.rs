@@ -197,6 +197,13 @@ impl<C: Clock> Core<C> {
         desk.view(&self.service_facts())
     }
 
+    /// Device facts changed: an open service screen shows them at once.
+    pub(super) fn refresh_service_view(&self) {
+        if self.service.desk.as_ref().is_some_and(ServiceDesk::is_open) {
+            self.publish();
+        }
+    }
+
     pub(super) fn service_timeout(&self) -> Option<DateTime<Utc>> {
         self.service.desk.as_ref()?.poll_timeout()
     }
