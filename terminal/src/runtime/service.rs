@@ -15,8 +15,8 @@ use tracing::{info, warn};
 use super::{Clock, Core, CoreError, ReceiptJob};
 use crate::journal::ExportFormat;
 use crate::service::{
-    lockout_from_journal, DeskConfig, DeviceFact, ErrorFact, HealthFacts, ServiceCommand,
-    ServiceDesk, ServiceFacts, ServiceInput, ServiceView, ShiftFact,
+    device_name_ru, device_state_ru, lockout_from_journal, DeskConfig, DeviceFact, ErrorFact,
+    HealthFacts, ServiceCommand, ServiceDesk, ServiceFacts, ServiceInput, ServiceView, ShiftFact,
 };
 use crate::service_pin::ServiceAccessConfig;
 use crate::session::{DeviceInput, Screen};
@@ -47,25 +47,6 @@ pub(super) struct ServiceState {
     removed_uncounted: Option<BTreeMap<i64, u32>>,
 }
 
-fn device_name(id: &str) -> String {
-    match id {
-        "bill_validator" => "Купюроприёмник".into(),
-        "card_reader" => "Картридер".into(),
-        "printer" => "Принтер чеков".into(),
-        "fiscal" => "Фискальный накопитель".into(),
-        "back_office" => "Связь с офисом".into(),
-        other => other.into(),
-    }
-}
-
-/// Device states that mean it works.
-fn state_ok(state: &str) -> bool {
-    matches!(
-        state,
-        "ready" | "ok" | "link_restored" | "power_up" | "paper_ok" | "paper_replaced"
-    )
-}
-
 impl ServiceState {
     /// Keeps what the desk shows up to date with one journal entry.
     pub(super) fn note(&mut self, event: &JournalEvent, time: DateTime<Utc>, tz: chrono_tz::Tz) {
@@ -75,13 +56,13 @@ impl ServiceState {
                 state,
                 detail,
             } => {
-                let ok = state_ok(state);
-                self.devices.insert(device.clone(), (state.clone(), ok));
+                let (state_ru, ok) = device_state_ru(state);
+                self.devices.insert(device.clone(), (state_ru.clone(), ok));
                 if !ok {
                     let message = if detail.is_empty() {
-                        format!("{}: {state}", device_name(device))
+                        format!("{}: {state_ru}", device_name_ru(device))
                     } else {
-                        format!("{}: {state} ({detail})", device_name(device))
+                        format!("{}: {state_ru} ({detail})", device_name_ru(device))
                     };
                     self.errors.push_front(ErrorFact {
                         time: time.with_timezone(&tz).format("%d.%m %H:%M").to_string(),
@@ -180,7 +161,7 @@ impl<C: Clock> Core<C> {
                 .devices
                 .iter()
                 .map(|(id, (state, ok))| DeviceFact {
-                    name: device_name(id),
+                    name: device_name_ru(id),
                     state: state.clone(),
                     ok: *ok,
                 })

@@ -74,3 +74,92 @@ pub struct ServiceFacts {
     /// Filled by the health monitor.
     pub health: HealthFacts,
 }
+
+/// Russian name of a device id as journaled (`bill_validator`, `printer`…).
+pub fn device_name_ru(id: &str) -> String {
+    match id {
+        "bill_validator" => "Купюроприёмник".into(),
+        "card_reader" => "Картридер".into(),
+        "printer" => "Принтер чеков".into(),
+        "fiscal" | "fiscal_module" => "Фискальный накопитель".into(),
+        "back_office" => "Связь с офисом".into(),
+        "ui" => "Экран".into(),
+        other => other.into(),
+    }
+}
+
+/// Russian wording of a journaled device state, and whether the device works in it.
+pub fn device_state_ru(state: &str) -> (String, bool) {
+    let (text, ok) = match state {
+        "up" | "ready" | "ok" => ("работает", true),
+        "warning" => ("требует внимания", true),
+        "down" => ("не работает", false),
+        "link_restored" => ("связь восстановлена", true),
+        "power_up" => ("включён", true),
+        "paper_replaced" => ("бумага заменена", true),
+        "link_lost" => ("нет связи", false),
+        "jammed" => ("замятие", false),
+        "cassette_full" => ("кассета заполнена", false),
+        "cheated" => ("попытка обмана", false),
+        "failure" => ("неисправность", false),
+        "paper_out" => ("нет бумаги", false),
+        other => return (other.to_owned(), false),
+    };
+    (text.to_owned(), ok)
+}
+
+impl HealthFacts {
+    /// What the health monitor knows, for the service screens: each device's condition, the
+    /// outage history (newest first, the current outage included) and the printer's paper.
+    pub fn from_monitor(
+        monitor: &crate::health::monitor::HealthMonitor,
+        now: chrono::DateTime<chrono::Utc>,
+        tz: chrono_tz::Tz,
+    ) -> HealthFacts {
+        use crate::health::monitor::{Device, DeviceCondition};
+        let local = |t: chrono::DateTime<chrono::Utc>| {
+            t.with_timezone(&tz).format("%d.%m %H:%M").to_string()
+        };
+        let devices = monitor
+            .conditions()
+            .iter()
+            .map(|(device, condition)| {
+                let (state, ok) = match condition {
+                    DeviceCondition::Up => ("работает".to_owned(), true),
+                    DeviceCondition::Warning { detail } => (detail.clone(), true),
+                    DeviceCondition::Down { detail, .. } => (detail.clone(), false),
+                };
+                DeviceFact {
+                    name: device_name_ru(device.name()),
+                    state,
+                    ok,
+                }
+            })
+            .collect();
+        let mut closed: Vec<_> = monitor.history().cloned().collect();
+        closed.reverse();
+        let mut outages: Vec<OutageFact> = monitor
+            .current_outage(now)
+            .into_iter()
+            .chain(closed)
+            .map(|o| OutageFact {
+                started: local(o.started_at),
+                ended: o.recovered_at.map(local),
+                working_minutes: o.working_minutes,
+                cause: o.cause,
+            })
+            .collect();
+        outages.truncate(20);
+        let paper = match monitor.condition(Device::Printer) {
+            DeviceCondition::Up => "есть".to_owned(),
+            DeviceCondition::Warning { detail } | DeviceCondition::Down { detail, .. } => {
+                detail.clone()
+            }
+        };
+        HealthFacts {
+            devices,
+            outages,
+            paper: Some(paper),
+        }
+    }
+}

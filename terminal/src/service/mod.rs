@@ -33,7 +33,10 @@ use backend_sync::JournalEvent;
 use chrono::{DateTime, Duration, Utc};
 use tracing::info;
 
-pub use facts::{DeviceFact, ErrorFact, HealthFacts, OutageFact, ServiceFacts, ShiftFact};
+pub use facts::{
+    device_name_ru, device_state_ru, DeviceFact, ErrorFact, HealthFacts, OutageFact, ServiceFacts,
+    ShiftFact,
+};
 pub use lockout::lockout_from_journal;
 pub use ui::ServiceOp;
 pub use view::{DeviceLine, PinRefusal, ServiceView};
