@@ -903,3 +903,55 @@ fn a_cassette_taken_out_before_the_count_is_encashed_with_what_it_held() {
         }
     )));
 }
+
+#[test]
+fn an_encashment_cut_off_after_the_removal_is_finished_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // The journal as a power cut left it: the cassette's removal is on record, the count is not.
+        let mut journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+        let now = chrono::Utc::now();
+        journal
+            .append(
+                &JournalEvent::BillStacked {
+                    payment_id: None,
+                    denomination_kopecks: 100_000,
+                },
+                now,
+            )
+            .unwrap();
+        journal
+            .append(
+                &JournalEvent::CassetteRemoved {
+                    expected: [("100000".to_owned(), 1)].into_iter().collect(),
+                    expected_total_kopecks: 100_000,
+                },
+                now,
+            )
+            .unwrap();
+    }
+    let mut k = Kiosk::start_in(dir);
+    k.service_status();
+    k.tap("Инкассация");
+    k.report_until("the count still owed", |_, v| {
+        v == "ожидается 1 · пересчитано 1"
+    });
+    k.tap("Подтвердить инкассацию");
+    k.report_until("the receipt", |l, v| l == "Квитанция" && v == "напечатана");
+    let events = k.finish();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, JournalEvent::CassetteRemoved { .. }))
+            .count(),
+        1
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        JournalEvent::EncashmentCounted {
+            counted_total_kopecks: 100_000,
+            expected_total_kopecks: 100_000,
+            ..
+        }
+    )));
+}

@@ -5,6 +5,10 @@
 //! Devices are tasks that take commands on a channel and report [`CoreEvent`]s back. A report that
 //! must not be acknowledged to the device before it is journaled (a stacked bill) carries an
 //! [`Ack`]: the core fires it only after the resulting journal entries are on disk.
+//!
+//! Service mode ([`crate::service`]) runs inside the same task (`service.rs`): enabled with
+//! [`Core::with_service`], fed by `Intent::Service` from the screen bridge and by
+//! [`CoreEvent::Service`] results from the device tasks; its view rides on [`View::service`].
 
 pub mod fakes;
 mod service;
