@@ -278,6 +278,15 @@ impl ReadingsConfig {
 pub struct ServiceConfig {
     /// Argon2 PHC string of the service-menu PIN.
     pub pin_hash: String,
+    /// Where the service menu exports the journal (the removable medium's mount point);
+    /// `None`: `<data dir>/export`.
+    pub export_dir: Option<PathBuf>,
+    /// Seconds without a touch before service mode closes (`idle_timeout_s`, 30–3600).
+    pub idle_seconds: i64,
+}
+
+impl ServiceConfig {
+    pub const DEFAULT_IDLE_SECONDS: i64 = 120;
 }
 
 impl Config {

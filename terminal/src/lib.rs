@@ -15,6 +15,7 @@ pub mod reading_check;
 pub mod readings;
 pub mod runtime;
 pub mod screen;
+pub mod service;
 pub mod service_pin;
 pub mod session;
 pub mod sim_devices;

@@ -16,6 +16,7 @@ use ui::view as v;
 
 use crate::money::Money;
 use crate::readings::ZoneCode;
+use crate::service::{PinRefusal, ServiceIntent, ServiceView};
 use crate::session::{
     self, AccountProblem, Availability, CashProblem, Purpose, ReadingInput, ReadingProblem,
     ReceiptChoice, ReceiptDelivery, Refused, Screen, SummaryProblem, View,
@@ -164,6 +165,9 @@ impl ScreenBridge {
         use session::Intent as S;
         use ui::Intent as U;
         self.follow(view);
+        if view.service.is_some() {
+            return vec![S::Service(service_intent(intent))];
+        }
         let touch = vec![S::Touch];
         match intent {
             U::Touched | U::StillHere => touch,
@@ -297,8 +301,9 @@ impl ScreenBridge {
                 self.zone = (meter, zone);
                 touch
             }
-            // Service mode is wired with the health and service work.
-            U::ServiceCornerTapped | U::Service(_) | U::ServicePick(_) => touch,
+            U::ServiceCornerTapped => vec![S::Service(ServiceIntent::CornerTapped)],
+            // Service screens are not showing: nothing to operate.
+            U::Service(_) | U::ServicePick(_) => touch,
         }
     }
 
@@ -387,10 +392,11 @@ impl ScreenBridge {
         if !availability.online {
             unavailable.push(v::Feature::Online);
         }
-        let notice = (!unavailable.is_empty()).then(|| v::DegradedNotice {
-            unavailable,
-            hotline: self.hotline.clone(),
-        });
+        let notice =
+            (!unavailable.is_empty() && view.service.is_none()).then(|| v::DegradedNotice {
+                unavailable,
+                hotline: self.hotline.clone(),
+            });
         v::ViewState {
             screen: self.screen(view, availability),
             accessibility: self.a11y,
@@ -410,6 +416,9 @@ impl ScreenBridge {
     }
 
     fn screen(&self, view: &View, availability: Availability) -> v::Screen {
+        if let Some(service) = &view.service {
+            return service_screen(service);
+        }
         match &view.screen {
             // No payment method, no fiscal module or no screen: say so, and where to go instead.
             Screen::Welcome if availability.out_of_service => {
@@ -740,6 +749,72 @@ fn reading_refusal(problem: ReadingProblem) -> v::ReadingRefusal {
     }
 }
 
+/// A UI intent while service mode is on the screen: everything goes to the service desk.
+fn service_intent(intent: ui::Intent) -> ServiceIntent {
+    use ui::Intent as U;
+    match intent {
+        U::Digit(d) => ServiceIntent::Digit(d),
+        U::Backspace => ServiceIntent::Backspace,
+        U::Clear => ServiceIntent::Clear,
+        U::Submit => ServiceIntent::Submit,
+        U::Service(op) => ServiceIntent::Op(op),
+        U::ServicePick(i) => ServiceIntent::Pick(i),
+        U::Back | U::Home => ServiceIntent::Back,
+        _ => ServiceIntent::Touch,
+    }
+}
+
+/// The service desk's view on the `ui` crate's service screens.
+fn service_screen(view: &ServiceView) -> v::Screen {
+    match view {
+        ServiceView::Pin {
+            digits_entered,
+            error,
+        } => v::Screen::ServicePin(v::ServicePin {
+            digits_entered: *digits_entered,
+            error: error.map(|e| match e {
+                PinRefusal::Wrong { attempts_left } => v::PinError::Wrong { attempts_left },
+                PinRefusal::Locked { minutes } => v::PinError::Locked { minutes },
+            }),
+        }),
+        ServiceView::Status {
+            terminal_id,
+            devices,
+            cash_in_box,
+            paper,
+            shift,
+            last_errors,
+        } => v::Screen::ServiceStatus(v::ServiceStatus {
+            terminal_id: terminal_id.clone(),
+            devices: devices
+                .iter()
+                .map(|d| v::DeviceLine {
+                    name: d.name.clone(),
+                    state: d.state.clone(),
+                    ok: d.ok,
+                })
+                .collect(),
+            cash_in_box: cash_in_box.clone(),
+            paper: paper.clone(),
+            shift: shift.clone(),
+            last_errors: last_errors.clone(),
+        }),
+        ServiceView::Report {
+            title,
+            lines,
+            choices,
+            confirm,
+            busy,
+        } => v::Screen::ServiceReport(v::ServiceReport {
+            title: title.clone(),
+            lines: lines.clone(),
+            choices: choices.clone(),
+            confirm: confirm.clone(),
+            busy: *busy,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -755,6 +830,7 @@ mod tests {
             idle_deadline: Some(at(60)),
             countdown_from: Some(at(40)),
             availability: Availability::default(),
+            service: None,
         }
     }
 

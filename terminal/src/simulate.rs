@@ -4,11 +4,12 @@
 //! the receipt printer (each on its own pseudo-terminal, driven by the real drivers), an emulated
 //! fiscal module and a
 //! persistent journal under `var/sim/`; the technician's hands are the standard input: `insert
-//! 1000`, `insert-fake`, `jam`, `fail`, `cassette-full`, `remove-cassette`, `insert-cassette`,
+//! 1000`, `insert-fake`, `jam`, `fail`, `cassette-full`, `cassette-out`, `cassette-in`,
 //! `paper-near-end`, `paper-out`, `paper-in`, `status`. The health desk watches every device: a
 //! fault shows on screen as a degraded or out-of-service notice, the validator's recovery ladder
 //! re-opens its port and power-cycles it through a simulated relay, and Prometheus metrics are
-//! served on localhost. With `--config F` it runs on the
+//! served on localhost. Service mode opens with the demo PIN ([`crate::service::DEMO_PIN`]).
+//! With `--config F` it runs on the
 //! devices the config names (serial ports of the validator, the card reader and the printer; the
 //! emulated fiscal module until the KKT drivers land).
 
@@ -32,8 +33,10 @@ use crate::journal::Journal;
 use crate::money::{Limits, Money};
 use crate::reading_check::MeterRules;
 use crate::runtime::health::HealthSetup;
-use crate::runtime::{Core, CoreEvent, CoreSetup, DeviceLinks, SystemClock};
+use crate::runtime::{Core, CoreEvent, CoreSetup, DeviceLinks, ServiceSetup, SystemClock};
 use crate::screen::ScreenBridge;
+use crate::service::DEMO_PIN_HASH;
+use crate::service_pin::ServiceAccessConfig;
 use crate::session::{Session, SessionConfig, View};
 use crate::sim_devices;
 use crate::supervision::{self, DEFAULT_METRICS_ADDR};
@@ -65,6 +68,7 @@ struct KioskSetup {
     recovery: Option<mpsc::Sender<RecoveryAction>>,
     /// The host office, where the out-of-service notice sends customers.
     office: String,
+    service: ServiceSetup,
 }
 
 /// Opens the journal, builds the session and the core over `links`, and runs the window until
@@ -89,6 +93,7 @@ fn run_kiosk(
     };
     let office_hours = setup.health.calendar.week().describe_ru();
     let core = Core::new(session, journal, links, SystemClock, view_tx, core_setup)
+        .and_then(|core| core.with_service(setup.service))
         .map_err(|e| SimulateError::Setup(e.to_string()))?
         .with_health(setup.health, setup.recovery);
     let metrics_addr = DEFAULT_METRICS_ADDR
@@ -169,9 +174,18 @@ pub fn run(data_dir: PathBuf) -> Result<(), SimulateError> {
     spawn_console(devices.bill.clone(), Arc::new(devices.printer));
     eprintln!(
         "Kiosk running on emulated devices. Type `insert 1000`, `insert-fake`, `jam`, `fail`, \
-         `cassette-full`, `remove-cassette`, `insert-cassette`, `paper-near-end`, `paper-out`, \
+         `cassette-full`, `cassette-out`, `cassette-in`, `paper-near-end`, `paper-out`, \
          `paper-in`, `status` here. Metrics: http://{DEFAULT_METRICS_ADDR}/metrics"
     );
+    eprintln!(
+        "Service mode: tap the top-left corner of the header 5 times, PIN {}.",
+        crate::service::DEMO_PIN
+    );
+    let service = ServiceSetup {
+        access: service_access(DEMO_PIN_HASH.into()),
+        export_dir: data_dir.join("export"),
+        idle_seconds: crate::config::ServiceConfig::DEFAULT_IDLE_SECONDS,
+    };
     let setup = KioskSetup {
         terminal_id: "SIM01".into(),
         tz: chrono_tz::Europe::Moscow,
@@ -185,8 +199,19 @@ pub fn run(data_dir: PathBuf) -> Result<(), SimulateError> {
         health: HealthSetup::standard(chrono_tz::Europe::Moscow),
         recovery: Some(devices.recovery.clone()),
         office: "Офис «Энергосбыт», ул. Примерная, 1".into(),
+        service,
     };
     run_kiosk(window, runtime, setup, core_tx, core_rx, devices.links)
+}
+
+/// The service guard's settings: 5 wrong PINs lock it for 15 minutes, doubling per lockout.
+fn service_access(pin_hash: String) -> ServiceAccessConfig {
+    ServiceAccessConfig {
+        pin_hash,
+        card_hashes: Vec::new(),
+        max_failures: 5,
+        lockout_seconds: 900,
+    }
 }
 
 /// A device channel nobody serves: the device is not configured (its feature is off on screen).
@@ -353,6 +378,15 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
             rules: config.readings.rules(),
             tz,
         },
+        service: ServiceSetup {
+            access: service_access(config.service.pin_hash.clone()),
+            export_dir: config
+                .service
+                .export_dir
+                .clone()
+                .unwrap_or_else(|| data_dir.join("export")),
+            idle_seconds: config.service.idle_seconds,
+        },
         data_dir,
         wait_for_bill_ready: config.devices.bill_acceptor.is_some(),
         health,
@@ -384,11 +418,6 @@ fn spawn_console(
                     bill.cassette_full();
                     Ok(())
                 }
-                ["remove-cassette"] => bill
-                    .remove_cassette()
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-                ["insert-cassette"] => bill.insert_cassette().map_err(|e| e.to_string()),
                 // A failure a reset does not always clear; the recovery ladder takes it from here.
                 ["fail"] => {
                     bill.fail(bill_acceptor::FailureCode {
@@ -409,6 +438,13 @@ fn spawn_console(
                     printer.paper_in();
                     Ok(())
                 }
+                ["cassette-out"] => bill
+                    .remove_cassette()
+                    .map(|taken| {
+                        println!("cassette removed with {taken:?}");
+                    })
+                    .map_err(|e| e.to_string()),
+                ["cassette-in"] => bill.insert_cassette().map_err(|e| e.to_string()),
                 ["status"] => {
                     println!("cassette: {:?}", bill.cassette());
                     Ok(())

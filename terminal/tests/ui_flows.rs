@@ -11,8 +11,10 @@ use terminal::journal::Journal;
 use terminal::metrics::MetricsSnapshot;
 use terminal::money::{Limits, Money};
 use terminal::runtime::health::HealthSetup;
-use terminal::runtime::{Core, CoreEvent, CoreSetup, SystemClock};
+use terminal::runtime::{Core, CoreEvent, CoreSetup, ServiceSetup, SystemClock};
 use terminal::screen::ScreenBridge;
+use terminal::service::{ServiceView, DEMO_PIN, DEMO_PIN_HASH};
+use terminal::service_pin::ServiceAccessConfig;
 use terminal::session::{Availability, Screen, Session, SessionConfig, View};
 use terminal::sim_devices::{self, SimDevices};
 use tokio::sync::{mpsc, watch};
@@ -38,20 +40,27 @@ impl Kiosk {
 
     /// A kiosk whose session config `configure` adjusted (e.g. short idle timeouts).
     fn start_with(configure: impl FnOnce(&mut SessionConfig)) -> Kiosk {
-        Kiosk::start_full(configure, None)
+        Kiosk::start_full(tempfile::tempdir().unwrap(), configure, None)
     }
 
     /// A kiosk whose health desk runs on `health` with the cabinet's recovery executor.
     fn start_with_health(health: HealthSetup) -> Kiosk {
-        Kiosk::start_full(|_| {}, Some(health))
+        Kiosk::start_full(tempfile::tempdir().unwrap(), |_| {}, Some(health))
+    }
+
+    /// Stops the kiosk (returning its journal) and starts it again over the same data.
+    fn restart(mut self) -> (Vec<JournalEvent>, Kiosk) {
+        let events = self.finish();
+        let Kiosk { _dir, .. } = self;
+        (events, Kiosk::start_full(_dir, |_| {}, None))
     }
 
     fn start_full(
+        dir: tempfile::TempDir,
         configure: impl FnOnce(&mut SessionConfig),
         health: Option<HealthSetup>,
     ) -> Kiosk {
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let dir = tempfile::tempdir().unwrap();
         let (core_tx, core_rx) = mpsc::channel(64);
         let devices = runtime
             .block_on(sim_devices::start(core_tx.clone(), dir.path(), None))
@@ -83,6 +92,17 @@ impl Kiosk {
             view_tx,
             setup,
         )
+        .unwrap()
+        .with_service(ServiceSetup {
+            access: ServiceAccessConfig {
+                pin_hash: DEMO_PIN_HASH.into(),
+                card_hashes: Vec::new(),
+                max_failures: 5,
+                lockout_seconds: 900,
+            },
+            export_dir: dir.path().join("export"),
+            idle_seconds: 300,
+        })
         .unwrap();
         let (core, metrics) = match health {
             Some(health) => {
@@ -140,6 +160,11 @@ impl Kiosk {
 
     /// Hands the screen's intents to the core, then waits for `pred` on the core's view.
     fn pump_until(&mut self, what: &str, pred: impl Fn(&Screen) -> bool) {
+        self.pump_until_view(what, |v| pred(&v.screen));
+    }
+
+    /// As [`Kiosk::pump_until`], for the whole view (service mode included).
+    fn pump_until_view(&mut self, what: &str, pred: impl Fn(&View) -> bool) {
         for intent in self.ui.take_intents() {
             let view = self.view.borrow().clone();
             for i in self.bridge.on_intent(intent, &view) {
@@ -149,11 +174,11 @@ impl Kiosk {
             }
         }
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !pred(&self.view.borrow().screen) {
+        while !pred(&self.view.borrow()) {
             assert!(
                 Instant::now() < deadline,
-                "waiting for {what}; screen is {:?}",
-                self.view.borrow().screen
+                "waiting for {what}; view is {:?}",
+                self.view.borrow()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -178,6 +203,42 @@ impl Kiosk {
         self.type_digits("1000000001");
         self.tap_then("Далее", "the summary", |s| {
             matches!(s, Screen::Summary { .. })
+        });
+    }
+
+    /// Waits for the service view to satisfy `pred`.
+    fn service_until(&mut self, what: &str, pred: impl Fn(&ServiceView) -> bool) {
+        self.pump_until_view(what, |v| v.service.as_ref().is_some_and(&pred));
+    }
+
+    /// The technician taps the hidden corner five times and types `pin`.
+    fn service_login(&mut self, pin: &str) {
+        for _ in 0..5 {
+            self.tap("Служебный вход");
+        }
+        self.service_until("the PIN entry", |s| matches!(s, ServiceView::Pin { .. }));
+        self.type_digits(pin);
+        let n = pin.len();
+        self.service_until(
+            "the dots",
+            |s| matches!(s, ServiceView::Pin { digits_entered, .. } if *digits_entered == n),
+        );
+        assert!(!self.ui.shows(pin), "the PIN is never shown");
+        self.ui.tap("Войти").unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn service_status(&mut self) {
+        self.service_login(DEMO_PIN);
+        self.service_until("the status screen", |s| {
+            matches!(s, ServiceView::Status { .. })
+        });
+    }
+
+    /// A report line whose value satisfies `pred`.
+    fn report_until(&mut self, what: &str, pred: impl Fn(&str, &str) -> bool) {
+        self.service_until(what, |s| match s {
+            ServiceView::Report { lines, .. } => lines.iter().any(|(l, v)| pred(l, v)),
+            _ => false,
         });
     }
 
@@ -753,4 +814,528 @@ fn a_failed_validator_comes_back_on_the_first_rung_by_reopening_its_port() {
             if device == "bill_validator" && step == "reopen_port")));
     assert!(!events.iter().any(|e| matches!(e,
         JournalEvent::RecoveryStep { step, .. } if step == "power_cycle")));
+}
+
+#[test]
+fn service_mode_opens_with_the_pin_and_closes_to_the_welcome_screen() {
+    let mut k = Kiosk::start();
+    k.service_status();
+    assert!(
+        k.ui.shows("Сервисный режим · UI01"),
+        "{:?}",
+        k.ui.all_text()
+    );
+    // The journal goes to the export directory (the removable medium).
+    k.tap("Выгрузить журнал");
+    k.service_until(
+        "the export screen",
+        |s| matches!(s, ServiceView::Report { title, .. } if title == "Выгрузка журнала"),
+    );
+    k.tap("Выгрузить журнал");
+    k.report_until("the export", |l, v| {
+        l == "Журнал" && v.starts_with("выгружено записей")
+    });
+    let export_dir = k._dir.path().join("export");
+    let exported: Vec<_> = std::fs::read_dir(&export_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(exported.len(), 1, "{exported:?}");
+    let text = std::fs::read_to_string(&exported[0]).unwrap();
+    assert!(text.contains("ServiceLogin"), "{text}");
+    k.tap("Назад");
+    k.service_until("the status screen", |s| {
+        matches!(s, ServiceView::Status { .. })
+    });
+    k.tap_then("Выйти из сервисного режима", "the welcome screen", |_| true);
+    k.pump_until_view("service mode to close", |v| v.service.is_none());
+    k.refresh();
+    assert!(k.ui.has("Оплатить"));
+    let events = k.finish();
+    assert!(events.iter().any(|e| matches!(
+        e,
+        JournalEvent::ServiceLogin {
+            succeeded: true,
+            ..
+        }
+    )));
+    assert!(events.iter().any(
+        |e| matches!(e, JournalEvent::ServiceOperation { operation, .. } if operation == "exit")
+    ));
+    assert!(events.iter().any(
+        |e| matches!(e, JournalEvent::ServiceOperation { operation, .. } if operation == "journal_export")
+    ));
+}
+
+#[test]
+fn five_wrong_pins_lock_service_mode_and_every_attempt_is_journaled() {
+    let mut k = Kiosk::start();
+    k.service_login("0000");
+    for attempt in 1..5u32 {
+        let left = 5 - attempt;
+        k.service_until("the refusal", |s| {
+            matches!(s, ServiceView::Pin { error: Some(terminal::service::PinRefusal::Wrong { attempts_left }), .. } if *attempts_left == left)
+        });
+        k.type_digits("0000");
+        k.service_until("the dots", |s| {
+            matches!(
+                s,
+                ServiceView::Pin {
+                    digits_entered: 4,
+                    ..
+                }
+            )
+        });
+        k.ui.tap("Войти").unwrap_or_else(|e| panic!("{e}"));
+    }
+    k.service_until("the lockout", |s| {
+        matches!(
+            s,
+            ServiceView::Pin {
+                error: Some(terminal::service::PinRefusal::Locked { .. }),
+                ..
+            }
+        )
+    });
+    k.refresh();
+    assert!(
+        k.ui.shows("Вход заблокирован на 15 мин."),
+        "{:?}",
+        k.ui.all_text()
+    );
+    // A restart does not reset the streak: the PIN entry opens locked.
+    let (before, mut k) = k.restart();
+    assert_eq!(
+        before
+            .iter()
+            .filter(|e| matches!(e, JournalEvent::ServiceLogin { .. }))
+            .count(),
+        5
+    );
+    for _ in 0..5 {
+        k.tap("Служебный вход");
+    }
+    k.service_until("the locked PIN entry", |s| {
+        matches!(
+            s,
+            ServiceView::Pin {
+                error: Some(terminal::service::PinRefusal::Locked { .. }),
+                ..
+            }
+        )
+    });
+    // The right PIN is refused while locked.
+    k.type_digits(DEMO_PIN);
+    k.service_until("the dots", |s| {
+        matches!(
+            s,
+            ServiceView::Pin {
+                digits_entered: 4,
+                ..
+            }
+        )
+    });
+    k.ui.tap("Войти").unwrap_or_else(|e| panic!("{e}"));
+    k.pump_until_view("the refused right PIN", |v| {
+        matches!(
+            &v.service,
+            Some(ServiceView::Pin {
+                digits_entered: 0,
+                ..
+            })
+        )
+    });
+    let events = k.finish();
+    let logins: Vec<(bool, bool)> = events
+        .iter()
+        .filter_map(|e| match e {
+            JournalEvent::ServiceLogin {
+                succeeded,
+                locked_out,
+                ..
+            } => Some((*succeeded, *locked_out)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        logins,
+        vec![
+            (false, false),
+            (false, false),
+            (false, false),
+            (false, false),
+            (false, true),
+            (false, true),
+        ]
+    );
+    assert!(!events.iter().any(|e| matches!(
+        e,
+        JournalEvent::ServiceLogin {
+            succeeded: true,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn encashment_from_the_service_menu_resets_the_cassette_counters() {
+    let mut k = Kiosk::start();
+    k.open_demo_account_for_payment();
+    k.tap("Перейти к оплате");
+    k.tap_then("Наличными", "the cash screen", |s| {
+        matches!(s, Screen::Cash { .. })
+    });
+    k.insert(1000, Money::from_rubles(1_000));
+    k.insert(500, Money::from_rubles(1_500));
+    k.tap_then(
+        "Завершить оплату",
+        "the receipt choice",
+        |s| matches!(s, Screen::ReceiptChoice { .. }),
+    );
+    k.tap_then("Чек не нужен", "the final screen", |s| {
+        matches!(s, Screen::Done { .. })
+    });
+    k.tap_then("Готово", "the welcome screen", |s| {
+        matches!(s, Screen::Welcome)
+    });
+    k.service_status();
+    assert!(
+        k.ui.shows("2 куп. · 1\u{a0}500,00\u{a0}₽"),
+        "{:?}",
+        k.ui.all_text()
+    );
+    k.tap("Инкассация");
+    k.report_until("the expected counts", |_, v| {
+        v == "ожидается 1 · пересчитано 1"
+    });
+    k.refresh();
+    k.tap("Подтвердить инкассацию");
+    k.report_until("the receipt", |l, v| l == "Квитанция" && v == "напечатана");
+    let printed = k
+        .devices
+        .printer
+        .wait_for_receipts(1, Duration::from_secs(10));
+    let slip = printed.last().unwrap().text();
+    assert!(
+        slip.contains("ИНКАССАЦИЯ") && slip.contains("1 500,00"),
+        "{slip}"
+    );
+    k.refresh();
+    k.tap("Назад");
+    k.service_until("the status screen", |s| {
+        matches!(s, ServiceView::Status { cash_in_box, .. } if cash_in_box.starts_with("0 куп."))
+    });
+    let events = k.finish();
+    assert!(events.iter().any(|e| matches!(
+        e,
+        JournalEvent::CassetteRemoved {
+            expected_total_kopecks: 150_000,
+            ..
+        }
+    )));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        JournalEvent::EncashmentCounted {
+            counted_total_kopecks: 150_000,
+            expected_total_kopecks: 150_000,
+            ..
+        }
+    )));
+    let today = chrono::Utc::now().date_naive();
+    let ledger = terminal::ledger::Ledger::replay(
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i as u64 + 1, today, e)),
+    );
+    assert!(ledger.cassette.is_empty(), "{:?}", ledger.cassette);
+}
+
+#[test]
+fn a_receipt_lost_to_paper_out_is_reprinted_from_the_service_menu() {
+    let mut k = Kiosk::start();
+    k.open_demo_account_for_payment();
+    k.tap("Перейти к оплате");
+    k.tap_then("Наличными", "the cash screen", |s| {
+        matches!(s, Screen::Cash { .. })
+    });
+    k.insert(1000, Money::from_rubles(1_000));
+    k.devices.printer.paper_out_after(5);
+    k.tap_then(
+        "Завершить оплату",
+        "the receipt choice",
+        |s| matches!(s, Screen::ReceiptChoice { .. }),
+    );
+    k.tap_then("Напечатать чек", "the final screen", |s| {
+        matches!(s, Screen::Done { printed: false, .. })
+    });
+    k.tap_then("Готово", "the welcome screen", |s| {
+        matches!(s, Screen::Welcome)
+    });
+    k.devices.printer.paper_in();
+    k.service_status();
+    k.tap("Бумага заменена");
+    k.service_until(
+        "the paper screen",
+        |s| matches!(s, ServiceView::Report { title, .. } if title == "Замена бумаги"),
+    );
+    k.tap("Бумага заменена");
+    k.report_until("the paper noted", |l, _| l == "Бумага");
+    k.refresh();
+    k.tap("Назад");
+    k.service_until("the status screen", |s| {
+        matches!(s, ServiceView::Status { .. })
+    });
+    k.refresh();
+    k.tap("Повтор чека");
+    k.service_until(
+        "the unprinted receipt offered",
+        |s| matches!(s, ServiceView::Report { choices, .. } if choices.first().is_some_and(|c| c.ends_with("не напечатан"))),
+    );
+    k.refresh();
+    let label =
+        k.ui.controls()
+            .into_iter()
+            .find(|c| c.ends_with("не напечатан"))
+            .expect("the unprinted receipt's button");
+    let receipt_id = label.trim_end_matches(" · не напечатан").to_owned();
+    k.tap(&label);
+    k.report_until("the reprint", |l, v| l == receipt_id && v == "напечатан");
+    let printed = k
+        .devices
+        .printer
+        .wait_for_receipts(2, Duration::from_secs(10));
+    let reprint = printed.last().expect("a reprint");
+    assert!(!reprint.interrupted, "{}", reprint.text());
+    assert!(reprint.text().contains("1 000,00"), "{}", reprint.text());
+    let events = k.finish();
+    assert!(events.iter().any(
+        |e| matches!(e, JournalEvent::ReceiptReprinted { receipt_id: r } if *r == receipt_id)
+    ));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        JournalEvent::ServiceOperation { operation, .. } if operation == "paper_replaced"
+    )));
+}
+
+#[test]
+fn close_shift_from_the_service_menu_journals_the_z_report() {
+    let mut k = Kiosk::start();
+    // A card payment opens the fiscal shift.
+    k.open_demo_account_for_payment();
+    k.tap("Перейти к оплате");
+    k.tap_then(
+        "Банковской картой",
+        "the receipt choice",
+        |s| matches!(s, Screen::ReceiptChoice { .. }),
+    );
+    k.tap_then("Напечатать чек", "the final screen", |s| {
+        matches!(s, Screen::Done { .. })
+    });
+    k.devices
+        .printer
+        .wait_for_receipts(1, Duration::from_secs(10));
+    k.tap_then("Готово", "the welcome screen", |s| {
+        matches!(s, Screen::Welcome)
+    });
+    k.service_status();
+    k.tap("Закрыть смену");
+    k.service_until("the shift report", |s| {
+        matches!(s, ServiceView::Report { .. })
+    });
+    k.refresh();
+    k.tap("Закрыть смену");
+    k.report_until("the Z report", |l, v| l == "Z-отчёт" && v == "напечатан");
+    let printed = k
+        .devices
+        .printer
+        .wait_for_receipts(2, Duration::from_secs(10));
+    assert!(
+        printed
+            .last()
+            .unwrap()
+            .text()
+            .contains("ОТЧЕТ О ЗАКРЫТИИ СМЕНЫ"),
+        "{}",
+        printed.last().unwrap().text()
+    );
+    let events = k.finish();
+    assert!(events.iter().any(|e| matches!(
+        e,
+        JournalEvent::ShiftClosed {
+            receipts: 1,
+            card_kopecks: 150_000,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn device_tests_return_the_test_bill_print_a_test_page_and_diagnose_the_card_reader() {
+    let mut k = Kiosk::start();
+    k.service_status();
+    k.tap("Проверка устройств");
+    k.service_until(
+        "the tests",
+        |s| matches!(s, ServiceView::Report { title, .. } if title == "Проверка устройств"),
+    );
+    k.refresh();
+    k.tap("Печать тестовой страницы");
+    k.report_until("the test page", |l, v| {
+        l == "Принтер" && v == "тестовая страница напечатана"
+    });
+    let printed = k
+        .devices
+        .printer
+        .wait_for_receipts(1, Duration::from_secs(10));
+    assert!(printed[0].text().contains("ТЕСТОВАЯ СТРАНИЦА"));
+    k.refresh();
+    k.tap("Диагностика картридера");
+    k.report_until("the diagnosis", |l, v| {
+        l == "Картридер" && v == "диагностика пройдена"
+    });
+    k.refresh();
+    k.tap("Проверка купюроприёмника");
+    k.report_until("the validator waiting", |l, v| {
+        l == "Купюроприёмник" && v.starts_with("вставьте")
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while k.devices.bill.insert(1000).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the validator never took the bill"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    k.report_until("the bill returned", |l, v| {
+        l == "Купюроприёмник" && v.contains("распознана и возвращена")
+    });
+    assert!(
+        k.devices.bill.cassette().is_empty(),
+        "the test bill is not in the cassette"
+    );
+    let events = k.finish();
+    assert!(events.iter().any(|e| matches!(
+        e,
+        JournalEvent::BillReturned {
+            payment_id: None,
+            denomination_kopecks: 100_000,
+            ..
+        }
+    )));
+    assert!(!events.iter().any(|e| matches!(
+        e,
+        JournalEvent::BillStacked { .. } | JournalEvent::PaymentCompleted { .. }
+    )));
+    for operation in ["test_printer", "test_card_reader", "test_bill"] {
+        assert!(
+            events.iter().any(|e| matches!(
+                e,
+                JournalEvent::ServiceOperation { operation: o, detail } if o == operation && detail != "started"
+            )),
+            "{operation} journaled with its outcome"
+        );
+    }
+}
+
+#[test]
+fn a_cassette_taken_out_before_the_count_is_encashed_with_what_it_held() {
+    let mut k = Kiosk::start();
+    k.open_demo_account_for_payment();
+    k.tap("Перейти к оплате");
+    k.tap_then("Наличными", "the cash screen", |s| {
+        matches!(s, Screen::Cash { .. })
+    });
+    k.insert(1000, Money::from_rubles(1_000));
+    k.tap_then(
+        "Завершить оплату",
+        "the receipt choice",
+        |s| matches!(s, Screen::ReceiptChoice { .. }),
+    );
+    k.tap_then("Чек не нужен", "the final screen", |s| {
+        matches!(s, Screen::Done { .. })
+    });
+    k.tap_then("Готово", "the welcome screen", |s| {
+        matches!(s, Screen::Welcome)
+    });
+    // The technician opens the cabinet and pulls the cassette: the validator reports it.
+    let taken = k.devices.bill.remove_cassette().unwrap();
+    assert_eq!(taken.get(&100_000), Some(&1));
+    k.service_status();
+    k.service_until("the cassette reported removed", |s| {
+        matches!(s, ServiceView::Status { cash_in_box, .. } if cash_in_box.starts_with("0 куп."))
+    });
+    k.tap("Инкассация");
+    k.report_until("the expected count of the removed cassette", |_, v| {
+        v == "ожидается 1 · пересчитано 1"
+    });
+    k.tap("Подтвердить инкассацию");
+    k.report_until("the receipt", |l, v| l == "Квитанция" && v == "напечатана");
+    k.devices.bill.insert_cassette().unwrap();
+    let events = k.finish();
+    let removed = events
+        .iter()
+        .filter(|e| matches!(e, JournalEvent::CassetteRemoved { .. }))
+        .count();
+    assert_eq!(removed, 1, "the sensor's report only, no second removal");
+    assert!(events.iter().any(|e| matches!(
+        e,
+        JournalEvent::EncashmentCounted {
+            counted_total_kopecks: 100_000,
+            expected_total_kopecks: 100_000,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn an_encashment_cut_off_after_the_removal_is_finished_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // The journal as a power cut left it: the cassette's removal is on record, the count is not.
+        let mut journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+        let now = chrono::Utc::now();
+        journal
+            .append(
+                &JournalEvent::BillStacked {
+                    payment_id: None,
+                    denomination_kopecks: 100_000,
+                },
+                now,
+            )
+            .unwrap();
+        journal
+            .append(
+                &JournalEvent::CassetteRemoved {
+                    expected: [("100000".to_owned(), 1)].into_iter().collect(),
+                    expected_total_kopecks: 100_000,
+                },
+                now,
+            )
+            .unwrap();
+    }
+    let mut k = Kiosk::start_full(dir, |_| {}, None);
+    k.service_status();
+    k.tap("Инкассация");
+    k.report_until("the count still owed", |_, v| {
+        v == "ожидается 1 · пересчитано 1"
+    });
+    k.tap("Подтвердить инкассацию");
+    k.report_until("the receipt", |l, v| l == "Квитанция" && v == "напечатана");
+    let events = k.finish();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, JournalEvent::CassetteRemoved { .. }))
+            .count(),
+        1
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        JournalEvent::EncashmentCounted {
+            counted_total_kopecks: 100_000,
+            expected_total_kopecks: 100_000,
+            ..
+        }
+    )));
 }

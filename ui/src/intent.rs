@@ -76,6 +76,8 @@ pub enum ServiceOp {
     CloseShift,
     Reprint,
     OutageHistory,
+    /// Copy the journal to removable media.
+    ExportJournal,
     /// Confirm the operation on the current report screen.
     Confirm,
     /// Back to the service status screen.
@@ -117,6 +119,7 @@ impl Intent {
             "svc-shift-close" => Intent::Service(ServiceOp::CloseShift),
             "svc-reprint" => Intent::Service(ServiceOp::Reprint),
             "svc-outages" => Intent::Service(ServiceOp::OutageHistory),
+            "svc-export" => Intent::Service(ServiceOp::ExportJournal),
             "svc-confirm" => Intent::Service(ServiceOp::Confirm),
             "svc-back" => Intent::Service(ServiceOp::Back),
             "svc-exit" => Intent::Service(ServiceOp::Exit),

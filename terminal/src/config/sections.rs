@@ -89,7 +89,7 @@ pub(super) fn parse_root(
     });
     let service = root
         .table("service", errors)
-        .and_then(|s| parse_service(&s, errors));
+        .and_then(|s| parse_service(&s, base_dir, errors));
 
     if let (Some(devices), Some(fiscal)) = (&devices, &fiscal) {
         check_port_clashes(devices, fiscal, errors);
@@ -610,9 +610,20 @@ pub(super) fn parse_readings(
 
 pub(super) fn parse_service(
     s: &Section<'_>,
+    base_dir: &Path,
     errors: &mut Vec<ConfigError>,
 ) -> Option<ServiceConfig> {
-    s.deny_unknown(&["pin_hash"], errors);
+    s.deny_unknown(&["pin_hash", "export_dir", "idle_timeout_s"], errors);
+    let export_dir = if s.table.contains_key("export_dir") {
+        s.path("export_dir", base_dir, errors).map(Some)
+    } else {
+        Some(None)
+    };
+    let idle_seconds = if s.table.contains_key("idle_timeout_s") {
+        s.integer_in("idle_timeout_s", 30..=3600, errors)
+    } else {
+        Some(ServiceConfig::DEFAULT_IDLE_SECONDS)
+    };
     let pin_hash = s.checked(
         "pin_hash",
         s.string("pin_hash", errors).map(str::to_string),
@@ -629,6 +640,8 @@ pub(super) fn parse_service(
     );
     Some(ServiceConfig {
         pin_hash: pin_hash?,
+        export_dir: export_dir?,
+        idle_seconds: idle_seconds?,
     })
 }
 

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use crate::runtime::CoreEvent;
+use crate::service::ServiceInput;
 use crate::session::{CardCommand, DeviceInput};
 
 /// The journal's view of an approval: masked PAN only.
@@ -157,8 +158,21 @@ pub fn spawn(reader: CardReader, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender<
             warn!(error = %e, "card terminal registration failed");
         }
         while let Some(command) = commands.recv().await {
-            if let CardCommand::Authorise { payment_id, amount } = command {
-                authorise(&reader, &payment_id, amount.kopecks(), &core, &mut commands).await;
+            match command {
+                CardCommand::Authorise { payment_id, amount } => {
+                    authorise(&reader, &payment_id, amount.kopecks(), &core, &mut commands).await;
+                }
+                CardCommand::Diagnose => {
+                    let result = reader.diagnosis().await.map_err(|e| e.to_string());
+                    if let Err(reason) = &result {
+                        warn!(%reason, "card reader diagnosis failed");
+                    }
+                    let input = ServiceInput::CardDiagnosis(result);
+                    if core.send(CoreEvent::Service(input)).await.is_err() {
+                        return;
+                    }
+                }
+                CardCommand::GoodsIssued { .. } | CardCommand::Abort => {}
             }
         }
     });

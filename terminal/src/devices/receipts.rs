@@ -10,14 +10,15 @@ use backend_sync::JournalEvent;
 use chrono::{DateTime, Utc};
 use receipt_printer::fiscal::{Item, Payments, Seller, SettlementType, VatRate};
 use receipt_printer::{
-    plain_text, BodyLine, FiscalDocument, FiscalError, FiscalModule, PrintError, PrinterHandle,
-    PrinterStatus, Receipt, ReceiptKind,
+    plain_text, shift_report, BodyLine, FiscalDocument, FiscalError, FiscalModule, PrintError,
+    PrinterHandle, PrinterStatus, Receipt, ReceiptKind,
 };
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::health::{Device, DeviceCondition, FaultKind};
 use crate::runtime::{CoreEvent, ReceiptJob};
+use crate::service::{ServiceInput, ShiftReport};
 use crate::session::{DeviceInput, FiscalRequest, SlipRequest};
 
 /// What the receipt task is built from.
@@ -270,6 +271,36 @@ impl ReceiptTask {
         }
     }
 
+    /// Closes the fiscal shift from the service menu: the counters and the Z report to print.
+    fn close_shift(&mut self) -> Result<(ShiftReport, Receipt), String> {
+        let local = Utc::now().with_timezone(&self.setup.tz).naive_local();
+        let z = match self.setup.fiscal.close_shift(local) {
+            Ok(z) => z,
+            Err(FiscalError::ShiftClosed) => return Err("смена не открыта".into()),
+            Err(e) => {
+                warn!(error = %e, "closing the shift failed");
+                return Err(e.to_string());
+            }
+        };
+        info!(
+            shift = z.shift,
+            receipts = z.receipts,
+            "shift closed from the service menu"
+        );
+        let fn_number = self.setup.fiscal.status(local).ok().map(|s| s.fn_number);
+        let report = ShiftReport {
+            shift_number: z.shift,
+            receipts: z.receipts,
+            total_kopecks: z.income,
+            cash_kopecks: z.cash,
+            card_kopecks: z.electronic,
+            fn_number,
+            fd_number: Some(z.fd_number),
+            printed: Ok(()),
+        };
+        Ok((report, shift_report(&z, self.setup.header.clone())))
+    }
+
     fn slip(&self, slip: SlipRequest) -> Receipt {
         match slip {
             SlipRequest::Readings {
@@ -384,6 +415,45 @@ pub fn spawn(setup: ReceiptSetup, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender
                     };
                     let _ = core.send(CoreEvent::Device(input, None)).await;
                 }
+                ReceiptJob::TestPage => {
+                    let printer = task.printer();
+                    let result = match &printer.handle {
+                        Some(handle) => {
+                            let local = Utc::now().with_timezone(&task.setup.tz).naive_local();
+                            let page = Receipt::test_page(handle.profile(), local);
+                            printer.print_for_technician(&page).await
+                        }
+                        None => Err("принтер не подключён".into()),
+                    };
+                    let _ = task
+                        .reporter()
+                        .send(CoreEvent::Service(ServiceInput::TestPagePrinted(result)))
+                        .await;
+                }
+                ReceiptJob::CloseShift => {
+                    let (closed, printer, core) =
+                        (task.close_shift(), task.printer(), task.reporter());
+                    let result = match closed {
+                        Ok((mut report, z_receipt)) => {
+                            report.printed = printer.print_for_technician(&z_receipt).await;
+                            Ok(report)
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let _ = core
+                        .send(CoreEvent::Service(ServiceInput::ShiftClosed(result)))
+                        .await;
+                }
+                ReceiptJob::Document(mut receipt) => {
+                    receipt.header = task.setup.header.clone();
+                    let (printer, core) = (task.printer(), task.reporter());
+                    let result = printer.print_for_technician(&receipt).await;
+                    let _ = core
+                        .send(CoreEvent::Service(ServiceInput::EncashmentSlipPrinted(
+                            result,
+                        )))
+                        .await;
+                }
                 ReceiptJob::Slip(slip) => {
                     let (receipt, printer) = (task.slip(slip), task.printer());
                     if let Err(e) = printer.print(&receipt).await {
@@ -404,6 +474,14 @@ struct Printer {
 }
 
 impl Printer {
+    /// Prints a service document; the technician reads the outcome in Russian.
+    async fn print_for_technician(&self, receipt: &Receipt) -> Result<(), String> {
+        self.print(receipt)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.message_ru().to_string())
+    }
+
     async fn print(&self, receipt: &Receipt) -> Result<PrinterStatus, PrintError> {
         let Some(printer) = &self.handle else {
             return Err(PrintError::Offline);

@@ -9,6 +9,7 @@ use backend_sync::event::{CardApproval, FiscalAttributes};
 use tokio::sync::mpsc;
 
 use super::{CoreEvent, ReceiptJob};
+use crate::service::ServiceInput;
 use crate::session::{CardCommand, CustomerAccount, DeviceInput};
 
 async fn report(core: &mpsc::Sender<CoreEvent>, input: DeviceInput) {
@@ -65,6 +66,11 @@ pub fn spawn_card(core: mpsc::Sender<CoreEvent>) -> mpsc::Sender<CardCommand> {
                     report(&core, DeviceInput::CardReversed).await
                 }
                 CardCommand::Abort => report(&core, DeviceInput::CardCancelled).await,
+                CardCommand::Diagnose => {
+                    let _ = core
+                        .send(CoreEvent::Service(ServiceInput::CardDiagnosis(Ok(()))))
+                        .await;
+                }
             }
         }
     });
@@ -134,6 +140,25 @@ pub fn spawn_receipts(
                     if let Ok(mut out) = printed.lock() {
                         out.push(format!("{slip:?}"));
                     }
+                }
+                ReceiptJob::TestPage => {
+                    if let Ok(mut out) = printed.lock() {
+                        out.push("ТЕСТОВАЯ СТРАНИЦА".into());
+                    }
+                    let input = ServiceInput::TestPagePrinted(Ok(()));
+                    let _ = core.send(CoreEvent::Service(input)).await;
+                }
+                ReceiptJob::CloseShift => {
+                    let input =
+                        ServiceInput::ShiftClosed(Err("no fiscal module in the fakes".into()));
+                    let _ = core.send(CoreEvent::Service(input)).await;
+                }
+                ReceiptJob::Document(receipt) => {
+                    if let Ok(mut out) = printed.lock() {
+                        out.push(receipt_printer::plain_text(&receipt, 40));
+                    }
+                    let input = ServiceInput::EncashmentSlipPrinted(Ok(()));
+                    let _ = core.send(CoreEvent::Service(input)).await;
                 }
             }
         }

@@ -5,9 +5,16 @@
 //! Devices are tasks that take commands on a channel and report [`CoreEvent`]s back. A report that
 //! must not be acknowledged to the device before it is journaled (a stacked bill) carries an
 //! [`Ack`]: the core fires it only after the resulting journal entries are on disk.
+//!
+//! Service mode ([`crate::service`]) runs inside the same task (`service.rs`): enabled with
+//! [`Core::with_service`], fed by `Intent::Service` from the screen bridge and by
+//! [`CoreEvent::Service`] results from the device tasks; its view rides on [`View::service`].
 
 pub mod fakes;
 pub mod health;
+mod service;
+
+pub use service::ServiceSetup;
 
 use std::collections::BTreeMap;
 
@@ -51,6 +58,8 @@ pub enum CoreEvent {
         step: RecoveryStep,
         succeeded: bool,
     },
+    /// Results for service mode (test page, Z report, card diagnosis…).
+    Service(crate::service::ServiceInput),
     Shutdown,
 }
 
@@ -58,8 +67,16 @@ pub enum CoreEvent {
 #[derive(Debug, Clone)]
 pub enum ReceiptJob {
     Fiscalise(FiscalRequest),
-    Print { receipt_id: String },
+    Print {
+        receipt_id: String,
+    },
     Slip(SlipRequest),
+    /// Service mode: the printer's test page.
+    TestPage,
+    /// Service mode: close the fiscal shift and print the Z report.
+    CloseShift,
+    /// Service mode: print a ready document (the encashment receipt).
+    Document(Box<receipt_printer::Receipt>),
 }
 
 /// Where the core sends commands.
@@ -112,6 +129,8 @@ pub struct Core<C: Clock> {
     recovery: Option<mpsc::Sender<RecoveryAction>>,
     metrics: Option<watch::Sender<MetricsSnapshot>>,
     heartbeat: Option<Heartbeat>,
+    /// Service mode: the desk (when configured) and what it reads (see `service.rs`).
+    service: service::ServiceState,
 }
 
 /// Fixed facts the core needs besides its parts.
@@ -146,12 +165,13 @@ impl<C: Clock> Core<C> {
         let records = journal.records(1, u64::MAX)?;
         let mut ledger = Ledger::default();
         let mut health_history = HealthHistory::default();
+        let mut service = service::ServiceState::default();
         for ((seq, event), record) in events.iter().zip(&records) {
             let date = local_date(&record.time_utc, tz);
             ledger.apply(*seq, date, event);
-            if let Ok(time) = DateTime::parse_from_rfc3339(&record.time_utc) {
-                health_history.apply(time.with_timezone(&Utc), event);
-            }
+            let time = utc_time(&record.time_utc);
+            health_history.apply(time, event);
+            service.note(event, time, tz);
         }
         let health = HealthDesk::new(
             &terminal_id,
@@ -175,6 +195,7 @@ impl<C: Clock> Core<C> {
             recovery: None,
             metrics: None,
             heartbeat: None,
+            service,
         })
     }
 
@@ -269,6 +290,7 @@ impl<C: Clock> Core<C> {
             Ok(record) => {
                 let date = now.with_timezone(&self.tz).date_naive();
                 self.ledger.apply(record.seq, date, event);
+                self.service.note(event, now, self.tz);
                 Ok(())
             }
             Err(e) => {
@@ -476,7 +498,11 @@ impl<C: Clock> Core<C> {
         self.recovery_receipts.contains_key(id)
     }
 
-    async fn on_device(&mut self, mut input: DeviceInput) -> Result<(), CoreError> {
+    async fn on_device(&mut self, input: DeviceInput) -> Result<(), CoreError> {
+        // Service mode may claim a test bill or a reprint result.
+        let Some(mut input) = self.service_device(input).await? else {
+            return Ok(());
+        };
         let now = self.clock.now();
         if let DeviceInput::AccountFound(account) = &mut input {
             account.paid_today = self
@@ -512,7 +538,7 @@ impl<C: Clock> Core<C> {
                 .heartbeat
                 .as_ref()
                 .map(|_| self.clock.now() + chrono::Duration::seconds(HEARTBEAT_SECONDS));
-            let timeout = [session_due, health_due, beat_due]
+            let timeout = [session_due, health_due, beat_due, self.service_timeout()]
                 .into_iter()
                 .flatten()
                 .min();
@@ -539,6 +565,10 @@ impl<C: Clock> Core<C> {
                             info!("start-up recovery still running; the screen waits");
                             continue;
                         }
+                        if let Intent::Service(intent) = intent {
+                            self.on_service(crate::service::ServiceInput::Intent(intent)).await?;
+                            continue;
+                        }
                         let now = self.clock.now();
                         self.session.handle(Input::Ui(intent), now);
                         self.flush().await?;
@@ -552,11 +582,16 @@ impl<C: Clock> Core<C> {
                     }
                     Some(CoreEvent::Record(event)) => {
                         self.record(&event)?;
+                        self.refresh_service_view();
                     }
                     Some(CoreEvent::CassetteRemoved) => {
                         let expected = self.ledger.cassette.iter().map(|(d, n)| (d.to_string(), *n)).collect();
                         let total = self.ledger.cassette_total().kopecks();
                         self.record(&JournalEvent::CassetteRemoved { expected, expected_total_kopecks: total })?;
+                        self.refresh_service_view();
+                    }
+                    Some(CoreEvent::Service(input)) => {
+                        self.on_service(input).await?;
                     }
                     Some(CoreEvent::BillReady) => {
                         if self.recovering {
@@ -578,6 +613,7 @@ impl<C: Clock> Core<C> {
                 },
                 _ = sleep => {
                     let now = self.clock.now();
+                    self.on_service_timeout(now).await?;
                     if session_due.is_some_and(|t| t <= now) {
                         self.session.handle_timeout(now);
                         self.flush().await?;
@@ -642,12 +678,21 @@ impl<C: Clock> Core<C> {
     }
 
     fn publish(&self) {
-        self.view.send_replace(self.session.view());
+        let mut view = self.session.view();
+        view.service = self.service_view();
+        self.view.send_replace(view);
     }
 }
 
 /// How often the core loop turns at rest when a watchdog heartbeat is registered.
 const HEARTBEAT_SECONDS: i64 = 5;
+
+/// A journal time as UTC (the epoch if unreadable: only used for display and lockout replay).
+fn utc_time(time_utc: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(time_utc)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
 
 /// The local calendar date of a journal time (for "paid today").
 fn local_date(time_utc: &str, tz: chrono_tz::Tz) -> chrono::NaiveDate {

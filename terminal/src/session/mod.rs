@@ -1479,6 +1479,7 @@ impl Session {
                 .filter(|_| !final_screen)
                 .map(|deadline| deadline - self.config.idle_warning),
             availability: self.availability,
+            service: None,
         }
     }
 }

@@ -776,7 +776,7 @@ impl World {
                     self.authorise = Some(*amount)
                 }
                 Output::Card(CardCommand::GoodsIssued { issued, .. }) => self.goods = Some(*issued),
-                Output::Card(CardCommand::Abort) => {}
+                Output::Card(CardCommand::Abort | CardCommand::Diagnose) => {}
                 Output::Fiscalise(req) => self.fiscalise = Some(req.receipt_id.clone()),
                 Output::PrintReceipt { receipt_id } => self.print = Some(receipt_id.clone()),
                 Output::PrintSlip(_) => {}

@@ -97,6 +97,8 @@ pub enum Intent {
     PrintReadingSlip,
     Cancel,
     Home,
+    /// Service mode (routed by the core to the service desk, never to the session).
+    Service(crate::service::ServiceIntent),
 }
 
 /// Which devices can be used now (from the health monitor).
@@ -209,6 +211,8 @@ pub enum CardCommand {
         issued: bool,
     },
     Abort,
+    /// Service mode: run the reader's diagnosis (ZVT 06 70).
+    Diagnose,
 }
 
 /// What a fiscal receipt must carry.

@@ -216,4 +216,6 @@ pub struct View {
     pub countdown_from: Option<DateTime<Utc>>,
     /// What works now (the screen shows a notice for what does not).
     pub availability: super::types::Availability,
+    /// Service mode covers the customer screens while this is set (filled in by the core).
+    pub service: Option<crate::service::ServiceView>,
 }

@@ -74,6 +74,8 @@ fn the_example_is_valid() {
     let hash = PasswordHash::new(&config.service.pin_hash).expect("PHC string");
     assert!(Argon2::default().verify_password(b"1234", &hash).is_ok());
     assert!(Argon2::default().verify_password(b"0000", &hash).is_err());
+    assert_eq!(config.service.export_dir, Some(PathBuf::from("/media/usb")));
+    assert_eq!(config.service.idle_seconds, 120);
     // The key file lives on the kiosk, not here.
     let missing: Vec<String> = config
         .missing_files()
@@ -279,6 +281,10 @@ fn exact_single_errors() {
             .split(':')
             .next(),
         Some("service.pin_hash")
+    );
+    assert_eq!(
+        one_error(&edit("idle_timeout_s = 120", "idle_timeout_s = 5")),
+        "service.idle_timeout_s: must be between 30 and 3600, got 5"
     );
     // The PIN itself is never echoed.
     let err = one_error(&edit("pin_hash = ", "pin_hash = \"1234\"\n#"));

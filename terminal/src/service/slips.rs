@@ -1,0 +1,52 @@
+//! Paper the service desk prints.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDateTime;
+use receipt_printer::{format_rub, BodyLine, Receipt, ReceiptKind};
+
+/// The encashment receipt: expected and counted per denomination, totals and the difference.
+pub fn encashment(
+    encashment_id: &str,
+    terminal_id: &str,
+    expected: &BTreeMap<i64, u32>,
+    counted: &BTreeMap<i64, u32>,
+    time: NaiveDateTime,
+) -> Receipt {
+    let mut receipt = Receipt::new(ReceiptKind::Encashment, time);
+    let total = |m: &BTreeMap<i64, u32>| -> i64 { m.iter().map(|(d, n)| d * i64::from(*n)).sum() };
+    receipt
+        .body
+        .push(BodyLine::Pair("Терминал".into(), terminal_id.into()));
+    receipt
+        .body
+        .push(BodyLine::Pair("Инкассация №".into(), encashment_id.into()));
+    receipt.body.push(BodyLine::Separator);
+    let mut denominations: Vec<i64> = expected.keys().chain(counted.keys()).copied().collect();
+    denominations.sort_unstable();
+    denominations.dedup();
+    for d in denominations {
+        let e = expected.get(&d).copied().unwrap_or_default();
+        let c = counted.get(&d).copied().unwrap_or_default();
+        receipt.body.push(BodyLine::Pair(
+            format!("{} × шт.", format_rub(d)),
+            format!("ожид. {e} / факт {c}"),
+        ));
+    }
+    receipt.body.push(BodyLine::Separator);
+    let (e, c) = (total(expected), total(counted));
+    receipt
+        .body
+        .push(BodyLine::Pair("Ожидалось".into(), format_rub(e)));
+    receipt
+        .body
+        .push(BodyLine::Pair("Пересчитано".into(), format_rub(c)));
+    receipt
+        .body
+        .push(BodyLine::Pair("Расхождение".into(), format_rub(c - e)));
+    receipt.body.push(BodyLine::Separator);
+    receipt
+        .body
+        .push(BodyLine::Text("Подпись техника ______________".into()));
+    receipt
+}
