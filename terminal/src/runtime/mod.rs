@@ -249,6 +249,12 @@ impl<C: Clock> Core<C> {
         while let Some(event) = self.health.poll_event() {
             self.record(&event)?;
         }
+        // The service menu's device lines and outage history read the monitor.
+        self.set_health_facts(crate::service::HealthFacts::from_monitor(
+            self.health.monitor(),
+            now,
+            self.tz,
+        ));
         let availability: Availability = self.health.availability();
         if availability != self.session.availability() {
             info!(?availability, "what works changed");
