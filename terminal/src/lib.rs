@@ -20,4 +20,5 @@ pub mod session;
 pub mod sim_devices;
 pub mod simulate;
 pub mod soak;
+pub mod sync;
 pub mod watchdog;

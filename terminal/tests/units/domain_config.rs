@@ -130,19 +130,23 @@ fn each_bad_value_names_its_key_and_reason() {
             "seller.inn: expected 10 or 12 digits, got \"690112345\"",
         ),
         (
-            edit("https://back-office.example.ru/api/v1", "http://back-office.example.ru/api/v1"),
-            "back_office.url: plain http is allowed only to localhost; use https for \"http://back-office.example.ru/api/v1\"",
+            edit("https://back-office.example.ru/", "http://back-office.example.ru/"),
+            "back_office.url: plain http is allowed only to localhost; use https for \"http://back-office.example.ru/\"",
         ),
         (
-            edit("https://back-office.example.ru/api/v1", "https://back office"),
+            edit("https://back-office.example.ru/", "https://back-office.example.ru/api/v1"),
+            "back_office.url: give the server's address without a path (the kiosk adds /api/v1/…), got \"https://back-office.example.ru/api/v1\"",
+        ),
+        (
+            edit("https://back-office.example.ru/", "https://back office"),
             "back_office.url: \"https://back office\" has no valid host",
         ),
         (
-            edit("https://back-office.example.ru/api/v1", "https://back-office.example.ru:99999/"),
+            edit("https://back-office.example.ru/", "https://back-office.example.ru:99999/"),
             "back_office.url: port \"99999\" in \"https://back-office.example.ru:99999/\" is not 1–65535",
         ),
         (
-            edit("https://back-office.example.ru/api/v1", "ftp://back-office.example.ru/"),
+            edit("https://back-office.example.ru/", "ftp://back-office.example.ru/"),
             "back_office.url: expected an https:// URL, got scheme \"ftp\"",
         ),
         (
