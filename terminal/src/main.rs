@@ -239,11 +239,9 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             for problem in &missing {
                 println!("warning: {problem}");
             }
-            if config.back_office.key_file.is_file() {
-                if let Err(e) = terminal::sync::read_key_file(&config.back_office.key_file) {
-                    println!("{}: {e}", path.display());
-                    return ExitCode::FAILURE;
-                }
+            if let Some(problem) = config.key_file_problem() {
+                println!("{}: {problem}", path.display());
+                return ExitCode::FAILURE;
             }
             println!("{}: OK", path.display());
             ExitCode::SUCCESS

@@ -64,7 +64,8 @@ pub async fn run(args: SoakArgs) -> Result<(), SoakError> {
     // Kept alive for the whole run.
     let _sync = match (&args.back_office_url, &args.key_file) {
         (Some(url), Some(key_file)) => {
-            let link = crate::sync::BackOfficeLink::from_key_file(url, &args.terminal_id, key_file)?;
+            let link =
+                crate::sync::BackOfficeLink::from_key_file(url, &args.terminal_id, key_file)?;
             Some(crate::sync::KioskSync::start(
                 &mut journal,
                 &args.journal,

@@ -457,6 +457,13 @@ impl KioskSync {
         cfg.backoff_max = timing.backoff_max;
         cfg.heartbeat_every = timing.heartbeat_every;
         let handle = backend_sync::spawn_syncer(cfg)?;
+        // Until the health monitor feeds real states (`set_health`), say only what is known.
+        handle.set_health(Heartbeat {
+            software_version: env!("CARGO_PKG_VERSION").to_string(),
+            service_state: "unknown".into(),
+            paper: "unknown".into(),
+            ..Heartbeat::default()
+        });
         let waker = handle.waker();
         journal.add_commit_hook(Box::new(move |_| waker.wake()));
         let watcher = spawn_watcher(
@@ -606,11 +613,19 @@ mod tests {
             j.append(&bill(5000), now()).unwrap();
         }
         let mut j = Journal::open(&path).unwrap();
-        assert_eq!(attach_outbox(&mut j).unwrap(), 2, "written before the outbox");
+        assert_eq!(
+            attach_outbox(&mut j).unwrap(),
+            2,
+            "written before the outbox"
+        );
         j.append_all(&[bill(100), bill(200)], now()).unwrap();
         assert_eq!(outbox_seqs(&j), vec![1, 2, 3, 4]);
         let queued = outbox::pending(j.connection(), 10).unwrap();
-        assert_eq!(queued, j.records(1, 4).unwrap(), "the journal's own records");
+        assert_eq!(
+            queued,
+            j.records(1, 4).unwrap(),
+            "the journal's own records"
+        );
         // Re-attaching (a restart) queues nothing twice.
         drop(j);
         let mut j = Journal::open(&path).unwrap();
@@ -650,7 +665,9 @@ mod tests {
             .unwrap();
         assert!(j.append(&bill(100), now()).is_err());
         assert_eq!(outbox_seqs(&j), vec![1]);
-        j.connection().execute_batch("DROP TRIGGER refuse;").unwrap();
+        j.connection()
+            .execute_batch("DROP TRIGGER refuse;")
+            .unwrap();
         // The journal carries on with the next number, both sides in step.
         assert_eq!(j.append(&bill(100), now()).unwrap().seq, 2);
         assert_eq!(outbox_seqs(&j), vec![1, 2]);
@@ -705,7 +722,10 @@ mod tests {
         let file = dir.path().join("terminal.key");
         std::fs::write(&file, "secret-not-hex\n").unwrap();
         let err = read_key_file(&file).unwrap_err().to_string();
-        assert!(err.contains("terminal.key") && !err.contains("secret"), "{err}");
+        assert!(
+            err.contains("terminal.key") && !err.contains("secret"),
+            "{err}"
+        );
         std::fs::write(&file, format!("{key}\n")).unwrap();
         assert_eq!(read_key_file(&file).unwrap(), key);
     }
@@ -718,7 +738,9 @@ mod tests {
         let wire = back_office::accounts::kiosk_demo_accounts();
         assert_eq!(wire.len(), fixture.len());
         for info in wire {
-            let number = scheme.parse(&info.account).expect("valid under the default scheme");
+            let number = scheme
+                .parse(&info.account)
+                .expect("valid under the default scheme");
             let mine = crate::accounts::AccountSource::lookup(&fixture, &number)
                 .unwrap()
                 .expect("in the fixture");

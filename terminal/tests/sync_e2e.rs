@@ -24,9 +24,7 @@ use terminal::journal::Journal;
 use terminal::ledger::Ledger;
 use terminal::money::{Limits, Money};
 use terminal::runtime::{wait_for_screen, Core, CoreEvent, CoreSetup, SystemClock};
-use terminal::session::{
-    Intent, Purpose, ReceiptChoice, Screen, Session, SessionConfig, View,
-};
+use terminal::session::{Intent, Purpose, ReceiptChoice, Screen, Session, SessionConfig, View};
 use terminal::sim_devices::{self, SimDevices};
 use terminal::sync::{BackOfficeLink, BackOfficeSetup, KioskSync, SyncTiming};
 use tokio::net::{TcpListener, TcpStream};
@@ -113,14 +111,20 @@ impl Kiosk {
 
     async fn until(&mut self, what: &str, pred: impl Fn(&Screen) -> bool) {
         let ok = wait_for_screen(&mut self.view, WAIT, pred).await;
-        assert!(ok, "waiting for {what}; screen is {:?}", self.view.borrow().screen);
+        assert!(
+            ok,
+            "waiting for {what}; screen is {:?}",
+            self.view.borrow().screen
+        );
     }
 
     /// Identifies `account` for payment; returns the summary's total.
     async fn open(&mut self, account: &str) -> Money {
         self.send(Intent::Start(Purpose::Pay)).await;
-        self.until("account entry", |s| matches!(s, Screen::AccountEntry { .. }))
-            .await;
+        self.until("account entry", |s| {
+            matches!(s, Screen::AccountEntry { .. })
+        })
+        .await;
         self.send(Intent::SubmitAccount(account.into())).await;
         self.until("the summary", |s| matches!(s, Screen::Summary { .. }))
             .await;
@@ -140,13 +144,17 @@ impl Kiosk {
         for &bill in bills {
             let deadline = Instant::now() + WAIT;
             while self.devices.bill.insert(bill).is_err() {
-                assert!(Instant::now() < deadline, "the validator never took the bill");
+                assert!(
+                    Instant::now() < deadline,
+                    "the validator never took the bill"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            total = total + Money::from_rubles(bill);
-            self.until("the bill to be credited", |s| {
-                matches!(s, Screen::Cash { inserted, busy: false, .. } if *inserted == total)
-            })
+            total += Money::from_rubles(bill);
+            self.until(
+                "the bill to be credited",
+                |s| matches!(s, Screen::Cash { inserted, busy: false, .. } if *inserted == total),
+            )
             .await;
         }
         self.send(Intent::FinishCash).await;
@@ -208,7 +216,10 @@ fn terminal_records(path: &Path) -> Vec<JournalRecord> {
 }
 
 fn back_office_db(bo: &EmbeddedBackOffice) -> Connection {
-    let path = bo.store.sqlite_path().expect("the embedded store is SQLite");
+    let path = bo
+        .store
+        .sqlite_path()
+        .expect("the embedded store is SQLite");
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
     conn
@@ -288,9 +299,16 @@ async fn assert_synced_exactly(bo: &EmbeddedBackOffice, terminal: &str, journal:
     }
     let mine = terminal_records(journal);
     let theirs = back_office_records(bo, terminal);
-    assert_eq!(theirs, mine, "the back office's copy is the journal, record by record");
+    assert_eq!(
+        theirs, mine,
+        "the back office's copy is the journal, record by record"
+    );
     let seqs: Vec<u64> = theirs.iter().map(|r| r.seq).collect();
-    assert_eq!(seqs, (1..=mine.len() as u64).collect::<Vec<_>>(), "no gap, no duplicate");
+    assert_eq!(
+        seqs,
+        (1..=mine.len() as u64).collect::<Vec<_>>(),
+        "no gap, no duplicate"
+    );
     verify_chain((0, backend_sync::GENESIS_HASH), &theirs).expect("chain verifies");
     assert_eq!(
         back_office_payments(bo, terminal),
@@ -315,7 +333,9 @@ async fn payments_at_the_kiosk_reach_the_back_office_once_with_the_same_totals()
         other => panic!("{other:?}"),
     }
     kiosk.send(Intent::Home).await;
-    kiosk.until("welcome", |s| matches!(s, Screen::Welcome)).await;
+    kiosk
+        .until("welcome", |s| matches!(s, Screen::Welcome))
+        .await;
     assert!(kiosk.online());
 
     kiosk.pay_cash("1000000001", &[1000, 500]).await;
@@ -347,7 +367,10 @@ async fn payments_at_the_kiosk_reach_the_back_office_once_with_the_same_totals()
     assert_eq!(message["channel"], "sms");
     assert_eq!(message["terminal_id"], "E2E01");
     let body = message["body"].as_str().unwrap();
-    assert!(body.contains("700.00") && body.contains("1000000036"), "{body}");
+    assert!(
+        body.contains("700.00") && body.contains("1000000036"),
+        "{body}"
+    );
     assert!(body.chars().count() <= 160);
     kiosk.sync.shutdown().await;
 }
@@ -445,7 +468,9 @@ async fn the_kiosk_keeps_serving_while_the_back_office_is_down_and_catches_up_on
         other => panic!("{other:?}"),
     }
     kiosk.send(Intent::Home).await;
-    kiosk.until("welcome", |s| matches!(s, Screen::Welcome)).await;
+    kiosk
+        .until("welcome", |s| matches!(s, Screen::Welcome))
+        .await;
     kiosk.pay_cash("1000000028", &[100, 50]).await;
     let queued = kiosk.sync.status().queue_len;
     assert!(queued > 0, "entries wait in the outbox");
@@ -476,7 +501,7 @@ fn start_soak(
     bo: &EmbeddedBackOffice,
     key: &Path,
     log: &Path,
-) -> Child {
+) -> Soak {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -494,7 +519,32 @@ fn start_soak(
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
+        .map(Soak)
         .unwrap()
+}
+
+/// A terminal process, SIGKILLed and reaped when dropped (also when a test fails).
+struct Soak(Child);
+
+impl Soak {
+    /// Fails the test at once when the terminal exited on its own (a bad argument, a crash).
+    fn assert_running(&mut self, log: &Path) {
+        if let Ok(Some(status)) = self.0.try_wait() {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(20).collect();
+            panic!(
+                "the terminal exited ({status}); log tail:\n{}",
+                tail.join("\n")
+            );
+        }
+    }
+}
+
+impl Drop for Soak {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// What the kiosk's outbox last heard the back office holds.
@@ -530,9 +580,8 @@ async fn sigkill_mid_sync_loses_nothing_and_sends_nothing_twice() {
     let mut emulator = Emulator::spawn(Protocol::Ccnet).unwrap();
     emulator.link_to(&link).unwrap();
     let mut rng = StdRng::seed_from_u64(11);
-    let cassette = |e: &EmulatorHandle| -> i64 {
-        e.cassette().iter().map(|(d, n)| d * i64::from(*n)).sum()
-    };
+    let cassette =
+        |e: &EmulatorHandle| -> i64 { e.cassette().iter().map(|(d, n)| d * i64::from(*n)).sum() };
 
     let mut kills = 0;
     let mut unacknowledged_at_kill = 0;
@@ -546,13 +595,13 @@ async fn sigkill_mid_sync_loses_nothing_and_sends_nothing_twice() {
         while Journal::open_for_audit(&journal).map_or(0, |j| j.last_seq()) < want
             && born.elapsed() < Duration::from_secs(15)
         {
+            child.assert_running(&log);
             let _ = emulator.insert([10, 50, 100, 500][rng.gen_range(0..4)]);
             tokio::time::sleep(Duration::from_millis(rng.gen_range(50..200))).await;
         }
         // …and dies a moment later, while the batch carrying them is on its way.
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..200))).await;
-        child.kill().unwrap();
-        child.wait().unwrap();
+        drop(child); // SIGKILL
         kills += 1;
         let held = back_office_records(&bo, "KILL01").len() as u64;
         if held > acked_seq(&journal) {
@@ -562,7 +611,7 @@ async fn sigkill_mid_sync_loses_nothing_and_sends_nothing_twice() {
     }
 
     // A last start settles what the last kill left open and sends the rest.
-    let mut child = start_soak(&link, &journal, &url, &bo, &key, &log);
+    let mut child = Some(start_soak(&link, &journal, &url, &bo, &key, &log));
     let deadline = Instant::now() + Duration::from_secs(60);
     let tip = || Journal::open_for_audit(&journal).map_or(0, |j| j.last_seq());
     let held = || back_office_records(&bo, "KILL01").len() as u64;
@@ -574,13 +623,12 @@ async fn sigkill_mid_sync_loses_nothing_and_sends_nothing_twice() {
                 && l.stacked_total.kopecks() == cassette(&emulator)
         });
         if settled && held() == tip() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            // Nothing may have been appended between the look and the kill; else once more.
+            drop(child.take()); // SIGKILL
+                                // Nothing may have been appended between the look and the kill; else once more.
             if held() == tip() {
                 break;
             }
-            child = start_soak(&link, &journal, &url, &bo, &key, &log);
+            child = Some(start_soak(&link, &journal, &url, &bo, &key, &log));
         }
         let tail: String = std::fs::read_to_string(&log)
             .unwrap_or_default()
@@ -589,10 +637,14 @@ async fn sigkill_mid_sync_loses_nothing_and_sends_nothing_twice() {
             .take(20)
             .collect::<Vec<_>>()
             .join("\n");
-        assert!(Instant::now() < deadline, "did not settle and sync; log tail:\n{tail}");
+        assert!(
+            Instant::now() < deadline,
+            "did not settle and sync; log tail:\n{tail}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    drop(child);
     assert_synced_exactly(&bo, "KILL01", &journal).await;
     assert!(
         unacknowledged_at_kill > 0,
@@ -601,7 +653,11 @@ async fn sigkill_mid_sync_loses_nothing_and_sends_nothing_twice() {
     let ledger = ledger_of(&journal).unwrap();
     assert_eq!(ledger.credited_total.kopecks(), cassette(&emulator));
     let (_, cash, _) = back_office_payments(&bo, "KILL01");
-    assert_eq!(cash, ledger.credited_total.kopecks(), "the back office credits what the cassette holds");
+    assert_eq!(
+        cash,
+        ledger.credited_total.kopecks(),
+        "the back office credits what the cassette holds"
+    );
     eprintln!(
         "{kills} kills ({unacknowledged_at_kill} with a batch stored but not acknowledged); back office held {synced_at_kill:?} entries at the kills, {} at the end; cassette {} kopecks",
         terminal_records(&journal).len(),

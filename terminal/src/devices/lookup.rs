@@ -8,10 +8,10 @@ use tokio::sync::mpsc;
 use crate::accounts::{
     fall_back_when_unreachable, Account, AccountNumber, AccountScheme, AccountSource, LookupError,
 };
-use crate::sync::{AvailabilityFeed, BackOfficeAccounts};
 use crate::money::{Money, ServiceDue};
 use crate::runtime::CoreEvent;
 use crate::session::{CustomerAccount, DeviceInput, MeterInfo, ZoneInfo};
+use crate::sync::{AvailabilityFeed, BackOfficeAccounts};
 
 /// The session's view of a looked-up account.
 pub fn customer_account(account: Account) -> CustomerAccount {

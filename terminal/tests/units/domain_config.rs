@@ -103,6 +103,28 @@ fn the_example_fixture_and_relative_paths() {
 }
 
 #[test]
+fn the_key_file_must_hold_a_key_and_its_contents_are_never_shown() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = dir.path().join("terminal.key");
+    let text = edit("/etc/kiosk/terminal.key", &key.display().to_string());
+    let config = Config::from_toml_str(&text, dir.path()).expect("valid");
+    assert_eq!(
+        config.key_file_problem(),
+        None,
+        "no file: only a missing-file warning"
+    );
+    std::fs::write(&key, "hunter2-not-a-key\n").expect("write");
+    let problem = config.key_file_problem().expect("a problem").to_string();
+    assert!(
+        problem.starts_with("back_office.key_file: ") && problem.contains("64 digits"),
+        "{problem}"
+    );
+    assert!(!problem.contains("hunter2"), "{problem}");
+    std::fs::write(&key, format!("{}\n", "0f".repeat(32))).expect("write");
+    assert_eq!(config.key_file_problem(), None);
+}
+
+#[test]
 fn each_bad_value_names_its_key_and_reason() {
     let cases = [
         (
