@@ -49,14 +49,22 @@ struct Kiosk {
     devices: SimDevices,
     sync: KioskSync,
     journal_path: PathBuf,
-    _dir: tempfile::TempDir,
+    core_task: tokio::task::JoinHandle<Result<Journal, terminal::runtime::CoreError>>,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Kiosk {
     async fn start(terminal_id: &str, link: BackOfficeLink) -> Kiosk {
         let dir = tempfile::tempdir().unwrap();
+        let mut kiosk = Self::start_in(dir.path(), terminal_id, link).await;
+        kiosk._dir = Some(dir);
+        kiosk
+    }
+
+    /// A kiosk whose journal and fiscal state live in `dir` (kept across restarts).
+    async fn start_in(dir: &Path, terminal_id: &str, link: BackOfficeLink) -> Kiosk {
         let (core_tx, core_rx) = mpsc::channel(64);
-        let mut devices = sim_devices::start(core_tx.clone(), dir.path(), None)
+        let mut devices = sim_devices::start(core_tx.clone(), dir, None)
             .await
             .unwrap();
         let mut back_office = BackOfficeSetup::simulated(terminal_id, Some(link), core_tx.clone())
@@ -66,15 +74,18 @@ impl Kiosk {
         devices.links.lookup = back_office
             .spawn_lookup(AccountScheme::default(), core_tx.clone())
             .unwrap();
-        let journal_path = dir.path().join("journal.sqlite");
+        let journal_path = dir.join("journal.sqlite");
         let mut journal = Journal::open(&journal_path).unwrap();
         let sync = back_office.start(&mut journal, &journal_path).unwrap();
         let limits = Limits {
             per_payment: Money::from_rubles(15_000),
             per_day: Money::from_rubles(60_000),
         };
+        // Document (and payment) numbers carry on after a restart, as in `terminal run`.
+        let mut config = SessionConfig::new(terminal_id, limits);
+        config.first_document_no = journal.last_seq() + 1;
         let session = Session::new(
-            SessionConfig::new(terminal_id, limits),
+            config,
             Box::new(terminal::reading_check::MeterRules::any_day(
                 chrono_tz::Europe::Moscow,
             )),
@@ -94,15 +105,24 @@ impl Kiosk {
             setup,
         )
         .unwrap();
-        tokio::spawn(core.run(core_rx));
+        let core_task = tokio::spawn(core.run(core_rx));
         Kiosk {
             core: core_tx,
             view,
             devices,
             sync,
             journal_path,
-            _dir: dir,
+            core_task,
+            _dir: None,
         }
+    }
+
+    /// Closes the kiosk as `terminal run` does when its window closes.
+    async fn stop(self) {
+        self.core.send(CoreEvent::Shutdown).await.unwrap();
+        let journal = self.core_task.await.unwrap().unwrap();
+        drop(journal);
+        self.sync.shutdown().await;
     }
 
     async fn send(&self, intent: Intent) {
@@ -373,6 +393,32 @@ async fn payments_at_the_kiosk_reach_the_back_office_once_with_the_same_totals()
     );
     assert!(body.chars().count() <= 160);
     kiosk.sync.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_back_office_gets_the_whole_journal_again() {
+    // `run --simulate` keeps its journal in var/sim but starts a new embedded back office each
+    // time: the new one holds nothing the outbox already dropped, so the kiosk sends it all again.
+    let dir = tempfile::tempdir().unwrap();
+    let first = EmbeddedBackOffice::start("E2E03").await.unwrap();
+    let link = BackOfficeLink::new(&first.url, &first.terminal_id, &first.key_hex).unwrap();
+    let mut kiosk = Kiosk::start_in(dir.path(), "E2E03", link).await;
+    kiosk.pay_cash("1000000001", &[1000, 500]).await;
+    assert_synced_exactly(&first, "E2E03", &kiosk.journal_path).await;
+    assert_eq!(
+        kiosk.sync.status().queue_len,
+        0,
+        "all acknowledged, outbox empty"
+    );
+    kiosk.stop().await;
+
+    let second = EmbeddedBackOffice::start("E2E03").await.unwrap();
+    let link = BackOfficeLink::new(&second.url, &second.terminal_id, &second.key_hex).unwrap();
+    let mut kiosk = Kiosk::start_in(dir.path(), "E2E03", link).await;
+    kiosk.pay_cash("1000000028", &[100]).await;
+    assert_synced_exactly(&second, "E2E03", &kiosk.journal_path).await;
+    assert_eq!(back_office_payments(&second, "E2E03").0, 2);
+    kiosk.stop().await;
 }
 
 /// A TCP gate in front of the back office: when closed, it refuses new connections and cuts the
