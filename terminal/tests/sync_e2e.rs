@@ -541,6 +541,7 @@ async fn the_kiosk_keeps_serving_while_the_back_office_is_down_and_catches_up_on
 }
 
 fn start_soak(
+    exe: &Path,
     link: &Path,
     journal: &Path,
     url: &str,
@@ -553,7 +554,7 @@ fn start_soak(
         .append(true)
         .open(log)
         .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_terminal"))
+    Command::new(exe)
         .args(["cash-soak", "--port"])
         .arg(link)
         .arg("--journal")
@@ -617,6 +618,10 @@ async fn sigkill_mid_sync_loses_nothing_and_sends_nothing_twice() {
     let gate = Gate::start(addr_of(&bo.url), Duration::from_millis(400)).await;
     let url = gate.url();
     let dir = tempfile::tempdir().unwrap();
+    // Our own copy of the binary: the build directory is shared, and a build elsewhere may replace
+    // the file while this test restarts the terminal.
+    let exe = dir.path().join("terminal");
+    std::fs::copy(env!("CARGO_BIN_EXE_terminal"), &exe).unwrap();
     let key = dir.path().join("terminal.key");
     std::fs::write(&key, format!("{}\n", bo.key_hex)).unwrap();
     let link = dir.path().join("validator");
@@ -633,7 +638,7 @@ async fn sigkill_mid_sync_loses_nothing_and_sends_nothing_twice() {
     let mut unacknowledged_at_kill = 0;
     let mut synced_at_kill = Vec::new();
     for _ in 0..4 {
-        let mut child = start_soak(&link, &journal, &url, &bo, &key, &log);
+        let mut child = start_soak(&exe, &link, &journal, &url, &bo, &key, &log);
         // Bills go in until the kiosk has journaled a few more entries (each wakes the syncer)…
         let start_tip = Journal::open_for_audit(&journal).map_or(0, |j| j.last_seq());
         let want = start_tip + rng.gen_range(2..8);
@@ -657,7 +662,7 @@ async fn sigkill_mid_sync_loses_nothing_and_sends_nothing_twice() {
     }
 
     // A last start settles what the last kill left open and sends the rest.
-    let mut child = Some(start_soak(&link, &journal, &url, &bo, &key, &log));
+    let mut child = Some(start_soak(&exe, &link, &journal, &url, &bo, &key, &log));
     let deadline = Instant::now() + Duration::from_secs(60);
     let tip = || Journal::open_for_audit(&journal).map_or(0, |j| j.last_seq());
     let held = || back_office_records(&bo, "KILL01").len() as u64;
@@ -674,7 +679,7 @@ async fn sigkill_mid_sync_loses_nothing_and_sends_nothing_twice() {
             if held() == tip() {
                 break;
             }
-            child = Some(start_soak(&link, &journal, &url, &bo, &key, &log));
+            child = Some(start_soak(&exe, &link, &journal, &url, &bo, &key, &log));
         }
         let tail: String = std::fs::read_to_string(&log)
             .unwrap_or_default()
