@@ -75,8 +75,102 @@ fn zone(zone: &str, name: &str, previous: u64) -> ZoneReading {
     }
 }
 
-/// Demo accounts for `terminal run --simulate` and tests (fictional people and addresses).
+fn zone_on(zone: &str, name: &str, previous: u64, date: &str) -> ZoneReading {
+    ZoneReading {
+        zone: zone.into(),
+        name: name.into(),
+        previous,
+        previous_date: Some(date.into()),
+    }
+}
+
+fn service(id: &str, name: &str, debt_kopecks: i64) -> ServiceDebt {
+    ServiceDebt {
+        id: id.into(),
+        name: name.into(),
+        debt_kopecks,
+    }
+}
+
+/// The kiosk's demo set (`terminal run --simulate`, the terminal's tests): the same people, debts
+/// and meters as the terminal's built-in fixture, under numbers valid for the terminal's default
+/// scheme (10 digits, mod-11 check digit). Kept equal by the terminal's `sync` tests.
+///
+/// * `1000000001` — 1 350,00 ₽ electricity + 150,00 ₽ meter service, one two-zone meter;
+/// * `1000000028` — no debt, one single-zone meter near its rollover;
+/// * `1000000036` — an advance of 200,00 ₽, two meters with 2 and 3 zones.
+pub fn kiosk_demo_accounts() -> Vec<AccountInfo> {
+    vec![
+        AccountInfo {
+            account: "1000000001".into(),
+            holder_name: "Иванов Иван Иванович".into(),
+            address: "г. Тверь, ул. Ленина, д. 5, кв. 12".into(),
+            services: vec![
+                service("electricity", "Электроэнергия", 135_000),
+                service("service_fee", "Обслуживание прибора учёта", 15_000),
+            ],
+            meters: vec![MeterInfo {
+                id: "m-1001".into(),
+                name: "Меркурий 200".into(),
+                digits: 6,
+                zones: vec![
+                    zone_on("T1", "день", 12_345, "2026-10-25"),
+                    zone_on("T2", "ночь", 6_789, "2026-10-25"),
+                ],
+            }],
+        },
+        AccountInfo {
+            account: "1000000028".into(),
+            holder_name: "Петрова Анна Сергеевна".into(),
+            address: "г. Тверь, пр-т Чайковского, д. 28/2, кв. 45".into(),
+            services: vec![service("electricity", "Электроэнергия", 0)],
+            meters: vec![MeterInfo {
+                id: "m-2801".into(),
+                name: "СО-505".into(),
+                digits: 5,
+                zones: vec![zone_on("T1", "сутки", 99_870, "2026-10-24")],
+            }],
+        },
+        AccountInfo {
+            account: "1000000036".into(),
+            holder_name: "Сидоров Пётр Николаевич".into(),
+            address: "Тверская обл., г. Конаково, ул. Энергетиков, д. 3, кв. 7".into(),
+            services: vec![service("electricity", "Электроэнергия", -20_000)],
+            meters: vec![
+                MeterInfo {
+                    id: "m-3601".into(),
+                    name: "Квартира".into(),
+                    digits: 6,
+                    zones: vec![
+                        zone_on("T1", "день", 4_210, "2026-10-20"),
+                        zone_on("T2", "ночь", 1_804, "2026-10-20"),
+                    ],
+                },
+                MeterInfo {
+                    id: "m-3602".into(),
+                    name: "Гараж".into(),
+                    digits: 5,
+                    zones: vec![
+                        zone_on("T1", "пик", 310, "2026-10-20"),
+                        zone_on("T2", "ночь", 120, "2026-10-20"),
+                        zone_on("T3", "полупик", 405, "2026-10-20"),
+                    ],
+                },
+            ],
+        },
+    ]
+}
+
+/// Demo accounts for `terminal run --simulate` and tests (fictional people and addresses): the
+/// billing-style examples `100000001`…`100000003` the back office's own tests use, and the kiosk's
+/// demo set ([`kiosk_demo_accounts`]).
 pub fn demo_accounts() -> Vec<AccountInfo> {
+    let mut all = billing_examples();
+    all.extend(kiosk_demo_accounts());
+    all
+}
+
+fn billing_examples() -> Vec<AccountInfo> {
     let services = |elec: i64, odn: i64| {
         vec![
             ServiceDebt {

@@ -14,5 +14,5 @@ pub mod wire;
 pub use client::{SyncClient, SyncError};
 pub use event::JournalEvent;
 pub use record::{chain_hash, verify_chain, ChainError, JournalRecord, GENESIS_HASH};
-pub use syncer::{spawn as spawn_syncer, SyncConfig, SyncHandle, SyncStatus};
+pub use syncer::{spawn as spawn_syncer, SyncConfig, SyncHandle, SyncStatus, SyncWaker};
 pub use wire::{AccountInfo, ContentBundle, Heartbeat, IngestBatch, IngestReply};

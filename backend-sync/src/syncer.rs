@@ -73,6 +73,28 @@ pub struct SyncStatus {
     pub server_missing_from: Option<u64>,
 }
 
+/// Wakes a running syncer; see [`SyncHandle::waker`].
+#[derive(Clone)]
+pub struct SyncWaker(Arc<Notify>);
+
+impl SyncWaker {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Where the health part of the next heartbeats is put (see [`SyncHandle::health_slot`]).
+#[derive(Clone)]
+pub struct HealthSlot(Arc<Mutex<Heartbeat>>);
+
+impl HealthSlot {
+    pub fn set(&self, beat: Heartbeat) {
+        if let Ok(mut h) = self.0.lock() {
+            *h = beat;
+        }
+    }
+}
+
 /// Handle of a running syncer.
 pub struct SyncHandle {
     status: watch::Receiver<SyncStatus>,
@@ -96,6 +118,17 @@ impl SyncHandle {
     /// Tells the syncer new records are queued (call after committing a journal entry).
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// A cheap clone of [`SyncHandle::wake`] for code that does not own the handle (the journal's
+    /// after-commit callback).
+    pub fn waker(&self) -> SyncWaker {
+        SyncWaker(self.wake.clone())
+    }
+
+    /// A clonable handle for [`Self::set_health`], for a task that follows the kiosk's health.
+    pub fn health_slot(&self) -> HealthSlot {
+        HealthSlot(self.health.clone())
     }
 
     /// Sets the health part of the next heartbeats (queue figures are filled in by the syncer).
@@ -255,12 +288,20 @@ impl Worker {
             self.refresh_stats().await;
             if tokio::time::Instant::now() >= next_heartbeat {
                 next_heartbeat = tokio::time::Instant::now() + self.cfg.heartbeat_every;
-                if let Err(e) = self.send_heartbeat().await {
+                let beat = self.send_heartbeat().await;
+                if let Err(e) = &beat {
                     tracing::debug!(error = %e, "heartbeat failed");
                 }
+                // With an empty outbox the heartbeat is the only request: it alone says whether
+                // the back office answers.
+                self.record_result(beat.as_ref().err());
             }
             let outcome = self.send_one_batch().await;
-            let failures = self.record_result(outcome.as_ref().err());
+            let failures = match &outcome {
+                // Nothing was sent: no news about the back office, keep what the last request said.
+                Ok(false) => self.status.borrow().consecutive_failures,
+                _ => self.record_result(outcome.as_ref().err()),
+            };
             self.refresh_stats().await;
             let wait = match &outcome {
                 Ok(true) => continue,

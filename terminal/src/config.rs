@@ -339,6 +339,27 @@ impl Config {
     }
 }
 
+impl Config {
+    /// A key file that exists but does not hold a key (64 hex digits). Its contents are never
+    /// part of the message.
+    pub fn key_file_problem(&self) -> Option<ConfigError> {
+        let path = &self.back_office.key_file;
+        if !path.is_file() {
+            return None;
+        }
+        crate::sync::read_key_file(path).err().map(|e| {
+            let reason = match e {
+                crate::sync::SyncSetupError::KeyFile { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            ConfigError::key(
+                "back_office.key_file",
+                format!("{}: {reason}", path.display()),
+            )
+        })
+    }
+}
+
 /// Reads and checks `path`, reporting every problem found (for `terminal config check`).
 pub fn check(path: &Path) -> Result<Config, Vec<ConfigError>> {
     let text = std::fs::read_to_string(path).map_err(|e| {

@@ -67,11 +67,16 @@ pub fn format_time(now: DateTime<Utc>) -> String {
 pub type AppendHook =
     Box<dyn FnMut(&rusqlite::Transaction<'_>, &JournalRecord) -> rusqlite::Result<()> + Send>;
 
+/// Something run after the append transaction committed (waking the syncer: before the commit it
+/// would look at the outbox too early and find nothing).
+pub type CommitHook = Box<dyn FnMut(&[JournalRecord]) + Send>;
+
 pub struct Journal {
     conn: Connection,
     tip_seq: u64,
     tip_hash: String,
     hooks: Vec<AppendHook>,
+    commit_hooks: Vec<CommitHook>,
 }
 
 impl Journal {
@@ -96,6 +101,7 @@ impl Journal {
             tip_seq,
             tip_hash,
             hooks: Vec::new(),
+            commit_hooks: Vec::new(),
         })
     }
 
@@ -139,12 +145,18 @@ impl Journal {
             tip_seq,
             tip_hash,
             hooks: Vec::new(),
+            commit_hooks: Vec::new(),
         })
     }
 
     /// Runs `hook` in the same transaction as every append (used by the sync outbox).
     pub fn add_append_hook(&mut self, hook: AppendHook) {
         self.hooks.push(hook);
+    }
+
+    /// Runs `hook` with the new records after every committed append.
+    pub fn add_commit_hook(&mut self, hook: CommitHook) {
+        self.commit_hooks.push(hook);
     }
 
     /// The last sequence number written (0 for an empty journal).
@@ -213,6 +225,9 @@ impl Journal {
         tx.commit()?;
         self.tip_seq = seq;
         self.tip_hash = prev;
+        for hook in &mut self.commit_hooks {
+            hook(&records);
+        }
         Ok(records)
     }
 

@@ -22,4 +22,5 @@ pub mod sim_devices;
 pub mod simulate;
 pub mod soak;
 pub mod supervision;
+pub mod sync;
 pub mod watchdog;

@@ -29,6 +29,12 @@ enum Command {
         /// Where the journal, fiscal state and stored receipts live (not with --simulate: var/sim).
         #[arg(long, default_value = "var/kiosk")]
         data_dir: PathBuf,
+        /// With --simulate: sync to this back office (terminal SIM01) instead of an embedded one.
+        #[arg(long, requires = "back_office_key_file", conflicts_with = "config")]
+        back_office_url: Option<String>,
+        /// With --back-office-url: the file holding SIM01's key (`back-office terminal add SIM01`).
+        #[arg(long, requires = "back_office_url")]
+        back_office_key_file: Option<PathBuf>,
     },
     /// A scripted customer pays 1 500,00 ₽ in cash on simulated devices; prints the receipt.
     Demo,
@@ -117,8 +123,29 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check { file },
         } => check_config(&file),
-        Command::Run { simulate: true, .. } => {
-            match terminal::simulate::run(PathBuf::from("var/sim")) {
+        Command::Run {
+            simulate: true,
+            back_office_url,
+            back_office_key_file,
+            ..
+        } => {
+            let link = match (back_office_url, back_office_key_file) {
+                (Some(url), Some(key_file)) => {
+                    match terminal::sync::BackOfficeLink::from_key_file(
+                        &url,
+                        terminal::simulate::SIM_TERMINAL_ID,
+                        &key_file,
+                    ) {
+                        Ok(link) => Some(link),
+                        Err(e) => {
+                            eprintln!("terminal run --simulate: {e}");
+                            return ExitCode::from(2);
+                        }
+                    }
+                }
+                _ => None,
+            };
+            match terminal::simulate::run(PathBuf::from("var/sim"), link) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("terminal run --simulate: {e}");
@@ -130,6 +157,7 @@ fn main() -> ExitCode {
             simulate: false,
             config: Some(path),
             data_dir,
+            ..
         } => run_configured(&path, data_dir),
         Command::Run {
             simulate: false,
@@ -210,6 +238,10 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             let missing = config.missing_files();
             for problem in &missing {
                 println!("warning: {problem}");
+            }
+            if let Some(problem) = config.key_file_problem() {
+                println!("{}: {problem}", path.display());
+                return ExitCode::FAILURE;
             }
             println!("{}: OK", path.display());
             ExitCode::SUCCESS

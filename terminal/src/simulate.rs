@@ -12,6 +12,9 @@
 //! With `--config F` it runs on the
 //! devices the config names (serial ports of the validator, the card reader and the printer; the
 //! emulated fiscal module until the KKT drivers land).
+//!
+//! Both sync the journal to the back office ([`crate::sync`]): `--config` to its `[back_office]`,
+//! `--simulate` to an embedded one on 127.0.0.1 (demo accounts) unless one is given.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -40,6 +43,7 @@ use crate::service_pin::ServiceAccessConfig;
 use crate::session::{Session, SessionConfig, View};
 use crate::sim_devices;
 use crate::supervision::{self, DEFAULT_METRICS_ADDR};
+use crate::sync::{BackOfficeLink, BackOfficeSetup, SyncSetupError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimulateError {
@@ -51,6 +55,8 @@ pub enum SimulateError {
     Journal(#[from] crate::journal::JournalError),
     #[error("{0}")]
     Setup(String),
+    #[error("{0}")]
+    Sync(#[from] SyncSetupError),
 }
 
 /// Everything that differs between a simulated and a configured kiosk.
@@ -69,6 +75,7 @@ struct KioskSetup {
     /// The host office, where the out-of-service notice sends customers.
     office: String,
     service: ServiceSetup,
+    back_office: BackOfficeSetup,
 }
 
 /// Opens the journal, builds the session and the core over `links`, and runs the window until
@@ -81,11 +88,18 @@ fn run_kiosk(
     core_rx: mpsc::Receiver<CoreEvent>,
     links: DeviceLinks,
 ) -> Result<(), SimulateError> {
-    let journal = Journal::open(&setup.data_dir.join("journal.sqlite"))?;
+    let journal_path = setup.data_dir.join("journal.sqlite");
+    let mut journal = Journal::open(&journal_path)?;
+    // Kept for as long as the window runs: its handle feeds heartbeats and metrics.
+    let sync = {
+        let _rt = runtime.enter();
+        setup.back_office.start(&mut journal, &journal_path)?
+    };
     let mut config = SessionConfig::new(setup.terminal_id.clone(), setup.limits);
     config.first_document_no = journal.last_seq() + 1;
     let session = Session::new(config, Box::new(setup.rules));
     let (view_tx, view_rx) = watch::channel(session.view());
+    let terminal_id = setup.terminal_id.clone();
     let core_setup = CoreSetup {
         tz: setup.tz,
         terminal_id: setup.terminal_id,
@@ -99,7 +113,14 @@ fn run_kiosk(
     let metrics_addr = DEFAULT_METRICS_ADDR
         .parse()
         .map_err(|e| SimulateError::Setup(format!("metrics address: {e}")))?;
-    let core = supervision::attach(core, &runtime, metrics_addr, window.handle());
+    let core = supervision::attach(
+        core,
+        &runtime,
+        metrics_addr,
+        window.handle(),
+        &sync,
+        &terminal_id,
+    );
     runtime.spawn(async move {
         if let Err(e) = core.run(core_rx).await {
             tracing::error!(error = %e, "core stopped");
@@ -150,9 +171,10 @@ fn run_kiosk(
             }
         });
     }
-    window.run()?;
+    let shown = window.run();
+    runtime.block_on(sync.shutdown());
     drop(runtime);
-    Ok(())
+    Ok(shown?)
 }
 
 fn prepare(data_dir: &std::path::Path) -> Result<(ui::Ui, tokio::runtime::Runtime), SimulateError> {
@@ -164,13 +186,34 @@ fn prepare(data_dir: &std::path::Path) -> Result<(ui::Ui, tokio::runtime::Runtim
     Ok((window, runtime))
 }
 
-/// `terminal run --simulate`: runs until the window is closed.
-pub fn run(data_dir: PathBuf) -> Result<(), SimulateError> {
+/// The simulated kiosk's terminal id (register it with `back-office terminal add SIM01` to use
+/// an external back office).
+pub const SIM_TERMINAL_ID: &str = "SIM01";
+
+/// `terminal run --simulate`: runs until the window is closed. Syncs to `back_office`, or to an
+/// embedded back office when none is given.
+pub fn run(data_dir: PathBuf, back_office: Option<BackOfficeLink>) -> Result<(), SimulateError> {
     let (window, runtime) = prepare(&data_dir)?;
     let (core_tx, core_rx) = mpsc::channel::<CoreEvent>(64);
-    let devices = runtime
+    let mut devices = runtime
         .block_on(sim_devices::start(core_tx.clone(), &data_dir, None))
         .map_err(|e| SimulateError::Setup(e.to_string()))?;
+    let back_office = runtime.block_on(BackOfficeSetup::simulated(
+        SIM_TERMINAL_ID,
+        back_office,
+        core_tx.clone(),
+    ))?;
+    devices.links.lookup = {
+        let _rt = runtime.enter();
+        back_office.spawn_lookup(crate::accounts::AccountScheme::default(), core_tx.clone())?
+    };
+    match back_office.embedded() {
+        Some(_) => eprintln!(
+            "Embedded back office: {} (fleet page; demo accounts 1000000001, 1000000028, 1000000036).",
+            back_office.link.fleet_url()
+        ),
+        None => eprintln!("Back office: {}", back_office.link.fleet_url()),
+    }
     spawn_console(devices.bill.clone(), Arc::new(devices.printer));
     eprintln!(
         "Kiosk running on emulated devices. Type `insert 1000`, `insert-fake`, `jam`, `fail`, \
@@ -187,7 +230,7 @@ pub fn run(data_dir: PathBuf) -> Result<(), SimulateError> {
         idle_seconds: crate::config::ServiceConfig::DEFAULT_IDLE_SECONDS,
     };
     let setup = KioskSetup {
-        terminal_id: "SIM01".into(),
+        terminal_id: SIM_TERMINAL_ID.into(),
         tz: chrono_tz::Europe::Moscow,
         limits: Limits {
             per_payment: Money::from_rubles(15_000),
@@ -200,6 +243,7 @@ pub fn run(data_dir: PathBuf) -> Result<(), SimulateError> {
         recovery: Some(devices.recovery.clone()),
         office: "Офис «Энергосбыт», ул. Примерная, 1".into(),
         service,
+        back_office,
     };
     run_kiosk(window, runtime, setup, core_tx, core_rx, devices.links)
 }
@@ -267,7 +311,12 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
     let (window, runtime) = prepare(&data_dir)?;
     let (core_tx, core_rx) = mpsc::channel::<CoreEvent>(64);
     let tz = config.terminal.timezone;
-    let (links, recovery) = runtime.block_on(async {
+    let link = BackOfficeLink::from_key_file(
+        &config.back_office.url,
+        &config.terminal.id,
+        &config.back_office.key_file,
+    )?;
+    let (links, recovery, back_office) = runtime.block_on(async {
         let mut bill_reopen = None;
         let bill = match &config.devices.bill_acceptor {
             Some(b) => {
@@ -330,13 +379,6 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
             },
             core_tx.clone(),
         );
-        let scheme = config.accounts.scheme;
-        let source = match &config.accounts.fixture_file {
-            Some(path) => FixtureSource::load(path, &scheme)
-                .map_err(|e| SimulateError::Setup(format!("accounts.fixture_file: {e}")))?,
-            None => FixtureSource::demo(),
-        };
-        let lookup = devices::lookup::spawn(scheme, OfflineFallback::new(source), core_tx.clone());
         let card = match &config.devices.card_reader {
             Some(c) => {
                 let reader = card_reader::CardReader::open(&c.port, card_reader::DriverConfig::default())
@@ -344,6 +386,18 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
                 Some(devices::card::spawn(reader, core_tx.clone()))
             }
             None => None,
+        };
+        let back_office = BackOfficeSetup::configured(link, core_tx.clone());
+        let scheme = config.accounts.scheme;
+        // A fixture file stands in for the back office's accounts (bench set-ups); otherwise the
+        // back office is asked, with the offline fallback.
+        let lookup = match &config.accounts.fixture_file {
+            Some(path) => {
+                let source = FixtureSource::load(path, &scheme)
+                    .map_err(|e| SimulateError::Setup(format!("accounts.fixture_file: {e}")))?;
+                devices::lookup::spawn(scheme, OfflineFallback::new(source), core_tx.clone())
+            }
+            None => back_office.spawn_lookup(scheme, core_tx.clone())?,
         };
         // What is not fitted is known to the health desk (`configured_health`).
         let card = card.unwrap_or_else(absent);
@@ -365,7 +419,7 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
             },
             core_tx.clone(),
         );
-        Ok::<_, SimulateError>((DeviceLinks { lookup, bill, card, receipts }, recovery))
+        Ok::<_, SimulateError>((DeviceLinks { lookup, bill, card, receipts }, recovery, back_office))
     })?;
     let setup = KioskSetup {
         terminal_id: config.terminal.id.clone(),
@@ -392,6 +446,7 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
         health,
         recovery: Some(recovery),
         office: config.terminal.office.clone(),
+        back_office,
     };
     run_kiosk(window, runtime, setup, core_tx, core_rx, links)
 }

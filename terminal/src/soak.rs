@@ -1,7 +1,8 @@
 //! `terminal cash-soak`: a test harness (used by the kill tests) that runs the real core, journal and
 //! bill-validator driver against a validator on `--port`, with a scripted customer who keeps paying
 //! in cash: every few bills they finish, take a paper receipt and start again. It runs until killed;
-//! killing it at any moment must never lose a bill or count one twice.
+//! killing it at any moment must never lose a bill or count one twice. With `--back-office-url` it
+//! also syncs its journal there (the sync kill test: nothing lost, nothing twice at the server).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -31,6 +32,14 @@ pub struct SoakArgs {
     /// Bills per payment before the customer presses "finish".
     #[arg(long, default_value_t = 3)]
     pub bills_per_payment: usize,
+    /// Sync the journal to this back office.
+    #[arg(long, requires = "key_file")]
+    pub back_office_url: Option<String>,
+    /// The file holding the terminal's key (with --back-office-url).
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    #[arg(long, default_value = "SOAK01")]
+    pub terminal_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +50,8 @@ pub enum SoakError {
     Core(#[from] CoreError),
     #[error("bill validator: {0}")]
     Driver(String),
+    #[error("sync: {0}")]
+    Sync(#[from] crate::sync::SyncSetupError),
 }
 
 async fn until(view: &mut watch::Receiver<View>, pred: impl Fn(&Screen) -> bool) -> bool {
@@ -48,8 +59,23 @@ async fn until(view: &mut watch::Receiver<View>, pred: impl Fn(&Screen) -> bool)
 }
 
 pub async fn run(args: SoakArgs) -> Result<(), SoakError> {
-    let journal = Journal::open(&args.journal)?;
+    let mut journal = Journal::open(&args.journal)?;
     let first_no = journal.last_seq() + 1;
+    // Kept alive for the whole run.
+    let _sync = match (&args.back_office_url, &args.key_file) {
+        (Some(url), Some(key_file)) => {
+            let link =
+                crate::sync::BackOfficeLink::from_key_file(url, &args.terminal_id, key_file)?;
+            Some(crate::sync::KioskSync::start(
+                &mut journal,
+                &args.journal,
+                link,
+                crate::sync::SyncTiming::quick(),
+                None,
+            )?)
+        }
+        _ => None,
+    };
     let (core_tx, core_rx) = mpsc::channel::<CoreEvent>(64);
     let acceptor = spawn_driver(DriverConfig::new(args.protocol, &args.port))
         .await
@@ -67,7 +93,7 @@ pub async fn run(args: SoakArgs) -> Result<(), SoakError> {
         per_payment: Money::from_rubles(10_000_000),
         per_day: Money::from_rubles(1_000_000_000),
     };
-    let mut config = SessionConfig::new("SOAK01", limits);
+    let mut config = SessionConfig::new(args.terminal_id.clone(), limits);
     config.first_document_no = first_no;
     let session = Session::new(
         config,
@@ -78,7 +104,7 @@ pub async fn run(args: SoakArgs) -> Result<(), SoakError> {
     let (view_tx, mut view) = watch::channel(session.view());
     let setup = CoreSetup {
         tz: chrono_tz::Europe::Moscow,
-        terminal_id: "SOAK01".into(),
+        terminal_id: args.terminal_id.clone(),
         wait_for_bill_ready: true,
     };
     let core = Core::new(session, journal, links, SystemClock, view_tx, setup)?;

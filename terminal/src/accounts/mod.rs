@@ -16,6 +16,6 @@ pub use qr::{
     QrEncoding, QrError, QrField, QrIdentification, ScannerInput, MAX_QR_BYTES,
 };
 pub use source::{
-    Account, AccountSource, FixtureError, FixtureSource, LookupError, OfflineFallback, Service,
-    ELECTRICITY_SERVICE_ID,
+    fall_back_when_unreachable, Account, AccountSource, FixtureError, FixtureSource, LookupError,
+    OfflineFallback, Service, ELECTRICITY_SERVICE_ID,
 };

@@ -6,7 +6,8 @@
 //! * [`OfflineFallback`] wraps any source: when the source cannot be reached it still lets the
 //!   customer pay to a checksum-valid account, returning it marked unverified with one service
 //!   («Электроэнергия») whose debt is unknown.
-//! * The back-office client (later) implements the same trait.
+//! * The back office is asked asynchronously (`crate::sync::BackOfficeAccounts`); the same offline
+//!   rule applies through [`fall_back_when_unreachable`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -118,18 +119,27 @@ impl<S: AccountSource> OfflineFallback<S> {
 
 impl<S: AccountSource> AccountSource for OfflineFallback<S> {
     fn lookup(&self, account: &AccountNumber) -> Result<Option<Account>, LookupError> {
-        match self.inner.lookup(account) {
-            Err(LookupError::Unreachable(reason)) => {
-                // The number's type guarantees it passed the checksum.
-                tracing::warn!(
-                    account = %account.masked(),
-                    %reason,
-                    "account source unreachable; offering unverified account"
-                );
-                Ok(Some(Account::unverified(account.clone())))
-            }
-            other => other,
+        fall_back_when_unreachable(account, self.inner.lookup(account))
+    }
+}
+
+/// The offline rule on its own, for sources that are not an [`AccountSource`] (the back office is
+/// asked asynchronously): an unreachable source yields the unverified account.
+pub fn fall_back_when_unreachable(
+    account: &AccountNumber,
+    answer: Result<Option<Account>, LookupError>,
+) -> Result<Option<Account>, LookupError> {
+    match answer {
+        Err(LookupError::Unreachable(reason)) => {
+            // The number's type guarantees it passed the checksum.
+            tracing::warn!(
+                account = %account.masked(),
+                %reason,
+                "account source unreachable; offering unverified account"
+            );
+            Ok(Some(Account::unverified(account.clone())))
         }
+        other => other,
     }
 }
 

@@ -73,6 +73,13 @@ pub(super) fn check_url(url: &str) -> Result<(), String> {
         }
     }
     let loopback = host == "localhost" || host.starts_with("127.") || host == "::1";
+    let path = &rest[authority.len()..];
+    // Requests are signed over their path; the kiosk adds /api/v1/… itself.
+    if !path.is_empty() && path != "/" && matches!(scheme, "http" | "https") {
+        return Err(format!(
+            "give the server's address without a path (the kiosk adds /api/v1/…), got \"{url}\""
+        ));
+    }
     match scheme {
         "https" => Ok(()),
         "http" if loopback => Ok(()),

@@ -1,13 +1,18 @@
 //! The account lookup task: checks the number against the configured scheme (length and check
 //! digit), asks the account source (with the offline fallback in front of it) and hands the core an
-//! account whose personal data is already masked.
+//! account whose personal data is already masked. [`spawn`] asks a local source (fixtures),
+//! [`spawn_back_office`] the back office.
 
 use tokio::sync::mpsc;
 
-use crate::accounts::{Account, AccountError, AccountScheme, AccountSource};
+use crate::accounts::{
+    fall_back_when_unreachable, Account, AccountError, AccountNumber, AccountScheme, AccountSource,
+    LookupError,
+};
 use crate::money::{Money, ServiceDue};
 use crate::runtime::CoreEvent;
 use crate::session::{AccountProblem, CustomerAccount, DeviceInput, MeterInfo, ZoneInfo};
+use crate::sync::{AvailabilityFeed, BackOfficeAccounts};
 
 /// The session's view of a looked-up account.
 pub fn customer_account(account: Account) -> CustomerAccount {
@@ -31,9 +36,15 @@ pub fn customer_account(account: Account) -> CustomerAccount {
             .into_iter()
             .map(|m| {
                 let zones = m.zones.len();
+                // A back-office meter carries no factory number.
+                let name = if m.serial.is_empty() {
+                    m.name.clone()
+                } else {
+                    format!("{} № {}", m.name, m.serial)
+                };
                 MeterInfo {
                     id: m.id.clone(),
-                    name: format!("{} № {}", m.name, m.serial),
+                    name,
                     zones: m
                         .zones
                         .iter()
@@ -64,24 +75,8 @@ where
     tokio::spawn(async move {
         while let Some(text) = rx.recv().await {
             let input = match scheme.parse(&text) {
-                Err(e) => DeviceInput::AccountRefused {
-                    problem: if matches!(e, AccountError::Empty) {
-                        AccountProblem::Empty
-                    } else {
-                        AccountProblem::Invalid
-                    },
-                    message: e.customer_message(),
-                },
-                Ok(number) => match source.lookup(&number) {
-                    Ok(Some(account)) => DeviceInput::AccountFound(customer_account(account)),
-                    Ok(None) => DeviceInput::AccountNotFound {
-                        number: number.as_str().to_string(),
-                    },
-                    Err(e) => DeviceInput::AccountRefused {
-                        problem: AccountProblem::Unreachable,
-                        message: e.customer_message(),
-                    },
-                },
+                Err(e) => malformed(e),
+                Ok(number) => answer(&number, source.lookup(&number)),
             };
             if core.send(CoreEvent::Device(input, None)).await.is_err() {
                 return;
@@ -89,4 +84,58 @@ where
         }
     });
     tx
+}
+
+/// Runs the lookup task against the back office, with the offline fallback when it does not
+/// answer; each answer (or its absence) sets `online` on `availability`.
+pub fn spawn_back_office(
+    scheme: AccountScheme,
+    accounts: BackOfficeAccounts,
+    availability: Option<AvailabilityFeed>,
+    core: mpsc::Sender<CoreEvent>,
+) -> mpsc::Sender<String> {
+    let (tx, mut rx) = mpsc::channel::<String>(8);
+    tokio::spawn(async move {
+        while let Some(text) = rx.recv().await {
+            let input = match scheme.parse(&text) {
+                Err(e) => malformed(e),
+                Ok(number) => {
+                    let found = accounts.lookup(&number).await;
+                    if let Some(feed) = &availability {
+                        feed.set_online(!matches!(found, Err(LookupError::Unreachable(_))));
+                    }
+                    answer(&number, fall_back_when_unreachable(&number, found))
+                }
+            };
+            if core.send(CoreEvent::Device(input, None)).await.is_err() {
+                return;
+            }
+        }
+    });
+    tx
+}
+
+fn answer(number: &AccountNumber, found: Result<Option<Account>, LookupError>) -> DeviceInput {
+    match found {
+        Ok(Some(account)) => DeviceInput::AccountFound(customer_account(account)),
+        Ok(None) => DeviceInput::AccountNotFound {
+            number: number.as_str().to_string(),
+        },
+        Err(e) => DeviceInput::AccountRefused {
+            problem: AccountProblem::Unreachable,
+            message: e.customer_message(),
+        },
+    }
+}
+
+/// A number the account scheme refuses (empty, wrong length, wrong check digit).
+fn malformed(e: AccountError) -> DeviceInput {
+    DeviceInput::AccountRefused {
+        problem: if matches!(e, AccountError::Empty) {
+            AccountProblem::Empty
+        } else {
+            AccountProblem::Invalid
+        },
+        message: e.customer_message(),
+    }
 }

@@ -105,6 +105,28 @@ fn the_example_fixture_and_relative_paths() {
 }
 
 #[test]
+fn the_key_file_must_hold_a_key_and_its_contents_are_never_shown() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = dir.path().join("terminal.key");
+    let text = edit("/etc/kiosk/terminal.key", &key.display().to_string());
+    let config = Config::from_toml_str(&text, dir.path()).expect("valid");
+    assert_eq!(
+        config.key_file_problem(),
+        None,
+        "no file: only a missing-file warning"
+    );
+    std::fs::write(&key, "hunter2-not-a-key\n").expect("write");
+    let problem = config.key_file_problem().expect("a problem").to_string();
+    assert!(
+        problem.starts_with("back_office.key_file: ") && problem.contains("64 digits"),
+        "{problem}"
+    );
+    assert!(!problem.contains("hunter2"), "{problem}");
+    std::fs::write(&key, format!("{}\n", "0f".repeat(32))).expect("write");
+    assert_eq!(config.key_file_problem(), None);
+}
+
+#[test]
 fn each_bad_value_names_its_key_and_reason() {
     let cases = [
         (
@@ -132,19 +154,23 @@ fn each_bad_value_names_its_key_and_reason() {
             "seller.inn: expected 10 or 12 digits, got \"690112345\"",
         ),
         (
-            edit("https://back-office.example.ru/api/v1", "http://back-office.example.ru/api/v1"),
-            "back_office.url: plain http is allowed only to localhost; use https for \"http://back-office.example.ru/api/v1\"",
+            edit("https://back-office.example.ru/", "http://back-office.example.ru/"),
+            "back_office.url: plain http is allowed only to localhost; use https for \"http://back-office.example.ru/\"",
         ),
         (
-            edit("https://back-office.example.ru/api/v1", "https://back office"),
+            edit("https://back-office.example.ru/", "https://back-office.example.ru/api/v1"),
+            "back_office.url: give the server's address without a path (the kiosk adds /api/v1/…), got \"https://back-office.example.ru/api/v1\"",
+        ),
+        (
+            edit("https://back-office.example.ru/", "https://back office"),
             "back_office.url: \"https://back office\" has no valid host",
         ),
         (
-            edit("https://back-office.example.ru/api/v1", "https://back-office.example.ru:99999/"),
+            edit("https://back-office.example.ru/", "https://back-office.example.ru:99999/"),
             "back_office.url: port \"99999\" in \"https://back-office.example.ru:99999/\" is not 1–65535",
         ),
         (
-            edit("https://back-office.example.ru/api/v1", "ftp://back-office.example.ru/"),
+            edit("https://back-office.example.ru/", "ftp://back-office.example.ru/"),
             "back_office.url: expected an https:// URL, got scheme \"ftp\"",
         ),
         (
