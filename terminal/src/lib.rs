@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod config;
+pub mod content;
 pub mod demo;
 pub mod devices;
 pub mod gpio;

@@ -45,6 +45,8 @@ pub struct ScreenBridge {
     hotline: String,
     /// Where to go when the kiosk is out of service: (office, its opening hours).
     office: (String, String),
+    /// The information pages (tariffs, offices, answers), see [`crate::content`].
+    info_topics: Vec<v::InfoTopic>,
     /// The kiosk's time zone for dates on screen (config `terminal.timezone`).
     tz: Option<chrono_tz::Tz>,
 }
@@ -94,6 +96,11 @@ impl ScreenBridge {
             hotline: hotline.into(),
             ..ScreenBridge::default()
         }
+    }
+
+    /// The information pages the «Информация» screen shows.
+    pub fn set_info(&mut self, topics: Vec<v::InfoTopic>) {
+        self.info_topics = topics;
     }
 
     /// The office (and its hours) the out-of-service notice sends customers to.
@@ -430,7 +437,7 @@ impl ScreenBridge {
             }
             Screen::Welcome if self.how_to => v::Screen::HowToUse,
             Screen::Welcome if self.info.is_some() => v::Screen::Info(v::Info {
-                topics: Vec::new(),
+                topics: self.info_topics.clone(),
                 selected: self.info.unwrap_or(0),
             }),
             Screen::Welcome => v::Screen::Welcome(v::Welcome {

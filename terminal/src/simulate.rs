@@ -59,6 +59,9 @@ pub enum SimulateError {
     Sync(#[from] SyncSetupError),
 }
 
+/// The retailer's free hotline, on every notice.
+const HOTLINE: &str = "8-800-000-00-00";
+
 /// Everything that differs between a simulated and a configured kiosk.
 struct KioskSetup {
     terminal_id: String,
@@ -127,11 +130,33 @@ fn run_kiosk(
         }
     });
 
+    let local_info = crate::content::LocalInfo {
+        office: setup.office.clone(),
+        hours: office_hours.clone(),
+        hotline: HOTLINE.into(),
+    };
     let bridge = Arc::new(Mutex::new(
-        ScreenBridge::new("8-800-000-00-00")
+        ScreenBridge::new(HOTLINE)
             .with_office(setup.office, office_hours)
             .with_timezone(setup.tz),
     ));
+    match sync.link().client() {
+        Ok(client) => {
+            let bridge = bridge.clone();
+            let _rt = runtime.enter();
+            crate::content::spawn(
+                client,
+                crate::content::ContentCache::new(&setup.data_dir),
+                local_info,
+                move |topics| {
+                    if let Ok(mut b) = bridge.lock() {
+                        b.set_info(topics);
+                    }
+                },
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "no back-office client for information content"),
+    }
     let show = {
         let handle = window.handle();
         let bridge = bridge.clone();

@@ -421,6 +421,55 @@ async fn a_fresh_back_office_gets_the_whole_journal_again() {
     kiosk.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn information_pages_come_from_the_back_office_and_stay_when_it_is_gone() {
+    use terminal::content::{self, ContentCache, LocalInfo};
+    let bo = EmbeddedBackOffice::start("E2E05").await.unwrap();
+    let link = BackOfficeLink::new(&bo.url, &bo.terminal_id, &bo.key_hex).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalInfo {
+        office: "Офис на Примерной".into(),
+        hours: "Пн–Пт 08:00–20:00".into(),
+        hotline: "8-800-000-00-00".into(),
+    };
+    let (tx, mut shown) = mpsc::unbounded_channel();
+    let show = move |topics| {
+        let _ = tx.send(topics);
+    };
+    content::spawn(
+        link.client().unwrap(),
+        ContentCache::new(dir.path()),
+        local.clone(),
+        show.clone(),
+    );
+    // First the kiosk's own office page, then the back office's pages.
+    let first: Vec<ui::view::InfoTopic> = shown.recv().await.unwrap();
+    assert_eq!(first.len(), 1);
+    let fetched = tokio::time::timeout(WAIT, shown.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let titles: Vec<_> = fetched.iter().map(|t| t.title.clone()).collect();
+    assert!(titles.contains(&"Тарифы".to_string()), "{titles:?}");
+    assert!(
+        titles.contains(&"Вопросы и ответы".to_string()),
+        "{titles:?}"
+    );
+    bo.shutdown().await;
+
+    // Restarted with the back office gone: the cached pages are shown at once.
+    let unreachable =
+        BackOfficeLink::new("http://127.0.0.1:9/", "E2E05", &"00".repeat(32)).unwrap();
+    content::spawn(
+        unreachable.client().unwrap(),
+        ContentCache::new(dir.path()),
+        local,
+        show,
+    );
+    let cached = shown.recv().await.unwrap();
+    assert_eq!(cached, fetched);
+}
+
 /// A TCP gate in front of the back office: when closed, it refuses new connections and cuts the
 /// open ones (the HTTP client keeps connections alive). Answers can be held back by `delay`, so
 /// the back office has stored a batch well before the kiosk hears so.
