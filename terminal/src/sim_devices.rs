@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::accounts::{AccountScheme, FixtureSource, OfflineFallback};
 use crate::devices;
+use crate::devices::card::{CardSetup, EndOfDaySchedule};
 use crate::devices::receipts::ReceiptSetup;
 use crate::runtime::{CoreEvent, DeviceLinks};
 
@@ -81,7 +82,11 @@ pub async fn start(
             core.clone(),
         ),
         bill: devices::bill::spawn(acceptor, core.clone()),
-        card: devices::card::spawn(reader, core.clone()),
+        card: devices::card::spawn_with(
+            reader,
+            core.clone(),
+            CardSetup::daily(EndOfDaySchedule::DEFAULT_TIME, chrono_tz::Europe::Moscow),
+        ),
         receipts: devices::receipts::spawn(setup, core),
     };
     Ok(SimDevices {

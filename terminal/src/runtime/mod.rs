@@ -6,6 +6,7 @@
 //! must not be acknowledged to the device before it is journaled (a stacked bill) carries an
 //! [`Ack`]: the core fires it only after the resulting journal entries are on disk.
 
+mod card_recovery;
 pub mod fakes;
 
 use std::collections::BTreeMap;
@@ -93,6 +94,8 @@ pub struct Core<C: Clock> {
     recovering: bool,
     /// Receipts made by recovery (not by a customer session): receipt id → payment id.
     recovery_receipts: BTreeMap<String, (String, Money)>,
+    /// Start-up recovery of card payments a crash left open.
+    card_recovery: card_recovery::CardRecovery,
 }
 
 /// Fixed facts the core needs besides its parts.
@@ -141,6 +144,7 @@ impl<C: Clock> Core<C> {
             terminal_id,
             recovering: wait_for_bill_ready,
             recovery_receipts: BTreeMap::new(),
+            card_recovery: Default::default(),
         })
     }
 
@@ -287,7 +291,7 @@ impl<C: Clock> Core<C> {
                 cash,
                 card,
                 contact: None,
-                card_approval: None,
+                card_approval: p.card_approval.clone(),
             };
             self.links
                 .receipts
@@ -379,6 +383,9 @@ impl<C: Clock> Core<C> {
         if self.is_recovery_receipt(&input) {
             return self.on_recovery_receipt(input).await;
         }
+        if let DeviceInput::CardRecovery { payment_id, step } = input {
+            return self.on_card_recovery(payment_id, step).await;
+        }
         self.session.handle(Input::Device(input), now);
         self.flush().await
     }
@@ -389,6 +396,7 @@ impl<C: Clock> Core<C> {
         mut events: mpsc::Receiver<CoreEvent>,
     ) -> Result<Journal, CoreError> {
         self.publish();
+        self.start_card_recovery().await?;
         loop {
             let timeout = self.session.poll_timeout();
             let sleep = async {
@@ -407,7 +415,7 @@ impl<C: Clock> Core<C> {
                         return Ok(self.journal);
                     }
                     Some(CoreEvent::Ui(intent)) => {
-                        if self.recovering {
+                        if self.recovering || self.card_recovery.holds_customers(self.clock.now()) {
                             info!("start-up recovery still running; the screen waits");
                             continue;
                         }

@@ -536,7 +536,10 @@ impl World {
                     self.authorise = Some(*amount)
                 }
                 Output::Card(CardCommand::GoodsIssued { issued, .. }) => self.goods = Some(*issued),
-                Output::Card(CardCommand::Abort) => {}
+                // Recovery commands come from the runtime, never from the session.
+                Output::Card(
+                    CardCommand::Abort | CardCommand::Recover { .. } | CardCommand::Reverse { .. },
+                ) => {}
                 Output::Fiscalise(req) => self.fiscalise = Some(req.receipt_id.clone()),
                 Output::PrintReceipt { receipt_id } => self.print = Some(receipt_id.clone()),
                 Output::PrintSlip(_) => {}
