@@ -10,7 +10,7 @@
 //! `cargo test -p terminal --test kill_card -- --ignored`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,17 +31,34 @@ enum KillPoint {
     BeforeApproval,
     /// Approval journaled, the goods-issued answer not yet at the terminal.
     AfterApprovalJournaled,
+    /// The terminal booked the payment on the goods-issued answer, the kiosk has not journaled
+    /// the completion (the emulator swallows the link ACK of the answer to hold that moment).
+    AfterGoodsIssued,
     /// The terminal confirmed completion and it is journaled.
     AfterCompletion,
 }
 
-fn start_terminal(link: &Path, journal: &Path, log: &Path, payments: Option<u64>) -> Child {
+/// A private copy of the terminal binary: the shared target directory's one may be rebuilt from
+/// another branch while this test restarts it.
+fn terminal_binary(dir: &Path) -> PathBuf {
+    let copy = dir.join("terminal-under-test");
+    std::fs::copy(env!("CARGO_BIN_EXE_terminal"), &copy).unwrap();
+    copy
+}
+
+fn start_terminal(
+    binary: &Path,
+    link: &Path,
+    journal: &Path,
+    log: &Path,
+    payments: Option<u64>,
+) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_terminal"))
+    Command::new(binary)
         .args(["card-soak", "--port"])
         .arg(link)
         .arg("--journal")
@@ -100,14 +117,29 @@ fn is_completed(e: &JournalEvent) -> bool {
 }
 
 /// Runs one terminal life and kills it at `point`.
-async fn kill_at(point: KillPoint, link: &Path, journal: &Path, log: &Path, rng: &mut StdRng) {
+fn booked(emu: &EmulatorHandle) -> usize {
+    emu.transactions()
+        .iter()
+        .filter(|t| t.state == TxnState::Booked)
+        .count()
+}
+
+async fn kill_at(
+    binary: &Path,
+    point: KillPoint,
+    emu: &EmulatorHandle,
+    journal: &Path,
+    log: &Path,
+    rng: &mut StdRng,
+) {
+    let link = emu.path();
     let before = events(journal);
     let (auths, approvals, completions) = (
         count(&before, is_auth),
         count(&before, is_approved),
         count(&before, is_completed),
     );
-    let mut child = start_terminal(link, journal, log, None);
+    let mut child = start_terminal(binary, link, journal, log, None);
     let limit = Duration::from_secs(90);
     let reached = match point {
         KillPoint::BeforeApproval => {
@@ -124,6 +156,20 @@ async fn kill_at(point: KillPoint, link: &Path, journal: &Path, log: &Path, rng:
                 count(ev, is_approved) > approvals && count(ev, is_completed) == completions
             })
             .await
+        }
+        KillPoint::AfterGoodsIssued => {
+            let before_booked = booked(emu);
+            let approved = wait_journal(journal, limit, |ev| {
+                count(ev, is_approved) > approvals && count(ev, is_completed) == completions
+            })
+            .await;
+            // The answer is still held by the soak: its frame will not be acknowledged.
+            emu.lose_ack_next();
+            let started = Instant::now();
+            while booked(emu) == before_booked && started.elapsed() < Duration::from_secs(10) {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            approved && booked(emu) > before_booked
         }
         KillPoint::AfterCompletion => {
             wait_journal(journal, limit, |ev| count(ev, is_completed) > completions).await
@@ -163,22 +209,25 @@ fn settled(journal: &Path, emu: &EmulatorHandle) -> bool {
     !open_card && !awaiting && emu.batch().total_kopecks == ledger.card_completed_total.kopecks()
 }
 
-async fn run_kill_test(points: &[KillPoint], seed: u64) {
+/// Returns how many payments recovery reversed on the terminal.
+async fn run_kill_test(points: &[KillPoint], seed: u64) -> usize {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal.sqlite");
+    let binary = terminal_binary(dir.path());
     let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kill_card_{seed}.log"));
     let _ = std::fs::remove_file(&log);
     let emu = emulator();
     let link = emu.path().to_path_buf();
+    assert!(link.exists());
     let mut rng = StdRng::seed_from_u64(seed);
     for point in points {
-        kill_at(*point, &link, &journal, &log, &mut rng).await;
+        kill_at(&binary, *point, &emu, &journal, &log, &mut rng).await;
     }
 
     // A last start: recovery settles what the last kill left open, and one more payment goes
     // through the recovered reader; then the customer leaves.
     let completions = count(&events(&journal), is_completed);
-    let mut child = start_terminal(&link, &journal, &log, Some(1));
+    let mut child = start_terminal(&binary, &link, &journal, &log, Some(1));
     let started = Instant::now();
     let ok = loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -192,11 +241,11 @@ async fn run_kill_test(points: &[KillPoint], seed: u64) {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(ok, "recovery did not settle; log tail:\n{}", log_tail(&log));
-    check_money(&journal, &emu, points.len());
+    check_money(&journal, &emu, points.len())
 }
 
 /// Every payment credited or not, never both, never lost; batch = journal.
-fn check_money(journal: &Path, emu: &EmulatorHandle, kills: usize) {
+fn check_money(journal: &Path, emu: &EmulatorHandle, kills: usize) -> usize {
     let j = Journal::open_for_audit(journal).unwrap();
     let entries = j.verify().expect("journal chain verifies");
     let ev = j.events().unwrap();
@@ -211,6 +260,7 @@ fn check_money(journal: &Path, emu: &EmulatorHandle, kills: usize) {
     }
     let mut fates: BTreeMap<String, Fate> = BTreeMap::new();
     let mut recovered = 0;
+    let mut reversals = 0;
     for (_, e) in &ev {
         match e {
             JournalEvent::PaymentStarted {
@@ -240,6 +290,7 @@ fn check_money(journal: &Path, emu: &EmulatorHandle, kills: usize) {
                 fates.entry(payment_id.clone()).or_default().receipt_no = Some(approval.receipt_no)
             }
             JournalEvent::RecoveryResolved { .. } => recovered += 1,
+            JournalEvent::CardReversalRequested { .. } => reversals += 1,
             _ => {}
         }
         let payload = e.canonical_payload().replace("9999078900000001", "FN");
@@ -294,20 +345,25 @@ fn check_money(journal: &Path, emu: &EmulatorHandle, kills: usize) {
         "no recovery was journaled after {kills} kills"
     );
     eprintln!(
-        "{} card payments, {credited} credited, {kills} kills, {recovered} recoveries, {entries} journal entries; batch {} kopecks = journal",
+        "{} card payments, {credited} credited, {kills} kills, {recovered} recoveries ({reversals} by reversal), {entries} journal entries; batch {} kopecks = journal",
         fates.len(),
         batch.total_kopecks
     );
+    reversals
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_at_each_point_of_a_card_payment() {
     use KillPoint::*;
-    run_kill_test(
-        &[BeforeApproval, AfterApprovalJournaled, AfterCompletion],
-        5,
-    )
-    .await;
+    let points = [
+        BeforeApproval,
+        AfterApprovalJournaled,
+        AfterGoodsIssued,
+        AfterCompletion,
+    ];
+    let reversals = run_kill_test(&points, 5).await;
+    // The kill after the terminal booked an uncompleted payment is settled by a reversal.
+    assert!(reversals >= 1, "no recovery needed a reversal");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,7 +371,12 @@ async fn kill_at_each_point_of_a_card_payment() {
 async fn kill_card_payments_soak() {
     use KillPoint::*;
     let mut rng = StdRng::seed_from_u64(2026);
-    let all = [BeforeApproval, AfterApprovalJournaled, AfterCompletion];
+    let all = [
+        BeforeApproval,
+        AfterApprovalJournaled,
+        AfterGoodsIssued,
+        AfterCompletion,
+    ];
     let points: Vec<KillPoint> = (0..30).map(|_| all[rng.gen_range(0..all.len())]).collect();
     run_kill_test(&points, 2026).await;
 }
