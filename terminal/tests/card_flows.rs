@@ -41,8 +41,8 @@ fn core_setup() -> CoreSetup {
     }
 }
 
-/// The scripted customer: pays `rubles` by card on account 1000000001 and takes a paper receipt.
-async fn pay_by_card(
+/// The scripted customer: opens account 1000000001 and puts `rubles` on its first service.
+async fn summary_with(
     core: &mpsc::Sender<CoreEvent>,
     view: &mut watch::Receiver<View>,
     rubles: i64,
@@ -76,6 +76,17 @@ async fn pay_by_card(
         })
         .await
     );
+}
+
+/// The scripted customer: pays `rubles` by card on account 1000000001 and takes a paper receipt.
+async fn pay_by_card(
+    core: &mpsc::Sender<CoreEvent>,
+    view: &mut watch::Receiver<View>,
+    rubles: i64,
+) {
+    let limit = Duration::from_secs(30);
+    let send = |i: Intent| core.send(CoreEvent::Ui(i));
+    summary_with(core, view, rubles).await;
     send(Intent::PayCard).await.unwrap();
     assert!(
         wait_for_screen(view, limit, |s| matches!(s, Screen::ReceiptChoice { .. })).await,
@@ -227,32 +238,19 @@ fn completions_since(journal: &Path, from_seq: u64) -> (u32, i64, u64) {
         })
 }
 
-fn card_emulator() -> EmulatorHandle {
-    Emulator::spawn_with(card_reader::EmulatorConfig {
-        prompt_delay: Duration::from_millis(100),
-        ..Default::default()
-    })
-    .unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn end_of_day_daily_totals_equal_the_journal_and_wait_for_a_payment() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal_path = dir.path().join("journal.sqlite");
+/// The core with the real card task and driver on `emu`; the other devices are stand-ins.
+fn card_kiosk(
+    emu: &EmulatorHandle,
+    driver: DriverConfig,
+    setup: CardSetup,
+    journal: &Path,
+) -> (
+    mpsc::Sender<CoreEvent>,
+    watch::Receiver<View>,
+    tokio::task::JoinHandle<Result<Journal, terminal::runtime::CoreError>>,
+) {
     let (core_tx, core_rx) = mpsc::channel(64);
-    let emu = card_emulator();
-    let reader = CardReader::open(emu.path(), DriverConfig::default()).unwrap();
-    let clock = FakeClock(Arc::new(Mutex::new(moscow(2026, 11, 27, 15, 0))));
-    let at = NaiveTime::from_hms_opt(23, 30, 0).unwrap();
-    let setup = CardSetup {
-        end_of_day: Some(EndOfDaySchedule {
-            at,
-            tz: chrono_tz::Europe::Moscow,
-        }),
-        clock: Box::new(clock.clone()),
-        tick: Duration::from_millis(20),
-        ..CardSetup::default()
-    };
+    let reader = CardReader::open(emu.path(), driver).unwrap();
     let mut account = terminal::demo::demo_account();
     account.services[0].debt = Money::from_rubles(100_000);
     let links = DeviceLinks {
@@ -265,11 +263,39 @@ async fn end_of_day_daily_totals_equal_the_journal_and_wait_for_a_payment() {
         card: card::spawn_with(reader, core_tx.clone(), setup),
         receipts: fakes::spawn_receipts(core_tx.clone(), Arc::new(Mutex::new(Vec::new()))),
     };
-    let journal = Journal::open(&journal_path).unwrap();
+    let journal = Journal::open(journal).unwrap();
     let session = session();
-    let (view_tx, mut view) = watch::channel(session.view());
+    let (view_tx, view) = watch::channel(session.view());
     let core = Core::new(session, journal, links, SystemClock, view_tx, core_setup()).unwrap();
-    let core_task = tokio::spawn(core.run(core_rx));
+    (core_tx, view, tokio::spawn(core.run(core_rx)))
+}
+
+fn card_emulator() -> EmulatorHandle {
+    Emulator::spawn_with(card_reader::EmulatorConfig {
+        prompt_delay: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_of_day_daily_totals_equal_the_journal_and_wait_for_a_payment() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal_path = dir.path().join("journal.sqlite");
+    let emu = card_emulator();
+    let clock = FakeClock(Arc::new(Mutex::new(moscow(2026, 11, 27, 15, 0))));
+    let at = NaiveTime::from_hms_opt(23, 30, 0).unwrap();
+    let setup = CardSetup {
+        end_of_day: Some(EndOfDaySchedule {
+            at,
+            tz: chrono_tz::Europe::Moscow,
+        }),
+        clock: Box::new(clock.clone()),
+        tick: Duration::from_millis(20),
+        ..CardSetup::default()
+    };
+    let (core_tx, mut view, core_task) =
+        card_kiosk(&emu, DriverConfig::default(), setup, &journal_path);
 
     // Day one: two payments, then 23:31.
     pay_by_card(&core_tx, &mut view, 1_200).await;
@@ -317,4 +343,95 @@ async fn end_of_day_daily_totals_equal_the_journal_and_wait_for_a_payment() {
     let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
     let ledger = Ledger::replay(ev.iter().map(|(seq, e)| (*seq, day, e)));
     assert_eq!(ledger.card_since_end_of_day, (0, Money::ZERO));
+}
+
+/// The link drops right after the approval reached the kiosk: the goods-issued answer is lost and
+/// the outcome is unknown in the running process. The card task asks the terminal (06 20), the
+/// session journals each step and ends the payment the way the terminal's batch says; the reader
+/// then takes the next payment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_drop_after_the_approval_is_settled_as_the_terminal_says() {
+    use card_reader::ecr::EcrConfig;
+    use card_reader::link::LinkConfig;
+    let fast = LinkConfig {
+        char_timeout: Duration::from_millis(300),
+        ack_timeout: Duration::from_millis(300),
+        max_retries: 3,
+    };
+    let emu = Emulator::spawn_with(card_reader::EmulatorConfig {
+        link: fast.clone(),
+        prompt_delay: Duration::from_millis(50),
+        confirm_timeout: Duration::from_millis(1_500),
+        drop_duration: Duration::from_millis(2_500),
+        ..Default::default()
+    })
+    .unwrap();
+    let driver = DriverConfig {
+        ecr: EcrConfig {
+            link: fast,
+            t3: Duration::from_secs(2),
+            t4: Duration::from_secs(3),
+            password: 0,
+        },
+        recovery_attempts: 10,
+        recovery_pause: Duration::from_millis(500),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let journal_path = dir.path().join("journal.sqlite");
+    let setup = CardSetup {
+        retry_pause: Duration::from_millis(500),
+        ..CardSetup::default()
+    };
+    let (core_tx, mut view, core_task) = card_kiosk(&emu, driver, setup, &journal_path);
+
+    emu.drop_link_next();
+    let limit = Duration::from_secs(30);
+    summary_with(&core_tx, &mut view, 300).await;
+    core_tx.send(CoreEvent::Ui(Intent::PayCard)).await.unwrap();
+    assert!(wait_for_screen(&mut view, limit, |s| matches!(s, Screen::Card { .. })).await);
+    let ended = wait_for_screen(&mut view, limit, |s| {
+        matches!(
+            s,
+            Screen::ReceiptChoice { .. } | Screen::Summary { error: Some(_), .. }
+        )
+    })
+    .await;
+    assert!(ended, "payment never ended: {:?}", view.borrow().screen);
+    let credited = matches!(view.borrow().screen, Screen::ReceiptChoice { .. });
+    if credited {
+        core_tx
+            .send(CoreEvent::Ui(Intent::ChooseReceipt(ReceiptChoice::Paper)))
+            .await
+            .unwrap();
+        assert!(wait_for_screen(&mut view, limit, |s| matches!(s, Screen::Done { .. })).await);
+    }
+    core_tx.send(CoreEvent::Ui(Intent::Home)).await.unwrap();
+    assert!(wait_for_screen(&mut view, limit, |s| matches!(s, Screen::Welcome)).await);
+    // The reader is free again.
+    pay_by_card(&core_tx, &mut view, 250).await;
+
+    core_tx.send(CoreEvent::Shutdown).await.unwrap();
+    core_task.await.unwrap().unwrap();
+    let ev = events(&journal_path);
+    assert!(
+        ev.iter()
+            .any(|(_, e)| matches!(e, JournalEvent::CardOutcomeUnknown { .. })),
+        "the unknown outcome is journaled"
+    );
+    let ended = ev
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                JournalEvent::PaymentCompleted { .. } | JournalEvent::PaymentCancelled { .. }
+            )
+        })
+        .count();
+    assert_eq!(ended, 2, "each payment ends exactly once");
+    let (_, completed, _) = completions_since(&journal_path, 0);
+    assert_eq!(
+        emu.batch().total_kopecks,
+        completed,
+        "terminal's batch = journal's completions (first payment credited: {credited})"
+    );
 }

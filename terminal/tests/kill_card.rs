@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use backend_sync::event::PaymentMethod;
@@ -216,6 +217,16 @@ async fn run_kill_test(points: &[KillPoint], seed: u64) -> usize {
     let binary = terminal_binary(dir.path());
     let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kill_card_{seed}.log"));
     let _ = std::fs::remove_file(&log);
+    // The emulator's own log, next to the terminal's, for when a run fails.
+    let emu_log =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kill_card_{seed}_emulator.log"));
+    if let Ok(file) = std::fs::File::create(&emu_log) {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("card_reader=debug")
+            .with_ansi(false)
+            .with_writer(Mutex::new(file))
+            .try_init();
+    }
     let emu = emulator();
     let link = emu.path().to_path_buf();
     assert!(link.exists());
@@ -367,7 +378,7 @@ async fn kill_at_each_point_of_a_card_payment() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "soak: 30 kills at random points of card payments, several minutes"]
+#[ignore = "soak: 60 kills at random points of card payments, about 3 minutes"]
 async fn kill_card_payments_soak() {
     use KillPoint::*;
     let mut rng = StdRng::seed_from_u64(2026);
@@ -377,6 +388,6 @@ async fn kill_card_payments_soak() {
         AfterGoodsIssued,
         AfterCompletion,
     ];
-    let points: Vec<KillPoint> = (0..30).map(|_| all[rng.gen_range(0..all.len())]).collect();
+    let points: Vec<KillPoint> = (0..60).map(|_| all[rng.gen_range(0..all.len())]).collect();
     run_kill_test(&points, 2026).await;
 }

@@ -1,13 +1,11 @@
 //! The card reader task: the ZVT driver on one side, the core on the other.
 //!
 //! An approval goes to the core first; the core journals it and only then answers "goods issued"
-//! (80 00) or "not issued" (84 66, the terminal reverses). When the outcome is unknown (link drop,
-//! timeout) the reader is asked for the last result and the payment is settled — credited if it
-//! was approved and completed, reversed if approved but not completed — before anything else.
-//!
-//! After a crash the core sends `Recover` for each card payment its journal left open; the task
-//! asks the terminal (06 20) and reports what it found, reverses (06 30) on the core's `Reverse`
-//! (sent once the intent is journaled), and refuses card payments until every one is resolved.
+//! (80 00) or "not issued" (84 66, the terminal reverses). When the outcome is unknown — a link
+//! drop or timeout in this process, or a payment a crash left open (the core's `Recover` at start)
+//! — the task asks the terminal (06 20) and reports a [`CardRecoveryStep`]: credit, must reverse,
+//! or not charged. A reversal (06 30) goes out only on the core's `Reverse`, sent once its intent is
+//! journaled. Card payments are refused until every such payment is resolved.
 //! End of day (06 50) runs daily at the configured local time, only between payments and never
 //! while a recovery is open; its totals are journaled (`CardEndOfDay`).
 
@@ -16,12 +14,11 @@ use std::time::Duration;
 
 use backend_sync::event::CardApproval;
 use backend_sync::JournalEvent;
-use card_reader::{Approval, Assessment, AuthEvent, CardReader, Recovery, UnknownPayment};
+use card_reader::{Approval, Assessment, AuthEvent, CardReader, UnknownPayment};
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::money::Money;
 use crate::runtime::{Clock, CoreEvent, SystemClock};
 use crate::session::{CardCommand, CardRecoveryStep, DeviceInput};
 
@@ -67,43 +64,15 @@ async fn decision(commands: &mut mpsc::Receiver<CardCommand>) -> Option<bool> {
     None
 }
 
-/// Learns and settles an authorisation whose outcome is unknown.
-async fn settle(
-    reader: &CardReader,
-    unknown: UnknownPayment,
-    core: &mpsc::Sender<CoreEvent>,
-    commands: &mut mpsc::Receiver<CardCommand>,
-) {
-    match reader.recover(&unknown).await {
-        Ok(Recovery::Credited(approval)) => {
-            report(core, DeviceInput::CardApproved(card_approval(&approval))).await;
-            // The terminal holds the money already; whatever the answer, it is completed.
-            let _ = decision(commands).await;
-            report(core, DeviceInput::CardCompleted).await;
-        }
-        Ok(Recovery::Reversed(_)) => {
-            report(core, DeviceInput::CardReversed).await;
-        }
-        Ok(Recovery::NotCharged) => {
-            report(
-                core,
-                DeviceInput::CardDeclined {
-                    reason: "оплата не прошла, деньги не списаны".into(),
-                },
-            )
-            .await;
-        }
-        Err(e) => warn!(error = %e, "card outcome still unknown; the reader stays blocked"),
-    }
-}
-
+/// Runs one authorisation to its end; returns the payment when its outcome is unknown (the
+/// caller settles it before anything else).
 async fn authorise(
     reader: &CardReader,
     payment_id: &str,
     amount_kopecks: i64,
     core: &mpsc::Sender<CoreEvent>,
     commands: &mut mpsc::Receiver<CardCommand>,
-) {
+) -> Option<UnknownPayment> {
     let mut auth = match reader.authorise(amount_kopecks, payment_id).await {
         Ok(auth) => auth,
         Err(e) => {
@@ -114,7 +83,7 @@ async fn authorise(
                 },
             )
             .await;
-            return;
+            return None;
         }
     };
     loop {
@@ -127,7 +96,7 @@ async fn authorise(
                 continue;
             }
         };
-        let Some(event) = event else { return };
+        let Some(event) = event else { return None };
         match event {
             AuthEvent::Prompt { text_ru, .. } => {
                 report(core, DeviceInput::CardPrompt(text_ru)).await;
@@ -144,19 +113,19 @@ async fn authorise(
             }
             AuthEvent::Completed { .. } => {
                 report(core, DeviceInput::CardCompleted).await;
-                return;
+                return None;
             }
             AuthEvent::ReversedByTerminal { .. } => {
                 report(core, DeviceInput::CardReversed).await;
-                return;
+                return None;
             }
             AuthEvent::Declined { reason_ru, .. } => {
                 report(core, DeviceInput::CardDeclined { reason: reason_ru }).await;
-                return;
+                return None;
             }
             AuthEvent::Cancelled => {
                 report(core, DeviceInput::CardCancelled).await;
-                return;
+                return None;
             }
             AuthEvent::OutcomeUnknown {
                 detail,
@@ -164,13 +133,12 @@ async fn authorise(
                 goods_issued_sent,
             } => {
                 report(core, DeviceInput::CardOutcomeUnknown { detail }).await;
-                let unknown = UnknownPayment {
+                // In the running process the session knows whether it answered "issued".
+                return Some(UnknownPayment {
                     amount_kopecks,
                     approval,
                     goods_issued_sent: goods_issued_sent.unwrap_or(false),
-                };
-                settle(reader, unknown, core, commands).await;
-                return;
+                });
             }
         }
     }
@@ -286,7 +254,7 @@ impl CardTask {
             CardCommand::Authorise { payment_id, amount } => {
                 if self.unresolved.is_empty() {
                     let (reader, core) = (self.reader.clone(), self.core.clone());
-                    authorise(
+                    let unknown = authorise(
                         &reader,
                         &payment_id,
                         amount.kopecks(),
@@ -294,6 +262,9 @@ impl CardTask {
                         &mut self.commands,
                     )
                     .await;
+                    if let Some(unknown) = unknown {
+                        self.settle(payment_id, unknown).await;
+                    }
                 } else {
                     refuse(&self.core).await;
                 }
@@ -303,7 +274,14 @@ impl CardTask {
                 amount,
                 approval,
                 completed,
-            } => self.recover(payment_id, amount, approval, completed).await,
+            } => {
+                let unknown = UnknownPayment {
+                    amount_kopecks: amount.kopecks(),
+                    approval: approval.as_ref().map(reader_approval),
+                    goods_issued_sent: completed,
+                };
+                self.settle(payment_id, unknown).await
+            }
             CardCommand::Reverse {
                 payment_id,
                 receipt_no,
@@ -340,19 +318,10 @@ impl CardTask {
         report(&self.core, input).await;
     }
 
-    async fn recover(
-        &mut self,
-        payment_id: String,
-        amount: Money,
-        approval: Option<CardApproval>,
-        completed: bool,
-    ) {
+    /// Learns what became of a payment whose outcome is unknown (in this process or before a
+    /// restart) and reports it; a reversal waits for the core's `Reverse` (its intent journaled).
+    async fn settle(&mut self, payment_id: String, unknown: UnknownPayment) {
         self.unresolved.insert(payment_id.clone());
-        let unknown = UnknownPayment {
-            amount_kopecks: amount.kopecks(),
-            approval: approval.as_ref().map(reader_approval),
-            goods_issued_sent: completed,
-        };
         let assessment = loop {
             match self.reader.assess(&unknown).await {
                 Ok(a) => break a,
@@ -376,7 +345,7 @@ impl CardTask {
             }
             Assessment::NotCharged => {
                 self.resolved(&payment_id);
-                let detail = if approval.is_some() {
+                let detail = if unknown.approval.is_some() {
                     "the card terminal did not keep the approval: nothing charged"
                 } else {
                     "never approved: nothing charged"

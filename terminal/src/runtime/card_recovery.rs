@@ -30,6 +30,11 @@ pub(super) struct CardRecovery {
 }
 
 impl CardRecovery {
+    /// A payment start-up recovery is settling (not one a session is waiting on).
+    pub(super) fn owns(&self, payment_id: &str) -> bool {
+        self.pending.contains(payment_id)
+    }
+
     /// True while customers must wait for card recovery.
     pub(super) fn holds_customers(&self, now: DateTime<Utc>) -> bool {
         !self.pending.is_empty() && self.hold_until.is_some_and(|until| now < until)

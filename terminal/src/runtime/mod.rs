@@ -383,8 +383,13 @@ impl<C: Clock> Core<C> {
         if self.is_recovery_receipt(&input) {
             return self.on_recovery_receipt(input).await;
         }
-        if let DeviceInput::CardRecovery { payment_id, step } = input {
-            return self.on_card_recovery(payment_id, step).await;
+        if let DeviceInput::CardRecovery { payment_id, step } = &input {
+            // Start-up recovery's payments are the core's; one the session is waiting on is its.
+            if self.card_recovery.owns(payment_id) {
+                return self
+                    .on_card_recovery(payment_id.clone(), step.clone())
+                    .await;
+            }
         }
         self.session.handle(Input::Device(input), now);
         self.flush().await
