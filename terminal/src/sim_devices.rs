@@ -1,7 +1,8 @@
 //! The simulated kiosk cabinet used by `terminal demo`, `terminal run --simulate` and the UI tests:
 //! a CCNET bill validator emulator, a ZVT card terminal emulator and an ESC/POS printer emulator,
 //! each on its own pseudo-terminal and driven by the real drivers, an emulated fiscal module, and
-//! the demo account source.
+//! the demo account source. The card terminal's end of day runs daily at 23:30 Moscow time (the
+//! default of `[devices.card_reader] end_of_day`).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -96,7 +96,7 @@ async fn authorise(
                 continue;
             }
         };
-        let Some(event) = event else { return None };
+        let event = event?;
         match event {
             AuthEvent::Prompt { text_ru, .. } => {
                 report(core, DeviceInput::CardPrompt(text_ru)).await;
