@@ -66,7 +66,7 @@ fn start_terminal(
         .arg(journal)
         .args(["--answer-delay-ms", &ANSWER_DELAY_MS.to_string()])
         .args(payments.map(|n| format!("--payments={n}")))
-        .env("KIOSK_LOG", "info")
+        .env("KIOSK_LOG", "info,card_reader=debug")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -251,8 +251,58 @@ async fn run_kill_test(points: &[KillPoint], seed: u64) -> usize {
     };
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(ok, "recovery did not settle; log tail:\n{}", log_tail(&log));
+    if !ok {
+        let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kill_card_{seed}.sqlite"));
+        let _ = std::fs::copy(&journal, &kept);
+        panic!(
+            "recovery did not settle: {}; journal kept at {}; log tail:\n{}",
+            mismatch(&journal, &emu),
+            kept.display(),
+            log_tail(&log)
+        );
+    }
     check_money(&journal, &emu, points.len())
+}
+
+/// What the terminal holds and the journal credited, receipt by receipt, for a failure message.
+fn mismatch(journal: &Path, emu: &EmulatorHandle) -> String {
+    let ev = events(journal);
+    let mut approved: BTreeMap<u32, String> = BTreeMap::new();
+    let mut credited: BTreeSet<String> = BTreeSet::new();
+    let mut open: BTreeSet<String> = BTreeSet::new();
+    for (_, e) in &ev {
+        match e {
+            JournalEvent::CardApproved {
+                payment_id,
+                approval,
+            } => {
+                approved.insert(approval.receipt_no, payment_id.clone());
+            }
+            JournalEvent::CardCompleted { payment_id, .. } => {
+                credited.insert(payment_id.clone());
+            }
+            JournalEvent::PaymentStarted { payment_id, .. } => {
+                open.insert(payment_id.clone());
+            }
+            JournalEvent::PaymentCompleted { payment_id, .. }
+            | JournalEvent::PaymentCancelled { payment_id, .. } => {
+                open.remove(payment_id);
+            }
+            _ => {}
+        }
+    }
+    let mut out = format!("open payments {open:?}; ");
+    for t in emu.transactions() {
+        let pid = approved.get(&t.receipt_no);
+        let in_journal = pid.is_some_and(|p| credited.contains(p));
+        if (t.state == TxnState::Booked) != in_journal {
+            out.push_str(&format!(
+                "receipt {} {:?} {} kopecks: journal payment {:?} credited={in_journal}; ",
+                t.receipt_no, t.state, t.amount_kopecks, pid
+            ));
+        }
+    }
+    out
 }
 
 /// Every payment credited or not, never both, never lost; batch = journal.
