@@ -291,6 +291,11 @@ pub struct UnknownPayment {
     pub approval: Option<Approval>,
     /// True if the host had decided "goods issued" (and so may have sent 80 00).
     pub goods_issued_sent: bool,
+    /// Receipt number of the last card payment the host credited, if it knows one. Without a
+    /// journaled approval, an approved last result for this amount under another receipt is an
+    /// approval the host never saw (the terminal finished it after the host died): it is reversed.
+    #[serde(default)]
+    pub last_credited_receipt: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -561,7 +566,9 @@ impl CardReader {
     /// [`CardReader::reverse`] itself; [`CardReader::recover`] does it all in one call.
     ///
     /// A terminal in unattended mode cannot keep an approval the ECR never confirmed, so without
-    /// a journaled approval the answer is [`Assessment::NotCharged`].
+    /// a journaled approval the answer is [`Assessment::NotCharged`] — unless the terminal reports
+    /// an approved last transaction for this amount that is not the host's last credited one
+    /// (a confirmation the host never meant, e.g. from a restart racing the terminal): reversed.
     pub async fn assess(&self, unknown: &UnknownPayment) -> Result<Assessment, CardError> {
         let last = self.repeat_with_retries().await?;
         tracing::info!(
@@ -569,7 +576,23 @@ impl CardReader {
             "card recovery: terminal's last result"
         );
         let Some(approval) = &unknown.approval else {
-            return Ok(Assessment::NotCharged);
+            let unseen = last.approved()
+                && last.amount_kopecks == Some(unknown.amount_kopecks)
+                && last.receipt_no.is_some()
+                && last.receipt_no != unknown.last_credited_receipt;
+            return Ok(match (unseen, last.receipt_no) {
+                (true, Some(receipt_no)) => {
+                    tracing::warn!(
+                        receipt = receipt_no,
+                        "card recovery: the terminal holds an approval the host never saw; reversing it"
+                    );
+                    Assessment::Reverse {
+                        approval: last.approval.clone().unwrap_or_default(),
+                        receipt_no,
+                    }
+                }
+                _ => Assessment::NotCharged,
+            });
         };
         let ours = approval.receipt_no.is_some() && last.receipt_no == approval.receipt_no;
         if ours && !last.approved() {

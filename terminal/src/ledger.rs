@@ -52,6 +52,9 @@ pub struct Ledger {
     /// Totals over the whole journal, for checks.
     pub stacked_total: Money,
     pub card_completed_total: Money,
+    /// The card-terminal receipt of the last completed card payment (card recovery tells it from
+    /// an approval the kiosk never saw).
+    pub last_card_receipt: Option<u32>,
     /// Card payments completed since the last card end-of-day: what the terminal's batch should
     /// hold (count, total).
     pub card_since_end_of_day: (u32, Money),
@@ -168,6 +171,9 @@ impl Ledger {
                 self.card_since_end_of_day.1 += Money::from_kopecks(*amount_kopecks);
                 if let Some(open) = self.open_payments.get_mut(payment_id) {
                     open.card_completed = true;
+                    if let Some(approval) = &open.card_approved {
+                        self.last_card_receipt = Some(approval.receipt_no);
+                    }
                 }
             }
             JournalEvent::PaymentCompleted {

@@ -72,6 +72,7 @@ async fn authorise(
     amount_kopecks: i64,
     core: &mpsc::Sender<CoreEvent>,
     commands: &mut mpsc::Receiver<CardCommand>,
+    last_credited: &mut Option<u32>,
 ) -> Option<UnknownPayment> {
     let mut auth = match reader.authorise(amount_kopecks, payment_id).await {
         Ok(auth) => auth,
@@ -111,7 +112,8 @@ async fn authorise(
                 let issued = decision(commands).await.unwrap_or(false);
                 pending.goods_issued(issued);
             }
-            AuthEvent::Completed { .. } => {
+            AuthEvent::Completed { approval } => {
+                *last_credited = approval.receipt_no.or(*last_credited);
                 report(core, DeviceInput::CardCompleted).await;
                 return None;
             }
@@ -138,6 +140,7 @@ async fn authorise(
                     amount_kopecks,
                     approval,
                     goods_issued_sent: goods_issued_sent.unwrap_or(false),
+                    last_credited_receipt: *last_credited,
                 });
             }
         }
@@ -224,6 +227,8 @@ struct CardTask {
     unresolved: BTreeSet<String>,
     /// Recovery commands that arrived while the task waited to retry.
     queued: VecDeque<CardCommand>,
+    /// The terminal receipt of the last payment credited (recovery's reference point).
+    last_credited: Option<u32>,
 }
 
 impl CardTask {
@@ -260,6 +265,7 @@ impl CardTask {
                         amount.kopecks(),
                         &core,
                         &mut self.commands,
+                        &mut self.last_credited,
                     )
                     .await;
                     if let Some(unknown) = unknown {
@@ -274,11 +280,14 @@ impl CardTask {
                 amount,
                 approval,
                 completed,
+                last_credited_receipt,
             } => {
+                self.last_credited = last_credited_receipt.or(self.last_credited);
                 let unknown = UnknownPayment {
                     amount_kopecks: amount.kopecks(),
                     approval: approval.as_ref().map(reader_approval),
                     goods_issued_sent: completed,
+                    last_credited_receipt: self.last_credited,
                 };
                 self.settle(payment_id, unknown).await
             }
@@ -335,6 +344,7 @@ impl CardTask {
         match assessment {
             Assessment::Credit(approval) => {
                 self.resolved(&payment_id);
+                self.last_credited = approval.receipt_no.or(self.last_credited);
                 let approval = card_approval(&approval);
                 self.step(&payment_id, CardRecoveryStep::Credit(approval))
                     .await;
@@ -458,6 +468,7 @@ pub fn spawn_with(
         next_end_of_day: None,
         unresolved: BTreeSet::new(),
         queued: VecDeque::new(),
+        last_credited: None,
     };
     tokio::spawn(task.run());
     tx

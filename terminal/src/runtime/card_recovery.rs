@@ -77,6 +77,7 @@ impl<C: Clock> Core<C> {
                 amount,
                 approval: payment.card_approved.clone(),
                 completed: payment.card_completed,
+                last_credited_receipt: self.ledger.last_card_receipt,
             })
             .await?;
         }

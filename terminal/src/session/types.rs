@@ -215,6 +215,8 @@ pub enum CardCommand {
         approval: Option<CardApproval>,
         /// The kiosk journaled the completion (the goods were issued).
         completed: bool,
+        /// The terminal receipt of the last card payment the kiosk credited.
+        last_credited_receipt: Option<u32>,
     },
     /// Start-up recovery: reverse it (06 30); `CardReversalRequested` is journaled first.
     Reverse {
