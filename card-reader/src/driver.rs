@@ -291,6 +291,11 @@ pub struct UnknownPayment {
     pub approval: Option<Approval>,
     /// True if the host had decided "goods issued" (and so may have sent 80 00).
     pub goods_issued_sent: bool,
+    /// Receipt number of the last card payment the host credited, if it knows one. Without a
+    /// journaled approval, an approved last result for this amount under another receipt is an
+    /// approval the host never saw (the terminal finished it after the host died): it is reversed.
+    #[serde(default)]
+    pub last_credited_receipt: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,6 +305,17 @@ pub enum Recovery {
     /// The terminal held it but the goods were not issued: reversed now with 06 30.
     Reversed(Approval),
     /// The terminal does not hold the payment (never approved or already reversed by itself).
+    NotCharged,
+}
+
+/// What should happen to a payment whose outcome was unknown, learned from the terminal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Assessment {
+    /// The terminal holds it and the goods were issued: credit it.
+    Credit(Approval),
+    /// The goods were not issued: reverse it with 06 30 (the terminal may or may not hold it).
+    Reverse { approval: Approval, receipt_no: u32 },
+    /// The terminal does not hold it.
     NotCharged,
 }
 
@@ -544,51 +560,103 @@ impl CardReader {
         }
     }
 
-    /// Resolves a payment whose outcome is unknown: asks the terminal (06 20) and reverses
-    /// (06 30) a payment it holds when the goods were not issued. Clears the latch on success.
+    /// What the terminal's last result (06 20, retried while it is busy) says should happen to a
+    /// payment whose outcome is unknown. Nothing is reversed and the latch stays: a host that
+    /// journals every step calls this, journals the finding (and a reversal's intent), then calls
+    /// [`CardReader::reverse`] itself; [`CardReader::recover`] does it all in one call.
     ///
     /// A terminal in unattended mode cannot keep an approval the ECR never confirmed, so without
-    /// a journaled approval the answer is [`Recovery::NotCharged`].
-    pub async fn recover(&self, unknown: &UnknownPayment) -> Result<Recovery, CardError> {
+    /// a journaled approval the answer is [`Assessment::NotCharged`] — unless the terminal reports
+    /// an approved last transaction for this amount that is not the host's last credited one
+    /// (a confirmation the host never meant, e.g. from a restart racing the terminal): reversed.
+    pub async fn assess(&self, unknown: &UnknownPayment) -> Result<Assessment, CardError> {
         let last = self.repeat_with_retries().await?;
         tracing::info!(
             result = ?last.result_code, receipt = ?last.receipt_no, amount = ?last.amount_kopecks,
             "card recovery: terminal's last result"
         );
-        let recovery = match &unknown.approval {
-            None => Recovery::NotCharged,
-            Some(approval) => {
-                let ours = approval.receipt_no.is_some() && last.receipt_no == approval.receipt_no;
-                if ours && !last.approved() {
-                    Recovery::NotCharged
-                } else if ours && unknown.goods_issued_sent {
-                    Recovery::Credited(
-                        last.approval
-                            .clone()
-                            .map(|mut a| {
-                                a.print_lines = approval.print_lines.clone();
-                                a
-                            })
-                            .unwrap_or_else(|| approval.clone()),
-                    )
-                } else {
-                    let Some(receipt) = approval.receipt_no else {
-                        return Err(CardError::Protocol(
-                            "approval without receipt number".into(),
-                        ));
-                    };
-                    match self.reverse(receipt).await {
-                        Ok(_) => Recovery::Reversed(approval.clone()),
-                        Err(CardError::Terminal {
-                            code: RESULT_NOT_POSSIBLE,
-                            ..
-                        }) => Recovery::NotCharged,
-                        Err(e) => return Err(e),
+        let Some(approval) = &unknown.approval else {
+            let unseen = last.approved()
+                && last.amount_kopecks == Some(unknown.amount_kopecks)
+                && last.receipt_no.is_some()
+                && last.receipt_no != unknown.last_credited_receipt;
+            return Ok(match (unseen, last.receipt_no) {
+                (true, Some(receipt_no)) => {
+                    tracing::warn!(
+                        receipt = receipt_no,
+                        "card recovery: the terminal holds an approval the host never saw; reversing it"
+                    );
+                    Assessment::Reverse {
+                        approval: last.approval.clone().unwrap_or_default(),
+                        receipt_no,
                     }
+                }
+                _ => Assessment::NotCharged,
+            });
+        };
+        let ours = approval.receipt_no.is_some() && last.receipt_no == approval.receipt_no;
+        if ours && !last.approved() {
+            return Ok(Assessment::NotCharged);
+        }
+        if ours && unknown.goods_issued_sent {
+            return Ok(Assessment::Credit(
+                last.approval
+                    .clone()
+                    .map(|mut a| {
+                        a.print_lines = approval.print_lines.clone();
+                        a
+                    })
+                    .unwrap_or_else(|| approval.clone()),
+            ));
+        }
+        match approval.receipt_no {
+            Some(receipt_no) => Ok(Assessment::Reverse {
+                approval: approval.clone(),
+                receipt_no,
+            }),
+            None => Err(CardError::Protocol(
+                "approval without receipt number".into(),
+            )),
+        }
+    }
+
+    /// Reversal of an unknown payment after [`Assessment::Reverse`]: `Ok(true)` reversed now,
+    /// `Ok(false)` the terminal does not hold it (never booked, or reversed already).
+    pub async fn reverse_unknown(&self, receipt_no: u32) -> Result<bool, CardError> {
+        match self.reverse(receipt_no).await {
+            Ok(_) => Ok(true),
+            Err(CardError::Terminal {
+                code: RESULT_NOT_POSSIBLE,
+                ..
+            }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Clears the latch once the host has resolved the unknown payment through
+    /// [`CardReader::assess`] and [`CardReader::reverse_unknown`].
+    pub fn recovery_resolved(&self) {
+        set_latch(&self.latch, None);
+    }
+
+    /// Resolves a payment whose outcome is unknown: asks the terminal (06 20) and reverses
+    /// (06 30) a payment it holds when the goods were not issued. Clears the latch on success.
+    pub async fn recover(&self, unknown: &UnknownPayment) -> Result<Recovery, CardError> {
+        let recovery = match self.assess(unknown).await? {
+            Assessment::NotCharged => Recovery::NotCharged,
+            Assessment::Credit(approval) => Recovery::Credited(approval),
+            Assessment::Reverse {
+                approval,
+                receipt_no,
+            } => {
+                if self.reverse_unknown(receipt_no).await? {
+                    Recovery::Reversed(approval)
+                } else {
+                    Recovery::NotCharged
                 }
             }
         };
-        set_latch(&self.latch, None);
+        self.recovery_resolved();
         tracing::info!(?recovery, "card recovery resolved");
         Ok(recovery)
     }

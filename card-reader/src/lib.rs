@@ -17,8 +17,8 @@ pub mod emulator;
 pub mod port;
 
 pub use driver::{
-    Approval, AuthEvent, Authorisation, CardError, CardReader, DriverConfig, LastResult,
-    PendingApproval, Recovery, TerminalStatus, UnknownPayment,
+    Approval, Assessment, AuthEvent, Authorisation, CardError, CardReader, DriverConfig,
+    LastResult, PendingApproval, Recovery, TerminalStatus, UnknownPayment,
 };
 pub use emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 pub use messages::EndOfDayTotals;

@@ -197,6 +197,7 @@ async fn link_drop_with_approval_on_terminal_side_is_resolved() {
             amount_kopecks: 300_00,
             approval: Some(approval),
             goods_issued_sent: true,
+            last_credited_receipt: None,
         })
         .await
         .expect("recovery");
@@ -258,6 +259,7 @@ fn crash_before_answer_is_recovered_by_a_new_driver() {
                 amount_kopecks: 400_00,
                 approval: Some(approval),
                 goods_issued_sent: false,
+                last_credited_receipt: None,
             })
             .await
             .unwrap();
@@ -334,6 +336,7 @@ fn crash_after_goods_issued_is_credited_on_recovery() {
                 amount_kopecks: 600_00,
                 approval: Some(approval.clone()),
                 goods_issued_sent: true,
+                last_credited_receipt: None,
             })
             .await
             .unwrap();
@@ -345,4 +348,43 @@ fn crash_after_goods_issued_is_credited_on_recovery() {
         assert_eq!(emu.transactions()[0].state, TxnState::Booked);
         assert_eq!(reader.end_of_day().await.unwrap().total_kopecks, 600_00);
     });
+}
+
+/// Without a journaled approval, an approved last result for the same amount that is not the
+/// host's last credited payment is an approval the host never saw: `assess` says reverse it. The
+/// host's own last credited payment is left alone.
+#[tokio::test]
+async fn an_approval_the_host_never_saw_is_reversed() {
+    use card_reader::Assessment;
+    let emu = emulator();
+    let reader = reader(&emu).await;
+    let mut seen = Seen::default();
+    let AuthEvent::Completed { approval } = pay(&reader, 77_00, Answer::Issued, &mut seen).await
+    else {
+        panic!()
+    };
+    let receipt = approval.receipt_no.expect("receipt number");
+    let mut unknown = UnknownPayment {
+        amount_kopecks: 77_00,
+        approval: None,
+        goods_issued_sent: false,
+        last_credited_receipt: Some(receipt),
+    };
+    assert_eq!(
+        reader.assess(&unknown).await.unwrap(),
+        Assessment::NotCharged
+    );
+    unknown.last_credited_receipt = None;
+    let Assessment::Reverse { receipt_no, .. } = reader.assess(&unknown).await.unwrap() else {
+        panic!("an unseen approval must be reversed")
+    };
+    assert_eq!(receipt_no, receipt);
+    assert!(reader.reverse_unknown(receipt_no).await.unwrap());
+    assert_eq!(emu.batch().count, 0);
+    // A different amount is not this payment's: left alone.
+    unknown.amount_kopecks = 78_00;
+    assert_eq!(
+        reader.assess(&unknown).await.unwrap(),
+        Assessment::NotCharged
+    );
 }

@@ -35,6 +35,8 @@ pub struct Unreceipted {
     pub method: PaymentMethod,
     pub total: Money,
     pub allocations: Vec<ServiceAmount>,
+    /// A card payment's approval, for the card slip on its receipt.
+    pub card_approval: Option<backend_sync::event::CardApproval>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -50,6 +52,12 @@ pub struct Ledger {
     /// Totals over the whole journal, for checks.
     pub stacked_total: Money,
     pub card_completed_total: Money,
+    /// The card-terminal receipt of the last completed card payment (card recovery tells it from
+    /// an approval the kiosk never saw).
+    pub last_card_receipt: Option<u32>,
+    /// Card payments completed since the last card end-of-day: what the terminal's batch should
+    /// hold (count, total).
+    pub card_since_end_of_day: (u32, Money),
     pub credited_total: Money,
     pub last_seq: u64,
 }
@@ -159,8 +167,13 @@ impl Ledger {
                 amount_kopecks,
             } => {
                 self.card_completed_total += Money::from_kopecks(*amount_kopecks);
+                self.card_since_end_of_day.0 += 1;
+                self.card_since_end_of_day.1 += Money::from_kopecks(*amount_kopecks);
                 if let Some(open) = self.open_payments.get_mut(payment_id) {
                     open.card_completed = true;
+                    if let Some(approval) = &open.card_approved {
+                        self.last_card_receipt = Some(approval.receipt_no);
+                    }
                 }
             }
             JournalEvent::PaymentCompleted {
@@ -170,7 +183,10 @@ impl Ledger {
                 total_kopecks,
                 allocations,
             } => {
-                self.open_payments.remove(payment_id);
+                let card_approval = self
+                    .open_payments
+                    .remove(payment_id)
+                    .and_then(|open| open.card_approved);
                 let total = Money::from_kopecks(*total_kopecks);
                 self.credited_total += total;
                 *self.paid.entry((account.clone(), date)).or_default() += total;
@@ -182,6 +198,7 @@ impl Ledger {
                         method: *method,
                         total,
                         allocations: allocations.clone(),
+                        card_approval,
                     },
                 );
             }
@@ -208,6 +225,7 @@ impl Ledger {
                 self.unprinted.remove(receipt_id);
             }
             JournalEvent::CassetteRemoved { .. } => self.cassette.clear(),
+            JournalEvent::CardEndOfDay { .. } => self.card_since_end_of_day = (0, Money::ZERO),
             _ => {}
         }
     }

@@ -2,6 +2,7 @@
 //! meter-reading rules, health monitor, service operations and device wiring.
 
 pub mod accounts;
+pub mod card_soak;
 pub mod config;
 pub mod content;
 pub mod demo;

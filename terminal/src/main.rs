@@ -41,6 +41,9 @@ enum Command {
     /// Test harness: a scripted customer pays in cash forever against a validator on --port.
     #[command(hide = true)]
     CashSoak(terminal::soak::SoakArgs),
+    /// Test harness: a scripted customer pays by card forever against a card terminal on --port.
+    #[command(hide = true)]
+    CardSoak(terminal::card_soak::CardSoakArgs),
     /// Fast-forward a fleet of simulated kiosks through the real health monitor.
     SimulateFleet(terminal::health::fleet_sim::FleetArgs),
     /// The hash-chained journal.
@@ -105,6 +108,13 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("cash soak stopped: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::CardSoak(args) => match runtime().block_on(terminal::card_soak::run(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("card soak stopped: {e}");
                 ExitCode::FAILURE
             }
         },

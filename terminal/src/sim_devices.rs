@@ -3,6 +3,8 @@
 //! each on its own pseudo-terminal and driven by the real drivers, an emulated fiscal module, and
 //! the demo account source. The validator's power runs through a simulated GPIO relay, so the
 //! health desk's recovery ladder can power-cycle it like a real cabinet's.
+//! the demo account source. The card terminal's end of day runs daily at 23:30 Moscow time (the
+//! default of `[devices.card_reader] end_of_day`).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::accounts::{AccountScheme, FixtureSource, OfflineFallback};
 use crate::devices;
+use crate::devices::card::{CardSetup, EndOfDaySchedule};
 use crate::devices::receipts::ReceiptSetup;
 use crate::devices::recovery::RecoveryTools;
 use crate::gpio::{GpioBank, Level, Relay, SimPin};
@@ -108,7 +111,11 @@ pub async fn start(
             core.clone(),
         ),
         bill: bill_commands,
-        card: devices::card::spawn(reader, core.clone()),
+        card: devices::card::spawn_with(
+            reader,
+            core.clone(),
+            CardSetup::daily(EndOfDaySchedule::DEFAULT_TIME, chrono_tz::Europe::Moscow),
+        ),
         receipts: devices::receipts::spawn(setup, core),
     };
     Ok(SimDevices {

@@ -408,7 +408,8 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
             Some(c) => {
                 let reader = card_reader::CardReader::open(&c.port, card_reader::DriverConfig::default())
                     .map_err(|e| SimulateError::Setup(format!("devices.card_reader.port {}: {e}", c.port.display())))?;
-                Some(devices::card::spawn(reader, core_tx.clone()))
+                let setup = devices::card::CardSetup::daily(c.end_of_day, tz);
+                Some(devices::card::spawn_with(reader, core_tx.clone(), setup))
             }
             None => None,
         };

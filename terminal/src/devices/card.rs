@@ -1,18 +1,27 @@
 //! The card reader task: the ZVT driver on one side, the core on the other.
 //!
 //! An approval goes to the core first; the core journals it and only then answers "goods issued"
-//! (80 00) or "not issued" (84 66, the terminal reverses). When the outcome is unknown (link drop,
-//! timeout) the reader is asked for the last result and the payment is settled — credited if it
-//! was approved and completed, reversed if approved but not completed — before anything else.
+//! (80 00) or "not issued" (84 66, the terminal reverses). When the outcome is unknown — a link
+//! drop or timeout in this process, or a payment a crash left open (the core's `Recover` at start)
+//! — the task asks the terminal (06 20) and reports a [`CardRecoveryStep`]: credit, must reverse,
+//! or not charged. A reversal (06 30) goes out only on the core's `Reverse`, sent once its intent is
+//! journaled. Card payments are refused until every such payment is resolved.
+//! End of day (06 50) runs daily at the configured local time, only between payments and never
+//! while a recovery is open; its totals are journaled (`CardEndOfDay`).
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::Duration;
 
 use backend_sync::event::CardApproval;
-use card_reader::{Approval, AuthEvent, CardReader, Recovery, UnknownPayment};
+use backend_sync::JournalEvent;
+use card_reader::{Approval, Assessment, AuthEvent, CardReader, UnknownPayment};
+use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use tokio::sync::mpsc;
-use tracing::warn;
+use tracing::{info, warn};
 
-use crate::runtime::CoreEvent;
+use crate::runtime::{Clock, CoreEvent, SystemClock};
 use crate::service::ServiceInput;
-use crate::session::{CardCommand, DeviceInput};
+use crate::session::{CardCommand, CardRecoveryStep, DeviceInput};
 
 /// The journal's view of an approval: masked PAN only.
 pub fn card_approval(a: &Approval) -> CardApproval {
@@ -24,6 +33,21 @@ pub fn card_approval(a: &Approval) -> CardApproval {
         auth_code: a.auth_code.clone().unwrap_or_default(),
         card_terminal_id: a.terminal_id.map(|t| t.to_string()).unwrap_or_default(),
         rrn: a.rrn.clone(),
+    }
+}
+
+/// The driver's view of a journaled approval (for recovery after a restart).
+fn reader_approval(a: &CardApproval) -> Approval {
+    Approval {
+        amount_kopecks: a.amount_kopecks,
+        masked_pan: (!a.masked_pan.is_empty()).then(|| a.masked_pan.clone()),
+        auth_code: (!a.auth_code.is_empty()).then(|| a.auth_code.clone()),
+        receipt_no: (a.receipt_no != 0).then_some(a.receipt_no),
+        trace: (a.trace_no != 0).then_some(a.trace_no),
+        terminal_id: a.card_terminal_id.parse().ok(),
+        rrn: a.rrn.clone(),
+        card_name: None,
+        print_lines: Vec::new(),
     }
 }
 
@@ -41,43 +65,16 @@ async fn decision(commands: &mut mpsc::Receiver<CardCommand>) -> Option<bool> {
     None
 }
 
-/// Learns and settles an authorisation whose outcome is unknown.
-async fn settle(
-    reader: &CardReader,
-    unknown: UnknownPayment,
-    core: &mpsc::Sender<CoreEvent>,
-    commands: &mut mpsc::Receiver<CardCommand>,
-) {
-    match reader.recover(&unknown).await {
-        Ok(Recovery::Credited(approval)) => {
-            report(core, DeviceInput::CardApproved(card_approval(&approval))).await;
-            // The terminal holds the money already; whatever the answer, it is completed.
-            let _ = decision(commands).await;
-            report(core, DeviceInput::CardCompleted).await;
-        }
-        Ok(Recovery::Reversed(_)) => {
-            report(core, DeviceInput::CardReversed).await;
-        }
-        Ok(Recovery::NotCharged) => {
-            report(
-                core,
-                DeviceInput::CardDeclined {
-                    reason: "оплата не прошла, деньги не списаны".into(),
-                },
-            )
-            .await;
-        }
-        Err(e) => warn!(error = %e, "card outcome still unknown; the reader stays blocked"),
-    }
-}
-
+/// Runs one authorisation to its end; returns the payment when its outcome is unknown (the
+/// caller settles it before anything else).
 async fn authorise(
     reader: &CardReader,
     payment_id: &str,
     amount_kopecks: i64,
     core: &mpsc::Sender<CoreEvent>,
     commands: &mut mpsc::Receiver<CardCommand>,
-) {
+    last_credited: &mut Option<u32>,
+) -> Option<UnknownPayment> {
     let mut auth = match reader.authorise(amount_kopecks, payment_id).await {
         Ok(auth) => auth,
         Err(e) => {
@@ -88,7 +85,7 @@ async fn authorise(
                 },
             )
             .await;
-            return;
+            return None;
         }
     };
     loop {
@@ -101,7 +98,7 @@ async fn authorise(
                 continue;
             }
         };
-        let Some(event) = event else { return };
+        let event = event?;
         match event {
             AuthEvent::Prompt { text_ru, .. } => {
                 report(core, DeviceInput::CardPrompt(text_ru)).await;
@@ -116,21 +113,22 @@ async fn authorise(
                 let issued = decision(commands).await.unwrap_or(false);
                 pending.goods_issued(issued);
             }
-            AuthEvent::Completed { .. } => {
+            AuthEvent::Completed { approval } => {
+                *last_credited = approval.receipt_no.or(*last_credited);
                 report(core, DeviceInput::CardCompleted).await;
-                return;
+                return None;
             }
             AuthEvent::ReversedByTerminal { .. } => {
                 report(core, DeviceInput::CardReversed).await;
-                return;
+                return None;
             }
             AuthEvent::Declined { reason_ru, .. } => {
                 report(core, DeviceInput::CardDeclined { reason: reason_ru }).await;
-                return;
+                return None;
             }
             AuthEvent::Cancelled => {
                 report(core, DeviceInput::CardCancelled).await;
-                return;
+                return None;
             }
             AuthEvent::OutcomeUnknown {
                 detail,
@@ -138,43 +136,356 @@ async fn authorise(
                 goods_issued_sent,
             } => {
                 report(core, DeviceInput::CardOutcomeUnknown { detail }).await;
-                let unknown = UnknownPayment {
+                // In the running process the session knows whether it answered "issued".
+                return Some(UnknownPayment {
                     amount_kopecks,
                     approval,
                     goods_issued_sent: goods_issued_sent.unwrap_or(false),
-                };
-                settle(reader, unknown, core, commands).await;
-                return;
+                    last_credited_receipt: *last_credited,
+                });
             }
         }
     }
 }
 
-/// Runs the task; returns the channel the core sends [`CardCommand`]s to.
-pub fn spawn(reader: CardReader, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender<CardCommand> {
-    let (tx, mut commands) = mpsc::channel::<CardCommand>(16);
-    tokio::spawn(async move {
-        if let Err(e) = reader.registration().await {
+/// When the daily end of day runs: a local time of day in the kiosk's time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndOfDaySchedule {
+    pub at: NaiveTime,
+    pub tz: chrono_tz::Tz,
+}
+
+impl EndOfDaySchedule {
+    /// `[devices.card_reader] end_of_day` when none is configured (`--simulate`).
+    pub const DEFAULT_TIME: NaiveTime = match NaiveTime::from_hms_opt(23, 30, 0) {
+        Some(t) => t,
+        None => NaiveTime::MIN,
+    };
+
+    /// The first run strictly after `now`.
+    pub fn next_after(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let mut date = now.with_timezone(&self.tz).date_naive();
+        // A day whose local time does not exist (a DST gap) is skipped; three days always suffice.
+        for _ in 0..3 {
+            if let Some(at) = self
+                .tz
+                .from_local_datetime(&date.and_time(self.at))
+                .earliest()
+            {
+                let at = at.with_timezone(&Utc);
+                if at > now {
+                    return at;
+                }
+            }
+            date = date.succ_opt().unwrap_or(date);
+        }
+        now + chrono::Duration::days(1)
+    }
+}
+
+/// How the card task runs besides its reader.
+pub struct CardSetup {
+    pub end_of_day: Option<EndOfDaySchedule>,
+    /// The time the end-of-day schedule is checked against (a test's fake clock).
+    pub clock: Box<dyn Clock + Sync>,
+    /// How often the schedule is checked.
+    pub tick: Duration,
+    /// Pause before asking again when the terminal gives no definite answer during recovery.
+    pub retry_pause: Duration,
+    /// Pause before a failed end of day is tried again.
+    pub end_of_day_retry: Duration,
+}
+
+impl Default for CardSetup {
+    fn default() -> Self {
+        Self {
+            end_of_day: None,
+            clock: Box::new(SystemClock),
+            tick: Duration::from_secs(1),
+            retry_pause: Duration::from_secs(3),
+            end_of_day_retry: Duration::from_secs(300),
+        }
+    }
+}
+
+impl CardSetup {
+    /// Daily end of day at `at` local time, on the system clock.
+    pub fn daily(at: NaiveTime, tz: chrono_tz::Tz) -> Self {
+        Self {
+            end_of_day: Some(EndOfDaySchedule { at, tz }),
+            ..Self::default()
+        }
+    }
+}
+
+struct CardTask {
+    reader: CardReader,
+    core: mpsc::Sender<CoreEvent>,
+    commands: mpsc::Receiver<CardCommand>,
+    setup: CardSetup,
+    next_end_of_day: Option<DateTime<Utc>>,
+    /// Start-up recoveries not resolved yet: no payment and no end of day until they are.
+    unresolved: BTreeSet<String>,
+    /// Recovery commands that arrived while the task waited to retry.
+    queued: VecDeque<CardCommand>,
+    /// The terminal receipt of the last payment credited (recovery's reference point).
+    last_credited: Option<u32>,
+}
+
+impl CardTask {
+    async fn run(mut self) {
+        if let Err(e) = self.reader.registration().await {
             warn!(error = %e, "card terminal registration failed");
         }
-        while let Some(command) = commands.recv().await {
-            match command {
-                CardCommand::Authorise { payment_id, amount } => {
-                    authorise(&reader, &payment_id, amount.kopecks(), &core, &mut commands).await;
-                }
-                CardCommand::Diagnose => {
-                    let result = reader.diagnosis().await.map_err(|e| e.to_string());
-                    if let Err(reason) = &result {
-                        warn!(%reason, "card reader diagnosis failed");
-                    }
-                    let input = ServiceInput::CardDiagnosis(result);
-                    if core.send(CoreEvent::Service(input)).await.is_err() {
-                        return;
-                    }
-                }
-                CardCommand::GoodsIssued { .. } | CardCommand::Abort => {}
+        let now = self.setup.clock.now();
+        self.next_end_of_day = self.setup.end_of_day.map(|s| s.next_after(now));
+        loop {
+            if let Some(command) = self.queued.pop_front() {
+                self.on_command(command).await;
+                continue;
+            }
+            let tick = tokio::time::sleep(self.setup.tick);
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(command).await,
+                    None => return,
+                },
+                _ = tick, if self.next_end_of_day.is_some() => self.end_of_day_if_due().await,
             }
         }
-    });
+    }
+
+    async fn on_command(&mut self, command: CardCommand) {
+        match command {
+            CardCommand::Authorise { payment_id, amount } => {
+                if self.unresolved.is_empty() {
+                    let (reader, core) = (self.reader.clone(), self.core.clone());
+                    let unknown = authorise(
+                        &reader,
+                        &payment_id,
+                        amount.kopecks(),
+                        &core,
+                        &mut self.commands,
+                        &mut self.last_credited,
+                    )
+                    .await;
+                    if let Some(unknown) = unknown {
+                        self.settle(payment_id, unknown).await;
+                    }
+                } else {
+                    refuse(&self.core).await;
+                }
+            }
+            CardCommand::Recover {
+                payment_id,
+                amount,
+                approval,
+                completed,
+                last_credited_receipt,
+            } => {
+                self.last_credited = last_credited_receipt.or(self.last_credited);
+                let unknown = UnknownPayment {
+                    amount_kopecks: amount.kopecks(),
+                    approval: approval.as_ref().map(reader_approval),
+                    goods_issued_sent: completed,
+                    last_credited_receipt: self.last_credited,
+                };
+                self.settle(payment_id, unknown).await
+            }
+            CardCommand::Reverse {
+                payment_id,
+                receipt_no,
+            } => self.reverse(payment_id, receipt_no).await,
+            CardCommand::Diagnose => {
+                // The reader is used for nothing else while a payment's outcome is unknown.
+                let result = if self.unresolved.is_empty() {
+                    self.reader.diagnosis().await.map_err(|e| e.to_string())
+                } else {
+                    Err("a card payment is still being recovered".into())
+                };
+                if let Err(reason) = &result {
+                    warn!(%reason, "card reader diagnosis failed");
+                }
+                let _ = self
+                    .core
+                    .send(CoreEvent::Service(ServiceInput::CardDiagnosis(result)))
+                    .await;
+            }
+            // Answers and aborts outside a payment have nothing to act on.
+            CardCommand::GoodsIssued { .. } | CardCommand::Abort => {}
+        }
+    }
+
+    /// Waits `retry_pause`, refusing card payments and keeping recovery commands meanwhile.
+    async fn pause(&mut self) {
+        let until = tokio::time::sleep(self.setup.retry_pause);
+        tokio::pin!(until);
+        loop {
+            tokio::select! {
+                _ = &mut until => return,
+                command = self.commands.recv() => match command {
+                    Some(CardCommand::Authorise { .. }) => refuse(&self.core).await,
+                    Some(c @ (CardCommand::Recover { .. } | CardCommand::Reverse { .. })) => {
+                        self.queued.push_back(c);
+                    }
+                    Some(_) => {}
+                    None => return,
+                },
+            }
+        }
+    }
+
+    async fn step(&self, payment_id: &str, step: CardRecoveryStep) {
+        let input = DeviceInput::CardRecovery {
+            payment_id: payment_id.to_string(),
+            step,
+        };
+        report(&self.core, input).await;
+    }
+
+    /// Learns what became of a payment whose outcome is unknown (in this process or before a
+    /// restart) and reports it; a reversal waits for the core's `Reverse` (its intent journaled).
+    async fn settle(&mut self, payment_id: String, unknown: UnknownPayment) {
+        self.unresolved.insert(payment_id.clone());
+        let assessment = loop {
+            match self.reader.assess(&unknown).await {
+                Ok(a) => break a,
+                Err(e) => {
+                    warn!(payment = %payment_id, error = %e, "card recovery: no definite answer yet, asking again");
+                    self.pause().await;
+                }
+            }
+        };
+        info!(payment = %payment_id, ?assessment, "card recovery: terminal answered");
+        match assessment {
+            Assessment::Credit(approval) => {
+                self.resolved(&payment_id);
+                self.last_credited = approval.receipt_no.or(self.last_credited);
+                let approval = card_approval(&approval);
+                self.step(&payment_id, CardRecoveryStep::Credit(approval))
+                    .await;
+            }
+            Assessment::Reverse { receipt_no, .. } => {
+                self.step(&payment_id, CardRecoveryStep::MustReverse { receipt_no })
+                    .await;
+            }
+            Assessment::NotCharged => {
+                self.resolved(&payment_id);
+                let detail = if unknown.approval.is_some() {
+                    "the card terminal did not keep the approval: nothing charged"
+                } else {
+                    "never approved: nothing charged"
+                };
+                let step = CardRecoveryStep::NotCharged {
+                    detail: detail.into(),
+                };
+                self.step(&payment_id, step).await;
+            }
+        }
+    }
+
+    async fn reverse(&mut self, payment_id: String, receipt_no: u32) {
+        let reversed = loop {
+            match self.reader.reverse_unknown(receipt_no).await {
+                Ok(r) => break r,
+                Err(e) => {
+                    warn!(payment = %payment_id, receipt = receipt_no, error = %e, "card recovery: reversal not done yet, trying again");
+                    self.pause().await;
+                }
+            }
+        };
+        self.resolved(&payment_id);
+        let step = if reversed {
+            CardRecoveryStep::Reversed { receipt_no }
+        } else {
+            CardRecoveryStep::NotCharged {
+                detail: "the card terminal no longer held it: nothing charged".into(),
+            }
+        };
+        self.step(&payment_id, step).await;
+    }
+
+    fn resolved(&mut self, payment_id: &str) {
+        self.unresolved.remove(payment_id);
+        if self.unresolved.is_empty() {
+            self.reader.recovery_resolved();
+        }
+    }
+
+    /// Runs end of day if it is due and the reader is free; the task only gets here between
+    /// payments.
+    async fn end_of_day_if_due(&mut self) {
+        let (Some(due), Some(schedule)) = (self.next_end_of_day, self.setup.end_of_day) else {
+            return;
+        };
+        let now = self.setup.clock.now();
+        if now < due {
+            return;
+        }
+        if !self.unresolved.is_empty() || self.reader.recovery_pending().is_some() {
+            info!("card end of day waits: a card payment is being recovered");
+            return;
+        }
+        match self.reader.end_of_day().await {
+            Ok(totals) => {
+                info!(
+                    transactions = totals.count,
+                    kopecks = totals.total_kopecks,
+                    "card end of day"
+                );
+                let event = JournalEvent::CardEndOfDay {
+                    transactions: totals.count,
+                    total_kopecks: totals.total_kopecks,
+                };
+                if self.core.send(CoreEvent::Record(event)).await.is_err() {
+                    warn!("core gone: card end-of-day totals not journaled");
+                }
+                self.next_end_of_day = Some(schedule.next_after(now));
+            }
+            Err(e) => {
+                warn!(error = %e, "card end of day failed; trying again later");
+                let retry = chrono::Duration::from_std(self.setup.end_of_day_retry)
+                    .unwrap_or(chrono::Duration::minutes(5));
+                self.next_end_of_day = Some(now + retry);
+            }
+        }
+    }
+}
+
+/// A card payment while an earlier one is still being recovered.
+async fn refuse(core: &mpsc::Sender<CoreEvent>) {
+    let reason = "терминал проверяет прошлую оплату, попробуйте позже или оплатите наличными";
+    report(
+        core,
+        DeviceInput::CardDeclined {
+            reason: reason.into(),
+        },
+    )
+    .await;
+}
+
+/// Runs the task without end of day; returns the channel the core sends [`CardCommand`]s to.
+pub fn spawn(reader: CardReader, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender<CardCommand> {
+    spawn_with(reader, core, CardSetup::default())
+}
+
+/// Runs the task; returns the channel the core sends [`CardCommand`]s to.
+pub fn spawn_with(
+    reader: CardReader,
+    core: mpsc::Sender<CoreEvent>,
+    setup: CardSetup,
+) -> mpsc::Sender<CardCommand> {
+    let (tx, commands) = mpsc::channel::<CardCommand>(16);
+    let task = CardTask {
+        reader,
+        core,
+        commands,
+        setup,
+        next_end_of_day: None,
+        unresolved: BTreeSet::new(),
+        queued: VecDeque::new(),
+        last_credited: None,
+    };
+    tokio::spawn(task.run());
     tx
 }

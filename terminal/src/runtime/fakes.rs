@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::{CoreEvent, ReceiptJob};
 use crate::service::ServiceInput;
-use crate::session::{CardCommand, CustomerAccount, DeviceInput};
+use crate::session::{CardCommand, CardRecoveryStep, CustomerAccount, DeviceInput};
 
 async fn report(core: &mpsc::Sender<CoreEvent>, input: DeviceInput) {
     let _ = core.send(CoreEvent::Device(input, None)).await;
@@ -70,6 +70,20 @@ pub fn spawn_card(core: mpsc::Sender<CoreEvent>) -> mpsc::Sender<CardCommand> {
                     let _ = core
                         .send(CoreEvent::Service(ServiceInput::CardDiagnosis(Ok(()))))
                         .await;
+                }
+                // It keeps nothing across a restart.
+                CardCommand::Recover { payment_id, .. } => {
+                    let step = CardRecoveryStep::NotCharged {
+                        detail: "the stand-in terminal keeps nothing".into(),
+                    };
+                    report(&core, DeviceInput::CardRecovery { payment_id, step }).await
+                }
+                CardCommand::Reverse {
+                    payment_id,
+                    receipt_no,
+                } => {
+                    let step = CardRecoveryStep::Reversed { receipt_no };
+                    report(&core, DeviceInput::CardRecovery { payment_id, step }).await
                 }
             }
         }

@@ -10,6 +10,7 @@
 //! [`Core::with_service`], fed by `Intent::Service` from the screen bridge and by
 //! [`CoreEvent::Service`] results from the device tasks; its view rides on [`View::service`].
 
+mod card_recovery;
 pub mod fakes;
 pub mod health;
 mod service;
@@ -131,6 +132,8 @@ pub struct Core<C: Clock> {
     heartbeat: Option<Heartbeat>,
     /// Service mode: the desk (when configured) and what it reads (see `service.rs`).
     service: service::ServiceState,
+    /// Start-up recovery of card payments a crash left open.
+    card_recovery: card_recovery::CardRecovery,
 }
 
 /// Fixed facts the core needs besides its parts.
@@ -196,6 +199,7 @@ impl<C: Clock> Core<C> {
             metrics: None,
             heartbeat: None,
             service,
+            card_recovery: Default::default(),
         })
     }
 
@@ -429,7 +433,7 @@ impl<C: Clock> Core<C> {
                 cash,
                 card,
                 contact: None,
-                card_approval: None,
+                card_approval: p.card_approval.clone(),
             };
             self.links
                 .receipts
@@ -525,6 +529,14 @@ impl<C: Clock> Core<C> {
         if self.is_recovery_receipt(&input) {
             return self.on_recovery_receipt(input).await;
         }
+        if let DeviceInput::CardRecovery { payment_id, step } = &input {
+            // Start-up recovery's payments are the core's; one the session is waiting on is its.
+            if self.card_recovery.owns(payment_id) {
+                return self
+                    .on_card_recovery(payment_id.clone(), step.clone())
+                    .await;
+            }
+        }
         self.session.handle(Input::Device(input), now);
         self.flush().await
     }
@@ -536,6 +548,7 @@ impl<C: Clock> Core<C> {
     ) -> Result<Journal, CoreError> {
         self.publish();
         self.flush_health().await?;
+        self.start_card_recovery().await?;
         loop {
             let session_due = self.session.poll_timeout();
             let health_due = self.health.poll_timeout();
@@ -567,7 +580,7 @@ impl<C: Clock> Core<C> {
                         return Ok(self.journal);
                     }
                     Some(CoreEvent::Ui(intent)) => {
-                        if self.recovering {
+                        if self.recovering || self.card_recovery.holds_customers(self.clock.now()) {
                             info!("start-up recovery still running; the screen waits");
                             continue;
                         }

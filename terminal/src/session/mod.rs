@@ -1285,6 +1285,64 @@ impl Session {
                 card.phase = CardPhase::Unknown;
                 card.prompt = "Проверяем результат оплаты, не уходите…".into();
             }
+            (DeviceInput::CardRecovery { step, .. }, CardPhase::Unknown) => match step {
+                // The card glue learned the outcome (06 20); each step is journaled here.
+                CardRecoveryStep::Credit(approval) => {
+                    let amount = Money::from_kopecks(approval.amount_kopecks);
+                    self.journal(JournalEvent::CardCompleted {
+                        payment_id: pid,
+                        amount_kopecks: approval.amount_kopecks,
+                    });
+                    let credited = self.credit(
+                        card.payment,
+                        PaymentMethod::Card,
+                        amount,
+                        Some(approval),
+                        now,
+                    );
+                    self.enter(State::ReceiptChoice(credited), now);
+                    return;
+                }
+                CardRecoveryStep::MustReverse { receipt_no } => {
+                    self.journal(JournalEvent::CardReversalRequested {
+                        payment_id: pid.clone(),
+                        receipt_no,
+                    });
+                    self.emit(Output::Card(CardCommand::Reverse {
+                        payment_id: pid,
+                        receipt_no,
+                    }));
+                }
+                CardRecoveryStep::Reversed { receipt_no } => {
+                    self.journal(JournalEvent::CardReversed {
+                        payment_id: pid,
+                        receipt_no,
+                        amount_kopecks: card.amount.kopecks(),
+                    });
+                    self.card_payment_ended(
+                        card,
+                        "card payment not completed: reversed",
+                        Refused::new(
+                            SummaryProblem::CardReversed,
+                            "Оплата не завершена, деньги вернутся на карту",
+                        ),
+                        now,
+                    );
+                    return;
+                }
+                CardRecoveryStep::NotCharged { .. } => {
+                    self.card_payment_ended(
+                        card,
+                        "card payment outcome learned: nothing charged",
+                        Refused::new(
+                            SummaryProblem::CardDeclined,
+                            "Оплата не прошла, деньги не списаны",
+                        ),
+                        now,
+                    );
+                    return;
+                }
+            },
             (DeviceInput::CardCompleted, CardPhase::Unknown) => {
                 // Recovery learned the payment was approved and completed, approval details unknown
                 // here: the card glue reports CardApproved first, so this is not expected.

@@ -587,6 +587,108 @@ fn an_approval_after_cancel_is_answered_not_issued() {
         .any(|e| matches!(e, JournalEvent::PaymentCompleted { .. })));
 }
 
+/// An unknown outcome in the running process: each step the card glue learns is journaled, the
+/// reversal's intent before the reversal command.
+#[test]
+fn unknown_outcome_steps_are_journaled_reversal_intent_first() {
+    let mut s = session();
+    to_summary(&mut s, 1_500);
+    ui(&mut s, Intent::PayCard);
+    dev(
+        &mut s,
+        DeviceInput::CardApproved(approval(Money::from_rubles(1_500))),
+    );
+    let out = dev(
+        &mut s,
+        DeviceInput::CardOutcomeUnknown {
+            detail: "link down".into(),
+        },
+    );
+    assert!(matches!(
+        journaled(&out)[0],
+        JournalEvent::CardOutcomeUnknown { .. }
+    ));
+    let pid = match &out[0] {
+        Output::Journal(JournalEvent::CardOutcomeUnknown { payment_id, .. }) => payment_id.clone(),
+        other => panic!("{other:?}"),
+    };
+    let out = dev(
+        &mut s,
+        DeviceInput::CardRecovery {
+            payment_id: pid.clone(),
+            step: CardRecoveryStep::MustReverse { receipt_no: 7 },
+        },
+    );
+    assert!(matches!(
+        out[0],
+        Output::Journal(JournalEvent::CardReversalRequested { receipt_no: 7, .. })
+    ));
+    assert!(matches!(
+        out[1],
+        Output::Card(CardCommand::Reverse { receipt_no: 7, .. })
+    ));
+    let out = dev(
+        &mut s,
+        DeviceInput::CardRecovery {
+            payment_id: pid,
+            step: CardRecoveryStep::Reversed { receipt_no: 7 },
+        },
+    );
+    let events = journaled(&out);
+    assert!(matches!(
+        events[0],
+        JournalEvent::CardReversed {
+            receipt_no: 7,
+            amount_kopecks: 150_000,
+            ..
+        }
+    ));
+    assert!(matches!(events[1], JournalEvent::PaymentCancelled { .. }));
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, JournalEvent::PaymentCompleted { .. })));
+}
+
+#[test]
+fn unknown_outcome_the_terminal_kept_is_credited() {
+    let mut s = session();
+    to_summary(&mut s, 1_500);
+    ui(&mut s, Intent::PayCard);
+    let out = dev(
+        &mut s,
+        DeviceInput::CardOutcomeUnknown {
+            detail: "timeout".into(),
+        },
+    );
+    let pid = match &out[0] {
+        Output::Journal(JournalEvent::CardOutcomeUnknown { payment_id, .. }) => payment_id.clone(),
+        other => panic!("{other:?}"),
+    };
+    let out = dev(
+        &mut s,
+        DeviceInput::CardRecovery {
+            payment_id: pid,
+            step: CardRecoveryStep::Credit(approval(Money::from_rubles(1_500))),
+        },
+    );
+    let events = journaled(&out);
+    assert!(matches!(
+        events[0],
+        JournalEvent::CardCompleted {
+            amount_kopecks: 150_000,
+            ..
+        }
+    ));
+    assert!(matches!(
+        events[1],
+        JournalEvent::PaymentCompleted {
+            method: PaymentMethod::Card,
+            total_kopecks: 150_000,
+            ..
+        }
+    ));
+}
+
 #[test]
 fn paper_out_keeps_the_payment_and_offers_the_qr_and_an_e_receipt() {
     let mut s = session();
@@ -776,7 +878,13 @@ impl World {
                     self.authorise = Some(*amount)
                 }
                 Output::Card(CardCommand::GoodsIssued { issued, .. }) => self.goods = Some(*issued),
-                Output::Card(CardCommand::Abort | CardCommand::Diagnose) => {}
+                // Recovery commands come from the runtime, never from the session.
+                Output::Card(
+                    CardCommand::Abort
+                    | CardCommand::Diagnose
+                    | CardCommand::Recover { .. }
+                    | CardCommand::Reverse { .. },
+                ) => {}
                 Output::Fiscalise(req) => self.fiscalise = Some(req.receipt_id.clone()),
                 Output::PrintReceipt { receipt_id } => self.print = Some(receipt_id.clone()),
                 Output::PrintSlip(_) => {}

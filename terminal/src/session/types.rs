@@ -160,6 +160,12 @@ pub enum DeviceInput {
     CardOutcomeUnknown {
         detail: String,
     },
+    /// Start-up recovery of a card payment a crash left open: what the terminal said or did.
+    /// The core settles these itself (the session never saw the payment).
+    CardRecovery {
+        payment_id: String,
+        step: CardRecoveryStep,
+    },
     Fiscalised {
         receipt_id: String,
         fiscal: FiscalAttributes,
@@ -213,6 +219,35 @@ pub enum CardCommand {
     Abort,
     /// Service mode: run the reader's diagnosis (ZVT 06 70).
     Diagnose,
+    /// Start-up recovery: ask the terminal what became of a payment a crash left open (06 20).
+    Recover {
+        payment_id: String,
+        amount: Money,
+        /// The approval, if one was journaled.
+        approval: Option<CardApproval>,
+        /// The kiosk journaled the completion (the goods were issued).
+        completed: bool,
+        /// The terminal receipt of the last card payment the kiosk credited.
+        last_credited_receipt: Option<u32>,
+    },
+    /// Start-up recovery: reverse it (06 30); `CardReversalRequested` is journaled first.
+    Reverse {
+        payment_id: String,
+        receipt_no: u32,
+    },
+}
+
+/// A step of start-up card recovery, reported by the card task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardRecoveryStep {
+    /// The terminal holds the payment and the kiosk had completed it: credit it.
+    Credit(CardApproval),
+    /// Approved but not completed: it must be reversed.
+    MustReverse { receipt_no: u32 },
+    /// The reversal went through.
+    Reversed { receipt_no: u32 },
+    /// The terminal does not hold it (never approved, or already reversed).
+    NotCharged { detail: String },
 }
 
 /// What a fiscal receipt must carry.
