@@ -114,7 +114,11 @@ pub async fn start(
         card: devices::card::spawn_with(
             reader,
             core.clone(),
-            CardSetup::daily(EndOfDaySchedule::DEFAULT_TIME, chrono_tz::Europe::Moscow),
+            CardSetup {
+                // A pty answers at once: a dead emulator is noticed within seconds.
+                probe_every: Duration::from_secs(2),
+                ..CardSetup::daily(EndOfDaySchedule::DEFAULT_TIME, chrono_tz::Europe::Moscow)
+            },
         ),
         receipts: devices::receipts::spawn(setup, core),
     };

@@ -470,6 +470,64 @@ async fn information_pages_come_from_the_back_office_and_stay_when_it_is_gone() 
     assert_eq!(cached, fetched);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_at_the_kiosk_is_an_alert_at_the_back_office() {
+    let bo = EmbeddedBackOffice::start("E2E06").await.unwrap();
+    let link = BackOfficeLink::new(&bo.url, &bo.terminal_id, &bo.key_hex).unwrap();
+    let mut kiosk = Kiosk::start("E2E06", link).await;
+    // Once the driver's start-up RESET is over (it would clear the failure)…
+    let deadline = Instant::now() + WAIT;
+    while !matches!(
+        kiosk.devices.bill.status(),
+        bill_acceptor::DeviceStatus::Disabled | bill_acceptor::DeviceStatus::Idling
+    ) {
+        assert!(Instant::now() < deadline, "the validator never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The validator fails and the card terminal goes dead: no payment method is left.
+    kiosk.devices.bill.fail(bill_acceptor::FailureCode {
+        kind: bill_acceptor::FailureKind::StackMotor,
+        code: 0x50,
+    });
+    let dead = std::mem::replace(
+        &mut kiosk.devices.card,
+        card_reader::Emulator::spawn().unwrap(),
+    );
+    drop(dead);
+    let out = kiosk.view.wait_for(|v| v.availability.out_of_service);
+    assert!(
+        tokio::time::timeout(WAIT, out).await.is_ok(),
+        "never out of service"
+    );
+    // The alert is a journal entry: it reaches the back office with the next batch.
+    let deadline = Instant::now() + WAIT;
+    let (level, detail) = loop {
+        let row: Option<(String, String)> = back_office_db(&bo)
+            .query_row(
+                "SELECT level, detail FROM outages WHERE terminal_id = ?1",
+                params!["E2E06"],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ok();
+        if let Some(row) = row {
+            break row;
+        }
+        assert!(Instant::now() < deadline, "no outage at the back office");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(level, "started");
+    assert!(detail.contains("no payment method works"), "{detail}");
+    // And the fleet page says so.
+    let fleet = reqwest::get(format!("{}/fleet", bo.url.trim_end_matches('/')))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(fleet.contains("E2E06"), "{fleet}");
+    kiosk.stop().await;
+}
+
 /// A TCP gate in front of the back office: when closed, it refuses new connections and cuts the
 /// open ones (the HTTP client keeps connections alive). Answers can be held back by `delay`, so
 /// the back office has stored a batch well before the kiosk hears so.

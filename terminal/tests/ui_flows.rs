@@ -263,6 +263,19 @@ impl Kiosk {
         );
     }
 
+    /// Waits until the validator finished the driver's start-up (its RESET clears a failure, so a
+    /// fault injected earlier would heal by itself).
+    fn wait_validator_started(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !matches!(
+            self.devices.bill.status(),
+            bill_acceptor::DeviceStatus::Disabled | bill_acceptor::DeviceStatus::Idling
+        ) {
+            assert!(Instant::now() < deadline, "the validator never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits (with the core's view refreshed on screen) until what works satisfies `pred`.
     fn wait_availability(&mut self, what: &str, pred: impl Fn(&Availability) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -780,7 +793,7 @@ fn a_full_cassette_leaves_card_payments_only() {
 #[test]
 fn a_failed_validator_is_power_cycled_back_into_service_and_it_is_journaled() {
     let mut k = Kiosk::start_with_health(quick_health(vec![RecoveryStep::PowerCycle]));
-    k.wait_availability("the validator up", |a| a.cash);
+    k.wait_validator_started();
     k.devices.bill.fail(bill_acceptor::FailureCode {
         kind: bill_acceptor::FailureKind::StackMotor,
         code: 0x50,
@@ -801,6 +814,7 @@ fn a_failed_validator_comes_back_on_the_first_rung_by_reopening_its_port() {
         RecoveryStep::ReopenPort,
         RecoveryStep::PowerCycle,
     ]));
+    k.wait_validator_started();
     k.devices.bill.fail(bill_acceptor::FailureCode {
         kind: bill_acceptor::FailureKind::TransportMotor,
         code: 0x51,
@@ -1335,6 +1349,46 @@ fn an_encashment_cut_off_after_the_removal_is_finished_after_a_restart() {
         JournalEvent::EncashmentCounted {
             counted_total_kopecks: 100_000,
             expected_total_kopecks: 100_000,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_failed_validator_and_a_dead_card_reader_put_the_kiosk_out_of_service() {
+    // No recovery steps: the validator stays failed.
+    let mut k = Kiosk::start_with_health(quick_health(vec![]));
+    k.wait_validator_started();
+    k.devices.bill.fail(bill_acceptor::FailureCode {
+        kind: bill_acceptor::FailureKind::StackMotor,
+        code: 0x50,
+    });
+    k.wait_availability("cash off", |a| !a.cash);
+    assert!(
+        !k.view.borrow().availability.out_of_service,
+        "card still works"
+    );
+    // The card terminal goes dead: its idle status enquiries go unanswered.
+    let card = std::mem::replace(&mut k.devices.card, card_reader::Emulator::spawn().unwrap());
+    drop(card);
+    k.wait_availability("out of service", |a| a.out_of_service);
+    assert!(
+        k.ui.shows("Терминал временно не работает") && k.ui.shows("8-800-000-00-00"),
+        "the welcome screen is the out-of-service notice: {:?}",
+        k.ui.all_text()
+    );
+    assert!(!k.ui.has("Оплатить"), "no payment can be started");
+    let metrics = k.metrics.as_ref().unwrap().borrow().render();
+    assert!(
+        metrics.contains("kiosk_service_state{state=\"out_of_service\"} 1"),
+        "{metrics}"
+    );
+    let events = k.finish();
+    assert!(device_went(&events, Device::CardReader, "down"));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        JournalEvent::OutageAlert {
+            level: backend_sync::event::OutageLevel::Started,
             ..
         }
     )));

@@ -19,6 +19,7 @@ use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::health::{Device, DeviceCondition, FaultKind};
 use crate::runtime::{Clock, CoreEvent, SystemClock};
 use crate::service::ServiceInput;
 use crate::session::{CardCommand, CardRecoveryStep, DeviceInput};
@@ -194,6 +195,9 @@ pub struct CardSetup {
     pub retry_pause: Duration,
     /// Pause before a failed end of day is tried again.
     pub end_of_day_retry: Duration,
+    /// How often an idle reader is asked for its status (05 01), so a dead reader is known before
+    /// a customer chooses the card.
+    pub probe_every: Duration,
 }
 
 impl Default for CardSetup {
@@ -204,6 +208,7 @@ impl Default for CardSetup {
             tick: Duration::from_secs(1),
             retry_pause: Duration::from_secs(3),
             end_of_day_retry: Duration::from_secs(300),
+            probe_every: Duration::from_secs(10),
         }
     }
 }
@@ -230,29 +235,69 @@ struct CardTask {
     queued: VecDeque<CardCommand>,
     /// The terminal receipt of the last payment credited (recovery's reference point).
     last_credited: Option<u32>,
+    /// Whether the reader answered last time (None: not asked yet); reported on change.
+    answering: Option<bool>,
 }
 
 impl CardTask {
     async fn run(mut self) {
-        if let Err(e) = self.reader.registration().await {
+        let registered = self.reader.registration().await;
+        if let Err(e) = &registered {
             warn!(error = %e, "card terminal registration failed");
         }
+        self.answered(registered.is_ok()).await;
         let now = self.setup.clock.now();
         self.next_end_of_day = self.setup.end_of_day.map(|s| s.next_after(now));
+        let mut next_probe = tokio::time::Instant::now() + self.setup.probe_every;
         loop {
             if let Some(command) = self.queued.pop_front() {
                 self.on_command(command).await;
                 continue;
             }
             let tick = tokio::time::sleep(self.setup.tick);
+            let probe = tokio::time::sleep_until(next_probe);
             tokio::select! {
                 command = self.commands.recv() => match command {
                     Some(command) => self.on_command(command).await,
                     None => return,
                 },
                 _ = tick, if self.next_end_of_day.is_some() => self.end_of_day_if_due().await,
+                _ = probe => {
+                    self.probe().await;
+                    next_probe = tokio::time::Instant::now() + self.setup.probe_every;
+                }
             }
         }
+    }
+
+    /// Asks the idle reader for its status (05 01) and reports whether it answers.
+    async fn probe(&mut self) {
+        let asked = tokio::time::timeout(PROBE_TIMEOUT, self.reader.status_enquiry()).await;
+        let ok = matches!(asked, Ok(Ok(_)));
+        if !ok {
+            warn!(?asked, "card reader does not answer its status enquiry");
+        }
+        self.answered(ok).await;
+    }
+
+    /// Tells the health desk when the reader starts or stops answering.
+    async fn answered(&mut self, ok: bool) {
+        if self.answering == Some(ok) {
+            return;
+        }
+        self.answering = Some(ok);
+        let condition = if ok {
+            DeviceCondition::Up
+        } else {
+            DeviceCondition::Down {
+                kind: FaultKind::Communication,
+                detail: "the card terminal does not answer".into(),
+            }
+        };
+        let _ = self
+            .core
+            .send(CoreEvent::Health(Device::CardReader, condition))
+            .await;
     }
 
     async fn on_command(&mut self, command: CardCommand) {
@@ -469,6 +514,9 @@ pub fn spawn(reader: CardReader, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender<
     spawn_with(reader, core, CardSetup::default())
 }
 
+/// The longest a status enquiry may take before the reader counts as not answering.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Runs the task; returns the channel the core sends [`CardCommand`]s to.
 pub fn spawn_with(
     reader: CardReader,
@@ -483,6 +531,7 @@ pub fn spawn_with(
         setup,
         next_end_of_day: None,
         unresolved: BTreeSet::new(),
+        answering: None,
         queued: VecDeque::new(),
         last_credited: None,
     };
