@@ -166,6 +166,33 @@ pub fn esc(s: &str) -> String {
 }
 
 /// The whole fleet page.
+/// One technician's login or operation at a kiosk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceOp {
+    pub time_utc: String,
+    pub terminal_id: String,
+    /// `login`, `login_refused`, `login_locked_out`, or the operation (`encashment`, …).
+    pub operation: String,
+    pub detail: String,
+}
+
+/// The latest service logins and operations across the fleet, newest first.
+pub fn service_log(sql: &mut dyn Sql, limit: i64) -> Result<Vec<ServiceOp>, StoreError> {
+    let rows = sql.query(
+        "SELECT time_utc, terminal_id, operation, detail FROM service_log ORDER BY time_utc DESC, seq DESC LIMIT $1",
+        params![limit],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ServiceOp {
+            time_utc: r.text(0),
+            terminal_id: r.text(1),
+            operation: r.text(2),
+            detail: r.text(3),
+        })
+        .collect())
+}
+
 pub fn page(sql: &mut dyn Sql, now: chrono::DateTime<chrono::Utc>) -> Result<String, StoreError> {
     let rows = rows(sql, now)?;
     let takings = takings(sql, now, 14)?;
@@ -240,6 +267,21 @@ td,th{border:1px solid #999;padding:.3em .6em;text-align:left}th{background:#eee
             esc(i.terminal_id.as_deref().unwrap_or("—")),
             esc(&i.code),
             esc(&i.detail)
+        ));
+    }
+    h.push_str("</table><h2>Сервисные операции</h2><table><tr><th>Время</th><th>Терминал</th><th>Операция</th><th>Подробности</th></tr>");
+    for op in service_log(sql, 30)? {
+        let class = if op.operation.starts_with("login_") {
+            " class=\"warn\""
+        } else {
+            ""
+        };
+        h.push_str(&format!(
+            "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&op.time_utc),
+            esc(&op.terminal_id),
+            esc(&op.operation),
+            esc(&op.detail)
         ));
     }
     h.push_str("</table><p><a href=\"/openapi.json\">OpenAPI</a></p></body></html>");

@@ -222,6 +222,30 @@ pub fn apply(
                 params![terminal, outage_id, t, &day, level_name(*level), *working_minutes, breach, detail],
             )?;
         }
+        // Technicians' logins and operations: who did what at which kiosk, for the fleet page.
+        JournalEvent::ServiceLogin {
+            method,
+            succeeded,
+            locked_out,
+        } => {
+            let operation = if *succeeded {
+                "login"
+            } else if *locked_out {
+                "login_locked_out"
+            } else {
+                "login_refused"
+            };
+            sql.exec(
+                "INSERT INTO service_log (terminal_id, seq, time_utc, operation, detail) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                params![terminal, seq, t, operation, method],
+            )?;
+        }
+        JournalEvent::ServiceOperation { operation, detail } => {
+            sql.exec(
+                "INSERT INTO service_log (terminal_id, seq, time_utc, operation, detail) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                params![terminal, seq, t, operation, detail],
+            )?;
+        }
         JournalEvent::DeviceStateChanged {
             device,
             state,

@@ -94,6 +94,11 @@ CREATE TABLE IF NOT EXISTS outages (
     breach BIGINT NOT NULL, detail TEXT NOT NULL,
     PRIMARY KEY (terminal_id, outage_id)
 );
+CREATE TABLE IF NOT EXISTS service_log (
+    terminal_id TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL, operation TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, seq)
+);
 CREATE TABLE IF NOT EXISTS device_states (
     terminal_id TEXT NOT NULL, device TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL,
     time_utc TEXT NOT NULL,
@@ -130,6 +135,7 @@ pub const PROJECTIONS: &[&str] = &[
     "encashments",
     "outages",
     "device_states",
+    "service_log",
 ];
 
 /// Creates every table (idempotent).

@@ -484,3 +484,53 @@ async fn the_embedded_back_office_serves_a_simulated_terminal() {
     sync.shutdown().await;
     bo.shutdown().await;
 }
+
+#[tokio::test]
+async fn service_logins_and_operations_are_visible_on_the_fleet_page() {
+    for db in all_stores().await {
+        add_terminal(&db.store, "S1").await;
+        let mut sim = back_office::testkit::JournalWriter::new("S1", chrono::Utc::now());
+        let recs = vec![
+            sim.push(
+                &JournalEvent::ServiceLogin {
+                    method: "pin".into(),
+                    succeeded: false,
+                    locked_out: false,
+                },
+                1_000,
+            ),
+            sim.push(
+                &JournalEvent::ServiceLogin {
+                    method: "pin".into(),
+                    succeeded: true,
+                    locked_out: false,
+                },
+                1_000,
+            ),
+            sim.push(
+                &JournalEvent::ServiceOperation {
+                    operation: "encashment".into(),
+                    detail: "counted 1 500,00 of 1 500,00".into(),
+                },
+                1_000,
+            ),
+        ];
+        ingest_direct(&db.store, "S1", &recs).await.unwrap();
+        let ops = db
+            .store
+            .read(|sql| back_office::fleet::service_log(sql, 10))
+            .await
+            .unwrap();
+        let names: Vec<_> = ops.iter().map(|o| o.operation.as_str()).collect();
+        assert_eq!(names, ["encashment", "login", "login_refused"]);
+        let page = db
+            .store
+            .read(|sql| back_office::fleet::page(sql, chrono::Utc::now()))
+            .await
+            .unwrap();
+        assert!(
+            page.contains("Сервисные операции") && page.contains("counted 1 500,00 of 1 500,00"),
+            "{page}"
+        );
+    }
+}
