@@ -33,7 +33,7 @@ pub fn topics(bundle: Option<&ContentBundle>, local: &LocalInfo) -> Vec<InfoTopi
                 .tariffs
                 .iter()
                 .map(|t| InfoEntry {
-                    heading: format!("{} ({})", t.name, zone_ru(&t.zone)),
+                    heading: tariff_heading(&t.name, &t.zone),
                     text: format!(
                         "{} за кВт·ч, действует с {}",
                         Money::from_kopecks(t.price_kopecks_per_kwh),
@@ -76,6 +76,16 @@ pub fn topics(bundle: Option<&ContentBundle>, local: &LocalInfo) -> Vec<InfoTopi
         });
     }
     topics
+}
+
+/// The tariff's name, with its zone unless the name already says it («Двухзонный, день»).
+fn tariff_heading(name: &str, zone: &str) -> String {
+    let zone = zone_ru(zone);
+    if name.to_lowercase().contains(zone) {
+        name.to_string()
+    } else {
+        format!("{name} ({zone})")
+    }
 }
 
 fn zone_ru(zone: &str) -> &str {
@@ -219,6 +229,8 @@ mod tests {
             "7,92 ₽ за кВт·ч, действует с 01.07.2026"
         );
         assert_eq!(pages[1].entries.len(), 2);
+        assert_eq!(pages[0].entries[0].heading, "Население, город (день)");
+        assert_eq!(tariff_heading("Двухзонный, ночь", "T2"), "Двухзонный, ночь");
     }
 
     #[test]

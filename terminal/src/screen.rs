@@ -404,8 +404,11 @@ impl ScreenBridge {
                 unavailable,
                 hotline: self.hotline.clone(),
             });
+        let screen = self.screen(view, availability);
+        // The out-of-service page says it all; a banner above it would only repeat it.
+        let notice = notice.filter(|_| !matches!(screen, v::Screen::OutOfService(_)));
         v::ViewState {
-            screen: self.screen(view, availability),
+            screen,
             accessibility: self.a11y,
             idle_countdown,
             notice,

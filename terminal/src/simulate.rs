@@ -5,7 +5,7 @@
 //! fiscal module and a
 //! persistent journal under `var/sim/`; the technician's hands are the standard input: `insert
 //! 1000`, `insert-fake`, `jam`, `fail`, `cassette-full`, `cassette-out`, `cassette-in`,
-//! `paper-near-end`, `paper-out`, `paper-in`, `status`. The health desk watches every device: a
+//! `card-off`, `paper-near-end`, `paper-out`, `paper-in`, `status`. The health desk watches every device: a
 //! fault shows on screen as a degraded or out-of-service notice, the validator's recovery ladder
 //! re-opens its port and power-cycles it through a simulated relay, and Prometheus metrics are
 //! served on localhost. Service mode opens with the demo PIN ([`crate::service::DEMO_PIN`]).
@@ -239,11 +239,17 @@ pub fn run(data_dir: PathBuf, back_office: Option<BackOfficeLink>) -> Result<(),
         ),
         None => eprintln!("Back office: {}", back_office.link.fleet_url()),
     }
-    spawn_console(devices.bill.clone(), Arc::new(devices.printer));
+    // The console keeps the emulators for as long as the kiosk runs, even when nobody types on
+    // standard input (it may be closed from the start: a desktop launcher, `< /dev/null`).
+    spawn_console(
+        devices.bill.clone(),
+        Arc::new(devices.printer),
+        devices.card,
+    );
     eprintln!(
         "Kiosk running on emulated devices. Type `insert 1000`, `insert-fake`, `jam`, `fail`, \
-         `cassette-full`, `cassette-out`, `cassette-in`, `paper-near-end`, `paper-out`, \
-         `paper-in`, `status` here. Metrics: http://{DEFAULT_METRICS_ADDR}/metrics"
+         `cassette-full`, `cassette-out`, `cassette-in`, `card-off`, `paper-near-end`, \
+         `paper-out`, `paper-in`, `status` here. Metrics: http://{DEFAULT_METRICS_ADDR}/metrics"
     );
     eprintln!(
         "Service mode: tap the top-left corner of the header 5 times, PIN {}.",
@@ -481,7 +487,9 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
 fn spawn_console(
     bill: Arc<bill_acceptor::EmulatorHandle>,
     printer: Arc<receipt_printer::EmulatorHandle>,
+    card: card_reader::EmulatorHandle,
 ) {
+    let mut card = Some(card);
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines().map_while(Result::ok) {
             let words: Vec<&str> = line.split_whitespace().collect();
@@ -495,6 +503,12 @@ fn spawn_console(
                     bill.jam();
                     Ok(())
                 }
+                // The card terminal loses power for good (its pty closes): the kiosk notices at
+                // the next status enquiry.
+                ["card-off"] => card
+                    .take()
+                    .map(drop)
+                    .ok_or_else(|| "the card terminal is already off".to_string()),
                 ["cassette-full"] => {
                     bill.cassette_full();
                     Ok(())
@@ -536,6 +550,11 @@ fn spawn_console(
             if let Err(e) = result {
                 eprintln!("{e}");
             }
+        }
+        // Standard input closed: the cabinet stays powered (this thread keeps the emulators)
+        // until the kiosk exits.
+        loop {
+            std::thread::park();
         }
     });
 }

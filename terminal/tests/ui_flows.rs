@@ -1378,6 +1378,11 @@ fn a_failed_validator_and_a_dead_card_reader_put_the_kiosk_out_of_service() {
         k.ui.all_text()
     );
     assert!(!k.ui.has("Оплатить"), "no payment can be started");
+    assert!(
+        !k.ui.shows("оплата картой"),
+        "no degraded banner repeats the page: {:?}",
+        k.ui.all_text()
+    );
     let metrics = k.metrics.as_ref().unwrap().borrow().render();
     assert!(
         metrics.contains("kiosk_service_state{state=\"out_of_service\"} 1"),
