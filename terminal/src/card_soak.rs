@@ -12,17 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use card_reader::{CardReader, DriverConfig};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::devices::card::{self, CardSetup};
 use crate::journal::Journal;
 use crate::money::{Limits, Money};
-use crate::runtime::{
-    fakes, wait_for_screen, Core, CoreError, CoreEvent, CoreSetup, DeviceLinks, SystemClock,
-};
-use crate::session::{
-    BillCommand, CardCommand, Intent, Purpose, ReceiptChoice, Screen, Session, SessionConfig,
-};
+use crate::runtime::{fakes, scripted_core, wait_for_screen, CoreError, CoreEvent, DeviceLinks};
+use crate::session::{BillCommand, CardCommand, Intent, Purpose, ReceiptChoice, Screen};
 
 #[derive(Debug, clap::Args)]
 pub struct CardSoakArgs {
@@ -100,21 +96,7 @@ pub async fn run(args: CardSoakArgs) -> Result<(), CardSoakError> {
         per_payment: Money::from_rubles(90_000),
         per_day: Money::from_rubles(1_000_000_000),
     };
-    let mut config = SessionConfig::new("CSOAK1", limits);
-    config.first_document_no = first_no;
-    let session = Session::new(
-        config,
-        Box::new(crate::reading_check::MeterRules::any_day(
-            chrono_tz::Europe::Moscow,
-        )),
-    );
-    let (view_tx, mut view) = watch::channel(session.view());
-    let setup = CoreSetup {
-        tz: chrono_tz::Europe::Moscow,
-        terminal_id: "CSOAK1".into(),
-        wait_for_bill_ready: false,
-    };
-    let core = Core::new(session, journal, links, SystemClock, view_tx, setup)?;
+    let (core, mut view) = scripted_core("CSOAK1", limits, journal, links, false)?;
     let core_task = tokio::spawn(core.run(core_rx));
 
     let send = |i: Intent| {

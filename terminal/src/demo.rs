@@ -9,11 +9,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::journal::Journal;
 use crate::money::{Limits, Money};
-use crate::reading_check::MeterRules;
-use crate::runtime::{wait_for_screen, Core, CoreEvent, CoreSetup, SystemClock};
-use crate::session::{
-    CustomerAccount, Intent, Purpose, ReceiptChoice, Screen, Session, SessionConfig, View,
-};
+use crate::runtime::{scripted_core, wait_for_screen, CoreEvent};
+use crate::session::{CustomerAccount, Intent, Purpose, ReceiptChoice, Screen, View};
 use crate::sim_devices::{self, SimDevices};
 
 #[derive(Debug, thiserror::Error)]
@@ -94,23 +91,7 @@ pub async fn run_demo() -> Result<(String, u64), DemoError> {
         per_payment: Money::from_rubles(15_000),
         per_day: Money::from_rubles(60_000),
     };
-    let session = Session::new(
-        SessionConfig::new("DEMO01", limits),
-        Box::new(MeterRules::any_day(chrono_tz::Europe::Moscow)),
-    );
-    let (view_tx, mut view) = watch::channel(session.view());
-    let core = Core::new(
-        session,
-        Journal::in_memory()?,
-        links,
-        SystemClock,
-        view_tx,
-        CoreSetup {
-            tz: chrono_tz::Europe::Moscow,
-            terminal_id: "DEMO01".into(),
-            wait_for_bill_ready: false,
-        },
-    )?;
+    let (core, mut view) = scripted_core("DEMO01", limits, Journal::in_memory()?, links, false)?;
     let core_task = tokio::spawn(core.run(core_rx));
 
     let ui = |i: Intent| {

@@ -14,10 +14,8 @@ use tokio::sync::{mpsc, watch};
 use crate::devices;
 use crate::journal::Journal;
 use crate::money::{Limits, Money};
-use crate::runtime::{
-    fakes, wait_for_screen, Core, CoreError, CoreEvent, CoreSetup, DeviceLinks, SystemClock,
-};
-use crate::session::{Intent, Purpose, ReceiptChoice, Screen, Session, SessionConfig, View};
+use crate::runtime::{fakes, scripted_core, wait_for_screen, CoreError, CoreEvent, DeviceLinks};
+use crate::session::{Intent, Purpose, ReceiptChoice, Screen, View};
 
 #[derive(Debug, clap::Args)]
 pub struct SoakArgs {
@@ -60,7 +58,6 @@ async fn until(view: &mut watch::Receiver<View>, pred: impl Fn(&Screen) -> bool)
 
 pub async fn run(args: SoakArgs) -> Result<(), SoakError> {
     let mut journal = Journal::open(&args.journal)?;
-    let first_no = journal.last_seq() + 1;
     // Kept alive for the whole run.
     let _sync = match (&args.back_office_url, &args.key_file) {
         (Some(url), Some(key_file)) => {
@@ -93,21 +90,7 @@ pub async fn run(args: SoakArgs) -> Result<(), SoakError> {
         per_payment: Money::from_rubles(10_000_000),
         per_day: Money::from_rubles(1_000_000_000),
     };
-    let mut config = SessionConfig::new(args.terminal_id.clone(), limits);
-    config.first_document_no = first_no;
-    let session = Session::new(
-        config,
-        Box::new(crate::reading_check::MeterRules::any_day(
-            chrono_tz::Europe::Moscow,
-        )),
-    );
-    let (view_tx, mut view) = watch::channel(session.view());
-    let setup = CoreSetup {
-        tz: chrono_tz::Europe::Moscow,
-        terminal_id: args.terminal_id.clone(),
-        wait_for_bill_ready: true,
-    };
-    let core = Core::new(session, journal, links, SystemClock, view_tx, setup)?;
+    let (core, mut view) = scripted_core(&args.terminal_id, limits, journal, links, true)?;
     let core_task = tokio::spawn(core.run(core_rx));
 
     let send = |i: Intent| {

@@ -730,3 +730,29 @@ pub async fn wait_for_screen(
     let wait = view.wait_for(|v| pred(&v.screen));
     matches!(tokio::time::timeout(limit, wait).await, Ok(Ok(_)))
 }
+
+/// The core of a scripted kiosk (demo, soaks) in Moscow time over `journal`: document numbers
+/// carry on after the journal's last entry, meter readings are accepted any day.
+pub fn scripted_core(
+    terminal_id: &str,
+    limits: crate::money::Limits,
+    journal: Journal,
+    links: DeviceLinks,
+    wait_for_bill_ready: bool,
+) -> Result<(Core<SystemClock>, watch::Receiver<View>), CoreError> {
+    let tz = chrono_tz::Europe::Moscow;
+    let mut config = crate::session::SessionConfig::new(terminal_id, limits);
+    config.first_document_no = journal.last_seq() + 1;
+    let session = Session::new(
+        config,
+        Box::new(crate::reading_check::MeterRules::any_day(tz)),
+    );
+    let (view_tx, view) = watch::channel(session.view());
+    let setup = CoreSetup {
+        tz,
+        terminal_id: terminal_id.into(),
+        wait_for_bill_ready,
+    };
+    let core = Core::new(session, journal, links, SystemClock, view_tx, setup)?;
+    Ok((core, view))
+}
