@@ -433,11 +433,21 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
         };
         // What is not fitted is known to the health desk (`configured_health`).
         let card = card.unwrap_or_else(absent);
+        // Relays go to the recovery executor, sensors to their own watcher: two banks over
+        // distinct lines of the same chip.
         let gpio = match &config.gpio {
-            Some(g) => Some(
-                crate::gpio::GpioBank::open_cdev(g)
-                    .map_err(|e| SimulateError::Setup(format!("gpio: {e}")))?,
-            ),
+            Some(g) => {
+                let open = |g: &crate::gpio::GpioConfig| {
+                    crate::gpio::GpioBank::open_cdev(g)
+                        .map_err(|e| SimulateError::Setup(format!("gpio: {e}")))
+                };
+                let relays = crate::gpio::GpioConfig { sensors: Default::default(), ..g.clone() };
+                let sensors = crate::gpio::GpioConfig { relays: Default::default(), ..g.clone() };
+                if !sensors.sensors.is_empty() {
+                    devices::sensors::spawn(open(&sensors)?, core_tx.clone());
+                }
+                Some(open(&relays)?)
+            }
             None => None,
         };
         let recovery = devices::recovery::spawn(

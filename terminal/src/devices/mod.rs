@@ -6,3 +6,4 @@ pub mod card;
 pub mod lookup;
 pub mod receipts;
 pub mod recovery;
+pub mod sensors;
