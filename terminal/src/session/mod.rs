@@ -1209,19 +1209,7 @@ impl Session {
                 card.prompt = "Завершаем оплату…".into();
             }
             (DeviceInput::CardCompleted, CardPhase::Completing(approval)) => {
-                let amount = Money::from_kopecks(approval.amount_kopecks);
-                self.journal(JournalEvent::CardCompleted {
-                    payment_id: pid,
-                    amount_kopecks: approval.amount_kopecks,
-                });
-                let credited = self.credit(
-                    card.payment,
-                    PaymentMethod::Card,
-                    amount,
-                    Some(approval),
-                    now,
-                );
-                self.enter(State::ReceiptChoice(credited), now);
+                self.card_completed(pid, card.payment, approval, now);
                 return;
             }
             (
@@ -1288,19 +1276,7 @@ impl Session {
             (DeviceInput::CardRecovery { step, .. }, CardPhase::Unknown) => match step {
                 // The card glue learned the outcome (06 20); each step is journaled here.
                 CardRecoveryStep::Credit(approval) => {
-                    let amount = Money::from_kopecks(approval.amount_kopecks);
-                    self.journal(JournalEvent::CardCompleted {
-                        payment_id: pid,
-                        amount_kopecks: approval.amount_kopecks,
-                    });
-                    let credited = self.credit(
-                        card.payment,
-                        PaymentMethod::Card,
-                        amount,
-                        Some(approval),
-                        now,
-                    );
-                    self.enter(State::ReceiptChoice(credited), now);
+                    self.card_completed(pid, card.payment, approval, now);
                     return;
                 }
                 CardRecoveryStep::MustReverse { receipt_no } => {
@@ -1366,6 +1342,24 @@ impl Session {
 
     /// A card payment that took no money: journal its end and go back to the summary with the
     /// reason on screen.
+    /// The terminal holds the money and the goods were issued: journal the completion, credit
+    /// the payment and go on to the receipt choice.
+    fn card_completed(
+        &mut self,
+        payment_id: String,
+        payment: Payment,
+        approval: CardApproval,
+        now: DateTime<Utc>,
+    ) {
+        let amount = Money::from_kopecks(approval.amount_kopecks);
+        self.journal(JournalEvent::CardCompleted {
+            payment_id,
+            amount_kopecks: approval.amount_kopecks,
+        });
+        let credited = self.credit(payment, PaymentMethod::Card, amount, Some(approval), now);
+        self.enter(State::ReceiptChoice(credited), now);
+    }
+
     fn card_payment_ended(
         &mut self,
         card: Card,
