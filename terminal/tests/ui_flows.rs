@@ -264,15 +264,24 @@ impl Kiosk {
     }
 
     /// Waits until the validator finished the driver's start-up (its RESET clears a failure, so a
-    /// fault injected earlier would heal by itself).
+    /// fault injected earlier would heal by itself): idle for a whole second, with no reset
+    /// (which passes through initialising) in between.
     fn wait_validator_started(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !matches!(
-            self.devices.bill.status(),
-            bill_acceptor::DeviceStatus::Disabled | bill_acceptor::DeviceStatus::Idling
-        ) {
+        let mut idle_since: Option<Instant> = None;
+        loop {
+            let idle = matches!(
+                self.devices.bill.status(),
+                bill_acceptor::DeviceStatus::Disabled | bill_acceptor::DeviceStatus::Idling
+            );
+            match (idle, idle_since) {
+                (true, Some(since)) if since.elapsed() >= Duration::from_secs(1) => return,
+                (true, None) => idle_since = Some(Instant::now()),
+                (false, _) => idle_since = None,
+                _ => {}
+            }
             assert!(Instant::now() < deadline, "the validator never started");
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
