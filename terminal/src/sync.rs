@@ -6,7 +6,7 @@
 //!   existed are queued once at start-up.
 //! * **Syncer.** [`KioskSync::start`] spawns [`backend_sync::syncer`] on the journal database and
 //!   wakes it after every committed append. [`KioskSync`] is what the kiosk keeps: status, queue
-//!   length and lag for metrics, [`KioskSync::set_health`] for heartbeats. When the back office
+//!   length and lag for metrics, [`KioskSync::health_slot`] for heartbeats. When the back office
 //!   says it holds less than the outbox can still send (restored from an old backup, or a fresh
 //!   embedded server over an old `var/sim` journal), the missing entries are requeued from the
 //!   journal.
@@ -39,7 +39,6 @@ use crate::accounts::{
 };
 use crate::health::{Device, DeviceCondition, FaultKind};
 use crate::journal::{Journal, JournalError};
-use crate::metrics::MetricsSnapshot;
 use crate::readings::{Meter, Zone, ZoneCode};
 use crate::runtime::CoreEvent;
 
@@ -255,11 +254,6 @@ impl AvailabilityFeed {
             }
         });
         AvailabilityFeed { tx: Arc::new(tx) }
-    }
-
-    /// Whether the back office answered last time it was asked.
-    pub fn current(&self) -> bool {
-        *self.tx.borrow()
     }
 
     /// Records whether the back office answers; the core hears only of changes.
@@ -499,26 +493,15 @@ impl KioskSync {
         self.handle.subscribe()
     }
 
-    /// The health part of the next heartbeats (queue length and lag are filled in by the syncer).
-    pub fn set_health(&self, beat: Heartbeat) {
-        self.handle.set_health(beat);
-    }
-
     /// Sends now rather than at the next poll.
     pub fn wake(&self) {
         self.handle.wake();
     }
 
-    /// Copies queue length and lag into the metrics.
-    /// Where the kiosk's health goes into the heartbeats.
+    /// Where the kiosk's health goes into the heartbeats (queue length and lag are filled in by
+    /// the syncer; `supervision` keeps it current).
     pub fn health_slot(&self) -> backend_sync::syncer::HealthSlot {
         self.handle.health_slot()
-    }
-
-    pub fn fill_metrics(&self, metrics: &mut MetricsSnapshot) {
-        let s = self.handle.status();
-        metrics.sync_queue_length = s.queue_len;
-        metrics.sync_lag_seconds = s.lag_seconds as f64;
     }
 
     pub fn link(&self) -> &BackOfficeLink {
