@@ -49,6 +49,30 @@ pub struct SimDevices {
     pub card: card_reader::EmulatorHandle,
 }
 
+impl SimDevices {
+    /// Blocks until the validator has finished the driver's start-up: idle for a whole second
+    /// with no reset (which passes through initialising) in between. A fault injected before that
+    /// would be cleared by the start-up RESET. False after `limit`.
+    pub fn wait_validator_started(&self, limit: Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        let mut idle_since: Option<std::time::Instant> = None;
+        while std::time::Instant::now() < deadline {
+            let idle = matches!(
+                self.bill.status(),
+                bill_acceptor::DeviceStatus::Disabled | bill_acceptor::DeviceStatus::Idling
+            );
+            match (idle, idle_since) {
+                (true, Some(since)) if since.elapsed() >= Duration::from_secs(1) => return true,
+                (true, None) => idle_since = Some(std::time::Instant::now()),
+                (false, _) => idle_since = None,
+                _ => {}
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+}
+
 /// Starts the cabinet (inside a tokio runtime). Fiscal state and receipts live under `data_dir`;
 /// `transcript` collects the text of every printed receipt.
 pub async fn start(

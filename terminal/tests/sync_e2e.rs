@@ -475,24 +475,9 @@ async fn an_outage_at_the_kiosk_is_an_alert_at_the_back_office() {
     let bo = EmbeddedBackOffice::start("E2E06").await.unwrap();
     let link = BackOfficeLink::new(&bo.url, &bo.terminal_id, &bo.key_hex).unwrap();
     let mut kiosk = Kiosk::start("E2E06", link).await;
-    // Once the driver's start-up RESET is over (it would clear the failure): idle for a whole
-    // second, with no reset (which passes through initialising) in between.
-    let deadline = Instant::now() + WAIT;
-    let mut idle_since: Option<Instant> = None;
-    loop {
-        let idle = matches!(
-            kiosk.devices.bill.status(),
-            bill_acceptor::DeviceStatus::Disabled | bill_acceptor::DeviceStatus::Idling
-        );
-        match (idle, idle_since) {
-            (true, Some(since)) if since.elapsed() >= Duration::from_secs(1) => break,
-            (true, None) => idle_since = Some(Instant::now()),
-            (false, _) => idle_since = None,
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "the validator never started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // Once the driver's start-up RESET is over (it would clear the failure)…
+    let started = tokio::task::block_in_place(|| kiosk.devices.wait_validator_started(WAIT));
+    assert!(started, "the validator never started");
     // The validator fails and the card terminal goes dead: no payment method is left.
     kiosk.devices.bill.fail(bill_acceptor::FailureCode {
         kind: bill_acceptor::FailureKind::StackMotor,

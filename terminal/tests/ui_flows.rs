@@ -263,28 +263,6 @@ impl Kiosk {
         );
     }
 
-    /// Waits until the validator finished the driver's start-up (its RESET clears a failure, so a
-    /// fault injected earlier would heal by itself): idle for a whole second, with no reset
-    /// (which passes through initialising) in between.
-    fn wait_validator_started(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut idle_since: Option<Instant> = None;
-        loop {
-            let idle = matches!(
-                self.devices.bill.status(),
-                bill_acceptor::DeviceStatus::Disabled | bill_acceptor::DeviceStatus::Idling
-            );
-            match (idle, idle_since) {
-                (true, Some(since)) if since.elapsed() >= Duration::from_secs(1) => return,
-                (true, None) => idle_since = Some(Instant::now()),
-                (false, _) => idle_since = None,
-                _ => {}
-            }
-            assert!(Instant::now() < deadline, "the validator never started");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
     /// Waits (with the core's view refreshed on screen) until what works satisfies `pred`.
     fn wait_availability(&mut self, what: &str, pred: impl Fn(&Availability) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -802,7 +780,7 @@ fn a_full_cassette_leaves_card_payments_only() {
 #[test]
 fn a_failed_validator_is_power_cycled_back_into_service_and_it_is_journaled() {
     let mut k = Kiosk::start_with_health(quick_health(vec![RecoveryStep::PowerCycle]));
-    k.wait_validator_started();
+    assert!(k.devices.wait_validator_started(Duration::from_secs(20)));
     k.devices.bill.fail(bill_acceptor::FailureCode {
         kind: bill_acceptor::FailureKind::StackMotor,
         code: 0x50,
@@ -823,7 +801,7 @@ fn a_failed_validator_comes_back_on_the_first_rung_by_reopening_its_port() {
         RecoveryStep::ReopenPort,
         RecoveryStep::PowerCycle,
     ]));
-    k.wait_validator_started();
+    assert!(k.devices.wait_validator_started(Duration::from_secs(20)));
     k.devices.bill.fail(bill_acceptor::FailureCode {
         kind: bill_acceptor::FailureKind::TransportMotor,
         code: 0x51,
@@ -1367,7 +1345,7 @@ fn an_encashment_cut_off_after_the_removal_is_finished_after_a_restart() {
 fn a_failed_validator_and_a_dead_card_reader_put_the_kiosk_out_of_service() {
     // No recovery steps: the validator stays failed.
     let mut k = Kiosk::start_with_health(quick_health(vec![]));
-    k.wait_validator_started();
+    assert!(k.devices.wait_validator_started(Duration::from_secs(20)));
     k.devices.bill.fail(bill_acceptor::FailureCode {
         kind: bill_acceptor::FailureKind::StackMotor,
         code: 0x50,
