@@ -76,6 +76,27 @@ pub fn spawn_reopenable(
     (tx, reopen_tx)
 }
 
+/// Closes the port and starts the driver afresh on it (its start-up sends the RESET); a port that
+/// does not open is reported to the health desk.
+async fn reopen_port(
+    acceptor: &mut BillAcceptor,
+    config: &DriverConfig,
+    core: &mpsc::Sender<CoreEvent>,
+) {
+    info!(port = %config.port.display(), "re-opening the bill validator port");
+    // The port is opened exclusively: the old driver must let go of it first.
+    acceptor.close().await;
+    match spawn_driver(config.clone()).await {
+        Ok(fresh) => *acceptor = fresh,
+        Err(e) => {
+            warn!(error = %e, "bill validator port did not re-open");
+            let _ = core
+                .send(down(FaultKind::Communication, "port does not open"))
+                .await;
+        }
+    }
+}
+
 async fn run(
     mut acceptor: BillAcceptor,
     mut reopen: Option<(DriverConfig, mpsc::Receiver<()>)>,
@@ -102,16 +123,7 @@ async fn run(
             tokio::select! {
                 Some(()) = reopen_requested => {
                     let Some((config, _)) = &reopen else { continue };
-                    info!(port = %config.port.display(), "re-opening the bill validator port");
-                    // The port is opened exclusively: the old driver must let go of it first.
-                    acceptor.close().await;
-                    match spawn_driver(config.clone()).await {
-                        Ok(fresh) => acceptor = fresh,
-                        Err(e) => {
-                            warn!(error = %e, "bill validator port did not re-open");
-                            let _ = core.send(down(FaultKind::Communication, "port does not open")).await;
-                        }
-                    }
+                    reopen_port(&mut acceptor, config, &core).await;
                 }
                 command = commands.recv() => {
                     let Some(command) = command else { return };
@@ -146,10 +158,7 @@ async fn run(
                         if rx.recv().await.is_none() {
                             return;
                         }
-                        acceptor.close().await;
-                        if let Ok(fresh) = spawn_driver(config.clone()).await {
-                            acceptor = fresh;
-                        }
+                        reopen_port(&mut acceptor, config, &core).await;
                         continue;
                     };
                     let to_core: Vec<CoreEvent> = match event {
