@@ -5,6 +5,10 @@
 //! and typed events (`poll_event`). It owns no port and no clock.
 //!
 //! Money rules it enforces (see the crate README):
+//! - one request in flight and one reply for it: a start waits out replies meant for a previous
+//!   host, and a request is repeated only after twice `reply_timeout` of silence (neither protocol
+//!   numbers its frames, so a reply taken for the wrong request makes the host acknowledge a
+//!   stacked report it never saw);
 //! - it polls before it resets, so a stacked/returned/escrowed bill or a power-up with a bill
 //!   left from before a restart is reported, not wiped;
 //! - a stacked or returned report is not acknowledged to the device until the host confirms it
@@ -25,7 +29,12 @@ use crate::protocol::WireProtocol;
 pub struct HostConfig {
     /// Time between polls (100–200 ms is what validators expect).
     pub poll_interval: Duration,
-    /// How long to wait for a reply before retrying.
+    /// How long to wait for a reply. A request is sent again only after twice this long in
+    /// silence: a reply that arrives late in the second half is still taken as its reply, so a
+    /// slow device cannot leave two replies in flight for one request. (Neither protocol numbers
+    /// its frames: a late reply taken for the next request's would make the host acknowledge a
+    /// report it never saw, and the validator would drop a stacked bill's report.) A reply later
+    /// than twice this is lost as far as the host is concerned.
     pub reply_timeout: Duration,
     /// Retries after a NAK, a garbled or a missing reply before the link counts as lost.
     pub max_retries: u32,
@@ -192,6 +201,9 @@ struct Exchange {
     sent_at: Instant,
     deadline: Instant,
     attempts: u32,
+    /// The reply is overdue: the host waits one more `reply_timeout` for it before sending the
+    /// request again.
+    overdue: bool,
 }
 
 /// The protocol-neutral validator session (see the module docs).
@@ -204,6 +216,9 @@ pub struct HostCore {
     queue: VecDeque<Request>,
     exchange: Option<Exchange>,
     next_poll: Instant,
+    /// Nothing is sent before this: replies still on their way to a previous host (a restarted
+    /// process, a re-opened port) must not be taken for answers to this one's requests.
+    quiet_until: Instant,
     phase: Phase,
     link_up: bool,
     identification: Option<Identification>,
@@ -219,6 +234,7 @@ pub struct HostCore {
 
 impl HostCore {
     pub fn new(wire: &'static dyn WireProtocol, cfg: HostConfig, now: Instant) -> Self {
+        let quiet_until = now + 2 * cfg.reply_timeout;
         let mut core = Self {
             wire,
             cfg,
@@ -228,6 +244,7 @@ impl HostCore {
             queue: VecDeque::new(),
             exchange: None,
             next_poll: now,
+            quiet_until,
             phase: Phase::Starting,
             link_up: true,
             identification: None,
@@ -243,7 +260,6 @@ impl HostCore {
         core.queue.push_back(Request::Poll);
         core.queue.push_back(Request::Identify);
         core.queue.push_back(Request::GetBillTable);
-        core.pump(now);
         core
     }
 
@@ -267,13 +283,16 @@ impl HostCore {
     pub fn poll_timeout(&self) -> Instant {
         match &self.exchange {
             Some(ex) => ex.deadline,
-            None => self.next_poll,
+            None => self.next_poll.max(self.quiet_until),
         }
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some(ex) = &self.exchange {
-            if now >= ex.deadline {
+        if let Some(ex) = &mut self.exchange {
+            if now >= ex.deadline && !ex.overdue {
+                ex.overdue = true;
+                ex.deadline = now + self.cfg.reply_timeout;
+            } else if now >= ex.deadline {
                 tracing::debug!(request = ?ex.req, attempts = ex.attempts, "no reply");
                 self.decoder.clear();
                 self.retry(now);
@@ -385,7 +404,7 @@ impl HostCore {
 
     /// Send the next queued request or a due poll, if nothing is in flight.
     fn pump(&mut self, now: Instant) {
-        if self.exchange.is_some() {
+        if self.exchange.is_some() || now < self.quiet_until {
             return;
         }
         let req = if let Some(req) = self.queue.pop_front() {
@@ -426,6 +445,7 @@ impl HostCore {
             sent_at: now,
             deadline: now + self.cfg.reply_timeout,
             attempts,
+            overdue: false,
         });
     }
 
@@ -458,6 +478,7 @@ impl HostCore {
         self.exchange = Some(Exchange {
             deadline: now + self.cfg.reply_timeout,
             attempts: ex.attempts + 1,
+            overdue: false,
             ..ex
         });
     }
@@ -469,6 +490,7 @@ impl HostCore {
                 // CCNET: NAK makes the device resend the same reply; the exchange stays open.
                 ex.attempts += 1;
                 ex.deadline = now + self.cfg.reply_timeout;
+                ex.overdue = false;
                 self.send_unanswered(Request::Nak);
             }
             _ => self.retry(now),

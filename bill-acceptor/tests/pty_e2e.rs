@@ -496,7 +496,8 @@ async fn slow_replies_are_tolerated_and_a_dead_line_is_reported() {
         let mut rig = Rig::new(p).await;
         rig.emu.set_reply_delay(Duration::from_millis(100));
         rig.insert_and_settle(100).await;
-        rig.emu.set_reply_delay(Duration::from_millis(900));
+        // Later than the host waits in all its tries (twice the reply timeout each).
+        rig.emu.set_reply_delay(Duration::from_millis(2000));
         assert!(rig.until(|r| saw(r, |e| *e == BillEvent::LinkLost)).await);
         assert!(rig.told("временно недоступен"));
         rig.emu.set_reply_delay(Duration::ZERO);
