@@ -114,6 +114,7 @@ impl JournalWriter {
                 account_verified: true,
                 method: PaymentMethod::Cash,
                 requested_kopecks: total,
+                services: vec![],
             },
             5_000,
         ));
@@ -180,6 +181,7 @@ impl JournalWriter {
                 account_verified: true,
                 method: PaymentMethod::Card,
                 requested_kopecks: amount,
+                services: vec![],
             },
             5_000,
         ));

@@ -28,6 +28,30 @@ pub struct ServiceAmount {
     pub advance_kopecks: i64,
 }
 
+/// One service of a payment as the customer asked for it, journaled when the payment starts so
+/// that a payment a crash interrupted is credited with the customer's own split.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestedService {
+    pub service_id: String,
+    pub service_name: String,
+    /// The service's debt when the payment started.
+    pub debt_kopecks: i64,
+    /// What the customer asked to pay for it.
+    pub requested_kopecks: i64,
+}
+
+/// What became of a stuck note once a technician looked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StuckNoteOutcome {
+    /// It was in the cassette: credited to the account as a payment of its own.
+    FoundInCassette,
+    /// It was in the bill path and went back to the customer.
+    HandedBack,
+    /// A stacked report for it arrived late (the validator came back): credited as when found.
+    ReportedStacked,
+}
+
 /// Where an e-receipt goes (FFD tag 1008).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "channel", content = "address")]
@@ -99,6 +123,9 @@ pub enum JournalEvent {
         method: PaymentMethod,
         /// What the customer asked to pay (the debt or an edited amount).
         requested_kopecks: i64,
+        /// The same per service (empty in journals written before it was recorded).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        services: Vec<RequestedService>,
     },
     /// A bill is in escrow (not money yet).
     BillEscrowed {
@@ -114,6 +141,26 @@ pub enum JournalEvent {
     BillStacked {
         payment_id: Option<String>,
         denomination_kopecks: i64,
+    },
+    /// A bill whose STACK was sent has no outcome: the validator jammed, powered up without
+    /// saying where the bill was, or stayed silent past the deadline. It is neither credited nor
+    /// lost: the customer gets `reference` on the receipt and the screen, finance lists it, and a
+    /// technician resolves it ([`JournalEvent::StuckNoteResolved`]).
+    BillStuck {
+        payment_id: Option<String>,
+        /// The account the payment was for (a note found later is credited to it).
+        account: String,
+        denomination_kopecks: i64,
+        reference: String,
+        reason: String,
+    },
+    /// A stuck note was found. `FoundInCassette`/`ReportedStacked`: credited as `payment_id`
+    /// (a payment of its own, with its own receipt); `HandedBack`: nothing credited.
+    StuckNoteResolved {
+        reference: String,
+        outcome: StuckNoteOutcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        payment_id: Option<String>,
     },
     /// A bill was given back to the customer.
     BillReturned {
@@ -314,6 +361,8 @@ impl JournalEvent {
             BillEscrowed,
             BillStackRequested,
             BillStacked,
+            BillStuck,
+            StuckNoteResolved,
             BillReturned,
             BillRejected,
             CardAuthorisationRequested,

@@ -118,6 +118,8 @@ pub enum BillEvent {
     Failure {
         failure: FailureCode,
     },
+    /// A jam or failure reported earlier is over: the validator shows a working state again.
+    FaultCleared,
     /// The validator powered up (after a power loss or at start). `bill` says where a bill was.
     PowerUp {
         bill: Option<BillLocation>,
@@ -676,6 +678,19 @@ impl HostCore {
                 }
             }
             _ => {}
+        }
+        let fault = |s: Option<DeviceStatus>| {
+            matches!(
+                s,
+                Some(
+                    DeviceStatus::ValidatorJammed
+                        | DeviceStatus::CassetteJammed
+                        | DeviceStatus::Failure(_)
+                )
+            )
+        };
+        if fault(previous) && !fault(Some(status)) {
+            self.events.push_back(BillEvent::FaultCleared);
         }
         if previous == Some(DeviceStatus::CassetteRemoved)
             && status != DeviceStatus::CassetteRemoved

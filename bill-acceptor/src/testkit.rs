@@ -141,7 +141,9 @@ impl Ledger {
                 .push("Купюроприёмник неисправен, обратитесь к сотруднику".into()),
             BillEvent::Cheated => self.told.push("Операция с купюрой прервана".into()),
             BillEvent::LinkLost => self.told.push("Приём наличных временно недоступен".into()),
-            BillEvent::LinkRestored | BillEvent::CommandRefused { .. } => {}
+            BillEvent::LinkRestored
+            | BillEvent::CommandRefused { .. }
+            | BillEvent::FaultCleared => {}
         }
         out
     }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use backend_sync::event::{PaymentMethod, ServiceAmount};
+use backend_sync::event::{PaymentMethod, RequestedService, ServiceAmount, StuckNoteOutcome};
 use backend_sync::JournalEvent;
 use chrono::NaiveDate;
 
@@ -17,6 +17,8 @@ pub struct OpenPayment {
     pub payment_id: String,
     pub account: String,
     pub method: PaymentMethod,
+    /// The split the customer asked for (empty in journals from before it was recorded).
+    pub services: Vec<RequestedService>,
     /// Cash stacked for it so far.
     pub stacked: Money,
     /// A STACK was journaled and its outcome was not.
@@ -25,6 +27,48 @@ pub struct OpenPayment {
     pub card_amount: Option<Money>,
     pub card_approved: Option<backend_sync::event::CardApproval>,
     pub card_completed: bool,
+}
+
+impl OpenPayment {
+    /// How `total` is credited: split as the customer asked at `PaymentStarted` (one account
+    /// line for journals from before the split was recorded).
+    pub fn requested_allocations(&self, total: Money) -> Vec<crate::money::Allocation> {
+        if self.services.is_empty() {
+            return vec![crate::money::Allocation {
+                service_id: "account".into(),
+                name: "Оплата по лицевому счёту".into(),
+                to_debt: total,
+                to_advance: Money::ZERO,
+            }];
+        }
+        let services: Vec<crate::money::ServiceDue> = self
+            .services
+            .iter()
+            .map(|s| crate::money::ServiceDue {
+                service_id: s.service_id.clone(),
+                name: s.service_name.clone(),
+                debt: Money::from_kopecks(s.debt_kopecks),
+            })
+            .collect();
+        let requested: Vec<Money> = self
+            .services
+            .iter()
+            .map(|s| Money::from_kopecks(s.requested_kopecks))
+            .collect();
+        crate::money::allocate_requested(total, &services, &requested)
+    }
+}
+
+/// A note journaled stuck (`BillStuck`) that no technician has resolved yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StuckNote {
+    pub reference: String,
+    pub payment_id: Option<String>,
+    pub account: String,
+    pub denomination: Money,
+    /// Which cassette it went stuck with (counts `CassetteRemoved`): a note found in the cassette
+    /// is counted into it only if that cassette is still in.
+    cassette_epoch: u32,
 }
 
 /// A credited payment that has no fiscal receipt yet.
@@ -45,6 +89,12 @@ pub struct Ledger {
     pub cassette: BTreeMap<i64, u32>,
     pub open_payments: BTreeMap<String, OpenPayment>,
     pub unreceipted: BTreeMap<String, Unreceipted>,
+    /// Stuck notes not yet resolved, by reference.
+    pub stuck_notes: BTreeMap<String, StuckNote>,
+    /// The cassette was removed and no new one was inserted since.
+    pub cassette_out: bool,
+    /// How many times the cassette was removed (see [`StuckNote`]).
+    cassette_epoch: u32,
     /// Receipts fiscalised but not printed and not reprinted since.
     pub unprinted: BTreeMap<String, Money>,
     /// (account, local date) → paid.
@@ -93,6 +143,7 @@ impl Ledger {
                 payment_id,
                 account,
                 method,
+                services,
                 ..
             } => {
                 self.open_payments.insert(
@@ -101,6 +152,7 @@ impl Ledger {
                         payment_id: payment_id.clone(),
                         account: account.clone(),
                         method: *method,
+                        services: services.clone(),
                         stacked: Money::ZERO,
                         stack_in_flight: None,
                         card_amount: None,
@@ -136,6 +188,45 @@ impl Ledger {
                     }
                     // Unassigned cash counts as credited to the kiosk's suspense.
                     None => self.credited_total += Money::from_kopecks(*denomination_kopecks),
+                }
+            }
+            JournalEvent::BillStuck {
+                payment_id,
+                account,
+                denomination_kopecks,
+                reference,
+                ..
+            } => {
+                if let Some(open) = payment_id
+                    .as_ref()
+                    .and_then(|p| self.open_payments.get_mut(p))
+                {
+                    open.stack_in_flight = None;
+                }
+                self.stuck_notes.insert(
+                    reference.clone(),
+                    StuckNote {
+                        reference: reference.clone(),
+                        payment_id: payment_id.clone(),
+                        account: account.clone(),
+                        denomination: Money::from_kopecks(*denomination_kopecks),
+                        cassette_epoch: self.cassette_epoch,
+                    },
+                );
+            }
+            JournalEvent::StuckNoteResolved {
+                reference, outcome, ..
+            } => {
+                let Some(note) = self.stuck_notes.remove(reference) else {
+                    return;
+                };
+                let in_this_cassette = note.cassette_epoch == self.cassette_epoch;
+                if *outcome != StuckNoteOutcome::HandedBack && in_this_cassette {
+                    *self
+                        .cassette
+                        .entry(note.denomination.kopecks())
+                        .or_default() += 1;
+                    self.stacked_total += note.denomination;
                 }
             }
             JournalEvent::BillReturned { payment_id, .. } => {
@@ -224,7 +315,12 @@ impl Ledger {
             | JournalEvent::ReceiptReprinted { receipt_id } => {
                 self.unprinted.remove(receipt_id);
             }
-            JournalEvent::CassetteRemoved { .. } => self.cassette.clear(),
+            JournalEvent::CassetteRemoved { .. } => {
+                self.cassette.clear();
+                self.cassette_epoch += 1;
+                self.cassette_out = true;
+            }
+            JournalEvent::CassetteInserted {} => self.cassette_out = false,
             JournalEvent::CardEndOfDay { .. } => self.card_since_end_of_day = (0, Money::ZERO),
             _ => {}
         }
@@ -248,6 +344,7 @@ mod tests {
                 account_verified: true,
                 method: PaymentMethod::Cash,
                 requested_kopecks: 150_000,
+                services: vec![],
             },
             JournalEvent::BillStackRequested {
                 payment_id: Some("P1".into()),

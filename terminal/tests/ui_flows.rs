@@ -1385,3 +1385,96 @@ fn a_failed_validator_and_a_dead_card_reader_put_the_kiosk_out_of_service() {
         }
     )));
 }
+
+/// The scenario as a customer and a technician meet it: 1 000 ₽ stacked, a 5 000 ₽ note
+/// jams while it is stacking. The payment ends with the 1 000 ₽ credited and receipted, the
+/// stuck note on the receipt, the screen and in the journal, the validator reported down (a port
+/// re-open does not clear a jam), and service mode open to the technician once the customer left.
+#[test]
+fn a_jam_while_a_note_is_stacking_ends_the_payment_with_a_stuck_note() {
+    let mut k = Kiosk::start_with_health(quick_health(vec![RecoveryStep::ReopenPort]));
+    assert!(k.devices.wait_validator_started(Duration::from_secs(20)));
+    k.open_demo_account_for_payment();
+    k.tap("Перейти к оплате");
+    k.tap_then("Наличными", "the cash screen", |s| {
+        matches!(s, Screen::Cash { .. })
+    });
+    k.insert(1000, Money::from_rubles(1_000));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while k.devices.bill.insert(5000).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the validator never took the note"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    while k.devices.bill.status() != bill_acceptor::DeviceStatus::Stacking {
+        assert!(
+            Instant::now() < deadline,
+            "the note never went to the stacker"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    k.devices.bill.jam();
+    k.pump_until(
+        "the receipt choice",
+        |s| matches!(s, Screen::ReceiptChoice { total, .. } if *total == Money::from_rubles(1_000)),
+    );
+    k.wait_availability("cash off while jammed", |a| !a.cash);
+    k.tap_then("Напечатать чек", "the final screen", |s| {
+        matches!(s, Screen::Done { .. })
+    });
+    let reference = match &k.view.borrow().screen {
+        Screen::Done { message, .. } => {
+            assert!(message.contains("застряла"), "{message}");
+            message
+                .split_whitespace()
+                .find(|w| w.starts_with("SUI01"))
+                .map(|w| w.trim_end_matches('.').to_string())
+                .unwrap_or_else(|| panic!("no reference in {message}"))
+        }
+        other => panic!("{other:?}"),
+    };
+    let printed = k
+        .devices
+        .printer
+        .wait_for_receipts(1, Duration::from_secs(10));
+    let text = printed[0].text();
+    assert!(text.contains("1 000,00"), "{text}");
+    assert!(
+        text.contains(&reference),
+        "the receipt names the stuck note: {text}"
+    );
+    k.tap_then("Готово", "the welcome screen", |s| {
+        matches!(s, Screen::Welcome)
+    });
+    // Still jammed after the ladder re-opened the port: still down.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !k.view.borrow().availability.cash,
+        "a re-open does not clear a jam"
+    );
+    k.service_status();
+    let events = k.finish();
+    let stuck: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            JournalEvent::BillStuck {
+                denomination_kopecks,
+                reference,
+                ..
+            } => Some((*denomination_kopecks, reference.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stuck, vec![(500_000, reference)]);
+    let credited: i64 = events
+        .iter()
+        .filter_map(|e| match e {
+            JournalEvent::PaymentCompleted { total_kopecks, .. } => Some(*total_kopecks),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(credited, 100_000);
+    assert!(device_went(&events, Device::BillValidator, "down"));
+}

@@ -76,6 +76,8 @@ pub enum ServiceOp {
     CloseShift,
     Reprint,
     OutageHistory,
+    /// Notes a jam or power cut left uncounted: found in the cassette, or handed back.
+    StuckNotes,
     /// Copy the journal to removable media.
     ExportJournal,
     /// Confirm the operation on the current report screen.
@@ -119,6 +121,7 @@ impl Intent {
             "svc-shift-close" => Intent::Service(ServiceOp::CloseShift),
             "svc-reprint" => Intent::Service(ServiceOp::Reprint),
             "svc-outages" => Intent::Service(ServiceOp::OutageHistory),
+            "svc-stuck" => Intent::Service(ServiceOp::StuckNotes),
             "svc-export" => Intent::Service(ServiceOp::ExportJournal),
             "svc-confirm" => Intent::Service(ServiceOp::Confirm),
             "svc-back" => Intent::Service(ServiceOp::Back),

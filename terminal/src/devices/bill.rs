@@ -3,6 +3,12 @@
 //! A stacked or returned report is handed to the core with an [`Ack`]; the driver is told to
 //! acknowledge it to the device only after the core has journaled it, so a crash in between makes
 //! the device repeat the report instead of losing it.
+//!
+//! The task translates and decides nothing about money: jams, power-ups and the bill reports go
+//! to the session core as they are (a report without its denomination as zero: the core knows
+//! which bill it asked to stack). What it keeps is the device's *condition* for the health desk:
+//! a jam or a missing cassette stays "down" across resets and port re-opens until the validator
+//! shows it is over.
 
 use std::collections::BTreeSet;
 
@@ -16,7 +22,7 @@ use tracing::{info, warn};
 use crate::health::{Device, DeviceCondition, FaultKind};
 use crate::money::Money;
 use crate::runtime::CoreEvent;
-use crate::session::{BillCommand, DeviceInput};
+use crate::session::{BillCommand, BillPlace, DeviceInput};
 
 /// The customer's words for why a bill came back.
 pub fn reject_message(kind: RejectKind) -> String {
@@ -53,6 +59,15 @@ fn down(kind: FaultKind, detail: &str) -> CoreEvent {
         kind,
         detail: detail.into(),
     })
+}
+
+/// The validator's condition: a fault only hands can clear first, then one in the bill path.
+fn condition(attendant_fault: Option<&'static str>, path_fault: &Option<String>) -> CoreEvent {
+    match (attendant_fault, path_fault) {
+        (Some(why), _) => down(FaultKind::NeedsAttendant, why),
+        (None, Some(why)) => down(FaultKind::Hardware, why),
+        (None, None) => health(DeviceCondition::Up),
+    }
 }
 
 /// Runs the task; returns the channel the core sends [`BillCommand`]s to.
@@ -107,8 +122,10 @@ async fn run(
         let mut table: BTreeSet<i64> = BTreeSet::new();
         // What the core last asked for, re-applied after Ready or a new cassette.
         let mut wanted: Option<Money> = None;
-        let mut last_escrow: Option<Money> = None;
         let mut ready = false;
+        // A jam or failure in the bill path: down until the validator shows it is over (a reset
+        // or re-open that leaves it jammed is no recovery).
+        let mut path_fault: Option<String> = None;
         // A fault only hands can clear (full or missing cassette, a bill stuck in it): a reset or
         // power cycle makes the validator "ready" again, but it still cannot take money until the
         // cassette comes back.
@@ -176,18 +193,14 @@ async fn run(
                                 ready = true;
                                 let _ = core.send(CoreEvent::BillReady).await;
                             }
-                            match attendant_fault {
-                                Some(why) => vec![down(FaultKind::NeedsAttendant, why)],
-                                None => vec![health(DeviceCondition::Up)],
-                            }
+                            vec![condition(attendant_fault, &path_fault)]
                         }
                         BillEvent::Escrow { denomination_kopecks } => {
                             let bill = Money::from_kopecks(denomination_kopecks);
-                            last_escrow = Some(bill);
                             vec![CoreEvent::Device(DeviceInput::BillEscrow(bill), None)]
                         }
                         BillEvent::Stacked { denomination_kopecks, token } => {
-                            let bill = denomination_kopecks.map(Money::from_kopecks).or(last_escrow.take()).unwrap_or(Money::ZERO);
+                            let bill = Money::from_kopecks(denomination_kopecks.unwrap_or(0));
                             let (ack, acked) = oneshot::channel();
                             if core.send(CoreEvent::Device(DeviceInput::BillStacked(bill), Some(ack))).await.is_err() || acked.await.is_err() {
                                 // The core is gone: do not acknowledge; the device repeats it.
@@ -197,7 +210,7 @@ async fn run(
                             vec![]
                         }
                         BillEvent::Returned { denomination_kopecks, token } => {
-                            let bill = denomination_kopecks.map(Money::from_kopecks).or(last_escrow.take()).unwrap_or(Money::ZERO);
+                            let bill = Money::from_kopecks(denomination_kopecks.unwrap_or(0));
                             let (ack, acked) = oneshot::channel();
                             if core.send(CoreEvent::Device(DeviceInput::BillReturned(bill), Some(ack))).await.is_err() || acked.await.is_err() {
                                 return;
@@ -222,25 +235,44 @@ async fn run(
                                 let _ = acceptor.command(DriverCommand::Enable(set)).await;
                             }
                             attendant_fault = None;
-                            vec![CoreEvent::Record(JournalEvent::CassetteInserted {}), health(DeviceCondition::Up)]
+                            vec![CoreEvent::Record(JournalEvent::CassetteInserted {}), condition(attendant_fault, &path_fault)]
                         }
                         // A bill stuck in the cassette needs hands; one in the validator's path may
                         // come free with a reset or a power cycle.
-                        BillEvent::Jammed { in_cassette: true, .. } => {
-                            attendant_fault = Some("bill jammed in the cassette");
-                            vec![down(FaultKind::NeedsAttendant, "bill jammed in the cassette")]
+                        BillEvent::Jammed { in_cassette, denomination_kopecks } => {
+                            let jammed = DeviceInput::BillJammed { denomination: denomination_kopecks.map(Money::from_kopecks) };
+                            let why = if in_cassette { "bill jammed in the cassette" } else { "bill jammed in the validator" };
+                            if in_cassette {
+                                attendant_fault = Some(why);
+                            } else {
+                                path_fault = Some(why.into());
+                            }
+                            vec![CoreEvent::Device(jammed, None), condition(attendant_fault, &path_fault)]
                         }
-                        BillEvent::Jammed { in_cassette: false, .. } => vec![down(FaultKind::Hardware, "bill jammed in the validator")],
+                        BillEvent::FaultCleared => {
+                            path_fault = None;
+                            if attendant_fault == Some("bill jammed in the cassette") {
+                                attendant_fault = None;
+                            }
+                            vec![condition(attendant_fault, &path_fault)]
+                        }
                         BillEvent::Cheated => vec![device_state("cheated", "")],
-                        BillEvent::Failure { failure } => vec![down(FaultKind::Hardware, &format!("failure {:?} code {:#04x}", failure.kind, failure.code))],
+                        BillEvent::Failure { failure } => {
+                            path_fault = Some(format!("failure {:?} code {:#04x}", failure.kind, failure.code));
+                            vec![condition(attendant_fault, &path_fault)]
+                        }
                         BillEvent::PowerUp { bill, denomination_kopecks } => {
-                            vec![device_state("power_up", format!("bill {bill:?} {denomination_kopecks:?}"))]
+                            let place = bill.map(|b| match b {
+                                bill_acceptor::BillLocation::Validator => BillPlace::Validator,
+                                bill_acceptor::BillLocation::Stacker => BillPlace::Stacker,
+                            });
+                            vec![
+                                device_state("power_up", format!("bill {bill:?} {denomination_kopecks:?}")),
+                                CoreEvent::Device(DeviceInput::BillPowerUp { bill: place }, None),
+                            ]
                         }
                         BillEvent::LinkLost => vec![down(FaultKind::Communication, "no answer on the line")],
-                        BillEvent::LinkRestored => match attendant_fault {
-                            Some(why) => vec![down(FaultKind::NeedsAttendant, why)],
-                            None => vec![health(DeviceCondition::Up)],
-                        },
+                        BillEvent::LinkRestored => vec![condition(attendant_fault, &path_fault)],
                         BillEvent::CommandRefused { command, why } => {
                             warn!(%command, %why, "bill validator refused a command");
                             vec![]

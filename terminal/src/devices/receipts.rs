@@ -249,7 +249,8 @@ impl ReceiptTask {
                 let printed_by_register = result.printed_by_module;
                 let mut receipt = Receipt::fiscal_payment(doc, result);
                 receipt.header = self.setup.header.clone();
-                receipt.footer = self.setup.footer.clone();
+                receipt.footer = stuck_note_lines(&req);
+                receipt.footer.extend(self.setup.footer.iter().cloned());
                 receipt.card_slip = card_slip(&req);
                 info!(receipt = %req.receipt_id, fd = fiscal.fd_number, "receipt fiscalised");
                 self.keep(&req.receipt_id, receipt);
@@ -496,4 +497,18 @@ impl Printer {
         }
         printed
     }
+}
+
+/// Notes that went stuck in the payment, for the receipt: the customer's proof and the
+/// technician's reference (short lines: a 58 mm receipt is 32 characters wide).
+fn stuck_note_lines(req: &FiscalRequest) -> Vec<String> {
+    let mut lines = Vec::new();
+    for note in &req.stuck_notes {
+        lines.push("ЗАСТРЯЛА КУПЮРА, НЕ ЗАЧИСЛЕНА:".to_string());
+        lines.push(format!("{} обращение", note.denomination));
+        lines.push(note.reference.clone());
+        lines.push("Сотрудник найдёт её и зачислит".to_string());
+        lines.push("на ваш счёт или вернёт вам.".to_string());
+    }
+    lines
 }

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use backend_sync::event::{PaymentMethod, ServiceAmount};
+use backend_sync::event::PaymentMethod;
 use backend_sync::JournalEvent;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
@@ -45,7 +45,8 @@ impl<C: Clock> Core<C> {
     /// Journals each open card payment's unknown outcome and asks the card task about it.
     pub(super) async fn start_card_recovery(&mut self) -> Result<(), CoreError> {
         let open: Vec<_> = self
-            .ledger
+            .session
+            .ledger()
             .open_payments
             .values()
             .filter(|p| p.method == PaymentMethod::Card)
@@ -77,16 +78,12 @@ impl<C: Clock> Core<C> {
                 amount,
                 approval: payment.card_approved.clone(),
                 completed: payment.card_completed,
-                last_credited_receipt: self.ledger.last_card_receipt,
+                last_credited_receipt: self.session.ledger().last_card_receipt,
             })
             .await?;
         }
         if !self.card_recovery.pending.is_empty() {
             self.card_recovery.hold_until = Some(self.clock.now() + HOLD_CUSTOMERS);
-        }
-        if !self.recovering {
-            // No bill recovery will do it: receipts a crash left unmade are made now.
-            self.fiscalise_unreceipted().await?;
         }
         Ok(())
     }
@@ -105,14 +102,29 @@ impl<C: Clock> Core<C> {
         payment_id: String,
         step: CardRecoveryStep,
     ) -> Result<(), CoreError> {
-        let Some(open) = self.ledger.open_payments.get(&payment_id).cloned() else {
+        let Some(open) = self
+            .session
+            .ledger()
+            .open_payments
+            .get(&payment_id)
+            .cloned()
+        else {
             warn!(payment = %payment_id, "card recovery step for a payment that is not open");
             self.card_recovery.pending.remove(&payment_id);
             return Ok(());
         };
         match step {
             CardRecoveryStep::Credit(approval) => {
-                let amount = Money::from_kopecks(approval.amount_kopecks);
+                // The journaled approval is the truth; the terminal's repeated result may lack
+                // the amount, and then the amount the kiosk sent it stands.
+                let amount = match (&open.card_approved, open.card_amount) {
+                    (Some(journaled), _) => Money::from_kopecks(journaled.amount_kopecks),
+                    (None, _) if approval.amount_kopecks > 0 => {
+                        Money::from_kopecks(approval.amount_kopecks)
+                    }
+                    (None, Some(sent)) => sent,
+                    (None, None) => Money::from_kopecks(approval.amount_kopecks),
+                };
                 if !open.card_completed {
                     self.record(&JournalEvent::CardCompleted {
                         payment_id: payment_id.clone(),
@@ -124,12 +136,9 @@ impl<C: Clock> Core<C> {
                     account: open.account.clone(),
                     method: PaymentMethod::Card,
                     total_kopecks: amount.kopecks(),
-                    allocations: vec![ServiceAmount {
-                        service_id: "account".into(),
-                        service_name: "Оплата по лицевому счёту".into(),
-                        debt_kopecks: amount.kopecks(),
-                        advance_kopecks: 0,
-                    }],
+                    allocations: crate::session::allocations_to_wire(
+                        &open.requested_allocations(amount),
+                    ),
                 })?;
                 self.record(&JournalEvent::RecoveryResolved {
                     payment_id: payment_id.clone(),
@@ -139,7 +148,9 @@ impl<C: Clock> Core<C> {
                     ),
                 })?;
                 self.card_recovery.pending.remove(&payment_id);
-                self.fiscalise_unreceipted().await?;
+                let now = self.clock.now();
+                self.session.fiscalise_pending(now);
+                self.flush().await?;
             }
             CardRecoveryStep::MustReverse { receipt_no } => {
                 // Write-ahead: the reversal's intent is durable before 06 30 goes out.

@@ -17,9 +17,6 @@ mod service;
 
 pub use service::ServiceSetup;
 
-use std::collections::BTreeMap;
-
-use backend_sync::event::{PaymentMethod, ServiceAmount};
 use backend_sync::JournalEvent;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -29,7 +26,6 @@ use crate::health::{Device, DeviceCondition, RecoveryAction, RecoveryStep};
 use crate::journal::{Journal, JournalError};
 use crate::ledger::Ledger;
 use crate::metrics::MetricsSnapshot;
-use crate::money::{Allocation, Money};
 use crate::session::{
     Availability, BillCommand, CardCommand, DeviceInput, FiscalRequest, Input, Intent, Output,
     Session, SlipRequest, View,
@@ -114,16 +110,13 @@ pub enum CoreError {
 pub struct Core<C: Clock> {
     session: Session,
     journal: Journal,
-    ledger: Ledger,
     links: DeviceLinks,
     clock: C,
     view: watch::Sender<View>,
     tz: chrono_tz::Tz,
     terminal_id: String,
-    /// Start-up recovery is still settling what a crash left open; customers wait.
-    recovering: bool,
-    /// Receipts made by recovery (not by a customer session): receipt id → payment id.
-    recovery_receipts: BTreeMap<String, (String, Money)>,
+    /// Start-up recovery waits for the validator (the session decides when it is over).
+    wait_for_bill_ready: bool,
     health: HealthDesk,
     health_history: HealthHistory,
     /// Where recovery steps go; without it the ladders stay idle (nobody could carry them out).
@@ -150,7 +143,7 @@ impl<C: Clock> Core<C> {
     /// Builds the core over an existing journal, replaying it into the ledger. With
     /// `wait_for_bill_ready`, customers wait until the validator reported everything it held.
     pub fn new(
-        session: Session,
+        mut session: Session,
         journal: Journal,
         links: DeviceLinks,
         clock: C,
@@ -176,6 +169,8 @@ impl<C: Clock> Core<C> {
             health_history.apply(time, event);
             service.note(event, time, tz);
         }
+        session.set_time_zone(tz);
+        session.restore(ledger);
         let health = HealthDesk::new(
             &terminal_id,
             HealthSetup::standard(tz),
@@ -185,14 +180,12 @@ impl<C: Clock> Core<C> {
         Ok(Core {
             session,
             journal,
-            ledger,
             links,
             clock,
             view,
             tz,
             terminal_id,
-            recovering: wait_for_bill_ready,
-            recovery_receipts: BTreeMap::new(),
+            wait_for_bill_ready,
             health,
             health_history,
             recovery: None,
@@ -240,7 +233,9 @@ impl<C: Clock> Core<C> {
     /// session what works now.
     async fn flush_health(&mut self) -> Result<(), CoreError> {
         let now = self.clock.now();
-        if let Some(recovery) = &self.recovery {
+        // A reset, power cycle or restart waits until no customer's money is in flight.
+        let safe_point = !self.session.holds_money();
+        if let Some(recovery) = self.recovery.as_ref().filter(|_| safe_point) {
             while let Some(action) = self.health.poll_action(now) {
                 info!(device = %action.device, step = action.step.name(), attempt = action.attempt, "recovery step");
                 if recovery.send(action).await.is_err() {
@@ -278,7 +273,8 @@ impl<C: Clock> Core<C> {
         metrics.send_modify(|m| {
             m.update_from_monitor(self.health.monitor(), now);
             m.cassette_bills = self
-                .ledger
+                .session
+                .ledger()
                 .cassette
                 .iter()
                 .map(|(d, n)| (u32::try_from(*d / 100).unwrap_or(0), *n))
@@ -290,222 +286,31 @@ impl<C: Clock> Core<C> {
     }
 
     pub fn ledger(&self) -> &Ledger {
-        &self.ledger
+        self.session.ledger()
     }
 
-    /// Appends to the journal and keeps the ledger in step.
+    /// Journals what the runtime itself learned (device states, service operations, health)
+    /// and hands it to the session's ledger.
     fn record(&mut self, event: &JournalEvent) -> Result<(), CoreError> {
+        let seq = self.append(event)?;
+        let date = self.clock.now().with_timezone(&self.tz).date_naive();
+        self.session.journaled(seq, date, event);
+        Ok(())
+    }
+
+    /// Appends to the journal (durable on return); returns the entry's sequence number.
+    fn append(&mut self, event: &JournalEvent) -> Result<u64, CoreError> {
         let now = self.clock.now();
         match self.journal.append(event, now) {
             Ok(record) => {
-                let date = now.with_timezone(&self.tz).date_naive();
-                self.ledger.apply(record.seq, date, event);
                 self.service.note(event, now, self.tz);
-                Ok(())
+                Ok(record.seq)
             }
             Err(e) => {
                 error!(error = %e, kind = event.kind(), "journal append failed");
                 Err(e.into())
             }
         }
-    }
-
-    /// A bill report while no cash payment is open: the tail of a payment a crash interrupted,
-    /// or a repeat of a report journaled just before the crash.
-    async fn recover_bill(&mut self, input: DeviceInput) -> Result<(), CoreError> {
-        let open = self
-            .ledger
-            .open_payments
-            .values()
-            .find(|p| p.stack_in_flight.is_some())
-            .cloned();
-        match (input, open) {
-            (DeviceInput::BillStacked(bill), Some(open)) => {
-                let bill = if bill > Money::ZERO {
-                    bill
-                } else {
-                    open.stack_in_flight.unwrap_or(bill)
-                };
-                info!(payment = %open.payment_id, kopecks = bill.kopecks(), "recovered a stacked bill");
-                self.record(&JournalEvent::BillStacked {
-                    payment_id: Some(open.payment_id),
-                    denomination_kopecks: bill.kopecks(),
-                })?;
-            }
-            (DeviceInput::BillReturned(bill), Some(open)) => {
-                self.record(&JournalEvent::BillReturned {
-                    payment_id: Some(open.payment_id),
-                    denomination_kopecks: bill.kopecks(),
-                    reason: "returned after a restart".into(),
-                })?;
-            }
-            (DeviceInput::BillStacked(bill), None) => {
-                // No stack intent is open: this report was journaled before the crash and is
-                // only repeated because its ACK never went out. Crediting it again would count it twice.
-                info!(
-                    kopecks = bill.kopecks(),
-                    "repeated stacked report ignored: already journaled"
-                );
-            }
-            _ => {}
-        }
-        if !self.recovering {
-            self.settle_open_payments().await?;
-        }
-        Ok(())
-    }
-
-    /// Ends payments a crash left open: what was stacked is credited and receipted.
-    async fn settle_open_payments(&mut self) -> Result<(), CoreError> {
-        let open: Vec<_> = self
-            .ledger
-            .open_payments
-            .values()
-            .filter(|p| p.method == PaymentMethod::Cash && p.stack_in_flight.is_none())
-            .cloned()
-            .collect();
-        for payment in open {
-            if payment.stacked > Money::ZERO {
-                let allocation = ServiceAmount {
-                    service_id: "account".into(),
-                    service_name: "Оплата по лицевому счёту".into(),
-                    debt_kopecks: payment.stacked.kopecks(),
-                    advance_kopecks: 0,
-                };
-                self.record(&JournalEvent::PaymentCompleted {
-                    payment_id: payment.payment_id.clone(),
-                    account: payment.account.clone(),
-                    method: PaymentMethod::Cash,
-                    total_kopecks: payment.stacked.kopecks(),
-                    allocations: vec![allocation],
-                })?;
-                self.record(&JournalEvent::RecoveryResolved {
-                    payment_id: payment.payment_id.clone(),
-                    detail: format!(
-                        "credited {} stacked before the interruption",
-                        payment.stacked.format_plain()
-                    ),
-                })?;
-            } else {
-                self.record(&JournalEvent::PaymentCancelled {
-                    payment_id: payment.payment_id.clone(),
-                    reason: "interrupted before any bill was stacked".into(),
-                })?;
-            }
-        }
-        self.fiscalise_unreceipted().await
-    }
-
-    /// Credited payments without a fiscal receipt get one now (the customer may be gone: the
-    /// receipt is printed if paper allows, else it stays reprintable).
-    async fn fiscalise_unreceipted(&mut self) -> Result<(), CoreError> {
-        let pending: Vec<_> = self.ledger.unreceipted.values().cloned().collect();
-        for p in pending {
-            if self
-                .recovery_receipts
-                .values()
-                .any(|(pid, _)| *pid == p.payment_id)
-            {
-                continue;
-            }
-            let receipt_id = format!("R{}-{}", self.terminal_id, p.payment_id);
-            let allocations = p
-                .allocations
-                .iter()
-                .map(|a| Allocation {
-                    service_id: a.service_id.clone(),
-                    name: a.service_name.clone(),
-                    to_debt: Money::from_kopecks(a.debt_kopecks),
-                    to_advance: Money::from_kopecks(a.advance_kopecks),
-                })
-                .collect();
-            let (cash, card) = match p.method {
-                PaymentMethod::Cash => (p.total, Money::ZERO),
-                PaymentMethod::Card => (Money::ZERO, p.total),
-            };
-            self.recovery_receipts
-                .insert(receipt_id.clone(), (p.payment_id.clone(), p.total));
-            let request = FiscalRequest {
-                receipt_id,
-                payment_id: p.payment_id.clone(),
-                account: p.account.clone(),
-                allocations,
-                cash,
-                card,
-                contact: None,
-                card_approval: p.card_approval.clone(),
-            };
-            self.links
-                .receipts
-                .send(ReceiptJob::Fiscalise(request))
-                .await
-                .map_err(|_| CoreError::DeviceGone("receipts"))?;
-        }
-        Ok(())
-    }
-
-    /// Fiscal and print results for receipts recovery asked for.
-    async fn on_recovery_receipt(&mut self, input: DeviceInput) -> Result<(), CoreError> {
-        match input {
-            DeviceInput::Fiscalised {
-                receipt_id,
-                fiscal,
-                printed_by_register,
-            } => {
-                let Some((payment_id, total)) = self.recovery_receipts.get(&receipt_id).cloned()
-                else {
-                    return Ok(());
-                };
-                self.record(&JournalEvent::ReceiptFiscalised {
-                    receipt_id: receipt_id.clone(),
-                    payment_id: Some(payment_id),
-                    total_kopecks: total.kopecks(),
-                    fiscal,
-                    printed_by_register,
-                })?;
-                if printed_by_register {
-                    self.recovery_receipts.remove(&receipt_id);
-                    self.record(&JournalEvent::ReceiptPrinted { receipt_id })?;
-                } else {
-                    self.links
-                        .receipts
-                        .send(ReceiptJob::Print { receipt_id })
-                        .await
-                        .map_err(|_| CoreError::DeviceGone("receipts"))?;
-                }
-            }
-            DeviceInput::FiscalisationFailed { receipt_id, reason } => {
-                if let Some((payment_id, _)) = self.recovery_receipts.remove(&receipt_id) {
-                    self.record(&JournalEvent::FiscalisationFailed {
-                        receipt_id,
-                        payment_id: Some(payment_id),
-                        reason,
-                    })?;
-                }
-            }
-            // Only called for receipts recovery asked for (see `is_recovery_receipt`).
-            DeviceInput::Printed { receipt_id } => {
-                self.recovery_receipts.remove(&receipt_id);
-                self.record(&JournalEvent::ReceiptPrinted { receipt_id })?;
-            }
-            DeviceInput::PrintFailed { receipt_id, reason } => {
-                self.recovery_receipts.remove(&receipt_id);
-                self.record(&JournalEvent::ReceiptUnprinted { receipt_id, reason })?;
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    fn is_recovery_receipt(&self, input: &DeviceInput) -> bool {
-        let id = match input {
-            DeviceInput::Fiscalised { receipt_id, .. }
-            | DeviceInput::FiscalisationFailed { receipt_id, .. }
-            | DeviceInput::Printed { receipt_id }
-            | DeviceInput::PrintFailed { receipt_id, .. } => receipt_id,
-            _ => return false,
-        };
-        self.recovery_receipts.contains_key(id)
     }
 
     async fn on_device(&mut self, input: DeviceInput) -> Result<(), CoreError> {
@@ -516,18 +321,9 @@ impl<C: Clock> Core<C> {
         let now = self.clock.now();
         if let DeviceInput::AccountFound(account) = &mut input {
             account.paid_today = self
-                .ledger
+                .session
+                .ledger()
                 .paid_today(&account.number, now.with_timezone(&self.tz).date_naive());
-        }
-        let bill_report = matches!(
-            input,
-            DeviceInput::BillStacked(_) | DeviceInput::BillReturned(_)
-        );
-        if bill_report && !self.session.is_accepting_cash() {
-            return self.recover_bill(input).await;
-        }
-        if self.is_recovery_receipt(&input) {
-            return self.on_recovery_receipt(input).await;
         }
         if let DeviceInput::CardRecovery { payment_id, step } = &input {
             // Start-up recovery's payments are the core's; one the session is waiting on is its.
@@ -547,6 +343,13 @@ impl<C: Clock> Core<C> {
         mut events: mpsc::Receiver<CoreEvent>,
     ) -> Result<Journal, CoreError> {
         self.publish();
+        let now = self.clock.now();
+        if self.wait_for_bill_ready {
+            self.session.begin_recovery(now);
+        } else {
+            self.session.validator_settled(now);
+        }
+        self.flush().await?;
         self.flush_health().await?;
         self.start_card_recovery().await?;
         loop {
@@ -580,12 +383,13 @@ impl<C: Clock> Core<C> {
                         return Ok(self.journal);
                     }
                     Some(CoreEvent::Ui(intent)) => {
-                        if self.recovering || self.card_recovery.holds_customers(self.clock.now()) {
-                            info!("start-up recovery still running; the screen waits");
-                            continue;
-                        }
+                        // A technician is never locked out: service mode has its own money checks.
                         if let Intent::Service(intent) = intent {
                             self.on_service(crate::service::ServiceInput::Intent(intent)).await?;
+                            continue;
+                        }
+                        if self.session.is_recovering() || self.card_recovery.holds_customers(self.clock.now()) {
+                            info!("start-up recovery still running; the screen waits");
                             continue;
                         }
                         let now = self.clock.now();
@@ -604,18 +408,19 @@ impl<C: Clock> Core<C> {
                         self.refresh_service_view();
                     }
                     Some(CoreEvent::CassetteRemoved) => {
-                        let expected = self.ledger.cassette.iter().map(|(d, n)| (d.to_string(), *n)).collect();
-                        let total = self.ledger.cassette_total().kopecks();
-                        self.record(&JournalEvent::CassetteRemoved { expected, expected_total_kopecks: total })?;
+                        let now = self.clock.now();
+                        self.session.handle(Input::Device(DeviceInput::CassetteRemoved), now);
+                        self.flush().await?;
                         self.refresh_service_view();
                     }
                     Some(CoreEvent::Service(input)) => {
                         self.on_service(input).await?;
                     }
                     Some(CoreEvent::BillReady) => {
-                        if self.recovering {
-                            self.recovering = false;
-                            self.settle_open_payments().await?;
+                        if self.session.is_recovering() {
+                            let now = self.clock.now();
+                            self.session.handle(Input::Device(DeviceInput::BillValidatorSettled), now);
+                            self.flush().await?;
                             info!("start-up recovery settled");
                         }
                     }
@@ -648,7 +453,10 @@ impl<C: Clock> Core<C> {
     async fn flush(&mut self) -> Result<(), CoreError> {
         while let Some(output) = self.session.poll_output() {
             match output {
-                Output::Journal(event) => self.record(&event)?,
+                // The session's ledger took its own entries when it made them.
+                Output::Journal(event) => {
+                    self.append(&event)?;
+                }
                 Output::LookupAccount { number } => self
                     .links
                     .lookup

@@ -144,15 +144,22 @@ impl<C: Clock> Core<C> {
     }
 
     fn service_facts(&self) -> ServiceFacts {
-        let customer_idle = !self.recovering
-            && self.ledger.open_payments.is_empty()
+        let customer_idle = !self.session.is_recovering()
+            && self.session.ledger().open_payments.is_empty()
             && matches!(self.session.view().screen, Screen::Welcome);
         ServiceFacts {
             terminal_id: self.terminal_id.clone(),
             customer_idle,
-            cassette: self.ledger.cassette.clone(),
+            cassette: self.session.ledger().cassette.clone(),
             removed_uncounted: self.service.removed_uncounted.clone(),
-            unprinted: self.ledger.unprinted.keys().cloned().collect(),
+            unprinted: self.session.ledger().unprinted.keys().cloned().collect(),
+            stuck_notes: self
+                .session
+                .ledger()
+                .stuck_notes
+                .values()
+                .map(|n| (n.reference.clone(), n.denomination, n.account.clone()))
+                .collect(),
             recent_receipts: self.service.recent_receipts.iter().cloned().collect(),
             shift: self.service.shift,
             last_errors: self.service.errors.iter().cloned().collect(),
@@ -282,6 +289,15 @@ impl<C: Clock> Core<C> {
                 ServiceCommand::Reprint { receipt_id } => {
                     self.send_receipt_job(ReceiptJob::Print { receipt_id })
                         .await?
+                }
+                ServiceCommand::ResolveStuckNote {
+                    reference,
+                    found_in_cassette,
+                } => {
+                    let now = self.clock.now();
+                    self.session
+                        .resolve_stuck_note(&reference, found_in_cassette, now);
+                    self.flush().await?;
                 }
                 ServiceCommand::ExportJournal { dir } => {
                     let result = self.export_journal(&dir);

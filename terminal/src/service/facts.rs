@@ -2,6 +2,7 @@
 //! step. The money and receipt parts come from the ledger and the journal; the device and outage
 //! parts come from the health monitor through [`HealthFacts`].
 
+use crate::money::Money;
 use std::collections::BTreeMap;
 
 /// One device's state as the health monitor sees it.
@@ -64,6 +65,8 @@ pub struct ServiceFacts {
     pub removed_uncounted: Option<BTreeMap<i64, u32>>,
     /// Receipts that did not print, oldest first.
     pub unprinted: Vec<String>,
+    /// Stuck notes not yet resolved: (reference, denomination, account), oldest first.
+    pub stuck_notes: Vec<(String, Money, String)>,
     /// Recently fiscalised receipts, newest first.
     pub recent_receipts: Vec<String>,
     pub shift: ShiftFact,

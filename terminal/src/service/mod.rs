@@ -133,8 +133,17 @@ pub enum ServiceCommand {
     PrintTestPage,
     CloseShift,
     PrintSlip(Box<receipt_printer::Receipt>),
-    Reprint { receipt_id: String },
-    ExportJournal { dir: PathBuf },
+    Reprint {
+        receipt_id: String,
+    },
+    ExportJournal {
+        dir: PathBuf,
+    },
+    /// Resolve a stuck note (the session core credits one found in the cassette).
+    ResolveStuckNote {
+        reference: String,
+        found_in_cassette: bool,
+    },
 }
 
 /// How the desk is set up.
@@ -170,6 +179,7 @@ enum Op {
         pending: Option<String>,
     },
     Outages,
+    StuckNotes,
     Export {
         busy: bool,
     },
@@ -438,6 +448,7 @@ impl ServiceDesk {
                 ));
                 Op::Outages
             }
+            ServiceOp::StuckNotes => Op::StuckNotes,
             ServiceOp::ExportJournal => Op::Export { busy: false },
             ServiceOp::Confirm | ServiceOp::Back | ServiceOp::Exit => return,
         };
@@ -562,6 +573,34 @@ impl ServiceDesk {
                     } else {
                         n.saturating_sub(1)
                     };
+                }
+            }
+            Op::StuckNotes => {
+                // Two choices per note: found in the cassette, handed back to the customer.
+                if let Some((reference, denomination, _)) = facts.stuck_notes.get(index / 2) {
+                    let found_in_cassette = index % 2 == 0;
+                    self.push(op_event(
+                        "stuck_note",
+                        format!(
+                            "{reference} {} {}",
+                            denomination.format_plain(),
+                            if found_in_cassette {
+                                "found in the cassette"
+                            } else {
+                                "handed back"
+                            }
+                        ),
+                    ));
+                    self.push(ServiceCommand::ResolveStuckNote {
+                        reference: reference.clone(),
+                        found_in_cassette,
+                    });
+                    let outcome = if found_in_cassette {
+                        "найдена в кассете, зачислена"
+                    } else {
+                        "возвращена клиенту"
+                    };
+                    self.set_log(reference, outcome);
                 }
             }
             Op::Reprint { pending } if pending.is_none() => {
@@ -818,6 +857,30 @@ impl ServiceDesk {
                 body.append(&mut lines);
                 let confirm = (!*done).then_some("Закрыть смену");
                 report("Закрытие смены", body, Vec::new(), confirm, *busy)
+            }
+            Mode::Op(Op::StuckNotes) => {
+                let mut body: Vec<(String, String)> = facts
+                    .stuck_notes
+                    .iter()
+                    .map(|(reference, denomination, account)| {
+                        (reference.clone(), format!("{denomination} · л/с {account}"))
+                    })
+                    .collect();
+                if body.is_empty() {
+                    body.push(("Застрявших купюр нет".into(), String::new()));
+                }
+                body.append(&mut lines);
+                let choices = facts
+                    .stuck_notes
+                    .iter()
+                    .flat_map(|(reference, denomination, _)| {
+                        [
+                            format!("{reference} · {denomination} найдена в кассете"),
+                            format!("{reference} · {denomination} возвращена клиенту"),
+                        ]
+                    })
+                    .collect();
+                report("Застрявшие купюры", body, choices, None, false)
             }
             Mode::Op(Op::Reprint { pending }) => {
                 let items = reprint_items(facts);

@@ -653,3 +653,38 @@ wed = { open = "08:00", close = "20:00" }
     assert_eq!(facts.outages[0].working_minutes, 45);
     assert_eq!(facts.paper.as_deref(), Some("есть"));
 }
+
+#[test]
+fn a_stuck_note_is_resolved_as_found_in_the_cassette_or_handed_back() {
+    let f = ServiceFacts {
+        stuck_notes: vec![
+            ("S-1".into(), Money::from_rubles(5_000), "1000000001".into()),
+            ("S-2".into(), Money::from_rubles(100), "1000000028".into()),
+        ],
+        ..facts()
+    };
+    let mut d = logged_in();
+    intent(&mut d, ServiceIntent::Op(ServiceOp::StuckNotes), &f, t0());
+    let Some(ServiceView::Report { choices, lines, .. }) = d.view(&f) else {
+        panic!("a report")
+    };
+    assert_eq!(choices.len(), 4, "{choices:?}");
+    assert!(lines.iter().any(|(l, _)| l == "S-1"));
+    // The second note's "handed back".
+    intent(&mut d, ServiceIntent::Pick(3), &f, t0());
+    let out = drain(&mut d);
+    assert!(out.contains(&ServiceCommand::ResolveStuckNote {
+        reference: "S-2".into(),
+        found_in_cassette: false,
+    }));
+    // The first note's "found in the cassette".
+    intent(&mut d, ServiceIntent::Pick(0), &f, t0());
+    let out = drain(&mut d);
+    assert!(out.contains(&ServiceCommand::ResolveStuckNote {
+        reference: "S-1".into(),
+        found_in_cassette: true,
+    }));
+    assert!(out
+        .iter()
+        .any(|c| matches!(c, ServiceCommand::Journal(JournalEvent::ServiceOperation { operation, .. }) if operation == "stuck_note")));
+}

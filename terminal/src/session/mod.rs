@@ -16,15 +16,19 @@
 //! screen can show every refusal exactly without reading its text. The idle timeouts and the
 //! countdown's lead are in [`SessionConfig`] (tests use seconds).
 
+mod recovery;
 mod types;
 mod view;
 
 use std::collections::VecDeque;
 
-use backend_sync::event::{CardApproval, PaymentMethod, ReceiptContact, ServiceAmount};
+use backend_sync::event::{
+    CardApproval, PaymentMethod, ReceiptContact, RequestedService, ServiceAmount,
+};
 use backend_sync::JournalEvent;
 use chrono::{DateTime, Duration, Utc};
 
+use crate::ledger::Ledger;
 use crate::money::{allocate_requested, Allocation, Limits, Money};
 
 pub use types::*;
@@ -47,6 +51,8 @@ pub trait ReadingRules: Send {
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
     pub terminal_id: String,
+    /// The kiosk's time zone: "today" for daily limits is local.
+    pub tz: chrono_tz::Tz,
     pub limits: Limits,
     /// No touch for this long clears the session (a visible countdown runs before).
     pub idle_timeout: Duration,
@@ -58,18 +64,33 @@ pub struct SessionConfig {
     pub done_timeout: Duration,
     /// First number for payment ids, receipts and registrations (continues after a restart).
     pub first_document_no: u64,
+    /// A bill whose STACK was sent and that has neither stacked nor come back by then is a stuck
+    /// note (a jam the validator did not report, a line that went silent).
+    pub stack_deadline: Duration,
+    /// How long start-up waits for the validator to deliver what it held from before a crash;
+    /// then what is still in flight is a stuck note and open payments are settled.
+    pub startup_deadline: Duration,
+    /// The first retry of a failed fiscalisation; each next one waits twice as long, up to
+    /// `fiscal_retry_max`.
+    pub fiscal_retry_min: Duration,
+    pub fiscal_retry_max: Duration,
 }
 
 impl SessionConfig {
     pub fn new(terminal_id: impl Into<String>, limits: Limits) -> Self {
         SessionConfig {
             terminal_id: terminal_id.into(),
+            tz: chrono_tz::Europe::Moscow,
             limits,
             idle_timeout: Duration::seconds(60),
             cash_idle_timeout: Duration::seconds(120),
             idle_warning: Duration::seconds(20),
             done_timeout: Duration::seconds(20),
             first_document_no: 1,
+            stack_deadline: Duration::seconds(30),
+            startup_deadline: Duration::seconds(60),
+            fiscal_retry_min: Duration::seconds(30),
+            fiscal_retry_max: Duration::minutes(30),
         }
     }
 }
@@ -86,6 +107,21 @@ impl Payment {
     fn requested(&self) -> Money {
         self.amounts.iter().copied().sum()
     }
+
+    /// The split as journaled at `PaymentStarted` (recovery credits exactly this).
+    fn requested_services(&self) -> Vec<RequestedService> {
+        self.account
+            .services
+            .iter()
+            .zip(&self.amounts)
+            .map(|(service, amount)| RequestedService {
+                service_id: service.service_id.clone(),
+                service_name: service.name.clone(),
+                debt_kopecks: service.debt.kopecks(),
+                requested_kopecks: amount.kopecks(),
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +130,10 @@ struct Cash {
     inserted: Money,
     /// Bill whose STACK was sent and whose outcome is awaited.
     stacking: Option<Money>,
+    /// When the bill in `stacking` becomes a stuck note.
+    stack_deadline: Option<DateTime<Utc>>,
+    /// Notes that went stuck in this payment.
+    stuck: Vec<StuckNote>,
     /// Finish was asked for while a bill was in flight.
     finishing: bool,
     notice: Option<Refused<CashProblem>>,
@@ -124,6 +164,7 @@ struct Credited {
     allocations: Vec<Allocation>,
     approval: Option<CardApproval>,
     receipt_id: String,
+    stuck: Vec<StuckNote>,
 }
 
 impl Credited {
@@ -195,9 +236,16 @@ pub struct Session {
     next_no: u64,
     /// The validator's denominations (empty until it reported its bill table).
     bill_table: Vec<Money>,
+    /// What the journal says about money (kept in step by [`Session::journaled`]).
+    ledger: Ledger,
+    /// Crash recovery, unreceipted payments and fiscal retries (`recovery.rs`).
+    recovery: recovery::Recovery,
+    /// The time of the input being handled (journal entries are dated with it).
+    now: DateTime<Utc>,
 }
 
-fn to_wire(allocations: &[Allocation]) -> Vec<ServiceAmount> {
+/// Allocations as journaled.
+pub(crate) fn allocations_to_wire(allocations: &[Allocation]) -> Vec<ServiceAmount> {
     allocations
         .iter()
         .map(|a| ServiceAmount {
@@ -221,7 +269,31 @@ impl Session {
             idle_deadline: None,
             next_no,
             bill_table: Vec::new(),
+            ledger: Ledger::default(),
+            recovery: recovery::Recovery::default(),
+            now: DateTime::<Utc>::UNIX_EPOCH,
         }
+    }
+
+    pub fn set_time_zone(&mut self, tz: chrono_tz::Tz) {
+        self.config.tz = tz;
+    }
+
+    /// Starts from what the journal says (the ledger replayed at start-up).
+    pub fn restore(&mut self, ledger: Ledger) {
+        self.ledger = ledger;
+    }
+
+    /// What the journal says about money. The runtime hands every appended entry to
+    /// [`Session::journaled`], so this stays the journal's view.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Keeps the ledger in step with an entry the runtime journaled itself (device states,
+    /// service operations…). The session's own [`Output::Journal`] entries are in it already.
+    pub fn journaled(&mut self, seq: u64, date: chrono::NaiveDate, event: &JournalEvent) {
+        self.ledger.apply(seq, date, event);
     }
 
     /// True when no customer is being served (the kiosk may run service work).
@@ -257,7 +329,14 @@ impl Session {
 
     /// When [`Session::handle_timeout`] should be called next.
     pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
-        self.idle_deadline
+        let stack = match &self.state {
+            State::Cash(cash) => cash.stack_deadline,
+            _ => None,
+        };
+        [self.idle_deadline, stack, self.recovery.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn next_number(&mut self) -> u64 {
@@ -279,7 +358,11 @@ impl Session {
         self.outputs.push_back(output);
     }
 
+    /// Journals `event`: the runtime makes it durable before it runs any later output, so the
+    /// ledger takes it now and the session's next decisions see it.
     fn journal(&mut self, event: JournalEvent) {
+        let date = self.now.with_timezone(&self.config.tz).date_naive();
+        self.ledger.apply(self.ledger.last_seq + 1, date, &event);
         self.outputs.push_back(Output::Journal(event));
     }
 
@@ -308,6 +391,7 @@ impl Session {
 
     /// Feeds one input.
     pub fn handle(&mut self, input: Input, now: DateTime<Utc>) {
+        self.now = now;
         match input {
             Input::Ui(intent) => {
                 if self.idle_deadline.is_some() {
@@ -321,12 +405,26 @@ impl Session {
                 table.dedup();
                 self.bill_table = table;
             }
+            Input::Device(DeviceInput::BillValidatorSettled) => self.validator_settled(now),
+            Input::Device(DeviceInput::CassetteRemoved) => self.cassette_removed(),
+            Input::Device(device) if self.recovery.owns(&device) => {
+                self.on_recovery_receipt(device, now)
+            }
             Input::Device(device) => self.on_device(device, now),
         }
     }
 
     /// Call when `now` has reached [`Session::poll_timeout`].
     pub fn handle_timeout(&mut self, now: DateTime<Utc>) {
+        self.now = now;
+        self.recovery_timeout(now);
+        let stack_overdue =
+            matches!(&self.state, State::Cash(c) if c.stack_deadline.is_some_and(|t| now >= t));
+        if stack_overdue {
+            if let State::Cash(cash) = std::mem::replace(&mut self.state, State::Welcome) {
+                return self.stuck_in_cash(cash, None, "no outcome within the deadline", now);
+            }
+        }
         match self.idle_deadline {
             Some(deadline) if now >= deadline => {}
             _ => return,
@@ -608,12 +706,15 @@ impl Session {
             account_verified: payment.account.verified,
             method: PaymentMethod::Cash,
             requested_kopecks: payment.requested().kopecks(),
+            services: payment.requested_services(),
         });
         self.emit(Output::Bill(BillCommand::Enable { max_bill: allowed }));
         State::Cash(Cash {
             payment,
             inserted: Money::ZERO,
             stacking: None,
+            stack_deadline: None,
+            stuck: Vec::new(),
             finishing: false,
             notice: None,
         })
@@ -665,6 +766,7 @@ impl Session {
             account_verified: payment.account.verified,
             method: PaymentMethod::Card,
             requested_kopecks: total.kopecks(),
+            services: payment.requested_services(),
         });
         self.journal(JournalEvent::CardAuthorisationRequested {
             payment_id: payment_id.clone(),
@@ -695,6 +797,16 @@ impl Session {
             self.idle_deadline = None;
             return;
         }
+        if cash.inserted <= Money::ZERO && !cash.stuck.is_empty() {
+            let references: Vec<&str> = cash.stuck.iter().map(|n| n.reference.as_str()).collect();
+            self.journal(JournalEvent::PaymentCancelled {
+                payment_id: cash.payment.id.clone(),
+                reason: format!("nothing stacked; stuck note {}", references.join(", ")),
+            });
+            let text = stuck_notice(&cash.stuck);
+            self.enter(State::Notice { text }, now);
+            return;
+        }
         if cash.inserted <= Money::ZERO {
             self.journal(JournalEvent::PaymentCancelled {
                 payment_id: cash.payment.id.clone(),
@@ -717,7 +829,8 @@ impl Session {
             self.enter(next, now);
             return;
         }
-        let credited = self.credit(cash.payment, PaymentMethod::Cash, cash.inserted, None, now);
+        let mut credited = self.credit(cash.payment, PaymentMethod::Cash, cash.inserted, None, now);
+        credited.stuck = cash.stuck;
         if by_timeout {
             let choice = if self.availability.paper {
                 ReceiptChoice::Paper
@@ -744,7 +857,7 @@ impl Session {
             account: payment.account.number.clone(),
             method,
             total_kopecks: total.kopecks(),
-            allocations: to_wire(&allocations),
+            allocations: allocations_to_wire(&allocations),
         });
         let receipt_id = self.document_id("R", now);
         Credited {
@@ -754,6 +867,7 @@ impl Session {
             allocations,
             approval,
             receipt_id,
+            stuck: Vec::new(),
         }
     }
 
@@ -775,6 +889,7 @@ impl Session {
             card,
             contact,
             card_approval: credited.approval.clone(),
+            stuck_notes: credited.stuck.clone(),
         }));
         self.enter(State::Fiscalising(credited, choice), now);
     }
@@ -975,7 +1090,9 @@ impl Session {
                 input @ (DeviceInput::BillEscrow(_)
                 | DeviceInput::BillStacked(_)
                 | DeviceInput::BillReturned(_)
-                | DeviceInput::BillRejected { .. }),
+                | DeviceInput::BillRejected { .. }
+                | DeviceInput::BillJammed { .. }
+                | DeviceInput::BillPowerUp { .. }),
             ) => self.on_cash(cash, input, now),
             (State::Card(card), input) => self.on_card(card, input, now),
             (
@@ -1042,6 +1159,7 @@ impl Session {
                     payment_id: Some(credited.payment.id.clone()),
                     reason,
                 });
+                self.schedule_fiscal_retry(now);
                 self.done(credited, ReceiptDelivery::Later, None, "Платёж зачислен. Чек не удалось оформить — он будет оформлен и отправлен позже.".into(), now);
             }
             (State::Printing(credited, qr), DeviceInput::Printed { receipt_id })
@@ -1075,14 +1193,17 @@ impl Session {
                 self.emit(Output::Bill(BillCommand::Return));
                 self.state = state;
             }
-            (state, DeviceInput::BillStacked(amount)) => {
-                // Money the validator took outside a cash payment (a late report after a fault):
-                // journal it so it is never lost; finance sees it as unassigned cash.
-                self.journal(JournalEvent::BillStacked {
-                    payment_id: None,
-                    denomination_kopecks: amount.kopecks(),
-                });
+            (
+                state,
+                input @ (DeviceInput::BillStacked(_)
+                | DeviceInput::BillReturned(_)
+                | DeviceInput::BillJammed { .. }
+                | DeviceInput::BillPowerUp { .. }),
+            ) => {
+                // No cash payment is open: the tail of a payment a crash interrupted, a stuck
+                // note reported late, or a repeat of a report already journaled.
                 self.state = state;
+                self.bill_outside_payment(input, now);
             }
             (state, _) => self.state = state,
         }
@@ -1096,6 +1217,11 @@ impl Session {
         message: String,
         now: DateTime<Utc>,
     ) {
+        let message = if credited.stuck.is_empty() {
+            message
+        } else {
+            format!("{message}\n{}", stuck_notice(&credited.stuck))
+        };
         self.enter(
             State::Done {
                 credited,
@@ -1128,37 +1254,81 @@ impl Session {
                     });
                     self.emit(Output::Bill(BillCommand::Stack));
                     cash.stacking = Some(bill);
+                    cash.stack_deadline = Some(now + self.config.stack_deadline);
                     cash.notice = None;
                 }
             }
-            DeviceInput::BillStacked(bill) => {
+            DeviceInput::BillStacked(_)
+            | DeviceInput::BillPowerUp {
+                bill: Some(BillPlace::Stacker),
+            } if cash.stacking.is_some() => {
+                // The credit point: the bill whose stack this payment asked for (a power-up
+                // with the bill in the stacker says the same).
+                let bill = cash.stacking.take().unwrap_or(Money::ZERO);
+                cash.stack_deadline = None;
                 self.journal(JournalEvent::BillStacked {
                     payment_id: pid,
                     denomination_kopecks: bill.kopecks(),
                 });
                 cash.inserted += bill;
-                cash.stacking = None;
                 let left = max_left - bill;
                 if cash.finishing || left <= Money::ZERO {
                     return self.finish_cash(cash, false, now);
                 }
                 self.emit(Output::Bill(BillCommand::Enable { max_bill: left }));
             }
+            DeviceInput::BillStacked(bill) => {
+                // No stack is open in this payment: a report repeated after a lost ACK, or a
+                // stuck note reported late. Never credited to the customer in front of the kiosk.
+                self.state = State::Cash(cash);
+                return self.stacked_without_intent(bill, now);
+            }
             DeviceInput::BillReturned(bill) => {
+                let instead_of_stacked = cash.stacking.take();
+                cash.stack_deadline = None;
+                let bill = if bill > Money::ZERO {
+                    bill
+                } else {
+                    instead_of_stacked.unwrap_or(bill)
+                };
                 self.journal(JournalEvent::BillReturned {
                     payment_id: pid,
                     denomination_kopecks: bill.kopecks(),
-                    reason: if cash.stacking.is_some() {
+                    reason: if instead_of_stacked.is_some() {
                         "returned instead of stacked"
                     } else {
                         "returned"
                     }
                     .into(),
                 });
-                cash.stacking = None;
                 if cash.finishing {
                     return self.finish_cash(cash, false, now);
                 }
+            }
+            DeviceInput::BillPowerUp {
+                bill: Some(BillPlace::Validator),
+            } if cash.stacking.is_some() => {
+                let bill = cash.stacking.take().unwrap_or(Money::ZERO);
+                cash.stack_deadline = None;
+                self.journal(JournalEvent::BillReturned {
+                    payment_id: pid,
+                    denomination_kopecks: bill.kopecks(),
+                    reason: "power cut while stacking: the bill came back".into(),
+                });
+                if cash.finishing {
+                    return self.finish_cash(cash, false, now);
+                }
+            }
+            DeviceInput::BillJammed { denomination } => {
+                return self.stuck_in_cash(cash, denomination, "the validator jammed", now);
+            }
+            DeviceInput::BillPowerUp { bill: None } if cash.stacking.is_some() => {
+                return self.stuck_in_cash(
+                    cash,
+                    None,
+                    "the validator powered up without the bill",
+                    now,
+                );
             }
             DeviceInput::BillRejected { reason } => {
                 self.journal(JournalEvent::BillRejected {
@@ -1176,6 +1346,34 @@ impl Session {
         } else {
             self.restart_idle_clock(now);
         }
+    }
+
+    /// A note in flight has no outcome (a jam, a power-up without it, silence past the
+    /// deadline): it is journaled as a stuck note and the payment ends with what was stacked.
+    /// A jam with no bill in flight ends the payment too: the validator takes no more.
+    fn stuck_in_cash(
+        &mut self,
+        mut cash: Cash,
+        jammed_bill: Option<Money>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) {
+        cash.stack_deadline = None;
+        if let Some(bill) = cash.stacking.take().or(jammed_bill) {
+            let reference = self.document_id("S", now);
+            self.journal(JournalEvent::BillStuck {
+                payment_id: Some(cash.payment.id.clone()),
+                account: cash.payment.account.number.clone(),
+                denomination_kopecks: bill.kopecks(),
+                reference: reference.clone(),
+                reason: reason.into(),
+            });
+            cash.stuck.push(StuckNote {
+                reference,
+                denomination: bill,
+            });
+        }
+        self.finish_cash(cash, false, now);
     }
 
     fn on_card(&mut self, mut card: Card, input: DeviceInput, now: DateTime<Utc>) {
@@ -1537,6 +1735,21 @@ impl Session {
 }
 
 /// A limit refusal in the customer's words, typed.
+/// What the customer is told about notes that went stuck (screen and receipt say the same).
+pub fn stuck_notice(notes: &[StuckNote]) -> String {
+    notes
+        .iter()
+        .map(|n| {
+            format!(
+                "Купюра {} застряла в купюроприёмнике и пока не зачислена. Номер обращения: {}. \
+                 Сотрудник найдёт её и зачислит на ваш счёт или вернёт вам.",
+                n.denomination, n.reference
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn limit_refusal(error: crate::money::LimitError) -> Refused<SummaryProblem> {
     let kind = match error {
         crate::money::LimitError::PerPayment { limit, .. } => {
@@ -1581,5 +1794,7 @@ fn initial_amounts(account: &CustomerAccount, sum_hint: Option<Money>) -> Vec<Mo
     }
 }
 
+#[cfg(test)]
+mod money_tests;
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@ use crate::journal::Journal;
 use backend_sync::event::{CardApproval, FiscalAttributes};
 use proptest::prelude::*;
 
-fn t0() -> DateTime<Utc> {
+pub(super) fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-20T09:00:00Z")
         .unwrap()
         .with_timezone(&Utc)
@@ -40,7 +40,7 @@ impl ReadingRules for AnyReading {
     }
 }
 
-fn account(debt_rubles: i64) -> CustomerAccount {
+pub(super) fn account(debt_rubles: i64) -> CustomerAccount {
     CustomerAccount {
         number: "1000000001".into(),
         verified: true,
@@ -72,7 +72,7 @@ fn account(debt_rubles: i64) -> CustomerAccount {
     }
 }
 
-fn session() -> Session {
+pub(super) fn session() -> Session {
     let limits = Limits {
         per_payment: Money::from_rubles(15_000),
         per_day: Money::from_rubles(60_000),
@@ -92,7 +92,7 @@ fn approval(amount: Money) -> CardApproval {
     }
 }
 
-fn fiscal() -> FiscalAttributes {
+pub(super) fn fiscal() -> FiscalAttributes {
     FiscalAttributes {
         fn_number: "9282000100072197".into(),
         fd_number: 1,
@@ -103,21 +103,21 @@ fn fiscal() -> FiscalAttributes {
     }
 }
 
-fn drain(s: &mut Session) -> Vec<Output> {
+pub(super) fn drain(s: &mut Session) -> Vec<Output> {
     std::iter::from_fn(|| s.poll_output()).collect()
 }
 
-fn ui(s: &mut Session, intent: Intent) -> Vec<Output> {
+pub(super) fn ui(s: &mut Session, intent: Intent) -> Vec<Output> {
     s.handle(Input::Ui(intent), t0());
     drain(s)
 }
 
-fn dev(s: &mut Session, input: DeviceInput) -> Vec<Output> {
+pub(super) fn dev(s: &mut Session, input: DeviceInput) -> Vec<Output> {
     s.handle(Input::Device(input), t0());
     drain(s)
 }
 
-fn journaled(outputs: &[Output]) -> Vec<&JournalEvent> {
+pub(super) fn journaled(outputs: &[Output]) -> Vec<&JournalEvent> {
     outputs
         .iter()
         .filter_map(|o| {
@@ -130,7 +130,7 @@ fn journaled(outputs: &[Output]) -> Vec<&JournalEvent> {
         .collect()
 }
 
-fn to_summary(s: &mut Session, debt: i64) {
+pub(super) fn to_summary(s: &mut Session, debt: i64) {
     ui(s, Intent::Start(Purpose::Pay));
     let out = ui(s, Intent::SubmitAccount("10000 00001".into()));
     assert_eq!(
@@ -857,8 +857,9 @@ struct World {
     escrow: Option<Money>,
     authorise: Option<Money>,
     goods: Option<bool>,
-    fiscalise: Option<String>,
-    print: Option<String>,
+    /// The receipt task takes requests in order, like the real one.
+    fiscalise: std::collections::VecDeque<String>,
+    print: std::collections::VecDeque<String>,
     enabled: bool,
 }
 
@@ -885,8 +886,8 @@ impl World {
                     | CardCommand::Recover { .. }
                     | CardCommand::Reverse { .. },
                 ) => {}
-                Output::Fiscalise(req) => self.fiscalise = Some(req.receipt_id.clone()),
-                Output::PrintReceipt { receipt_id } => self.print = Some(receipt_id.clone()),
+                Output::Fiscalise(req) => self.fiscalise.push_back(req.receipt_id.clone()),
+                Output::PrintReceipt { receipt_id } => self.print.push_back(receipt_id.clone()),
                 Output::PrintSlip(_) => {}
             }
         }
@@ -905,10 +906,15 @@ impl World {
         if self.stack {
             self.stack = false;
             let bill = self.escrow.take().unwrap_or(Money::from_rubles(100));
-            return Some(if ok {
-                DeviceInput::BillStacked(bill)
-            } else {
-                DeviceInput::BillReturned(bill)
+            // Every outcome a validator has for a bill on its way to the stacker.
+            return Some(match (ok, pick % 5) {
+                (true, _) | (false, 0) => DeviceInput::BillStacked(bill),
+                (false, 1) => DeviceInput::BillReturned(bill),
+                (false, 2) => DeviceInput::BillJammed { denomination: None },
+                (false, 3) => DeviceInput::BillPowerUp {
+                    bill: Some(BillPlace::Stacker),
+                },
+                _ => DeviceInput::BillPowerUp { bill: None },
             });
         }
         if let Some(issued) = self.goods.take() {
@@ -931,7 +937,7 @@ impl World {
                 }
             });
         }
-        if let Some(receipt_id) = self.fiscalise.take() {
+        if let Some(receipt_id) = self.fiscalise.pop_front() {
             return Some(if ok {
                 DeviceInput::Fiscalised {
                     receipt_id,
@@ -945,7 +951,7 @@ impl World {
                 }
             });
         }
-        if let Some(receipt_id) = self.print.take() {
+        if let Some(receipt_id) = self.print.pop_front() {
             return Some(if ok {
                 DeviceInput::Printed { receipt_id }
             } else {
@@ -994,8 +1000,22 @@ fn intent(n: u8) -> Intent {
 
 fn totals(journal: &Journal) -> (i64, i64, i64) {
     let (mut stacked, mut card, mut credited) = (0, 0, 0);
+    // A stuck note found in the cassette (or reported stacked late) is stacked cash too.
+    let mut stuck = std::collections::BTreeMap::new();
     for (_, e) in journal.events().unwrap() {
         match e {
+            JournalEvent::BillStuck {
+                reference,
+                denomination_kopecks,
+                ..
+            } => {
+                stuck.insert(reference, denomination_kopecks);
+            }
+            JournalEvent::StuckNoteResolved {
+                reference, outcome, ..
+            } if outcome != backend_sync::event::StuckNoteOutcome::HandedBack => {
+                stacked += stuck.remove(&reference).unwrap_or(0);
+            }
             JournalEvent::BillStacked {
                 denomination_kopecks,
                 payment_id,

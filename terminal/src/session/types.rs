@@ -147,6 +147,21 @@ pub enum DeviceInput {
     BillRejected {
         reason: String,
     },
+    /// The bill path jammed; `denomination` is the bill the validator held, when it said so.
+    BillJammed {
+        denomination: Option<Money>,
+    },
+    /// The validator powered up (power cut, reset) and said where a bill was.
+    BillPowerUp {
+        bill: Option<BillPlace>,
+    },
+    /// The cassette was taken out (an encashment or tampering).
+    CassetteRemoved,
+    /// The validator's jam or failure is gone (a technician cleared it).
+    BillFaultCleared,
+    /// The validator finished its start-up: every report it held from before has been delivered
+    /// (or it did not finish in time). Payments a crash left open are settled now.
+    BillValidatorSettled,
     CardPrompt(String),
     CardApproved(CardApproval),
     /// The terminal confirmed the goods-issued answer (80 00 was acknowledged).
@@ -250,6 +265,23 @@ pub enum CardRecoveryStep {
     NotCharged { detail: String },
 }
 
+/// Where a bill was when the validator powered up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillPlace {
+    /// In the bill path: it goes back to the customer.
+    Validator,
+    /// Past the point of no return: it is in the cassette.
+    Stacker,
+}
+
+/// A note whose STACK was sent and that has no outcome (see `JournalEvent::BillStuck`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StuckNote {
+    /// Printed on the receipt and shown on screen; the technician's and finance's handle.
+    pub reference: String,
+    pub denomination: Money,
+}
+
 /// What a fiscal receipt must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FiscalRequest {
@@ -261,6 +293,8 @@ pub struct FiscalRequest {
     pub card: Money,
     pub contact: Option<ReceiptContact>,
     pub card_approval: Option<CardApproval>,
+    /// Notes that went stuck during the payment: printed on the receipt with their reference.
+    pub stuck_notes: Vec<StuckNote>,
 }
 
 /// Non-fiscal documents.
