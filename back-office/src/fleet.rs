@@ -204,8 +204,6 @@ pub fn page(sql: &mut dyn Sql, now: chrono::DateTime<chrono::Utc>) -> Result<Str
             .collect::<Vec<_>>(),
     );
     let takings_svg = charts::takings_lines(&takings);
-    let today = crate::project::business_day(&now.to_rfc3339());
-    let month_ago = days_ago(&now, 30);
     let mut h = String::with_capacity(16 * 1024);
     h.push_str("<!doctype html><html lang=\"ru\"><head><meta charset=\"utf-8\"><title>Терминалы — парк</title>\
 <meta http-equiv=\"refresh\" content=\"60\"><style>\
@@ -243,29 +241,16 @@ td,th{border:1px solid #999;padding:.3em .6em;text-align:left}th{background:#eee
     h.push_str("</table><div class=\"charts\">");
     h.push_str(&outage_svg);
     h.push_str(&takings_svg);
-    h.push_str(
-        "</div><h2>Сверка</h2><form action=\"/api/v1/reports/reconciliation.xlsx\" method=\"get\">",
-    );
-    h.push_str(&format!(
-        "с <input type=\"date\" name=\"from\" value=\"{}\"> по <input type=\"date\" name=\"to\" value=\"{}\"> \
-<button type=\"submit\">XLSX</button></form><p>CSV по разделам: ",
-        esc(&month_ago),
-        esc(&today)
-    ));
-    for s in crate::report_out::SECTIONS {
-        h.push_str(&format!(
-            "<a href=\"/api/v1/reports/reconciliation/{s}.csv?from={}&amp;to={}\">{s}</a> ",
-            esc(&month_ago),
-            esc(&today)
-        ));
-    }
-    h.push_str("</p><h2>Инциденты безопасности и целостности</h2><table><tr><th>Время</th><th>Терминал</th><th>Код</th><th>Подробности</th></tr>");
+    h.push_str("</div>");
+    h.push_str("<h2>Инциденты безопасности и целостности</h2><table><tr><th>Время</th><th>Терминал</th><th>Код</th><th>Источник</th><th>Раз</th><th>Подробности</th></tr>");
     for i in &incidents {
         h.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             esc(&i.time_utc),
             esc(i.terminal_id.as_deref().unwrap_or("—")),
             esc(&i.code),
+            esc(i.source.as_deref().unwrap_or("—")),
+            i.count,
             esc(&i.detail)
         ));
     }

@@ -1,36 +1,71 @@
 //! The HTTP API (axum): signed terminal endpoints, finance and fleet endpoints, the fleet page and
-//! the OpenAPI document. Every refusal is an [`ErrorReply`] with a specific code; authentication
-//! and chain refusals are also stored as incidents.
+//! the OpenAPI document, plus the people's pages of [`crate::web`]. Every refusal is an
+//! [`ErrorReply`] with a specific code; authentication and chain refusals are also stored as
+//! incidents (unauthenticated ones aggregated, see [`crate::incidents::Aggregator`]).
+//!
+//! Only the terminal API (authenticated by each terminal's HMAC key), `/login` and `/healthz` are
+//! reachable without a session or an API token; everything else sits behind
+//! [`crate::access::guard`] with the [`Area`] of its route.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use backend_sync::auth::{self, AuthError};
 use backend_sync::wire::{
     AccountReply, ContentReply, ErrorCode, ErrorReply, Heartbeat, HeartbeatReply, IngestBatch,
     MAX_BATCH_RECORDS, WIRE_VERSION,
 };
 
+use crate::access::{self, Area, Identity};
 use crate::db::{Store, StoreError};
 use crate::ingest::IngestError;
 use crate::{
-    accounts, content, export, fleet, incidents, ingest, now_utc, reconcile, report_out,
-    settlement, terminals,
+    accounts, audit, content, export, fleet, incidents, ingest, now_utc, reconcile, report_out,
+    settlement, terminals, web,
 };
+
+/// How long a browser session lasts unless configured otherwise.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 
 /// Shared state of the server.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    /// When set, finance and fleet endpoints require `Authorization: Bearer <token>`.
-    pub admin_token: Option<Arc<str>>,
+    /// Served over TLS: session cookies carry `Secure`.
+    pub(crate) tls: bool,
+    pub(crate) session_ttl: Duration,
+    pub(crate) refusals: Arc<incidents::Aggregator>,
+}
+
+impl AppState {
+    pub fn new(store: Store) -> Self {
+        AppState {
+            store,
+            tls: false,
+            session_ttl: DEFAULT_SESSION_TTL,
+            refusals: Arc::default(),
+        }
+    }
+
+    /// Marks the state as served over TLS ([`crate::serve_tls`] does this itself).
+    pub fn with_tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// How long a login lasts.
+    pub fn with_session_ttl(mut self, ttl: Duration) -> Self {
+        self.session_ttl = ttl;
+        self
+    }
 }
 
 /// An API refusal.
@@ -82,6 +117,13 @@ impl From<StoreError> for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
+fn guarded(state: &AppState, area: Area, routes: Router<AppState>) -> Router<AppState> {
+    routes.route_layer(middleware::from_fn_with_state(
+        (state.clone(), area),
+        access::guard,
+    ))
+}
+
 /// Builds the router.
 pub fn router(state: AppState) -> Router {
     let terminal_api = Router::new()
@@ -92,13 +134,26 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/accounts/{account}", get(account_handler))
         .route(backend_sync::wire::paths::CONTENT, get(content_handler));
-    let admin_api = Router::new()
-        .route("/", get(|| async { Redirect::to("/fleet") }))
+    let public = Router::new()
+        .route("/login", get(web::login_form).post(web::login_submit))
+        .route("/healthz", get(|| async { "ok" }));
+    let any = Router::new()
+        .route("/", get(web::home))
+        .route("/logout", post(web::logout))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        );
+    let fleet = Router::new()
         .route("/fleet", get(fleet_page))
         .route("/fleet/charts/outage.svg", get(outage_svg))
         .route("/fleet/charts/takings.svg", get(takings_svg))
         .route("/api/v1/fleet", get(fleet_json))
-        .route("/api/v1/incidents", get(incidents_json))
+        .route("/api/v1/incidents", get(incidents_json));
+    let finance = Router::new()
+        .route("/finance", get(web::finance::finance_page))
+        .route("/finance/settlement", post(web::finance::settlement_upload))
+        .route("/finance/credited", post(web::finance::credited_upload))
         .route("/api/v1/reports/reconciliation", get(reconciliation_json))
         .route(
             "/api/v1/reports/reconciliation.xlsx",
@@ -111,16 +166,38 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/settlements", post(settlement_import))
         .route("/api/v1/export/payments.csv", get(export_payments))
         .route("/api/v1/export/readings.csv", get(export_readings))
-        .route("/api/v1/export/credited", post(export_credited))
-        .route_layer(middleware::from_fn_with_state(state.clone(), admin_auth));
+        .route("/api/v1/export/credited", post(export_credited));
+    let admin = Router::new()
+        .route(
+            "/admin/users",
+            get(web::admin::users_page).post(web::admin::user_add),
+        )
+        .route("/admin/users/{name}/role", post(web::admin::user_set_role))
+        .route(
+            "/admin/users/{name}/disable",
+            post(web::admin::user_disable),
+        )
+        .route("/admin/users/{name}/token", post(web::admin::token_add))
+        .route(
+            "/admin/terminals",
+            get(web::admin::terminals_page).post(web::admin::terminal_add),
+        )
+        .route(
+            "/admin/terminals/{id}/rotate",
+            post(web::admin::terminal_rotate),
+        )
+        .route(
+            "/admin/card-terminals",
+            post(web::admin::card_terminal_register),
+        )
+        .route("/admin/audit", get(web::admin::audit_page));
     Router::new()
         .merge(terminal_api)
-        .merge(admin_api)
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/openapi.json",
-            get(|| async { Json(crate::openapi::document()) }),
-        )
+        .merge(public)
+        .merge(guarded(&state, Area::Any, any))
+        .merge(guarded(&state, Area::Fleet, fleet))
+        .merge(guarded(&state, Area::Finance, finance))
+        .merge(guarded(&state, Area::Admin, admin))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -129,30 +206,8 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(16 * 1024 * 1024))
+        .layer(middleware::from_fn(tag_source))
         .with_state(state)
-}
-
-async fn admin_auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let Some(token) = &state.admin_token {
-        let ok = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| {
-                use subtle::ConstantTimeEq;
-                bool::from(t.as_bytes().ct_eq(token.as_bytes()))
-            });
-        if !ok {
-            return ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::MissingAuth,
-                "admin token required",
-            )
-            .into_response();
-        }
-    }
-    next.run(req).await
 }
 
 async fn incident(store: &Store, terminal: Option<String>, code: &'static str, detail: String) {
@@ -168,14 +223,62 @@ async fn incident(store: &Store, terminal: Option<String>, code: &'static str, d
     }
 }
 
+/// The source address of a request, put into its extensions for every handler.
+#[derive(Debug, Clone)]
+pub struct Source(pub String);
+
+async fn tag_source(mut req: Request, next: Next) -> Response {
+    let source = access::source(req.extensions());
+    req.extensions_mut().insert(Source(source));
+    next.run(req).await
+}
+
+/// Stores an unauthenticated refusal, aggregated per source, kind and window.
+async fn refusal(
+    state: &AppState,
+    source: &str,
+    registered: Option<&str>,
+    code: &'static str,
+    detail: String,
+) {
+    let r = incidents::Refusal {
+        source: source.to_string(),
+        terminal: registered.map(str::to_string),
+        code,
+        detail,
+    };
+    let Some(flush) = state.refusals.note(&r, chrono::Utc::now().timestamp()) else {
+        tracing::debug!(source, code, "refusal counted in memory");
+        return;
+    };
+    tracing::warn!(
+        source,
+        code,
+        terminal = registered.unwrap_or("-"),
+        count = flush.count,
+        "terminal API refusal"
+    );
+    let res = state
+        .store
+        .run("incidents", move |sql| {
+            incidents::record_aggregated(sql, &r, &flush, &now_utc())
+        })
+        .await;
+    if let Err(e) = res {
+        tracing::error!(error = %e, "could not store incident");
+    }
+}
+
 /// Authenticates a signed terminal request; returns the terminal id.
 async fn authenticate(
     state: &AppState,
+    source: &Source,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult<String> {
+    let source = source.0.as_str();
     let h = auth::headers_from(|name| headers.get(name).and_then(|v| v.to_str().ok())).map_err(
         |e| {
             ApiError::new(
@@ -199,11 +302,15 @@ async fn authenticate(
         .read(move |sql| terminals::key_of(sql, &lookup_id))
         .await?;
     let Some(key_hex) = key else {
-        incident(
-            &state.store,
-            Some(id.clone()),
+        refusal(
+            state,
+            source,
+            None,
             "unknown_terminal",
-            format!("request to {} from an unregistered terminal", uri.path()),
+            format!(
+                "request to {} from unregistered terminal {id:?}",
+                uri.path()
+            ),
         )
         .await;
         return Err(ApiError::new(
@@ -227,9 +334,10 @@ async fn authenticate(
             AuthError::MissingHeader(_) => (ErrorCode::MissingAuth, "missing_auth"),
             _ => (ErrorCode::BadSignature, "bad_signature"),
         };
-        incident(
-            &state.store,
-            Some(id.clone()),
+        refusal(
+            state,
+            source,
+            Some(&id),
             name,
             format!("{} {}: {e}", method, uri.path()),
         )
@@ -242,9 +350,10 @@ async fn authenticate(
         .run(&id, move |sql| terminals::use_nonce(sql, &nid, &nonce, ts))
         .await?;
     if !fresh {
-        incident(
-            &state.store,
-            Some(id.clone()),
+        refusal(
+            state,
+            source,
+            Some(&id),
             "replay",
             format!("{} {}: nonce {} used before", method, uri.path(), h.nonce),
         )
@@ -260,12 +369,13 @@ async fn authenticate(
 
 async fn ingest_handler(
     State(state): State<AppState>,
+    Extension(source): Extension<Source>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let terminal = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let terminal = authenticate(&state, &source, &method, &uri, &headers, &body).await?;
     let batch: IngestBatch = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad(format!("not an ingest batch: {e}")))?;
     if batch.version != WIRE_VERSION {
@@ -319,12 +429,13 @@ async fn ingest_handler(
 
 async fn heartbeat_handler(
     State(state): State<AppState>,
+    Extension(source): Extension<Source>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<HeartbeatReply>> {
-    let terminal = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let terminal = authenticate(&state, &source, &method, &uri, &headers, &body).await?;
     let beat: Heartbeat = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad(format!("not a heartbeat: {e}")))?;
     if beat.version != WIRE_VERSION {
@@ -355,12 +466,13 @@ async fn heartbeat_handler(
 
 async fn account_handler(
     State(state): State<AppState>,
+    Extension(source): Extension<Source>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     Path(account): Path<String>,
 ) -> ApiResult<Json<AccountReply>> {
-    authenticate(&state, &method, &uri, &headers, b"").await?;
+    authenticate(&state, &source, &method, &uri, &headers, b"").await?;
     if account.is_empty()
         || account.len() > 32
         || !account
@@ -390,12 +502,13 @@ async fn account_handler(
 
 async fn content_handler(
     State(state): State<AppState>,
+    Extension(source): Extension<Source>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<ContentReply>> {
-    authenticate(&state, &method, &uri, &headers, b"").await?;
+    authenticate(&state, &source, &method, &uri, &headers, b"").await?;
     let since: u64 = match q.get("since") {
         Some(s) => s
             .parse()
@@ -411,11 +524,13 @@ async fn content_handler(
     }))
 }
 
-async fn fleet_page(State(state): State<AppState>) -> ApiResult<Html<String>> {
+async fn fleet_page(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+) -> ApiResult<Html<String>> {
     let now = chrono::Utc::now();
-    Ok(Html(
-        state.store.read(move |sql| fleet::page(sql, now)).await?,
-    ))
+    let html = state.store.read(move |sql| fleet::page(sql, now)).await?;
+    Ok(Html(web::with_nav(&html, &who)))
 }
 
 fn svg(body: String) -> Response {
@@ -582,6 +697,7 @@ async fn reconciliation_csv(
 
 async fn settlement_import(
     State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     let lines = settlement::parse(&body).map_err(|e| ApiError::bad(e.to_string()))?;
@@ -589,8 +705,21 @@ async fn settlement_import(
     let now = now_utc();
     let new = state
         .store
-        .run("settlement", move |sql| {
-            settlement::import(sql, &lines, &now)
+        .run("settlement", move |sql| -> Result<u64, StoreError> {
+            let new = settlement::import(sql, &lines, &now)?;
+            let detail = format!("{n} lines, {new} new");
+            audit::record(
+                sql,
+                &audit::Act {
+                    actor: &who.user,
+                    action: "settlement_imported",
+                    target: "settlement",
+                    source: &who.source,
+                    detail: &detail,
+                },
+                &now,
+            )?;
+            Ok(new)
         })
         .await?;
     Ok(Json(serde_json::json!({"lines": n, "imported": new})))
@@ -624,15 +753,32 @@ async fn export_readings(
 
 async fn export_credited(
     State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     let now = now_utc();
     let data = body.to_vec();
     let (p, r) = state
         .store
-        .run("credited", move |sql| {
-            export::mark_credited(sql, &data, &now)
-        })
+        .run(
+            "credited",
+            move |sql| -> Result<(u64, u64), export::ExportError> {
+                let (p, r) = export::mark_credited(sql, &data, &now)?;
+                let detail = format!("{p} payments, {r} readings");
+                audit::record(
+                    sql,
+                    &audit::Act {
+                        actor: &who.user,
+                        action: "credited_imported",
+                        target: "credited",
+                        source: &who.source,
+                        detail: &detail,
+                    },
+                    &now,
+                )?;
+                Ok((p, r))
+            },
+        )
         .await
         .map_err(|e| match e {
             export::ExportError::Store(s) => ApiError::from(s),

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use back_office::audit::{self, Act};
 use back_office::db::Store;
 use back_office::messages::{FileSender, MessageSender};
+use back_office::users::{self, Role};
 use back_office::{
-    accounts, content, export, now_utc, project, reconcile, report_out, settlement, terminals,
-    AppState,
+    accounts, card_terminals, content, export, now_utc, project, reconcile, report_out, settlement,
+    terminals, AppState,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -39,9 +41,15 @@ enum Command {
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
-        /// Require `Authorization: Bearer TOKEN` on finance and fleet endpoints.
-        #[arg(long, env = "BACK_OFFICE_ADMIN_TOKEN", hide_env_values = true)]
-        admin_token: Option<String>,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// How long a browser login lasts, in minutes.
+        #[arg(long, default_value_t = 480)]
+        session_minutes: u64,
         /// Development message sender: e-receipts and confirmations are appended here.
         #[arg(long, default_value = "messages.jsonl")]
         messages_file: PathBuf,
@@ -50,6 +58,21 @@ enum Command {
     Terminal {
         #[command(subcommand)]
         command: TerminalCommand,
+    },
+    /// People who log in: technicians, finance, admins.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Per-user API tokens for scripts (`Authorization: Bearer`).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Which kiosk owns a card terminal (ZVT field 29).
+    CardTerminal {
+        #[command(subcommand)]
+        command: CardTerminalCommand,
     },
     /// Reconciliation report for business days FROM..=TO.
     Reconcile {
@@ -100,6 +123,54 @@ enum TerminalCommand {
 }
 
 #[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is generated and printed once, or read from stdin.
+    Add {
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    List,
+    /// Change a user's role (audited).
+    SetRole {
+        name: String,
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+    /// Disable a user: their sessions and tokens stop working at once (audited).
+    Disable {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue an API token for USER (printed once), carrying the user's role.
+    Add {
+        user: String,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CardTerminalCommand {
+    /// Register (or move) card terminal CARD_ID to kiosk TERMINAL; its matches are recomputed.
+    Register {
+        card_id: String,
+        terminal: String,
+    },
+    List,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("unknown role {s:?}: technician, finance or admin"))
+}
+
+#[derive(Subcommand)]
 enum AccountsCommand {
     /// Import a JSON array of AccountInfo.
     Import { file: PathBuf },
@@ -145,35 +216,91 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve {
             listen,
-            admin_token,
+            tls_cert,
+            tls_key,
+            session_minutes,
             messages_file,
         } => {
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
             let sender: Arc<dyn MessageSender> = Arc::new(FileSender::new(messages_file));
-            let _dispatcher = back_office::messages::spawn_dispatcher(
+            let dispatcher = back_office::messages::spawn_dispatcher(
                 store.clone(),
                 sender,
                 Duration::from_secs(5),
             );
-            tracing::info!(listen = %listener.local_addr()?, backend = ?store.backend(), "back office serving");
-            let state = AppState {
-                store,
-                admin_token: admin_token.map(Arc::from),
-            };
-            back_office::serve(listener, state, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+            let state = AppState::new(store.clone())
+                .with_session_ttl(Duration::from_secs(session_minutes.max(1) * 60));
+            let local = listener.local_addr()?;
+            match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => {
+                    let config = back_office::tls::load_config(&cert, &key)?;
+                    tracing::info!(listen = %local, scheme = "https", backend = ?store.backend(), "back office serving");
+                    back_office::serve_tls(listener, config, state, shutdown_signal()).await?;
+                }
+                _ => {
+                    tracing::info!(listen = %local, scheme = "http", backend = ?store.backend(), "back office serving");
+                    back_office::serve(listener, state, shutdown_signal()).await?;
+                }
+            }
+            dispatcher.abort();
+            tracing::info!("back office stopped: requests in flight finished");
         }
+        Command::User { command } => user_command(&store, command).await?,
+        Command::Token {
+            command: TokenCommand::Add { user, label },
+        } => {
+            let token = store
+                .run("users", move |sql| -> Result<String, users::UserError> {
+                    let now = now_utc();
+                    let token = users::add_token(sql, &user, &label, &now)?;
+                    audit::record(
+                        sql,
+                        &Act {
+                            actor: "cli",
+                            action: "token_added",
+                            target: &user,
+                            source: "cli",
+                            detail: &label,
+                        },
+                        &now,
+                    )?;
+                    Ok(token)
+                })
+                .await?;
+            println!("{token}");
+            eprintln!("Keep this token secret: send it as 'Authorization: Bearer <token>'. It is shown once.");
+        }
+        Command::CardTerminal { command } => card_terminal_command(&store, command).await?,
         Command::Terminal {
             command: TerminalCommand::Add { id, rotate_key },
         } => {
             let key = store
-                .run("admin", move |sql| {
-                    terminals::add(sql, &id, rotate_key, &now_utc())
-                })
+                .run(
+                    "admin",
+                    move |sql| -> Result<String, terminals::TerminalError> {
+                        let now = now_utc();
+                        let key = terminals::add(sql, &id, rotate_key, &now)?;
+                        let action = if rotate_key {
+                            "key_rotated"
+                        } else {
+                            "terminal_added"
+                        };
+                        audit::record(
+                            sql,
+                            &Act {
+                                actor: "cli",
+                                action,
+                                target: &id,
+                                source: "cli",
+                                detail: "",
+                            },
+                            &now,
+                        )?;
+                        Ok(key)
+                    },
+                )
                 .await?;
             println!("{key}");
             eprintln!("Keep this key secret: put it in the terminal's config (sync.key). It is shown once.");
@@ -319,6 +446,157 @@ async fn run(cli: Cli) -> Result<()> {
                 .run("admin", |sql| project::rebuild(sql, &now_utc()))
                 .await?;
             pb.finish_with_message(format!("{n} records replayed"));
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = term => tracing::info!(signal = "SIGTERM", "shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "shutting down"),
+    }
+}
+
+async fn user_command(store: &Store, command: UserCommand) -> Result<()> {
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                (line.trim_end_matches(['\r', '\n']).to_string(), false)
+            } else {
+                (users::generate_password(), true)
+            };
+            let hash = users::hash_password(&password)?;
+            let n = name.clone();
+            store
+                .run("users", move |sql| -> Result<(), users::UserError> {
+                    let now = now_utc();
+                    users::add(sql, &n, role, &hash, &now)?;
+                    audit::record(
+                        sql,
+                        &Act {
+                            actor: "cli",
+                            action: "user_added",
+                            target: &n,
+                            source: "cli",
+                            detail: role.as_str(),
+                        },
+                        &now,
+                    )?;
+                    Ok(())
+                })
+                .await?;
+            if generated {
+                println!("{password}");
+                eprintln!(
+                    "User {name} ({}) added. The password above is shown once.",
+                    role.as_str()
+                );
+            } else {
+                eprintln!("User {name} ({}) added.", role.as_str());
+            }
+        }
+        UserCommand::List => {
+            for u in store.read(users::list).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    u.name,
+                    u.role.as_str(),
+                    if u.enabled { "enabled" } else { "disabled" },
+                    u.created_utc
+                );
+            }
+        }
+        UserCommand::SetRole { name, role } => {
+            let n = name.clone();
+            let old = store
+                .run("users", move |sql| {
+                    back_office::web::admin::set_role_audited(sql, "cli", "cli", &n, role)
+                })
+                .await?;
+            println!("{name}: {} -> {}", old.as_str(), role.as_str());
+        }
+        UserCommand::Disable { name } => {
+            let n = name.clone();
+            store
+                .run("users", move |sql| -> Result<(), users::UserError> {
+                    users::disable(sql, &n)?;
+                    audit::record(
+                        sql,
+                        &Act {
+                            actor: "cli",
+                            action: "user_disabled",
+                            target: &n,
+                            source: "cli",
+                            detail: "",
+                        },
+                        &now_utc(),
+                    )?;
+                    Ok(())
+                })
+                .await?;
+            println!("{name} disabled");
+        }
+    }
+    Ok(())
+}
+
+async fn card_terminal_command(store: &Store, command: CardTerminalCommand) -> Result<()> {
+    match command {
+        CardTerminalCommand::Register { card_id, terminal } => {
+            let (c, t) = (card_id.clone(), terminal.clone());
+            let prev = store
+                .run(
+                    "settlement",
+                    move |sql| -> Result<_, card_terminals::CardTerminalError> {
+                        let now = now_utc();
+                        let prev = card_terminals::register(sql, &c, &t, &now)?;
+                        let detail = format!("previous owner {}", prev.as_deref().unwrap_or("-"));
+                        audit::record(
+                            sql,
+                            &Act {
+                                actor: "cli",
+                                action: "card_terminal_registered",
+                                target: &format!("{c} -> {t}"),
+                                source: "cli",
+                                detail: &detail,
+                            },
+                            &now,
+                        )?;
+                        Ok(prev)
+                    },
+                )
+                .await?;
+            println!(
+                "{card_id} -> {terminal} (before: {})",
+                prev.as_deref().unwrap_or("none")
+            );
+        }
+        CardTerminalCommand::List => {
+            for c in store.read(card_terminals::list).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    c.card_terminal_id, c.terminal_id, c.how, c.registered_utc
+                );
+            }
         }
     }
     Ok(())

@@ -98,6 +98,18 @@ pub fn apply(
                     shift_day(&day, 1)
                 ],
             )?;
+            let owner =
+                crate::card_terminals::claim(sql, &approval.card_terminal_id, terminal, now)?;
+            if owner != terminal {
+                crate::card_terminals::flag_foreign(
+                    sql,
+                    terminal,
+                    &approval.card_terminal_id,
+                    &owner,
+                    payment_id,
+                    now,
+                )?;
+            }
             // The settlement may have been imported before the journal arrived.
             crate::settlement::rematch(
                 sql,

@@ -97,7 +97,9 @@ async fn planted_discrepancies_are_found_and_a_clean_terminal_shows_none() {
                 .unwrap();
         }
         let server = Server::start(db.store.clone()).await;
-        let imported: serde_json::Value = reqwest::Client::new()
+        let finance = common::authed(&common::api_token(&db.store, "fin", "finance").await);
+        let imported: serde_json::Value = finance
+            .clone()
             .post(format!("{}api/v1/settlements", server.url()))
             .body(p.settlement_csv.clone())
             .send()
@@ -192,7 +194,8 @@ async fn planted_discrepancies_are_found_and_a_clean_terminal_shows_none() {
         // Uncredited until billing marks them.
         assert_eq!(r1.uncredited_payments, 5);
         let credited = "kind,terminal_id,id\npayment,R1,R1-P0000001\npayment,R1,R1-P0000002\n";
-        let marked: serde_json::Value = reqwest::Client::new()
+        let marked: serde_json::Value = finance
+            .clone()
             .post(format!("{}api/v1/export/credited", server.url()))
             .body(credited)
             .send()
@@ -202,7 +205,8 @@ async fn planted_discrepancies_are_found_and_a_clean_terminal_shows_none() {
             .await
             .unwrap();
         assert_eq!(marked["payments"], 2);
-        let bad = reqwest::Client::new()
+        let bad = finance
+            .clone()
             .post(format!("{}api/v1/export/credited", server.url()))
             .body("kind,terminal_id,id\npayment,R1,NOPE\n")
             .send()
@@ -218,15 +222,17 @@ async fn planted_discrepancies_are_found_and_a_clean_terminal_shows_none() {
                 .uncredited_payments,
             3
         );
-        let export = reqwest::get(format!(
-            "{}api/v1/export/payments.csv?from={DAY}&to={DAY}",
-            server.url()
-        ))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        let export = finance
+            .get(format!(
+                "{}api/v1/export/payments.csv?from={DAY}&to={DAY}",
+                server.url()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert_eq!(
             export.lines().filter(|l| l.contains("R1-P0000001")).count(),
             1
@@ -244,35 +250,41 @@ async fn planted_discrepancies_are_found_and_a_clean_terminal_shows_none() {
             card_csv.contains("not_settled") && card_csv.contains("777.00"),
             "{card_csv}"
         );
-        let http_csv = reqwest::get(format!(
-            "{}api/v1/reports/reconciliation/encashments.csv?from={DAY}&to={DAY}",
-            server.url()
-        ))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        let http_csv = finance
+            .get(format!(
+                "{}api/v1/reports/reconciliation/encashments.csv?from={DAY}&to={DAY}",
+                server.url()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(
             http_csv.contains("R1-E1") && http_csv.contains("-1000.00"),
             "{http_csv}"
         );
-        let xlsx = reqwest::get(format!(
-            "{}api/v1/reports/reconciliation.xlsx?from={DAY}&to={DAY}",
-            server.url()
-        ))
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+        let xlsx = finance
+            .get(format!(
+                "{}api/v1/reports/reconciliation.xlsx?from={DAY}&to={DAY}",
+                server.url()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         assert_eq!(&xlsx[..2], b"PK");
-        let bad_dates = reqwest::get(format!(
-            "{}api/v1/reports/reconciliation?from=2026-13-01&to={DAY}",
-            server.url()
-        ))
-        .await
-        .unwrap();
+        let bad_dates = finance
+            .get(format!(
+                "{}api/v1/reports/reconciliation?from=2026-13-01&to={DAY}",
+                server.url()
+            ))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(bad_dates.status(), 400);
         server.kill();
     }
