@@ -463,3 +463,228 @@ async fn settlement_imported_before_the_journal_still_matches() {
         assert_eq!(after.days[0].settled_kopecks, 42_000);
     }
 }
+
+/// A kiosk that journals another kiosk's card terminal id (and its receipt numbers) is flagged and
+/// its operations do not look settled; an admin moving the card terminal moves the matches.
+#[tokio::test]
+async fn another_kiosks_card_terminal_id_does_not_settle() {
+    for db in all_stores().await {
+        let s = &db.store;
+        for t in ["KA", "KB"] {
+            add_terminal(s, t).await;
+        }
+        let mut a = JournalWriter::new("KA", start());
+        let (ra, approval_a) = a.card_payment("100000001", 50_000);
+        // KB claims KA's card terminal and the next receipt number there.
+        let mut b = JournalWriter::new("KB", start());
+        b.card_terminal_id = a.card_terminal_id.clone();
+        b.card_receipt_no = a.card_receipt_no;
+        let (rb, approval_b) = b.card_payment("100000002", 30_000);
+        assert_eq!(approval_b.card_terminal_id, approval_a.card_terminal_id);
+        for (t, recs) in [("KA", ra), ("KB", rb)] {
+            let t = t.to_string();
+            s.run(&t.clone(), move |sql| ingest(sql, &t, &recs, &now_utc()))
+                .await
+                .unwrap();
+        }
+        // The acquirer settled both receipts of that card terminal.
+        let csv = format!(
+            "date,card_terminal_id,receipt_no,operation,amount,rrn\n{}{}",
+            settlement_line(&approval_a),
+            settlement_line(&approval_b)
+        );
+        let lines = back_office::settlement::parse(csv.as_bytes()).unwrap();
+        s.run("settlement", move |sql| {
+            back_office::settlement::import(sql, &lines, &now_utc())
+        })
+        .await
+        .unwrap();
+        let problems = |store: back_office::Store| async move {
+            let r = store.read(|sql| report(sql, DAY, DAY)).await.unwrap();
+            let mut v: Vec<(String, Option<String>, i64)> = r
+                .card_mismatches
+                .iter()
+                .map(|m| (m.problem.clone(), m.terminal_id.clone(), m.receipt_no))
+                .collect();
+            v.sort();
+            v
+        };
+        let rb_no = i64::from(approval_b.receipt_no);
+        let ra_no = i64::from(approval_a.receipt_no);
+        assert_eq!(
+            problems(s.clone()).await,
+            [
+                ("not_settled".to_string(), Some("KB".to_string()), rb_no),
+                ("settled_without_payment".to_string(), None, rb_no),
+            ],
+            "[{}] KA settles, KB does not",
+            db.label
+        );
+        let flagged = s
+            .read(|sql| back_office::incidents::latest(sql, 10))
+            .await
+            .unwrap();
+        assert!(
+            flagged.iter().any(|i| i.code == "foreign_card_terminal"
+                && i.terminal_id.as_deref() == Some("KB")
+                && i.detail.contains("KA")),
+            "{flagged:?}"
+        );
+        // A rebuild keeps the owner and does not repeat the incident.
+        s.run("x", |sql| back_office::project::rebuild(sql, &now_utc()))
+            .await
+            .unwrap();
+        assert_eq!(problems(s.clone()).await.len(), 2);
+        let n = s
+            .read(|sql| {
+                sql.query_one(
+                    "SELECT COUNT(*) FROM incidents WHERE code = 'foreign_card_terminal'",
+                    &[],
+                )
+            })
+            .await
+            .unwrap()
+            .unwrap()
+            .int(0);
+        assert_eq!(n, 1);
+        // The admin says the card terminal is KB's: now KA's operation is the foreign one.
+        let ct = approval_a.card_terminal_id.clone();
+        s.run("settlement", move |sql| {
+            back_office::card_terminals::register(sql, &ct, "KB", &now_utc())
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            problems(s.clone()).await,
+            [
+                ("not_settled".to_string(), Some("KA".to_string()), ra_no),
+                ("settled_without_payment".to_string(), None, ra_no),
+            ]
+        );
+    }
+}
+
+#[test]
+fn the_cli_manages_users_tokens_and_card_terminals() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bo.sqlite");
+    let bin = env!("CARGO_BIN_EXE_back-office");
+    let run = |args: &[&str], stdin: Option<&str>| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(bin)
+            .arg("--database-url")
+            .arg(&db)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        child.wait_with_output().unwrap()
+    };
+    let ok = |args: &[&str], stdin: Option<&str>| {
+        let out = run(args, stdin);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let generated = ok(&["user", "add", "ivanov", "--role", "technician"], None);
+    assert_eq!(
+        generated.trim().len(),
+        16,
+        "a generated password, printed once"
+    );
+    ok(
+        &[
+            "user",
+            "add",
+            "petrova",
+            "--role",
+            "finance",
+            "--password-stdin",
+        ],
+        Some("a chosen long password\n"),
+    );
+    let short = run(
+        &[
+            "user",
+            "add",
+            "sidorov",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        Some("short\n"),
+    );
+    assert!(!short.status.success());
+    let bad_role = run(&["user", "add", "x", "--role", "root"], None);
+    assert!(!bad_role.status.success());
+    ok(&["user", "set-role", "ivanov", "admin"], None);
+    ok(&["user", "disable", "petrova"], None);
+    let list = ok(&["user", "list"], None);
+    assert!(
+        list.contains("ivanov\tadmin\tenabled") && list.contains("petrova\tfinance\tdisabled"),
+        "{list}"
+    );
+    let token = ok(
+        &["token", "add", "ivanov", "--label", "export script"],
+        None,
+    );
+    assert!(
+        token.trim().starts_with("bo_") && token.trim().len() == 67,
+        "{token}"
+    );
+    assert!(
+        !run(&["token", "add", "petrova"], None).status.success(),
+        "disabled user"
+    );
+    ok(&["terminal", "add", "K-1"], None);
+    ok(&["card-terminal", "register", "CT-9", "K-1"], None);
+    assert!(ok(&["card-terminal", "list"], None).contains("CT-9\tK-1\tadmin"));
+    assert!(!run(&["card-terminal", "register", "CT-9", "NOPE"], None)
+        .status
+        .success());
+    // The passwords were checked and stored as Argon2id, and everything is in the audit log.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let hash: String = conn
+        .query_row(
+            "SELECT password_hash FROM users WHERE name = 'petrova'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(back_office::users::verify_password(
+        &hash,
+        "a chosen long password"
+    ));
+    let actions: Vec<String> = conn
+        .prepare("SELECT action FROM audit ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "user_added",
+            "user_added",
+            "role_changed",
+            "user_disabled",
+            "token_added",
+            "terminal_added",
+            "card_terminal_registered"
+        ]
+    );
+}
