@@ -590,6 +590,15 @@ async fn incidents_json(
     ))
 }
 
+/// `?dialect=standard|excel-ru` (standard when absent).
+fn dialect(q: &HashMap<String, String>) -> ApiResult<report_out::Dialect> {
+    match q.get("dialect") {
+        None => Ok(report_out::Dialect::Standard),
+        Some(d) => report_out::Dialect::parse(d)
+            .ok_or_else(|| ApiError::bad(format!("dialect={d:?}: use standard or excel-ru"))),
+    }
+}
+
 fn days(q: &HashMap<String, String>) -> ApiResult<(String, String)> {
     let get = |k: &str| -> ApiResult<String> {
         let v = q
@@ -686,8 +695,9 @@ async fn reconciliation_csv(
             ),
         ));
     }
+    let dialect = dialect(&q)?;
     let report = make_report(&state, &q).await?;
-    let body = report_out::csv_section(&report, &name).unwrap_or_default();
+    let body = report_out::csv_section(&report, &name, dialect).unwrap_or_default();
     Ok(attachment(
         "text/csv; charset=utf-8",
         format!("{name}-{}-{}.csv", report.from, report.to),
@@ -730,11 +740,13 @@ async fn export_payments(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let (from, to) = days(&q)?;
+    let dialect = dialect(&q)?;
     let name = format!("payments-{from}-{to}.csv");
     let body = state
         .store
         .read(move |sql| export::payments_csv(sql, &from, &to))
         .await?;
+    let body = report_out::in_dialect(&body, dialect);
     Ok(attachment("text/csv; charset=utf-8", name, body))
 }
 
@@ -743,11 +755,13 @@ async fn export_readings(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let (from, to) = days(&q)?;
+    let dialect = dialect(&q)?;
     let name = format!("readings-{from}-{to}.csv");
     let body = state
         .store
         .read(move |sql| export::readings_csv(sql, &from, &to))
         .await?;
+    let body = report_out::in_dialect(&body, dialect);
     Ok(attachment("text/csv; charset=utf-8", name, body))
 }
 

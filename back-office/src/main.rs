@@ -82,6 +82,9 @@ enum Command {
         to: String,
         #[arg(long, value_enum, default_value = "xlsx")]
         format: Format,
+        /// CSV dialect: standard, or excel-ru (';', decimal comma, UTF-8 BOM).
+        #[arg(long, value_enum, default_value = "standard")]
+        dialect: CsvDialect,
         /// XLSX file, or the directory for the CSV files (one per section).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -103,6 +106,9 @@ enum Command {
         to: String,
         #[arg(long, default_value = ".")]
         out_dir: PathBuf,
+        /// CSV dialect: standard, or excel-ru (';', decimal comma, UTF-8 BOM).
+        #[arg(long, value_enum, default_value = "standard")]
+        dialect: CsvDialect,
     },
     /// Store billing's credited marks (CSV kind,terminal_id,id).
     MarkCredited { file: PathBuf },
@@ -176,6 +182,21 @@ enum AccountsCommand {
     Import { file: PathBuf },
     /// Load the demo accounts and content.
     SeedDemo,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CsvDialect {
+    Standard,
+    ExcelRu,
+}
+
+impl From<CsvDialect> for report_out::Dialect {
+    fn from(d: CsvDialect) -> Self {
+        match d {
+            CsvDialect::Standard => report_out::Dialect::Standard,
+            CsvDialect::ExcelRu => report_out::Dialect::ExcelRu,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -321,6 +342,7 @@ async fn run(cli: Cli) -> Result<()> {
             from,
             to,
             format,
+            dialect,
             out,
         } => {
             let pb = spinner("building reconciliation report");
@@ -348,7 +370,7 @@ async fn run(cli: Cli) -> Result<()> {
                         let path = dir.join(format!("{s}-{}-{}.csv", report.from, report.to));
                         std::fs::write(
                             &path,
-                            report_out::csv_section(&report, s).unwrap_or_default(),
+                            report_out::csv_section(&report, s, dialect.into()).unwrap_or_default(),
                         )
                         .with_context(|| format!("writing {}", path.display()))?;
                         println!("{}", path.display());
@@ -412,7 +434,12 @@ async fn run(cli: Cli) -> Result<()> {
                 .await?;
             println!("content version {v}");
         }
-        Command::Export { from, to, out_dir } => {
+        Command::Export {
+            from,
+            to,
+            out_dir,
+            dialect,
+        } => {
             std::fs::create_dir_all(&out_dir)?;
             let (f, t) = (from.clone(), to.clone());
             let (p, r) = store
@@ -425,7 +452,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .await?;
             for (name, data) in [("payments", p), ("readings", r)] {
                 let path = out_dir.join(format!("{name}-{from}-{to}.csv"));
-                std::fs::write(&path, data)
+                std::fs::write(&path, report_out::in_dialect(&data, dialect.into()))
                     .with_context(|| format!("writing {}", path.display()))?;
                 println!("{}", path.display());
             }

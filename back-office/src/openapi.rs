@@ -11,6 +11,12 @@ fn err(desc: &str) -> Value {
     json!({"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorReply"}}}})
 }
 
+fn dialect_param() -> Value {
+    json!({"name": "dialect", "in": "query", "required": false,
+        "description": "CSV dialect: standard (RFC 4180) or excel-ru (';', decimal comma, UTF-8 BOM)",
+        "schema": {"type": "string", "enum": ["standard", "excel-ru"]}})
+}
+
 fn day_params() -> Value {
     json!([
         {"name": "from", "in": "query", "required": true, "schema": {"type": "string", "format": "date"}},
@@ -27,6 +33,9 @@ pub fn document() -> Value {
     let mut section_params = vec![json!({"name": "section", "in": "path", "required": true,
         "schema": {"type": "string", "enum": ["days.csv", "encashments.csv", "card.csv", "fd_gaps.csv", "unprinted.csv", "uncredited.csv"]}})];
     section_params.extend(day_params().as_array().cloned().unwrap_or_default());
+    section_params.push(dialect_param());
+    let mut export_params = day_params().as_array().cloned().unwrap_or_default();
+    export_params.push(dialect_param());
     json!({
       "openapi": "3.0.3",
       "info": {
@@ -93,9 +102,9 @@ pub fn document() -> Value {
           "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}},
           "responses": {"200": {"description": "Lines read and newly stored", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": err("Bad file (line named)"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
         "/api/v1/export/payments.csv": {"get": {"summary": "Payments for billing, one line per service allocation, with credited marks", "security": [{"apiToken": []}, {"session": []}],
-          "parameters": day_params(), "responses": {"200": csv_ok("Payments"), "400": err("Bad dates"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
+          "parameters": export_params, "responses": {"200": csv_ok("Payments"), "400": err("Bad dates"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
         "/api/v1/export/readings.csv": {"get": {"summary": "Meter readings for billing, with credited marks", "security": [{"apiToken": []}, {"session": []}],
-          "parameters": day_params(), "responses": {"200": csv_ok("Readings"), "400": err("Bad dates"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
+          "parameters": export_params, "responses": {"200": csv_ok("Readings"), "400": err("Bad dates"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
         "/api/v1/export/credited": {"post": {"summary": "Billing's credited marks: CSV `kind,terminal_id,id`", "security": [{"apiToken": []}, {"session": []}],
           "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}},
           "responses": {"200": {"description": "Marked counts", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": err("Bad file (line named)"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},

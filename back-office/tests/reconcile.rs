@@ -245,7 +245,10 @@ async fn planted_discrepancies_are_found_and_a_clean_terminal_shows_none() {
         );
 
         // CSV and XLSX renderings, over HTTP too.
-        let card_csv = String::from_utf8(report_out::csv_section(&rep, "card").unwrap()).unwrap();
+        let card_csv = String::from_utf8(
+            report_out::csv_section(&rep, "card", report_out::Dialect::Standard).unwrap(),
+        )
+        .unwrap();
         assert!(
             card_csv.contains("not_settled") && card_csv.contains("777.00"),
             "{card_csv}"
@@ -265,6 +268,55 @@ async fn planted_discrepancies_are_found_and_a_clean_terminal_shows_none() {
             http_csv.contains("R1-E1") && http_csv.contains("-1000.00"),
             "{http_csv}"
         );
+        // The same section for a Russian Excel: BOM, ';', decimal comma in amounts only.
+        let excel = finance
+            .get(format!(
+                "{}api/v1/reports/reconciliation/encashments.csv?from={DAY}&to={DAY}&dialect=excel-ru",
+                server.url()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let excel = std::str::from_utf8(&excel).unwrap();
+        assert!(excel.starts_with('\u{feff}'), "UTF-8 BOM");
+        assert!(
+            excel.contains(";1000,00;2;1;-1;-1000,00")
+                && !excel.contains("-1000.00")
+                && excel.contains("terminal_id;encashment_id;"),
+            "{excel}"
+        );
+        assert_eq!(
+            excel.lines().count(),
+            http_csv.lines().count(),
+            "same rows in both dialects"
+        );
+        let payments = finance
+            .get(format!(
+                "{}api/v1/export/payments.csv?from={DAY}&to={DAY}&dialect=excel-ru",
+                server.url()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            payments.starts_with('\u{feff}') && payments.contains(";1500,00;"),
+            "{payments}"
+        );
+        let bad = finance
+            .get(format!(
+                "{}api/v1/reports/reconciliation/days.csv?from={DAY}&to={DAY}&dialect=excel",
+                server.url()
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400);
         let xlsx = finance
             .get(format!(
                 "{}api/v1/reports/reconciliation.xlsx?from={DAY}&to={DAY}",
@@ -343,6 +395,25 @@ fn the_cli_registers_terminals_imports_settlements_and_writes_reports() {
     let card =
         std::fs::read_to_string(dir.path().join(format!("rep/card-{DAY}-{DAY}.csv"))).unwrap();
     assert!(card.contains("settled_without_payment"), "{card}");
+    run(&[
+        "reconcile",
+        "--from",
+        DAY,
+        "--to",
+        DAY,
+        "--format",
+        "csv",
+        "--dialect",
+        "excel-ru",
+        "--out",
+        dir.path().join("rep-ru").to_str().unwrap(),
+    ]);
+    let card_ru =
+        std::fs::read_to_string(dir.path().join(format!("rep-ru/card-{DAY}-{DAY}.csv"))).unwrap();
+    assert!(
+        card_ru.starts_with("\u{feff}problem;terminal_id;") && card_ru.contains(";10,00"),
+        "{card_ru}"
+    );
     let xlsx = dir.path().join("r.xlsx");
     run(&[
         "reconcile",
@@ -686,5 +757,67 @@ fn the_cli_manages_users_tokens_and_card_terminals() {
             "terminal_added",
             "card_terminal_registered"
         ]
+    );
+}
+
+/// One part of an XLSX (zip) file as text.
+fn xlsx_part(xlsx: &[u8], name: &str) -> String {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).unwrap();
+    let mut text = String::new();
+    zip.by_name(name)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+/// The XLSX finance opens: sheets named in Russian, column widths, real dates and a totals row
+/// whose sums are the report's.
+#[tokio::test]
+async fn the_workbook_has_widths_dates_and_totals() {
+    let db = common::sqlite().await;
+    let p = plant();
+    for (t, recs) in &p.records {
+        add_terminal(&db.store, t).await;
+        let (t, recs) = (t.clone(), recs.clone());
+        db.store
+            .run(&t.clone(), move |sql| ingest(sql, &t, &recs, &now_utc()))
+            .await
+            .unwrap();
+    }
+    let rep = db.store.read(|sql| report(sql, DAY, DAY)).await.unwrap();
+    let xlsx = report_out::xlsx(&rep).unwrap();
+    let workbook = xlsx_part(&xlsx, "xl/workbook.xml");
+    assert!(
+        workbook.contains("name=\"По дням\"") && workbook.contains("name=\"Инкассации\""),
+        "{workbook}"
+    );
+    let days = xlsx_part(&xlsx, "xl/worksheets/sheet1.xml");
+    assert!(
+        days.contains("<cols>") && days.contains("customWidth=\"1\""),
+        "column widths"
+    );
+    // 2026-11-20 is day 46346 of Excel's calendar: a date cell, not the text "2026-11-20".
+    assert!(days.contains("<v>46346</v>"), "a real date cell in {days}");
+    assert!(!days.contains("2026-11-20"));
+    let n = rep.days.len() + 1;
+    let cash: i64 = rep.days.iter().map(|d| d.cash_kopecks).sum();
+    let payments: i64 = rep.days.iter().map(|d| d.cash_payments).sum();
+    assert!(
+        days.contains(&format!(
+            "<f>SUM(D2:D{n})</f><v>{}</v>",
+            report_out::rubles(cash)
+        )),
+        "cash total in {days}"
+    );
+    assert!(days.contains(&format!("<f>SUM(C2:C{n})</f><v>{payments}</v>")));
+    let strings = xlsx_part(&xlsx, "xl/sharedStrings.xml");
+    assert!(strings.contains("Итого"));
+    // Encashment times are date-time cells (a fraction of a day), sequence numbers are not totalled.
+    let enc = xlsx_part(&xlsx, "xl/worksheets/sheet2.xml");
+    assert!(
+        enc.contains("<f>SUM(G2:G") && !enc.contains("<f>SUM(D2:D"),
+        "{enc}"
     );
 }
