@@ -226,7 +226,8 @@ td,th{border:1px solid #999;padding:.3em .6em;text-align:left}th{background:#eee
             _ => "ok",
         };
         h.push_str(&format!(
-            "<tr class=\"{class}\"><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{} ₽</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            "<tr class=\"{class}\"><td><a href=\"/terminals/{}\">{}</a></td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{} ₽</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            esc(&r.terminal_id),
             esc(&r.terminal_id),
             esc(&r.state),
             r.current_outage_minutes.map(|m| m.to_string()).unwrap_or_else(|| "—".into()),

@@ -148,6 +148,7 @@ pub fn router(state: AppState) -> Router {
         .route("/fleet", get(fleet_page))
         .route("/fleet/charts/outage.svg", get(outage_svg))
         .route("/fleet/charts/takings.svg", get(takings_svg))
+        .route("/terminals/{id}", get(terminal_page))
         .route("/api/v1/fleet", get(fleet_json))
         .route("/api/v1/incidents", get(incidents_json));
     let finance = Router::new()
@@ -531,6 +532,31 @@ async fn fleet_page(
     let now = chrono::Utc::now();
     let html = state.store.read(move |sql| fleet::page(sql, now)).await?;
     Ok(Html(web::with_nav(&html, &who)))
+}
+
+async fn terminal_page(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let now = chrono::Utc::now();
+    let i = id.clone();
+    let body = state
+        .store
+        .read(move |sql| crate::terminal_page::body(sql, &i, now))
+        .await?;
+    Ok(match body {
+        Some(b) => Html(web::page(&format!("Терминал {id}"), Some(&who), &b)).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Html(web::message_page(
+                Some(&who),
+                "Нет такого терминала",
+                &format!("Терминал {id} не зарегистрирован."),
+            )),
+        )
+            .into_response(),
+    })
 }
 
 fn svg(body: String) -> Response {

@@ -328,6 +328,16 @@ async fn the_terminal_client_looks_up_accounts_content_and_sends_heartbeats() {
             },
             1000,
         ));
+        for (state, detail) in [("jammed", "bill jammed at the stacker"), ("ok", "")] {
+            recs.push(w.push(
+                &JournalEvent::DeviceStateChanged {
+                    device: "bill_acceptor".into(),
+                    state: state.into(),
+                    detail: detail.into(),
+                },
+                1000,
+            ));
+        }
         let rid = format!("{}-R", "K1-P0000001");
         recs.push(w.push(
             &JournalEvent::EReceiptRequested {
@@ -386,6 +396,38 @@ async fn the_terminal_client_looks_up_accounts_content_and_sends_heartbeats() {
             page.contains("K1") && page.contains("<svg") && page.contains("near_end"),
             "{page}"
         );
+        assert!(
+            page.contains("href=\"/terminals/K1\""),
+            "the fleet links each terminal's page"
+        );
+        let term = tech
+            .get(format!("{}terminals/K1", server.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(term.status(), 200);
+        let term = term.text().await.unwrap();
+        for text in [
+            "Терминал K1",
+            "Купюроприёмник",
+            "исправен",
+            "замятие — bill jammed at the stacker",
+            "1000.00 ₽",
+            "нарушен норматив",
+            "Инкассаций ещё не было",
+        ] {
+            assert!(
+                term.contains(text),
+                "[{}] {text:?} missing in {term}",
+                db.label
+            );
+        }
+        let none = tech
+            .get(format!("{}terminals/NOPE", server.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(none.status(), 404);
         let fleet: serde_json::Value = tech
             .get(format!("{}api/v1/fleet", server.url()))
             .send()
