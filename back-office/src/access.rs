@@ -103,11 +103,39 @@ impl
     }
 }
 
-/// The source address of a request (`unknown` when served without connection info, as in tests
-/// that call the router directly).
+/// The source address of a request: the peer's address, or — when the peer is one of
+/// `trusted_proxies` — the last address its `X-Forwarded-For` names (what the proxy saw).
+/// `unknown` when served without connection info, as in tests that call the router directly.
+pub fn source_of(
+    ext: &axum::http::Extensions,
+    headers: &HeaderMap,
+    trusted_proxies: &[std::net::IpAddr],
+) -> String {
+    let Some(peer) = ext
+        .get::<axum::extract::ConnectInfo<PeerAddr>>()
+        .map(|c| c.0 .0.ip())
+    else {
+        return "unknown".into();
+    };
+    if trusted_proxies.contains(&peer) {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+            .last();
+        if let Some(client) = forwarded {
+            return client.to_string();
+        }
+    }
+    peer.to_string()
+}
+
+/// The source address [`crate::http`] put into a request's extensions.
 pub fn source(ext: &axum::http::Extensions) -> String {
-    ext.get::<axum::extract::ConnectInfo<PeerAddr>>()
-        .map(|c| c.0 .0.ip().to_string())
+    ext.get::<crate::http::Source>()
+        .map(|s| s.0.clone())
         .unwrap_or_else(|| "unknown".into())
 }
 

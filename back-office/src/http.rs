@@ -43,6 +43,8 @@ pub struct AppState {
     pub(crate) tls: bool,
     pub(crate) session_ttl: Duration,
     pub(crate) refusals: Arc<incidents::Aggregator>,
+    /// Reverse proxies whose `X-Forwarded-For` names the real client.
+    pub(crate) trusted_proxies: Arc<[std::net::IpAddr]>,
 }
 
 impl AppState {
@@ -52,7 +54,14 @@ impl AppState {
             tls: false,
             session_ttl: DEFAULT_SESSION_TTL,
             refusals: Arc::default(),
+            trusted_proxies: Arc::from(Vec::new()),
         }
+    }
+
+    /// Trusts `X-Forwarded-For` from these proxies (for lockouts and incidents by address).
+    pub fn with_trusted_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Self {
+        self.trusted_proxies = Arc::from(proxies);
+        self
     }
 
     /// Marks the state as served over TLS ([`crate::serve_tls`] does this itself).
@@ -207,7 +216,7 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(16 * 1024 * 1024))
-        .layer(middleware::from_fn(tag_source))
+        .layer(middleware::from_fn_with_state(state.clone(), tag_source))
         .with_state(state)
 }
 
@@ -228,8 +237,8 @@ async fn incident(store: &Store, terminal: Option<String>, code: &'static str, d
 #[derive(Debug, Clone)]
 pub struct Source(pub String);
 
-async fn tag_source(mut req: Request, next: Next) -> Response {
-    let source = access::source(req.extensions());
+async fn tag_source(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let source = access::source_of(req.extensions(), req.headers(), &state.trusted_proxies);
     req.extensions_mut().insert(Source(source));
     next.run(req).await
 }

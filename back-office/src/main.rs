@@ -47,6 +47,9 @@ enum Command {
         /// The PEM private key of --tls-cert.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// A reverse proxy (IP address) whose X-Forwarded-For names the client; repeatable.
+        #[arg(long = "trusted-proxy")]
+        trusted_proxies: Vec<std::net::IpAddr>,
         /// How long a browser login lasts, in minutes.
         #[arg(long, default_value_t = 480)]
         session_minutes: u64,
@@ -239,6 +242,7 @@ async fn run(cli: Cli) -> Result<()> {
             listen,
             tls_cert,
             tls_key,
+            trusted_proxies,
             session_minutes,
             messages_file,
         } => {
@@ -252,7 +256,8 @@ async fn run(cli: Cli) -> Result<()> {
                 Duration::from_secs(5),
             );
             let state = AppState::new(store.clone())
-                .with_session_ttl(Duration::from_secs(session_minutes.max(1) * 60));
+                .with_session_ttl(Duration::from_secs(session_minutes.max(1) * 60))
+                .with_trusted_proxies(trusted_proxies);
             let local = listener.local_addr()?;
             match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => {

@@ -91,6 +91,16 @@ fn hidden(page: &str, name: &str) -> String {
 
 /// A login attempt through the real form: (status, session cookie as set, body).
 async fn login(url: &str, user: &str, password: &str) -> (StatusCode, Option<String>, String) {
+    login_via(url, user, password, None).await
+}
+
+/// A login attempt that claims to come through a proxy for `forwarded_for`.
+async fn login_via(
+    url: &str,
+    user: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> (StatusCode, Option<String>, String) {
     let c = client();
     let form = c.get(format!("{url}/login")).send().await.unwrap();
     assert_eq!(form.status(), 200);
@@ -100,8 +110,11 @@ async fn login(url: &str, user: &str, password: &str) -> (StatusCode, Option<Str
         assert!(page.contains(id), "{id} missing in {page}");
     }
     let csrf = hidden(&page, "csrf");
-    let resp = c
-        .post(format!("{url}/login"))
+    let mut post = c.post(format!("{url}/login"));
+    if let Some(addr) = forwarded_for {
+        post = post.header("x-forwarded-for", addr);
+    }
+    let resp = post
         .header(COOKIE, format!("bo_login_csrf={login_cookie}"))
         .form(&[
             ("username", user),
@@ -401,6 +414,47 @@ async fn many_failures_from_one_address_lock_the_address() {
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
     let (st, cookie, _) = login(&srv.url, "fin", PASSWORD).await;
     assert_eq!((st, cookie), (StatusCode::TOO_MANY_REQUESTS, None));
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_a_trusted_proxy() {
+    let db = common::sqlite().await;
+    add_user(&db.store, "fin", Role::Finance).await;
+    let fail_from = |url: String, from: String| async move {
+        login_via(&url, "nobody", "whatever12345", Some(&from))
+            .await
+            .0
+    };
+    // Behind a trusted proxy the lockout is the client's, not the proxy's.
+    let proxied = Srv::start(
+        AppState::new(db.store.clone()).with_trusted_proxies(vec!["127.0.0.1".parse().unwrap()]),
+    )
+    .await;
+    for _ in 0..back_office::sessions::ADDRESS_FAILURES {
+        fail_from(proxied.url.clone(), "10.0.0.1".into()).await;
+    }
+    let (st, _, _) = login_via(&proxied.url, "fin", PASSWORD, Some("10.0.0.1")).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "10.0.0.1 is locked");
+    let (st, _, _) = login_via(&proxied.url, "fin", PASSWORD, Some("10.0.0.2")).await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "10.0.0.2 is not");
+    // Without trust, a made-up X-Forwarded-For does not dodge the lockout.
+    let db2 = common::sqlite().await;
+    add_user(&db2.store, "fin", Role::Finance).await;
+    let direct = Srv::start(AppState::new(db2.store.clone())).await;
+    for i in 0..back_office::sessions::ADDRESS_FAILURES {
+        fail_from(direct.url.clone(), format!("10.9.0.{i}")).await;
+    }
+    let (st, _, _) = login_via(&direct.url, "fin", PASSWORD, Some("10.9.9.9")).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    let sources: Vec<String> = db2
+        .store
+        .read(|sql| back_office::audit::latest(sql, 5))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.source)
+        .collect();
+    assert!(sources.iter().all(|s| s == "127.0.0.1"), "{sources:?}");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ pub mod finance;
 use std::collections::HashMap;
 
 use axum::extract::{Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
@@ -134,7 +134,13 @@ fn home_of(role: Role) -> &'static str {
 /// `next` if it is a path on this server, else the role's start page.
 fn safe_next(next: Option<&str>, role: Role) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            n.into()
+        }
         _ => home_of(role).into(),
     }
 }
@@ -407,11 +413,6 @@ pub async fn home(Extension(who): Extension<Identity>) -> Redirect {
     Redirect::to(home_of(who.role))
 }
 
-/// Whether a response should be a page (the caller is a browser) — for handlers shared with scripts.
-pub fn is_browser(headers: &HeaderMap) -> bool {
-    access::wants_html(headers)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,6 +429,8 @@ mod tests {
             "/fleet"
         );
         assert_eq!(safe_next(None, Role::Admin), "/fleet");
+        assert_eq!(safe_next(Some("/\t/evil.example/"), Role::Admin), "/fleet");
+        assert_eq!(safe_next(Some("/\\evil.example/"), Role::Admin), "/fleet");
         assert_eq!(url_encode("/a b?c=d&e"), "/a%20b%3Fc%3Dd%26e");
         assert_eq!(esc("<a href=\"x\">"), "&lt;a href=&quot;x&quot;&gt;");
     }
