@@ -123,8 +123,9 @@ pub fn source_of(
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
-            .last();
+            // Only the entry the trusted proxy appended; earlier ones are the client's to invent.
+            .next_back()
+            .and_then(|a| a.trim().parse::<std::net::IpAddr>().ok());
         if let Some(client) = forwarded {
             return client.to_string();
         }
