@@ -133,34 +133,32 @@ fn guarded(state: &AppState, area: Area, routes: Router<AppState>) -> Router<App
     ))
 }
 
-/// Builds the router.
-pub fn router(state: AppState) -> Router {
-    let terminal_api = Router::new()
+/// The terminal API: signed with each terminal's HMAC key, no session.
+fn terminal_routes() -> Router<AppState> {
+    Router::new()
         .route(backend_sync::wire::paths::INGEST, post(ingest_handler))
         .route(
             backend_sync::wire::paths::HEARTBEAT,
             post(heartbeat_handler),
         )
         .route("/api/v1/accounts/{account}", get(account_handler))
-        .route(backend_sync::wire::paths::CONTENT, get(content_handler));
-    let public = Router::new()
-        .route("/login", get(web::login_form).post(web::login_submit))
-        .route("/healthz", get(|| async { "ok" }));
-    let any = Router::new()
-        .route("/", get(web::home))
-        .route("/logout", post(web::logout))
-        .route(
-            "/openapi.json",
-            get(|| async { Json(crate::openapi::document()) }),
-        );
-    let fleet = Router::new()
+        .route(backend_sync::wire::paths::CONTENT, get(content_handler))
+}
+
+/// Technicians' part: the fleet, terminal pages, incidents.
+fn fleet_routes() -> Router<AppState> {
+    Router::new()
         .route("/fleet", get(fleet_page))
         .route("/fleet/charts/outage.svg", get(outage_svg))
         .route("/fleet/charts/takings.svg", get(takings_svg))
         .route("/terminals/{id}", get(terminal_page))
         .route("/api/v1/fleet", get(fleet_json))
-        .route("/api/v1/incidents", get(incidents_json));
-    let finance = Router::new()
+        .route("/api/v1/incidents", get(incidents_json))
+}
+
+/// Finance's part: reports, exports, imports.
+fn finance_routes() -> Router<AppState> {
+    Router::new()
         .route("/finance", get(web::finance::finance_page))
         .route("/finance/settlement", post(web::finance::settlement_upload))
         .route("/finance/credited", post(web::finance::credited_upload))
@@ -176,38 +174,45 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/settlements", post(settlement_import))
         .route("/api/v1/export/payments.csv", get(export_payments))
         .route("/api/v1/export/readings.csv", get(export_readings))
-        .route("/api/v1/export/credited", post(export_credited));
-    let admin = Router::new()
-        .route(
-            "/admin/users",
-            get(web::admin::users_page).post(web::admin::user_add),
-        )
-        .route("/admin/users/{name}/role", post(web::admin::user_set_role))
-        .route(
-            "/admin/users/{name}/disable",
-            post(web::admin::user_disable),
-        )
-        .route("/admin/users/{name}/token", post(web::admin::token_add))
+        .route("/api/v1/export/credited", post(export_credited))
+}
+
+/// Admins' part: users, terminals and keys, card terminals, the audit log.
+fn admin_routes() -> Router<AppState> {
+    use web::admin;
+    Router::new()
+        .route("/admin/users", get(admin::users_page).post(admin::user_add))
+        .route("/admin/users/{name}/role", post(admin::user_set_role))
+        .route("/admin/users/{name}/disable", post(admin::user_disable))
+        .route("/admin/users/{name}/token", post(admin::token_add))
         .route(
             "/admin/terminals",
-            get(web::admin::terminals_page).post(web::admin::terminal_add),
+            get(admin::terminals_page).post(admin::terminal_add),
         )
+        .route("/admin/terminals/{id}/rotate", post(admin::terminal_rotate))
+        .route("/admin/card-terminals", post(admin::card_terminal_register))
+        .route("/admin/audit", get(admin::audit_page))
+}
+
+/// Builds the router.
+pub fn router(state: AppState) -> Router {
+    let public = Router::new()
+        .route("/login", get(web::login_form).post(web::login_submit))
+        .route("/healthz", get(|| async { "ok" }));
+    let any = Router::new()
+        .route("/", get(web::home))
+        .route("/logout", post(web::logout))
         .route(
-            "/admin/terminals/{id}/rotate",
-            post(web::admin::terminal_rotate),
-        )
-        .route(
-            "/admin/card-terminals",
-            post(web::admin::card_terminal_register),
-        )
-        .route("/admin/audit", get(web::admin::audit_page));
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        );
     Router::new()
-        .merge(terminal_api)
+        .merge(terminal_routes())
         .merge(public)
         .merge(guarded(&state, Area::Any, any))
-        .merge(guarded(&state, Area::Fleet, fleet))
-        .merge(guarded(&state, Area::Finance, finance))
-        .merge(guarded(&state, Area::Admin, admin))
+        .merge(guarded(&state, Area::Fleet, fleet_routes()))
+        .merge(guarded(&state, Area::Finance, finance_routes()))
+        .merge(guarded(&state, Area::Admin, admin_routes()))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -354,16 +359,29 @@ async fn authenticate(
         .await;
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, code, e.to_string()));
     }
-    let (nid, nonce, ts) = (id.clone(), h.nonce.clone(), h.timestamp);
+    check_nonce(state, source, method, uri, &id, &h).await?;
+    Ok(id)
+}
+
+/// Refuses a replayed request (a nonce seen before) of a correctly signed terminal.
+async fn check_nonce(
+    state: &AppState,
+    source: &str,
+    method: &Method,
+    uri: &Uri,
+    id: &str,
+    h: &auth::SignedHeaders,
+) -> ApiResult<()> {
+    let (nid, nonce, ts) = (id.to_string(), h.nonce.clone(), h.timestamp);
     let fresh = state
         .store
-        .run(&id, move |sql| terminals::use_nonce(sql, &nid, &nonce, ts))
+        .run(id, move |sql| terminals::use_nonce(sql, &nid, &nonce, ts))
         .await?;
     if !fresh {
         refusal(
             state,
             source,
-            Some(&id),
+            Some(id),
             "replay",
             format!("{} {}: nonce {} used before", method, uri.path(), h.nonce),
         )
@@ -374,7 +392,7 @@ async fn authenticate(
             "this request was already received (nonce reused): sign every attempt afresh",
         ));
     }
-    Ok(id)
+    Ok(())
 }
 
 async fn ingest_handler(

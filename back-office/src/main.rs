@@ -246,32 +246,14 @@ async fn run(cli: Cli) -> Result<()> {
             session_minutes,
             messages_file,
         } => {
-            let listener = tokio::net::TcpListener::bind(&listen)
-                .await
-                .with_context(|| format!("binding {listen}"))?;
-            let sender: Arc<dyn MessageSender> = Arc::new(FileSender::new(messages_file));
-            let dispatcher = back_office::messages::spawn_dispatcher(
-                store.clone(),
-                sender,
-                Duration::from_secs(5),
-            );
-            let state = AppState::new(store.clone())
-                .with_session_ttl(Duration::from_secs(session_minutes.max(1) * 60))
-                .with_trusted_proxies(trusted_proxies);
-            let local = listener.local_addr()?;
-            match (tls_cert, tls_key) {
-                (Some(cert), Some(key)) => {
-                    let config = back_office::tls::load_config(&cert, &key)?;
-                    tracing::info!(listen = %local, scheme = "https", backend = ?store.backend(), "back office serving");
-                    back_office::serve_tls(listener, config, state, shutdown_signal()).await?;
-                }
-                _ => {
-                    tracing::info!(listen = %local, scheme = "http", backend = ?store.backend(), "back office serving");
-                    back_office::serve(listener, state, shutdown_signal()).await?;
-                }
-            }
-            dispatcher.abort();
-            tracing::info!("back office stopped: requests in flight finished");
+            let opts = ServeOptions {
+                listen,
+                tls: tls_cert.zip(tls_key),
+                trusted_proxies,
+                session: Duration::from_secs(session_minutes.max(1) * 60),
+                messages_file,
+            };
+            serve_command(store, opts).await?;
         }
         Command::User { command } => user_command(&store, command).await?,
         Command::Token {
@@ -483,6 +465,44 @@ async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// What `serve` was asked for.
+struct ServeOptions {
+    listen: String,
+    /// Certificate chain and key, PEM.
+    tls: Option<(PathBuf, PathBuf)>,
+    trusted_proxies: Vec<std::net::IpAddr>,
+    session: Duration,
+    messages_file: PathBuf,
+}
+
+/// Serves until SIGTERM or SIGINT, then lets the requests in flight finish.
+async fn serve_command(store: Store, opts: ServeOptions) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(&opts.listen)
+        .await
+        .with_context(|| format!("binding {}", opts.listen))?;
+    let sender: Arc<dyn MessageSender> = Arc::new(FileSender::new(opts.messages_file));
+    let dispatcher =
+        back_office::messages::spawn_dispatcher(store.clone(), sender, Duration::from_secs(5));
+    let state = AppState::new(store.clone())
+        .with_session_ttl(opts.session)
+        .with_trusted_proxies(opts.trusted_proxies);
+    let local = listener.local_addr()?;
+    match opts.tls {
+        Some((cert, key)) => {
+            let config = back_office::tls::load_config(&cert, &key)?;
+            tracing::info!(listen = %local, scheme = "https", backend = ?store.backend(), "back office serving");
+            back_office::serve_tls(listener, config, state, shutdown_signal()).await?;
+        }
+        None => {
+            tracing::info!(listen = %local, scheme = "http", backend = ?store.backend(), "back office serving");
+            back_office::serve(listener, state, shutdown_signal()).await?;
+        }
+    }
+    dispatcher.abort();
+    tracing::info!("back office stopped: requests in flight finished");
+    Ok(())
+}
+
 /// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
 async fn shutdown_signal() {
     let term = async {
@@ -502,50 +522,54 @@ async fn shutdown_signal() {
     }
 }
 
+/// `user add`: the password from stdin, or generated and printed once.
+async fn user_add(store: &Store, name: String, role: Role, password_stdin: bool) -> Result<()> {
+    let (password, generated) = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        (line.trim_end_matches(['\r', '\n']).to_string(), false)
+    } else {
+        (users::generate_password(), true)
+    };
+    let hash = users::hash_password(&password)?;
+    let n = name.clone();
+    store
+        .run("users", move |sql| -> Result<(), users::UserError> {
+            let now = now_utc();
+            users::add(sql, &n, role, &hash, &now)?;
+            audit::record(
+                sql,
+                &Act {
+                    actor: "cli",
+                    action: "user_added",
+                    target: &n,
+                    source: "cli",
+                    detail: role.as_str(),
+                },
+                &now,
+            )?;
+            Ok(())
+        })
+        .await?;
+    if generated {
+        println!("{password}");
+        eprintln!(
+            "User {name} ({}) added. The password above is shown once.",
+            role.as_str()
+        );
+    } else {
+        eprintln!("User {name} ({}) added.", role.as_str());
+    }
+    Ok(())
+}
+
 async fn user_command(store: &Store, command: UserCommand) -> Result<()> {
     match command {
         UserCommand::Add {
             name,
             role,
             password_stdin,
-        } => {
-            let (password, generated) = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line)?;
-                (line.trim_end_matches(['\r', '\n']).to_string(), false)
-            } else {
-                (users::generate_password(), true)
-            };
-            let hash = users::hash_password(&password)?;
-            let n = name.clone();
-            store
-                .run("users", move |sql| -> Result<(), users::UserError> {
-                    let now = now_utc();
-                    users::add(sql, &n, role, &hash, &now)?;
-                    audit::record(
-                        sql,
-                        &Act {
-                            actor: "cli",
-                            action: "user_added",
-                            target: &n,
-                            source: "cli",
-                            detail: role.as_str(),
-                        },
-                        &now,
-                    )?;
-                    Ok(())
-                })
-                .await?;
-            if generated {
-                println!("{password}");
-                eprintln!(
-                    "User {name} ({}) added. The password above is shown once.",
-                    role.as_str()
-                );
-            } else {
-                eprintln!("User {name} ({}) added.", role.as_str());
-            }
-        }
+        } => user_add(store, name, role, password_stdin).await?,
         UserCommand::List => {
             for u in store.read(users::list).await? {
                 println!(

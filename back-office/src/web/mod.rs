@@ -291,42 +291,12 @@ async fn login_check(
         Some(_) => "wrong password",
         None => "unknown user",
     };
-    let (n, src, known) = (name.to_string(), source.to_string(), creds.is_some());
+    let known = creds.is_some();
     let locked = state
         .store
-        .run("auth", move |sql| -> Result<bool, crate::StoreError> {
-            let now_s = crate::now_utc();
-            let mut locked = sessions::record_failure(
-                sql,
-                &sessions::address_key(&src),
-                sessions::ADDRESS_FAILURES,
-                now,
-            )?;
-            if known {
-                locked |= sessions::record_failure(
-                    sql,
-                    &sessions::user_key(&n),
-                    sessions::USER_FAILURES,
-                    now,
-                )?;
-            }
-            let detail = if locked {
-                format!("{reason}; locked out")
-            } else {
-                reason.to_string()
-            };
-            audit::record(
-                sql,
-                &Act {
-                    actor: "-",
-                    action: "login_failed",
-                    target: &n,
-                    source: &src,
-                    detail: &detail,
-                },
-                &now_s,
-            )?;
-            Ok(locked)
+        .run("auth", {
+            let (n, src) = (name.to_string(), source.to_string());
+            move |sql| record_login_failure(sql, &n, &src, known, reason, now)
         })
         .await?;
     if locked {
@@ -335,6 +305,46 @@ async fn login_check(
         ));
     }
     Ok(LoginOutcome::Refused)
+}
+
+/// Counts a failed login against the address and (for a known user) the user, and audits it;
+/// true when this failure locked one of them out.
+fn record_login_failure(
+    sql: &mut dyn crate::db::Sql,
+    n: &str,
+    src: &str,
+    known: bool,
+    reason: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, crate::StoreError> {
+    let now_s = crate::now_utc();
+    let mut locked = sessions::record_failure(
+        sql,
+        &sessions::address_key(src),
+        sessions::ADDRESS_FAILURES,
+        now,
+    )?;
+    if known {
+        locked |=
+            sessions::record_failure(sql, &sessions::user_key(n), sessions::USER_FAILURES, now)?;
+    }
+    let detail = if locked {
+        format!("{reason}; locked out")
+    } else {
+        reason.to_string()
+    };
+    audit::record(
+        sql,
+        &Act {
+            actor: "-",
+            action: "login_failed",
+            target: n,
+            source: src,
+            detail: &detail,
+        },
+        &now_s,
+    )?;
+    Ok(locked)
 }
 
 async fn start_session(state: &AppState, user: &users::User, source: &str, next: &str) -> Response {
