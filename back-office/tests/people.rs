@@ -206,6 +206,14 @@ async fn nothing_but_the_terminal_api_login_and_healthz_is_open() {
     }
     let r = c.get(format!("{}/healthz", srv.url)).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    // Pages cannot be framed by another site, and plain HTTP sends no HSTS.
+    let r = c.get(format!("{}/login", srv.url)).send().await.unwrap();
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert!(r.headers().get("strict-transport-security").is_none());
     // A made-up session cookie is nobody.
     let r = c
         .get(format!("{}/api/v1/fleet", srv.url))

@@ -276,6 +276,11 @@ async fn https_is_served_natively_and_the_session_cookie_is_secure() {
         .unwrap()
         .to_string();
     assert!(login_cookie.contains("; Secure"), "{login_cookie}");
+    assert_eq!(
+        form.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    assert_eq!(form.headers()["x-frame-options"], "DENY");
     let value = login_cookie.split(';').next().unwrap().to_string();
     let token = value.trim_start_matches("bo_login_csrf=").to_string();
     let resp = c
