@@ -33,6 +33,8 @@ pub struct FleetRow {
     pub cash_in_cassette_kopecks: i64,
     pub bills_in_cassette: i64,
     pub paper: String,
+    /// The terminal's time zone (IANA); the page shows its times in it.
+    pub time_zone: String,
 }
 
 fn days_ago(now: &chrono::DateTime<chrono::Utc>, n: u64) -> String {
@@ -124,6 +126,7 @@ pub fn rows(
             bills_in_cassette: cash.1,
             paper,
             state,
+            time_zone: t.time_zone.name().to_string(),
             terminal_id: t.id,
         });
     }
@@ -154,6 +157,15 @@ pub fn takings(
         }
     }
     Ok(by_day.into_iter().map(|(d, (c, k))| (d, c, k)).collect())
+}
+
+/// A stored UTC time in a terminal's time zone, or `никогда`.
+fn local(time_utc: Option<&str>, tz: &str) -> String {
+    let tz = tz.parse().unwrap_or(crate::project::DEFAULT_TIME_ZONE);
+    time_utc.map_or_else(
+        || "никогда".to_string(),
+        |t| crate::project::local_time(t, tz),
+    )
 }
 
 /// HTML-escapes text.
@@ -217,7 +229,7 @@ td,th{border:1px solid #999;padding:.3em .6em;text-align:left}th{background:#eee
         SLA_OUTAGE_MINUTES
     ));
     h.push_str("<table><tr><th>Терминал</th><th>Состояние</th><th>Простой сейчас, раб. мин</th><th>Нарушения SLA (30 дн.)</th>\
-<th>Последняя синхронизация</th><th>Очередь</th><th>Наличные в кассете</th><th>Купюр</th><th>Бумага</th></tr>");
+<th>Последняя синхронизация (время терминала)</th><th>Очередь</th><th>Наличные в кассете</th><th>Купюр</th><th>Бумага</th></tr>");
     for r in &rows {
         let class = match (r.state.as_str(), r.current_outage_minutes) {
             (_, Some(m)) if m >= SLA_OUTAGE_MINUTES => "bad",
@@ -232,7 +244,7 @@ td,th{border:1px solid #999;padding:.3em .6em;text-align:left}th{background:#eee
             esc(&r.state),
             r.current_outage_minutes.map(|m| m.to_string()).unwrap_or_else(|| "—".into()),
             r.sla_breaches_30d,
-            esc(r.last_sync_utc.as_deref().unwrap_or("никогда")),
+            esc(&local(r.last_sync_utc.as_deref(), &r.time_zone)),
             r.queue_len.map(|q| q.to_string()).unwrap_or_else(|| "—".into()),
             rubles(r.cash_in_cassette_kopecks),
             r.bills_in_cassette,

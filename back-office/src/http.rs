@@ -190,6 +190,10 @@ fn admin_routes() -> Router<AppState> {
             get(admin::terminals_page).post(admin::terminal_add),
         )
         .route("/admin/terminals/{id}/rotate", post(admin::terminal_rotate))
+        .route(
+            "/admin/terminals/{id}/time-zone",
+            post(admin::terminal_time_zone),
+        )
         .route("/admin/card-terminals", post(admin::card_terminal_register))
         .route("/admin/audit", get(admin::audit_page))
 }

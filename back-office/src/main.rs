@@ -129,6 +129,11 @@ enum TerminalCommand {
         rotate_key: bool,
     },
     List,
+    /// Set the terminal's IANA time zone (its business days and shown times); rebuilds projections.
+    SetTimeZone {
+        id: String,
+        time_zone: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -314,14 +319,28 @@ async fn run(cli: Cli) -> Result<()> {
             eprintln!("Keep this key secret: put it in the terminal's config (sync.key). It is shown once.");
         }
         Command::Terminal {
+            command: TerminalCommand::SetTimeZone { id, time_zone },
+        } => {
+            let i = id.clone();
+            let tz = store
+                .run("admin", move |sql| {
+                    back_office::web::admin::set_time_zone_audited(
+                        sql, "cli", "cli", &i, &time_zone,
+                    )
+                })
+                .await?;
+            println!("{id}: {}", tz.name());
+        }
+        Command::Terminal {
             command: TerminalCommand::List,
         } => {
             for t in store.read(terminals::list).await? {
                 println!(
-                    "{}\theld_seq={}\tlast_sync={}",
+                    "{}\theld_seq={}\tlast_sync={}\ttime_zone={}",
                     t.id,
                     t.held_seq,
-                    t.last_sync_utc.unwrap_or_else(|| "-".into())
+                    t.last_sync_utc.unwrap_or_else(|| "-".into()),
+                    t.time_zone.name()
                 );
             }
         }

@@ -125,6 +125,9 @@ CREATE TABLE IF NOT EXISTS incident_counts (
     id {ID}, agg_key TEXT NOT NULL UNIQUE, first_utc TEXT NOT NULL, last_utc TEXT NOT NULL,
     source TEXT NOT NULL, terminal_id TEXT, code TEXT NOT NULL, count BIGINT NOT NULL, detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS terminal_settings (
+    terminal_id TEXT PRIMARY KEY, time_zone TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS card_terminals (
     card_terminal_id TEXT PRIMARY KEY, terminal_id TEXT NOT NULL, registered_utc TEXT NOT NULL, how TEXT NOT NULL
 );

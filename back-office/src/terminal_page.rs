@@ -11,6 +11,14 @@ use crate::fleet::esc;
 use crate::params;
 use crate::report_out::rubles;
 
+/// A stored UTC time as read at the terminal, or `никогда`.
+fn when(time_utc: Option<&str>, tz: chrono_tz::Tz) -> String {
+    time_utc.map_or_else(
+        || "никогда".to_string(),
+        |t| crate::project::local_time(t, tz),
+    )
+}
+
 /// A device's name on the page.
 pub fn device_ru(device: &str) -> String {
     match device {
@@ -124,7 +132,7 @@ fn devices(
     Ok(())
 }
 
-fn cash(sql: &mut dyn Sql, id: &str, h: &mut String) -> Result<(), StoreError> {
+fn cash(sql: &mut dyn Sql, id: &str, tz: chrono_tz::Tz, h: &mut String) -> Result<(), StoreError> {
     let last = sql.query_one(
         "SELECT seq, time_utc, counted_total_kopecks, terminal_expected_total_kopecks FROM encashments WHERE terminal_id = $1 ORDER BY seq DESC LIMIT 1",
         params![id],
@@ -151,7 +159,7 @@ fn cash(sql: &mut dyn Sql, id: &str, h: &mut String) -> Result<(), StoreError> {
     match last {
         Some(r) => h.push_str(&format!(
             "<p id=\"last-encashment\">Последняя инкассация: {}, пересчитано {} ₽ (по данным терминала {} ₽).</p>",
-            esc(&r.text(1)),
+            esc(&crate::project::local_time(&r.text(1), tz)),
             rubles(r.int(2)),
             rubles(r.int(3))
         )),
@@ -160,7 +168,12 @@ fn cash(sql: &mut dyn Sql, id: &str, h: &mut String) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn outages(sql: &mut dyn Sql, id: &str, h: &mut String) -> Result<(), StoreError> {
+fn outages(
+    sql: &mut dyn Sql,
+    id: &str,
+    tz: chrono_tz::Tz,
+    h: &mut String,
+) -> Result<(), StoreError> {
     h.push_str("<h2>Простои (рабочие минуты)</h2><table id=\"outages\"><tr><th>Начало</th><th>Последнее</th><th>Уровень</th><th>Раб. мин</th><th>Нарушение</th><th>Причина</th></tr>");
     for r in sql.query(
         "SELECT started_utc, last_utc, level, working_minutes, breach, detail FROM outages WHERE terminal_id = $1 ORDER BY started_utc DESC LIMIT 50",
@@ -176,8 +189,8 @@ fn outages(sql: &mut dyn Sql, id: &str, h: &mut String) -> Result<(), StoreError
         h.push_str(&format!(
             "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{level}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
             if r.int(4) == 1 { "bad" } else { "" },
-            esc(&r.text(0)),
-            esc(&r.text(1)),
+            esc(&crate::project::local_time(&r.text(0), tz)),
+            esc(&crate::project::local_time(&r.text(1), tz)),
             r.int(3),
             if r.int(4) == 1 { "да" } else { "нет" },
             esc(&r.text(5))
@@ -220,7 +233,12 @@ fn fiscal(sql: &mut dyn Sql, id: &str, h: &mut String) -> Result<(), StoreError>
     Ok(())
 }
 
-fn history(sql: &mut dyn Sql, id: &str, h: &mut String) -> Result<(), StoreError> {
+fn history(
+    sql: &mut dyn Sql,
+    id: &str,
+    tz: chrono_tz::Tz,
+    h: &mut String,
+) -> Result<(), StoreError> {
     h.push_str("<h2>Сервисные операции</h2><table id=\"service\"><tr><th>Время</th><th>Операция</th><th>Подробности</th></tr>");
     for r in sql.query(
         "SELECT time_utc, operation, detail FROM service_log WHERE terminal_id = $1 ORDER BY time_utc DESC, seq DESC LIMIT 50",
@@ -228,7 +246,7 @@ fn history(sql: &mut dyn Sql, id: &str, h: &mut String) -> Result<(), StoreError
     )? {
         h.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&r.text(0)),
+            esc(&crate::project::local_time(&r.text(0), tz)),
             esc(&r.text(1)),
             esc(&r.text(2))
         ));
@@ -241,7 +259,7 @@ fn history(sql: &mut dyn Sql, id: &str, h: &mut String) -> Result<(), StoreError
     {
         h.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            esc(&i.time_utc),
+            esc(&crate::project::local_time(&i.time_utc, tz)),
             esc(&i.code),
             i.count,
             esc(&i.detail)
@@ -274,6 +292,7 @@ pub fn body(
     h.push_str(&format!(
         "<table id=\"summary\"><tr><th>Состояние</th><td class=\"{}\">{}</td></tr>\
 <tr><th>Простой сейчас, раб. мин</th><td>{}</td></tr><tr><th>Версия ПО</th><td>{}</td></tr>\
+<tr><th>Часовой пояс</th><td>{}</td></tr>\
 <tr><th>Бумага</th><td>{}</td></tr><tr><th>Последняя синхронизация</th><td>{}</td></tr>\
 <tr><th>Последний сигнал</th><td>{}</td></tr><tr><th>Записей получено</th><td>{}</td></tr>\
 <tr><th>Очередь на терминале</th><td>{}</td></tr><tr><th>Отставание синхронизации</th><td>{}</td></tr></table>",
@@ -281,17 +300,19 @@ pub fn body(
         esc(&state_ru(&row.state)),
         row.current_outage_minutes.map_or_else(|| "—".into(), |m| m.to_string()),
         esc(hb.map_or("—", |h| h.software_version.as_str())),
+        esc(t.time_zone.name()),
         esc(&state_ru(&row.paper)),
-        esc(row.last_sync_utc.as_deref().unwrap_or("никогда")),
-        esc(row.last_heartbeat_utc.as_deref().unwrap_or("никогда")),
+        esc(&when(row.last_sync_utc.as_deref(), t.time_zone)),
+        esc(&when(row.last_heartbeat_utc.as_deref(), t.time_zone)),
         row.held_seq,
         row.queue_len.map_or_else(|| "—".into(), |q| q.to_string()),
         row.sync_lag_seconds.map_or_else(|| "—".into(), |s| format!("{s} с")),
     ));
+    let tz = t.time_zone;
     devices(sql, id, &t, &mut h)?;
-    cash(sql, id, &mut h)?;
-    outages(sql, id, &mut h)?;
+    cash(sql, id, tz, &mut h)?;
+    outages(sql, id, tz, &mut h)?;
     fiscal(sql, id, &mut h)?;
-    history(sql, id, &mut h)?;
+    history(sql, id, tz, &mut h)?;
     Ok(Some(h))
 }

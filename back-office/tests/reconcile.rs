@@ -821,3 +821,89 @@ async fn the_workbook_has_widths_dates_and_totals() {
         "{enc}"
     );
 }
+
+/// A terminal's business day is the day where it stands: a payment at 15:00 UTC is on the next
+/// day in Vladivostok (UTC+10) and on the same day in Moscow; moving a terminal's time zone moves
+/// its days (the projections are rebuilt), and the fleet page shows its times in its zone.
+#[tokio::test]
+async fn business_days_and_shown_times_follow_each_terminals_time_zone() {
+    for db in all_stores().await {
+        let s = &db.store;
+        for t in ["TZ-M", "TZ-V"] {
+            add_terminal(s, t).await;
+        }
+        s.run("x", |sql| {
+            back_office::terminals::set_time_zone(sql, "TZ-V", "Asia/Vladivostok")
+        })
+        .await
+        .unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-20T15:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        for t in ["TZ-M", "TZ-V"] {
+            let mut w = JournalWriter::new(t, at);
+            let recs = w.cash_payment("100000001", &[100_000]);
+            let t = t.to_string();
+            s.run(&t.clone(), move |sql| ingest(sql, &t, &recs, &now_utc()))
+                .await
+                .unwrap();
+        }
+        let day_of = |t: &'static str| {
+            let store = s.clone();
+            async move {
+                store
+                    .read(move |sql| {
+                        sql.query_one(
+                            "SELECT day FROM payments WHERE terminal_id = $1",
+                            back_office::params![t],
+                        )
+                    })
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .text(0)
+            }
+        };
+        assert_eq!(day_of("TZ-M").await, "2026-11-20", "[{}]", db.label);
+        assert_eq!(day_of("TZ-V").await, "2026-11-21");
+        let page = s
+            .read(|sql| back_office::fleet::page(sql, chrono::Utc::now()))
+            .await
+            .unwrap();
+        assert!(page.contains(" MSK<") && page.contains(" +10<"), "{page}");
+        assert!(matches!(
+            s.run("x", |sql| back_office::terminals::set_time_zone(
+                sql,
+                "TZ-M",
+                "Mars/Olympus"
+            ))
+            .await,
+            Err(back_office::terminals::TerminalError::BadTimeZone(_))
+        ));
+        s.run("x", |sql| {
+            back_office::web::admin::set_time_zone_audited(
+                sql,
+                "t",
+                "t",
+                "TZ-M",
+                "Asia/Vladivostok",
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            day_of("TZ-M").await,
+            "2026-11-21",
+            "rebuilt in the new zone"
+        );
+        let r = s
+            .read(|sql| report(sql, "2026-11-21", "2026-11-21"))
+            .await
+            .unwrap();
+        assert_eq!(
+            r.days.len(),
+            2,
+            "both terminals' payments are on their 21st"
+        );
+    }
+}

@@ -328,13 +328,17 @@ pub async fn terminals_page(
         Ok(x) => x,
         Err(e) => return crate::http::ApiError::from(e).into_response(),
     };
-    let mut b = String::from("<table id=\"terminals\"><tr><th>Терминал</th><th>Записей журнала</th><th>Последняя синхронизация</th><th>Ключ</th></tr>");
+    let mut b = String::from("<table id=\"terminals\"><tr><th>Терминал</th><th>Записей журнала</th><th>Последняя синхронизация</th><th>Часовой пояс</th><th>Ключ</th></tr>");
     for t in &list {
         let id = esc(&t.id);
         b.push_str(&format!(
-            "<tr><td><a href=\"/terminals/{id}\">{id}</a></td><td class=\"num\">{}</td><td>{}</td><td><form method=\"post\" action=\"/admin/terminals/{id}/rotate\">{}<button type=\"submit\" id=\"rotate-{id}\">Выдать новый ключ</button></form></td></tr>",
+            "<tr><td><a href=\"/terminals/{id}\">{id}</a></td><td class=\"num\">{}</td><td>{}</td>\
+<td><form method=\"post\" action=\"/admin/terminals/{id}/time-zone\">{}<input name=\"time_zone\" id=\"time-zone-{id}\" value=\"{}\"><button type=\"submit\" id=\"set-time-zone-{id}\">Сменить</button></form></td>\
+<td><form method=\"post\" action=\"/admin/terminals/{id}/rotate\">{}<button type=\"submit\" id=\"rotate-{id}\">Выдать новый ключ</button></form></td></tr>",
             t.held_seq,
-            esc(t.last_sync_utc.as_deref().unwrap_or("никогда")),
+            esc(&t.last_sync_utc.as_deref().map_or_else(|| "никогда".to_string(), |s| crate::project::local_time(s, t.time_zone))),
+            csrf_input(&who),
+            esc(t.time_zone.name()),
             csrf_input(&who)
         ));
     }
@@ -408,10 +412,78 @@ async fn issue_key(state: &AppState, who: &Identity, id: String, rotate: bool) -
             &format!("Ключ терминала {id} (sync.key в его конфигурации; прежний ключ больше не действует):"),
             &key,
         ),
-        Err(terminals::TerminalError::Exists(_)) => refused(who, &format!("Терминал {id} уже зарегистрирован.")),
-        Err(terminals::TerminalError::BadId(_)) => refused(who, "Номер терминала: 1–32 символа A–Z, a–z, 0–9, «-», «_»."),
-        Err(terminals::TerminalError::Store(e)) => crate::http::ApiError::from(e).into_response(),
+        Err(e) => terminal_refused(who, e),
     }
+}
+
+fn terminal_refused(who: &Identity, e: terminals::TerminalError) -> Response {
+    use terminals::TerminalError as E;
+    match e {
+        E::Exists(id) => refused(who, &format!("Терминал {id} уже зарегистрирован.")),
+        E::BadId(_) => refused(who, "Номер терминала: 1–32 символа A–Z, a–z, 0–9, «-», «_»."),
+        E::NotRegistered(id) => refused(who, &format!("Терминала {id} нет.")),
+        E::BadTimeZone(tz) => refused(
+            who,
+            &format!("Часовой пояс «{tz}» неизвестен: нужно имя IANA, например Europe/Moscow или Asia/Yekaterinburg."),
+        ),
+        E::Store(e) => crate::http::ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TimeZoneForm {
+    time_zone: String,
+}
+
+/// `POST /admin/terminals/{id}/time-zone`: the terminal's business days and times move to it
+/// (the projections are rebuilt).
+pub async fn terminal_time_zone(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    Path(id): Path<String>,
+    Form(f): Form<TimeZoneForm>,
+) -> Response {
+    let (w, i, tz) = (who.clone(), id.clone(), f.time_zone.trim().to_string());
+    let r = state
+        .store
+        .run("admin", move |sql| {
+            set_time_zone_audited(sql, &w.user, &w.source, &i, &tz)
+        })
+        .await;
+    match r {
+        Ok(tz) => Html(message_page(
+            Some(&who),
+            "Часовой пояс изменён",
+            &format!("Терминал {id}: {}. Рабочие дни пересчитаны.", tz.name()),
+        ))
+        .into_response(),
+        Err(e) => terminal_refused(&who, e),
+    }
+}
+
+/// Sets a terminal's time zone, rebuilds the projections (its business days move) and audits it.
+pub fn set_time_zone_audited(
+    sql: &mut dyn crate::db::Sql,
+    actor: &str,
+    source: &str,
+    id: &str,
+    tz: &str,
+) -> Result<chrono_tz::Tz, terminals::TerminalError> {
+    let now = crate::now_utc();
+    let tz = terminals::set_time_zone(sql, id, tz)?;
+    crate::project::rebuild(sql, &now)?;
+    audit::record(
+        sql,
+        &Act {
+            actor,
+            action: "time_zone_set",
+            target: id,
+            source,
+            detail: tz.name(),
+        },
+        &now,
+    )?;
+    Ok(tz)
 }
 
 /// `POST /admin/terminals`.
