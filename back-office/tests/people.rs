@@ -381,6 +381,12 @@ async fn wrong_passwords_lock_the_user_out_and_admins_see_it_in_the_audit_log() 
         // Locked: even the right password does not open it now.
         let (st, cookie, _) = login(&srv.url, "tech", PASSWORD).await;
         assert_eq!((st, cookie), (StatusCode::TOO_MANY_REQUESTS, None));
+        // A name nobody has locks the same way, so a lockout tells nothing about which names exist.
+        for _ in 1..back_office::sessions::USER_FAILURES {
+            login(&srv.url, "ghost", "wrong password!").await;
+        }
+        let (st, _, _) = login(&srv.url, "ghost", "wrong password!").await;
+        assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
         // Another user from the same address is not locked by it.
         let (st, _, _) = login(&srv.url, "boss", PASSWORD).await;
         assert_eq!(st, StatusCode::SEE_OTHER);
@@ -428,8 +434,9 @@ async fn many_failures_from_one_address_lock_the_address() {
 async fn forwarded_addresses_count_only_from_a_trusted_proxy() {
     let db = common::sqlite().await;
     add_user(&db.store, "fin", Role::Finance).await;
-    let fail_from = |url: String, from: String| async move {
-        login_via(&url, "nobody", "whatever12345", Some(&from))
+    // Each attempt names another user, so only the address lockout can stop them.
+    let fail_from = |url: String, from: String, i: i64| async move {
+        login_via(&url, &format!("guess{i}"), "whatever12345", Some(&from))
             .await
             .0
     };
@@ -438,8 +445,8 @@ async fn forwarded_addresses_count_only_from_a_trusted_proxy() {
         AppState::new(db.store.clone()).with_trusted_proxies(vec!["127.0.0.1".parse().unwrap()]),
     )
     .await;
-    for _ in 0..back_office::sessions::ADDRESS_FAILURES {
-        fail_from(proxied.url.clone(), "10.0.0.1".into()).await;
+    for i in 0..back_office::sessions::ADDRESS_FAILURES {
+        fail_from(proxied.url.clone(), "10.0.0.1".into(), i).await;
     }
     let (st, _, _) = login_via(&proxied.url, "fin", PASSWORD, Some("10.0.0.1")).await;
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "10.0.0.1 is locked");
@@ -450,7 +457,7 @@ async fn forwarded_addresses_count_only_from_a_trusted_proxy() {
     add_user(&db2.store, "fin", Role::Finance).await;
     let direct = Srv::start(AppState::new(db2.store.clone())).await;
     for i in 0..back_office::sessions::ADDRESS_FAILURES {
-        fail_from(direct.url.clone(), format!("10.9.0.{i}")).await;
+        fail_from(direct.url.clone(), format!("10.9.0.{i}"), i).await;
     }
     let (st, _, _) = login_via(&direct.url, "fin", PASSWORD, Some("10.9.9.9")).await;
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);

@@ -291,12 +291,11 @@ async fn login_check(
         Some(_) => "wrong password",
         None => "unknown user",
     };
-    let known = creds.is_some();
     let locked = state
         .store
         .run("auth", {
             let (n, src) = (name.to_string(), source.to_string());
-            move |sql| record_login_failure(sql, &n, &src, known, reason, now)
+            move |sql| record_login_failure(sql, &n, &src, reason, now)
         })
         .await?;
     if locked {
@@ -307,13 +306,13 @@ async fn login_check(
     Ok(LoginOutcome::Refused)
 }
 
-/// Counts a failed login against the address and (for a known user) the user, and audits it;
-/// true when this failure locked one of them out.
+/// Counts a failed login against the address and the user name, and audits it; true when this
+/// failure locked one of them out. Unknown names are counted too, so a lockout does not tell
+/// which names exist (their rows are bounded by the address lockout).
 fn record_login_failure(
     sql: &mut dyn crate::db::Sql,
     n: &str,
     src: &str,
-    known: bool,
     reason: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<bool, crate::StoreError> {
@@ -324,10 +323,7 @@ fn record_login_failure(
         sessions::ADDRESS_FAILURES,
         now,
     )?;
-    if known {
-        locked |=
-            sessions::record_failure(sql, &sessions::user_key(n), sessions::USER_FAILURES, now)?;
-    }
+    locked |= sessions::record_failure(sql, &sessions::user_key(n), sessions::USER_FAILURES, now)?;
     let detail = if locked {
         format!("{reason}; locked out")
     } else {
