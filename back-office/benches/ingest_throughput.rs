@@ -54,10 +54,7 @@ async fn run(label: &str, store: Store) {
             .unwrap();
         clients.push((SyncClient::new(&url, &id, &key).unwrap(), journal(&id, per)));
     }
-    let state = AppState {
-        store: store.clone(),
-        admin_token: None,
-    };
+    let state = AppState::new(store.clone());
     let server = tokio::spawn(back_office::serve(listener, state, std::future::pending()));
     let started = Instant::now();
     let tasks: Vec<_> = clients

@@ -1,5 +1,6 @@
 //! An in-process back office for `terminal run --simulate` and tests: a temporary SQLite database,
-//! demo accounts and content, one registered terminal, served on an ephemeral loopback port.
+//! demo accounts and content, one registered terminal and an `admin` user whose generated
+//! password is printed once on stderr, served on an ephemeral loopback port.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ pub enum EmbeddedError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Terminal(#[from] TerminalError),
+    #[error(transparent)]
+    User(#[from] crate::users::UserError),
 }
 
 /// A running in-process back office. Dropping it stops the server and deletes its database.
@@ -53,6 +56,19 @@ impl EmbeddedBackOffice {
                 Ok(crate::terminals::add(sql, &id, false, &crate::now_utc())?)
             })
             .await?;
+        let password = crate::users::generate_password();
+        let hash = crate::users::hash_password(&password)?;
+        store
+            .run("setup", move |sql| {
+                crate::users::add(
+                    sql,
+                    "admin",
+                    crate::users::Role::Admin,
+                    &hash,
+                    &crate::now_utc(),
+                )
+            })
+            .await?;
         let messages_file = dir.path().join("messages.jsonl");
         let sender: Arc<dyn MessageSender> = Arc::new(FileSender::new(messages_file.clone()));
         let dispatcher =
@@ -60,14 +76,13 @@ impl EmbeddedBackOffice {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
-        let state = AppState {
-            store: store.clone(),
-            admin_token: None,
-        };
+        let state = AppState::new(store.clone());
         let server = tokio::spawn(crate::serve(listener, state, async {
             let _ = rx.await;
         }));
         tracing::info!(%addr, terminal = terminal_id, "embedded back office started");
+        // A throw-away database of one run: its admin login is told to the person at the console.
+        eprintln!("embedded back office: log in at http://{addr}/login as admin, password {password} (this run only)");
         Ok(EmbeddedBackOffice {
             url: format!("http://{addr}/"),
             terminal_id: terminal_id.to_string(),

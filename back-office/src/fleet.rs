@@ -33,6 +33,8 @@ pub struct FleetRow {
     pub cash_in_cassette_kopecks: i64,
     pub bills_in_cassette: i64,
     pub paper: String,
+    /// The terminal's time zone (IANA); the page shows its times in it.
+    pub time_zone: String,
 }
 
 fn days_ago(now: &chrono::DateTime<chrono::Utc>, n: u64) -> String {
@@ -124,6 +126,7 @@ pub fn rows(
             bills_in_cassette: cash.1,
             paper,
             state,
+            time_zone: t.time_zone.name().to_string(),
             terminal_id: t.id,
         });
     }
@@ -154,6 +157,15 @@ pub fn takings(
         }
     }
     Ok(by_day.into_iter().map(|(d, (c, k))| (d, c, k)).collect())
+}
+
+/// A stored UTC time in a terminal's time zone, or `никогда`.
+fn local(time_utc: Option<&str>, tz: &str) -> String {
+    let tz = tz.parse().unwrap_or(crate::project::DEFAULT_TIME_ZONE);
+    time_utc.map_or_else(
+        || "никогда".to_string(),
+        |t| crate::project::local_time(t, tz),
+    )
 }
 
 /// HTML-escapes text.
@@ -204,8 +216,6 @@ pub fn page(sql: &mut dyn Sql, now: chrono::DateTime<chrono::Utc>) -> Result<Str
             .collect::<Vec<_>>(),
     );
     let takings_svg = charts::takings_lines(&takings);
-    let today = crate::project::business_day(&now.to_rfc3339());
-    let month_ago = days_ago(&now, 30);
     let mut h = String::with_capacity(16 * 1024);
     h.push_str("<!doctype html><html lang=\"ru\"><head><meta charset=\"utf-8\"><title>Терминалы — парк</title>\
 <meta http-equiv=\"refresh\" content=\"60\"><style>\
@@ -219,7 +229,7 @@ td,th{border:1px solid #999;padding:.3em .6em;text-align:left}th{background:#eee
         SLA_OUTAGE_MINUTES
     ));
     h.push_str("<table><tr><th>Терминал</th><th>Состояние</th><th>Простой сейчас, раб. мин</th><th>Нарушения SLA (30 дн.)</th>\
-<th>Последняя синхронизация</th><th>Очередь</th><th>Наличные в кассете</th><th>Купюр</th><th>Бумага</th></tr>");
+<th>Последняя синхронизация (время терминала)</th><th>Очередь</th><th>Наличные в кассете</th><th>Купюр</th><th>Бумага</th></tr>");
     for r in &rows {
         let class = match (r.state.as_str(), r.current_outage_minutes) {
             (_, Some(m)) if m >= SLA_OUTAGE_MINUTES => "bad",
@@ -228,12 +238,13 @@ td,th{border:1px solid #999;padding:.3em .6em;text-align:left}th{background:#eee
             _ => "ok",
         };
         h.push_str(&format!(
-            "<tr class=\"{class}\"><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{} ₽</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            "<tr class=\"{class}\"><td><a href=\"/terminals/{}\">{}</a></td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{} ₽</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            esc(&r.terminal_id),
             esc(&r.terminal_id),
             esc(&r.state),
             r.current_outage_minutes.map(|m| m.to_string()).unwrap_or_else(|| "—".into()),
             r.sla_breaches_30d,
-            esc(r.last_sync_utc.as_deref().unwrap_or("никогда")),
+            esc(&local(r.last_sync_utc.as_deref(), &r.time_zone)),
             r.queue_len.map(|q| q.to_string()).unwrap_or_else(|| "—".into()),
             rubles(r.cash_in_cassette_kopecks),
             r.bills_in_cassette,
@@ -243,29 +254,16 @@ td,th{border:1px solid #999;padding:.3em .6em;text-align:left}th{background:#eee
     h.push_str("</table><div class=\"charts\">");
     h.push_str(&outage_svg);
     h.push_str(&takings_svg);
-    h.push_str(
-        "</div><h2>Сверка</h2><form action=\"/api/v1/reports/reconciliation.xlsx\" method=\"get\">",
-    );
-    h.push_str(&format!(
-        "с <input type=\"date\" name=\"from\" value=\"{}\"> по <input type=\"date\" name=\"to\" value=\"{}\"> \
-<button type=\"submit\">XLSX</button></form><p>CSV по разделам: ",
-        esc(&month_ago),
-        esc(&today)
-    ));
-    for s in crate::report_out::SECTIONS {
-        h.push_str(&format!(
-            "<a href=\"/api/v1/reports/reconciliation/{s}.csv?from={}&amp;to={}\">{s}</a> ",
-            esc(&month_ago),
-            esc(&today)
-        ));
-    }
-    h.push_str("</p><h2>Инциденты безопасности и целостности</h2><table><tr><th>Время</th><th>Терминал</th><th>Код</th><th>Подробности</th></tr>");
+    h.push_str("</div>");
+    h.push_str("<h2>Инциденты безопасности и целостности</h2><table><tr><th>Время</th><th>Терминал</th><th>Код</th><th>Источник</th><th>Раз</th><th>Подробности</th></tr>");
     for i in &incidents {
         h.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             esc(&i.time_utc),
             esc(i.terminal_id.as_deref().unwrap_or("—")),
             esc(&i.code),
+            esc(i.source.as_deref().unwrap_or("—")),
+            i.count,
             esc(&i.detail)
         ));
     }

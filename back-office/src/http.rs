@@ -1,36 +1,80 @@
 //! The HTTP API (axum): signed terminal endpoints, finance and fleet endpoints, the fleet page and
-//! the OpenAPI document. Every refusal is an [`ErrorReply`] with a specific code; authentication
-//! and chain refusals are also stored as incidents.
+//! the OpenAPI document, plus the people's pages of [`crate::web`]. Every refusal is an
+//! [`ErrorReply`] with a specific code; authentication and chain refusals are also stored as
+//! incidents (unauthenticated ones aggregated, see [`crate::incidents::Aggregator`]).
+//!
+//! Only the terminal API (authenticated by each terminal's HMAC key), `/login` and `/healthz` are
+//! reachable without a session or an API token; everything else sits behind
+//! [`crate::access::guard`] with the [`Area`] of its route.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use backend_sync::auth::{self, AuthError};
 use backend_sync::wire::{
     AccountReply, ContentReply, ErrorCode, ErrorReply, Heartbeat, HeartbeatReply, IngestBatch,
     MAX_BATCH_RECORDS, WIRE_VERSION,
 };
 
+use crate::access::{self, Area, Identity};
 use crate::db::{Store, StoreError};
 use crate::ingest::IngestError;
 use crate::{
-    accounts, content, export, fleet, incidents, ingest, now_utc, reconcile, report_out,
-    settlement, terminals,
+    accounts, audit, content, export, fleet, incidents, ingest, now_utc, reconcile, report_out,
+    settlement, terminals, web,
 };
+
+/// How long a browser session lasts unless configured otherwise.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 
 /// Shared state of the server.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    /// When set, finance and fleet endpoints require `Authorization: Bearer <token>`.
-    pub admin_token: Option<Arc<str>>,
+    /// Served over TLS: session cookies carry `Secure`.
+    pub(crate) tls: bool,
+    pub(crate) session_ttl: Duration,
+    pub(crate) refusals: Arc<incidents::Aggregator>,
+    /// Reverse proxies whose `X-Forwarded-For` names the real client.
+    pub(crate) trusted_proxies: Arc<[std::net::IpAddr]>,
+}
+
+impl AppState {
+    pub fn new(store: Store) -> Self {
+        AppState {
+            store,
+            tls: false,
+            session_ttl: DEFAULT_SESSION_TTL,
+            refusals: Arc::default(),
+            trusted_proxies: Arc::from(Vec::new()),
+        }
+    }
+
+    /// Trusts `X-Forwarded-For` from these proxies (for lockouts and incidents by address).
+    pub fn with_trusted_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Self {
+        self.trusted_proxies = Arc::from(proxies);
+        self
+    }
+
+    /// Marks the state as served over TLS ([`crate::serve_tls`] does this itself).
+    pub fn with_tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// How long a login lasts.
+    pub fn with_session_ttl(mut self, ttl: Duration) -> Self {
+        self.session_ttl = ttl;
+        self
+    }
 }
 
 /// An API refusal.
@@ -82,23 +126,42 @@ impl From<StoreError> for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// Builds the router.
-pub fn router(state: AppState) -> Router {
-    let terminal_api = Router::new()
+fn guarded(state: &AppState, area: Area, routes: Router<AppState>) -> Router<AppState> {
+    routes.route_layer(middleware::from_fn_with_state(
+        (state.clone(), area),
+        access::guard,
+    ))
+}
+
+/// The terminal API: signed with each terminal's HMAC key, no session.
+fn terminal_routes() -> Router<AppState> {
+    Router::new()
         .route(backend_sync::wire::paths::INGEST, post(ingest_handler))
         .route(
             backend_sync::wire::paths::HEARTBEAT,
             post(heartbeat_handler),
         )
         .route("/api/v1/accounts/{account}", get(account_handler))
-        .route(backend_sync::wire::paths::CONTENT, get(content_handler));
-    let admin_api = Router::new()
-        .route("/", get(|| async { Redirect::to("/fleet") }))
+        .route(backend_sync::wire::paths::CONTENT, get(content_handler))
+}
+
+/// Technicians' part: the fleet, terminal pages, incidents.
+fn fleet_routes() -> Router<AppState> {
+    Router::new()
         .route("/fleet", get(fleet_page))
         .route("/fleet/charts/outage.svg", get(outage_svg))
         .route("/fleet/charts/takings.svg", get(takings_svg))
+        .route("/terminals/{id}", get(terminal_page))
         .route("/api/v1/fleet", get(fleet_json))
         .route("/api/v1/incidents", get(incidents_json))
+}
+
+/// Finance's part: reports, exports, imports.
+fn finance_routes() -> Router<AppState> {
+    Router::new()
+        .route("/finance", get(web::finance::finance_page))
+        .route("/finance/settlement", post(web::finance::settlement_upload))
+        .route("/finance/credited", post(web::finance::credited_upload))
         .route("/api/v1/reports/reconciliation", get(reconciliation_json))
         .route(
             "/api/v1/reports/reconciliation.xlsx",
@@ -112,15 +175,77 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/export/payments.csv", get(export_payments))
         .route("/api/v1/export/readings.csv", get(export_readings))
         .route("/api/v1/export/credited", post(export_credited))
-        .route_layer(middleware::from_fn_with_state(state.clone(), admin_auth));
+}
+
+/// Admins' part: users, terminals and keys, card terminals, the audit log.
+fn admin_routes() -> Router<AppState> {
+    use web::admin;
     Router::new()
-        .merge(terminal_api)
-        .merge(admin_api)
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/admin/users", get(admin::users_page).post(admin::user_add))
+        .route("/admin/users/{name}/role", post(admin::user_set_role))
+        .route("/admin/users/{name}/disable", post(admin::user_disable))
+        .route("/admin/users/{name}/token", post(admin::token_add))
+        .route(
+            "/admin/terminals",
+            get(admin::terminals_page).post(admin::terminal_add),
+        )
+        .route("/admin/terminals/{id}/rotate", post(admin::terminal_rotate))
+        .route(
+            "/admin/terminals/{id}/time-zone",
+            post(admin::terminal_time_zone),
+        )
+        .route("/admin/card-terminals", post(admin::card_terminal_register))
+        .route("/admin/audit", get(admin::audit_page))
+}
+
+/// Headers every answer carries: no framing (the admin forms cannot be clickjacked), no content
+/// sniffing, no referrer to other sites, only this server's resources in a page; over TLS, HSTS.
+async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if state.tls {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    resp
+}
+
+/// Builds the router.
+pub fn router(state: AppState) -> Router {
+    let public = Router::new()
+        .route("/login", get(web::login_form).post(web::login_submit))
+        .route("/healthz", get(|| async { "ok" }));
+    let any = Router::new()
+        .route("/", get(web::home))
+        .route("/logout", post(web::logout))
         .route(
             "/openapi.json",
             get(|| async { Json(crate::openapi::document()) }),
-        )
+        );
+    Router::new()
+        .merge(terminal_routes())
+        .merge(public)
+        .merge(guarded(&state, Area::Any, any))
+        .merge(guarded(&state, Area::Fleet, fleet_routes()))
+        .merge(guarded(&state, Area::Finance, finance_routes()))
+        .merge(guarded(&state, Area::Admin, admin_routes()))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -129,30 +254,12 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(16 * 1024 * 1024))
+        .layer(middleware::from_fn_with_state(state.clone(), tag_source))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .with_state(state)
-}
-
-async fn admin_auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let Some(token) = &state.admin_token {
-        let ok = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| {
-                use subtle::ConstantTimeEq;
-                bool::from(t.as_bytes().ct_eq(token.as_bytes()))
-            });
-        if !ok {
-            return ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::MissingAuth,
-                "admin token required",
-            )
-            .into_response();
-        }
-    }
-    next.run(req).await
 }
 
 async fn incident(store: &Store, terminal: Option<String>, code: &'static str, detail: String) {
@@ -168,14 +275,62 @@ async fn incident(store: &Store, terminal: Option<String>, code: &'static str, d
     }
 }
 
+/// The source address of a request, put into its extensions for every handler.
+#[derive(Debug, Clone)]
+pub struct Source(pub String);
+
+async fn tag_source(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let source = access::source_of(req.extensions(), req.headers(), &state.trusted_proxies);
+    req.extensions_mut().insert(Source(source));
+    next.run(req).await
+}
+
+/// Stores an unauthenticated refusal, aggregated per source, kind and window.
+async fn refusal(
+    state: &AppState,
+    source: &str,
+    registered: Option<&str>,
+    code: &'static str,
+    detail: String,
+) {
+    let r = incidents::Refusal {
+        source: source.to_string(),
+        terminal: registered.map(str::to_string),
+        code,
+        detail,
+    };
+    let Some(flush) = state.refusals.note(&r, chrono::Utc::now().timestamp()) else {
+        tracing::debug!(source, code, "refusal counted in memory");
+        return;
+    };
+    tracing::warn!(
+        source,
+        code,
+        terminal = registered.unwrap_or("-"),
+        count = flush.count,
+        "terminal API refusal"
+    );
+    let res = state
+        .store
+        .run("incidents", move |sql| {
+            incidents::record_aggregated(sql, &r, &flush, &now_utc())
+        })
+        .await;
+    if let Err(e) = res {
+        tracing::error!(error = %e, "could not store incident");
+    }
+}
+
 /// Authenticates a signed terminal request; returns the terminal id.
 async fn authenticate(
     state: &AppState,
+    source: &Source,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult<String> {
+    let source = source.0.as_str();
     let h = auth::headers_from(|name| headers.get(name).and_then(|v| v.to_str().ok())).map_err(
         |e| {
             ApiError::new(
@@ -199,11 +354,15 @@ async fn authenticate(
         .read(move |sql| terminals::key_of(sql, &lookup_id))
         .await?;
     let Some(key_hex) = key else {
-        incident(
-            &state.store,
-            Some(id.clone()),
+        refusal(
+            state,
+            source,
+            None,
             "unknown_terminal",
-            format!("request to {} from an unregistered terminal", uri.path()),
+            format!(
+                "request to {} from unregistered terminal {id:?}",
+                uri.path()
+            ),
         )
         .await;
         return Err(ApiError::new(
@@ -227,24 +386,39 @@ async fn authenticate(
             AuthError::MissingHeader(_) => (ErrorCode::MissingAuth, "missing_auth"),
             _ => (ErrorCode::BadSignature, "bad_signature"),
         };
-        incident(
-            &state.store,
-            Some(id.clone()),
+        refusal(
+            state,
+            source,
+            Some(&id),
             name,
             format!("{} {}: {e}", method, uri.path()),
         )
         .await;
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, code, e.to_string()));
     }
-    let (nid, nonce, ts) = (id.clone(), h.nonce.clone(), h.timestamp);
+    check_nonce(state, source, method, uri, &id, &h).await?;
+    Ok(id)
+}
+
+/// Refuses a replayed request (a nonce seen before) of a correctly signed terminal.
+async fn check_nonce(
+    state: &AppState,
+    source: &str,
+    method: &Method,
+    uri: &Uri,
+    id: &str,
+    h: &auth::SignedHeaders,
+) -> ApiResult<()> {
+    let (nid, nonce, ts) = (id.to_string(), h.nonce.clone(), h.timestamp);
     let fresh = state
         .store
-        .run(&id, move |sql| terminals::use_nonce(sql, &nid, &nonce, ts))
+        .run(id, move |sql| terminals::use_nonce(sql, &nid, &nonce, ts))
         .await?;
     if !fresh {
-        incident(
-            &state.store,
-            Some(id.clone()),
+        refusal(
+            state,
+            source,
+            Some(id),
             "replay",
             format!("{} {}: nonce {} used before", method, uri.path(), h.nonce),
         )
@@ -255,17 +429,18 @@ async fn authenticate(
             "this request was already received (nonce reused): sign every attempt afresh",
         ));
     }
-    Ok(id)
+    Ok(())
 }
 
 async fn ingest_handler(
     State(state): State<AppState>,
+    Extension(source): Extension<Source>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let terminal = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let terminal = authenticate(&state, &source, &method, &uri, &headers, &body).await?;
     let batch: IngestBatch = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad(format!("not an ingest batch: {e}")))?;
     if batch.version != WIRE_VERSION {
@@ -319,12 +494,13 @@ async fn ingest_handler(
 
 async fn heartbeat_handler(
     State(state): State<AppState>,
+    Extension(source): Extension<Source>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<HeartbeatReply>> {
-    let terminal = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let terminal = authenticate(&state, &source, &method, &uri, &headers, &body).await?;
     let beat: Heartbeat = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad(format!("not a heartbeat: {e}")))?;
     if beat.version != WIRE_VERSION {
@@ -355,12 +531,13 @@ async fn heartbeat_handler(
 
 async fn account_handler(
     State(state): State<AppState>,
+    Extension(source): Extension<Source>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     Path(account): Path<String>,
 ) -> ApiResult<Json<AccountReply>> {
-    authenticate(&state, &method, &uri, &headers, b"").await?;
+    authenticate(&state, &source, &method, &uri, &headers, b"").await?;
     if account.is_empty()
         || account.len() > 32
         || !account
@@ -390,12 +567,13 @@ async fn account_handler(
 
 async fn content_handler(
     State(state): State<AppState>,
+    Extension(source): Extension<Source>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<ContentReply>> {
-    authenticate(&state, &method, &uri, &headers, b"").await?;
+    authenticate(&state, &source, &method, &uri, &headers, b"").await?;
     let since: u64 = match q.get("since") {
         Some(s) => s
             .parse()
@@ -411,11 +589,38 @@ async fn content_handler(
     }))
 }
 
-async fn fleet_page(State(state): State<AppState>) -> ApiResult<Html<String>> {
+async fn fleet_page(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+) -> ApiResult<Html<String>> {
     let now = chrono::Utc::now();
-    Ok(Html(
-        state.store.read(move |sql| fleet::page(sql, now)).await?,
-    ))
+    let html = state.store.read(move |sql| fleet::page(sql, now)).await?;
+    Ok(Html(web::with_nav(&html, &who)))
+}
+
+async fn terminal_page(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let now = chrono::Utc::now();
+    let i = id.clone();
+    let body = state
+        .store
+        .read(move |sql| crate::terminal_page::body(sql, &i, now))
+        .await?;
+    Ok(match body {
+        Some(b) => Html(web::page(&format!("Терминал {id}"), Some(&who), &b)).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Html(web::message_page(
+                Some(&who),
+                "Нет такого терминала",
+                &format!("Терминал {id} не зарегистрирован."),
+            )),
+        )
+            .into_response(),
+    })
 }
 
 fn svg(body: String) -> Response {
@@ -473,6 +678,15 @@ async fn incidents_json(
             .read(move |sql| incidents::latest(sql, limit))
             .await?,
     ))
+}
+
+/// `?dialect=standard|excel-ru` (standard when absent).
+fn dialect(q: &HashMap<String, String>) -> ApiResult<report_out::Dialect> {
+    match q.get("dialect") {
+        None => Ok(report_out::Dialect::Standard),
+        Some(d) => report_out::Dialect::parse(d)
+            .ok_or_else(|| ApiError::bad(format!("dialect={d:?}: use standard or excel-ru"))),
+    }
 }
 
 fn days(q: &HashMap<String, String>) -> ApiResult<(String, String)> {
@@ -571,8 +785,9 @@ async fn reconciliation_csv(
             ),
         ));
     }
+    let dialect = dialect(&q)?;
     let report = make_report(&state, &q).await?;
-    let body = report_out::csv_section(&report, &name).unwrap_or_default();
+    let body = report_out::csv_section(&report, &name, dialect).unwrap_or_default();
     Ok(attachment(
         "text/csv; charset=utf-8",
         format!("{name}-{}-{}.csv", report.from, report.to),
@@ -582,6 +797,7 @@ async fn reconciliation_csv(
 
 async fn settlement_import(
     State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     let lines = settlement::parse(&body).map_err(|e| ApiError::bad(e.to_string()))?;
@@ -589,8 +805,21 @@ async fn settlement_import(
     let now = now_utc();
     let new = state
         .store
-        .run("settlement", move |sql| {
-            settlement::import(sql, &lines, &now)
+        .run("settlement", move |sql| -> Result<u64, StoreError> {
+            let new = settlement::import(sql, &lines, &now)?;
+            let detail = format!("{n} lines, {new} new");
+            audit::record(
+                sql,
+                &audit::Act {
+                    actor: &who.user,
+                    action: "settlement_imported",
+                    target: "settlement",
+                    source: &who.source,
+                    detail: &detail,
+                },
+                &now,
+            )?;
+            Ok(new)
         })
         .await?;
     Ok(Json(serde_json::json!({"lines": n, "imported": new})))
@@ -601,11 +830,13 @@ async fn export_payments(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let (from, to) = days(&q)?;
+    let dialect = dialect(&q)?;
     let name = format!("payments-{from}-{to}.csv");
     let body = state
         .store
         .read(move |sql| export::payments_csv(sql, &from, &to))
         .await?;
+    let body = report_out::in_dialect(&body, dialect);
     Ok(attachment("text/csv; charset=utf-8", name, body))
 }
 
@@ -614,25 +845,44 @@ async fn export_readings(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let (from, to) = days(&q)?;
+    let dialect = dialect(&q)?;
     let name = format!("readings-{from}-{to}.csv");
     let body = state
         .store
         .read(move |sql| export::readings_csv(sql, &from, &to))
         .await?;
+    let body = report_out::in_dialect(&body, dialect);
     Ok(attachment("text/csv; charset=utf-8", name, body))
 }
 
 async fn export_credited(
     State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     let now = now_utc();
     let data = body.to_vec();
     let (p, r) = state
         .store
-        .run("credited", move |sql| {
-            export::mark_credited(sql, &data, &now)
-        })
+        .run(
+            "credited",
+            move |sql| -> Result<(u64, u64), export::ExportError> {
+                let (p, r) = export::mark_credited(sql, &data, &now)?;
+                let detail = format!("{p} payments, {r} readings");
+                audit::record(
+                    sql,
+                    &audit::Act {
+                        actor: &who.user,
+                        action: "credited_imported",
+                        target: "credited",
+                        source: &who.source,
+                        detail: &detail,
+                    },
+                    &now,
+                )?;
+                Ok((p, r))
+            },
+        )
         .await
         .map_err(|e| match e {
             export::ExportError::Store(s) => ApiError::from(s),

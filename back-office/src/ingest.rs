@@ -135,6 +135,7 @@ pub fn ingest(
                 });
             }
         }
+        let tz = crate::terminals::time_zone(sql, terminal)?;
         for r in &fresh {
             sql.exec(
                 "INSERT INTO journal (terminal_id, seq, time_utc, kind, payload, prev_hash, hash)
@@ -150,7 +151,7 @@ pub fn ingest(
                 ],
             )?;
             match JournalEvent::from_payload(&r.payload) {
-                Ok(ev) if ev.kind() == r.kind => project::apply(sql, terminal, r, &ev, now)?,
+                Ok(ev) if ev.kind() == r.kind => project::apply(sql, terminal, tz, r, &ev, now)?,
                 Ok(_) | Err(_) => {
                     // Kept in the journal (it is the terminal's signed truth) but flagged: a newer
                     // terminal version or a bug; finance must see it.

@@ -1,10 +1,14 @@
 //! The back office: ingest of terminal journals, accounts and content for the terminals, messages,
 //! reconciliation for finance and the fleet page. SQLite by default, PostgreSQL for fleets.
 //!
-//! Start points: [`http::router`] with an [`http::AppState`], [`serve`] for a listener, and
+//! Start points: [`http::router`] with an [`http::AppState`], [`serve`] (HTTP) or [`serve_tls`]
+//! (HTTPS) for a listener, and
 //! [`embedded::EmbeddedBackOffice`] for an in-process server (`terminal run --simulate`, tests).
 
+pub mod access;
 pub mod accounts;
+pub mod audit;
+pub mod card_terminals;
 pub mod charts;
 pub mod content;
 pub mod db;
@@ -20,9 +24,14 @@ pub mod project;
 pub mod reconcile;
 pub mod report_out;
 pub mod schema;
+pub mod sessions;
 pub mod settlement;
+pub mod terminal_page;
 pub mod terminals;
 pub mod testkit;
+pub mod tls;
+pub mod users;
+pub mod web;
 
 pub use db::{Backend, Store, StoreError};
 pub use embedded::EmbeddedBackOffice;
@@ -33,13 +42,31 @@ pub fn now_utc() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves the API on `listener` until `shutdown` resolves; then stops accepting connections and
+/// waits for the requests in flight (an ingest batch is committed or not at all, never half).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<access::PeerAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Like [`serve`], over HTTPS with `config` (see [`tls::load_config`]); session cookies carry
+/// `Secure`.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    config: std::sync::Arc<rustls::ServerConfig>,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tls::TlsListener::new(listener, config)?;
+    let app =
+        router(state.with_tls(true)).into_make_service_with_connect_info::<access::PeerAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use back_office::audit::{self, Act};
 use back_office::db::Store;
 use back_office::messages::{FileSender, MessageSender};
+use back_office::users::{self, Role};
 use back_office::{
-    accounts, content, export, now_utc, project, reconcile, report_out, settlement, terminals,
-    AppState,
+    accounts, card_terminals, content, export, now_utc, project, reconcile, report_out, settlement,
+    terminals, AppState,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -39,9 +41,18 @@ enum Command {
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
-        /// Require `Authorization: Bearer TOKEN` on finance and fleet endpoints.
-        #[arg(long, env = "BACK_OFFICE_ADMIN_TOKEN", hide_env_values = true)]
-        admin_token: Option<String>,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// A reverse proxy (IP address) whose X-Forwarded-For names the client; repeatable.
+        #[arg(long = "trusted-proxy")]
+        trusted_proxies: Vec<std::net::IpAddr>,
+        /// How long a browser login lasts, in minutes.
+        #[arg(long, default_value_t = 480)]
+        session_minutes: u64,
         /// Development message sender: e-receipts and confirmations are appended here.
         #[arg(long, default_value = "messages.jsonl")]
         messages_file: PathBuf,
@@ -51,6 +62,21 @@ enum Command {
         #[command(subcommand)]
         command: TerminalCommand,
     },
+    /// People who log in: technicians, finance, admins.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Per-user API tokens for scripts (`Authorization: Bearer`).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Which kiosk owns a card terminal (ZVT field 29).
+    CardTerminal {
+        #[command(subcommand)]
+        command: CardTerminalCommand,
+    },
     /// Reconciliation report for business days FROM..=TO.
     Reconcile {
         #[arg(long)]
@@ -59,6 +85,9 @@ enum Command {
         to: String,
         #[arg(long, value_enum, default_value = "xlsx")]
         format: Format,
+        /// CSV dialect: standard, or excel-ru (';', decimal comma, UTF-8 BOM).
+        #[arg(long, value_enum, default_value = "standard")]
+        dialect: CsvDialect,
         /// XLSX file, or the directory for the CSV files (one per section).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -80,6 +109,9 @@ enum Command {
         to: String,
         #[arg(long, default_value = ".")]
         out_dir: PathBuf,
+        /// CSV dialect: standard, or excel-ru (';', decimal comma, UTF-8 BOM).
+        #[arg(long, value_enum, default_value = "standard")]
+        dialect: CsvDialect,
     },
     /// Store billing's credited marks (CSV kind,terminal_id,id).
     MarkCredited { file: PathBuf },
@@ -97,6 +129,59 @@ enum TerminalCommand {
         rotate_key: bool,
     },
     List,
+    /// Set the terminal's IANA time zone (its business days and shown times); rebuilds projections.
+    SetTimeZone {
+        id: String,
+        time_zone: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is generated and printed once, or read from stdin.
+    Add {
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    List,
+    /// Change a user's role (audited).
+    SetRole {
+        name: String,
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+    /// Disable a user: their sessions and tokens stop working at once (audited).
+    Disable {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue an API token for USER (printed once), carrying the user's role.
+    Add {
+        user: String,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CardTerminalCommand {
+    /// Register (or move) card terminal CARD_ID to kiosk TERMINAL; its matches are recomputed.
+    Register {
+        card_id: String,
+        terminal: String,
+    },
+    List,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("unknown role {s:?}: technician, finance or admin"))
 }
 
 #[derive(Subcommand)]
@@ -105,6 +190,21 @@ enum AccountsCommand {
     Import { file: PathBuf },
     /// Load the demo accounts and content.
     SeedDemo,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CsvDialect {
+    Standard,
+    ExcelRu,
+}
+
+impl From<CsvDialect> for report_out::Dialect {
+    fn from(d: CsvDialect) -> Self {
+        match d {
+            CsvDialect::Standard => report_out::Dialect::Standard,
+            CsvDialect::ExcelRu => report_out::Dialect::ExcelRu,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -145,48 +245,102 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve {
             listen,
-            admin_token,
+            tls_cert,
+            tls_key,
+            trusted_proxies,
+            session_minutes,
             messages_file,
         } => {
-            let listener = tokio::net::TcpListener::bind(&listen)
-                .await
-                .with_context(|| format!("binding {listen}"))?;
-            let sender: Arc<dyn MessageSender> = Arc::new(FileSender::new(messages_file));
-            let _dispatcher = back_office::messages::spawn_dispatcher(
-                store.clone(),
-                sender,
-                Duration::from_secs(5),
-            );
-            tracing::info!(listen = %listener.local_addr()?, backend = ?store.backend(), "back office serving");
-            let state = AppState {
-                store,
-                admin_token: admin_token.map(Arc::from),
+            let opts = ServeOptions {
+                listen,
+                tls: tls_cert.zip(tls_key),
+                trusted_proxies,
+                session: Duration::from_secs(session_minutes.max(1) * 60),
+                messages_file,
             };
-            back_office::serve(listener, state, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+            serve_command(store, opts).await?;
         }
+        Command::User { command } => user_command(&store, command).await?,
+        Command::Token {
+            command: TokenCommand::Add { user, label },
+        } => {
+            let token = store
+                .run("users", move |sql| -> Result<String, users::UserError> {
+                    let now = now_utc();
+                    let token = users::add_token(sql, &user, &label, &now)?;
+                    audit::record(
+                        sql,
+                        &Act {
+                            actor: "cli",
+                            action: "token_added",
+                            target: &user,
+                            source: "cli",
+                            detail: &label,
+                        },
+                        &now,
+                    )?;
+                    Ok(token)
+                })
+                .await?;
+            println!("{token}");
+            eprintln!("Keep this token secret: send it as 'Authorization: Bearer <token>'. It is shown once.");
+        }
+        Command::CardTerminal { command } => card_terminal_command(&store, command).await?,
         Command::Terminal {
             command: TerminalCommand::Add { id, rotate_key },
         } => {
             let key = store
-                .run("admin", move |sql| {
-                    terminals::add(sql, &id, rotate_key, &now_utc())
-                })
+                .run(
+                    "admin",
+                    move |sql| -> Result<String, terminals::TerminalError> {
+                        let now = now_utc();
+                        let key = terminals::add(sql, &id, rotate_key, &now)?;
+                        let action = if rotate_key {
+                            "key_rotated"
+                        } else {
+                            "terminal_added"
+                        };
+                        audit::record(
+                            sql,
+                            &Act {
+                                actor: "cli",
+                                action,
+                                target: &id,
+                                source: "cli",
+                                detail: "",
+                            },
+                            &now,
+                        )?;
+                        Ok(key)
+                    },
+                )
                 .await?;
             println!("{key}");
             eprintln!("Keep this key secret: put it in the terminal's config (sync.key). It is shown once.");
+        }
+        Command::Terminal {
+            command: TerminalCommand::SetTimeZone { id, time_zone },
+        } => {
+            let i = id.clone();
+            let tz = store
+                .run("admin", move |sql| {
+                    back_office::web::admin::set_time_zone_audited(
+                        sql, "cli", "cli", &i, &time_zone,
+                    )
+                })
+                .await?;
+            println!("{id}: {}", tz.name());
         }
         Command::Terminal {
             command: TerminalCommand::List,
         } => {
             for t in store.read(terminals::list).await? {
                 println!(
-                    "{}\theld_seq={}\tlast_sync={}",
+                    "{}\theld_seq={}\tlast_sync={}\ttime_zone={}",
                     t.id,
                     t.held_seq,
-                    t.last_sync_utc.unwrap_or_else(|| "-".into())
+                    t.last_sync_utc.unwrap_or_else(|| "-".into()),
+                    t.time_zone.name()
                 );
             }
         }
@@ -194,6 +348,7 @@ async fn run(cli: Cli) -> Result<()> {
             from,
             to,
             format,
+            dialect,
             out,
         } => {
             let pb = spinner("building reconciliation report");
@@ -221,7 +376,7 @@ async fn run(cli: Cli) -> Result<()> {
                         let path = dir.join(format!("{s}-{}-{}.csv", report.from, report.to));
                         std::fs::write(
                             &path,
-                            report_out::csv_section(&report, s).unwrap_or_default(),
+                            report_out::csv_section(&report, s, dialect.into()).unwrap_or_default(),
                         )
                         .with_context(|| format!("writing {}", path.display()))?;
                         println!("{}", path.display());
@@ -285,7 +440,12 @@ async fn run(cli: Cli) -> Result<()> {
                 .await?;
             println!("content version {v}");
         }
-        Command::Export { from, to, out_dir } => {
+        Command::Export {
+            from,
+            to,
+            out_dir,
+            dialect,
+        } => {
             std::fs::create_dir_all(&out_dir)?;
             let (f, t) = (from.clone(), to.clone());
             let (p, r) = store
@@ -298,7 +458,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .await?;
             for (name, data) in [("payments", p), ("readings", r)] {
                 let path = out_dir.join(format!("{name}-{from}-{to}.csv"));
-                std::fs::write(&path, data)
+                std::fs::write(&path, report_out::in_dialect(&data, dialect.into()))
                     .with_context(|| format!("writing {}", path.display()))?;
                 println!("{}", path.display());
             }
@@ -319,6 +479,199 @@ async fn run(cli: Cli) -> Result<()> {
                 .run("admin", |sql| project::rebuild(sql, &now_utc()))
                 .await?;
             pb.finish_with_message(format!("{n} records replayed"));
+        }
+    }
+    Ok(())
+}
+
+/// What `serve` was asked for.
+struct ServeOptions {
+    listen: String,
+    /// Certificate chain and key, PEM.
+    tls: Option<(PathBuf, PathBuf)>,
+    trusted_proxies: Vec<std::net::IpAddr>,
+    session: Duration,
+    messages_file: PathBuf,
+}
+
+/// Serves until SIGTERM or SIGINT, then lets the requests in flight finish.
+async fn serve_command(store: Store, opts: ServeOptions) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(&opts.listen)
+        .await
+        .with_context(|| format!("binding {}", opts.listen))?;
+    let sender: Arc<dyn MessageSender> = Arc::new(FileSender::new(opts.messages_file));
+    let dispatcher =
+        back_office::messages::spawn_dispatcher(store.clone(), sender, Duration::from_secs(5));
+    let state = AppState::new(store.clone())
+        .with_session_ttl(opts.session)
+        .with_trusted_proxies(opts.trusted_proxies);
+    let local = listener.local_addr()?;
+    match opts.tls {
+        Some((cert, key)) => {
+            let config = back_office::tls::load_config(&cert, &key)?;
+            tracing::info!(listen = %local, scheme = "https", backend = ?store.backend(), "back office serving");
+            back_office::serve_tls(listener, config, state, shutdown_signal()).await?;
+        }
+        None => {
+            tracing::info!(listen = %local, scheme = "http", backend = ?store.backend(), "back office serving");
+            back_office::serve(listener, state, shutdown_signal()).await?;
+        }
+    }
+    dispatcher.abort();
+    tracing::info!("back office stopped: requests in flight finished");
+    Ok(())
+}
+
+/// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = term => tracing::info!(signal = "SIGTERM", "shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "shutting down"),
+    }
+}
+
+/// `user add`: the password from stdin, or generated and printed once.
+async fn user_add(store: &Store, name: String, role: Role, password_stdin: bool) -> Result<()> {
+    let (password, generated) = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        (line.trim_end_matches(['\r', '\n']).to_string(), false)
+    } else {
+        (users::generate_password(), true)
+    };
+    let hash = users::hash_password(&password)?;
+    let n = name.clone();
+    store
+        .run("users", move |sql| -> Result<(), users::UserError> {
+            let now = now_utc();
+            users::add(sql, &n, role, &hash, &now)?;
+            audit::record(
+                sql,
+                &Act {
+                    actor: "cli",
+                    action: "user_added",
+                    target: &n,
+                    source: "cli",
+                    detail: role.as_str(),
+                },
+                &now,
+            )?;
+            Ok(())
+        })
+        .await?;
+    if generated {
+        println!("{password}");
+        eprintln!(
+            "User {name} ({}) added. The password above is shown once.",
+            role.as_str()
+        );
+    } else {
+        eprintln!("User {name} ({}) added.", role.as_str());
+    }
+    Ok(())
+}
+
+async fn user_command(store: &Store, command: UserCommand) -> Result<()> {
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+        } => user_add(store, name, role, password_stdin).await?,
+        UserCommand::List => {
+            for u in store.read(users::list).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    u.name,
+                    u.role.as_str(),
+                    if u.enabled { "enabled" } else { "disabled" },
+                    u.created_utc
+                );
+            }
+        }
+        UserCommand::SetRole { name, role } => {
+            let n = name.clone();
+            let old = store
+                .run("users", move |sql| {
+                    back_office::web::admin::set_role_audited(sql, "cli", "cli", &n, role)
+                })
+                .await?;
+            println!("{name}: {} -> {}", old.as_str(), role.as_str());
+        }
+        UserCommand::Disable { name } => {
+            let n = name.clone();
+            store
+                .run("users", move |sql| -> Result<(), users::UserError> {
+                    users::disable(sql, &n)?;
+                    audit::record(
+                        sql,
+                        &Act {
+                            actor: "cli",
+                            action: "user_disabled",
+                            target: &n,
+                            source: "cli",
+                            detail: "",
+                        },
+                        &now_utc(),
+                    )?;
+                    Ok(())
+                })
+                .await?;
+            println!("{name} disabled");
+        }
+    }
+    Ok(())
+}
+
+async fn card_terminal_command(store: &Store, command: CardTerminalCommand) -> Result<()> {
+    match command {
+        CardTerminalCommand::Register { card_id, terminal } => {
+            let (c, t) = (card_id.clone(), terminal.clone());
+            let prev = store
+                .run(
+                    "settlement",
+                    move |sql| -> Result<_, card_terminals::CardTerminalError> {
+                        let now = now_utc();
+                        let prev = card_terminals::register(sql, &c, &t, &now)?;
+                        let detail = format!("previous owner {}", prev.as_deref().unwrap_or("-"));
+                        audit::record(
+                            sql,
+                            &Act {
+                                actor: "cli",
+                                action: "card_terminal_registered",
+                                target: &format!("{c} -> {t}"),
+                                source: "cli",
+                                detail: &detail,
+                            },
+                            &now,
+                        )?;
+                        Ok(prev)
+                    },
+                )
+                .await?;
+            println!(
+                "{card_id} -> {terminal} (before: {})",
+                prev.as_deref().unwrap_or("none")
+            );
+        }
+        CardTerminalCommand::List => {
+            for c in store.read(card_terminals::list).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    c.card_terminal_id, c.terminal_id, c.how, c.registered_utc
+                );
+            }
         }
     }
     Ok(())

@@ -11,6 +11,12 @@ fn err(desc: &str) -> Value {
     json!({"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorReply"}}}})
 }
 
+fn dialect_param() -> Value {
+    json!({"name": "dialect", "in": "query", "required": false,
+        "description": "CSV dialect: standard (RFC 4180) or excel-ru (';', decimal comma, UTF-8 BOM)",
+        "schema": {"type": "string", "enum": ["standard", "excel-ru"]}})
+}
+
 fn day_params() -> Value {
     json!([
         {"name": "from", "in": "query", "required": true, "schema": {"type": "string", "format": "date"}},
@@ -27,6 +33,9 @@ pub fn document() -> Value {
     let mut section_params = vec![json!({"name": "section", "in": "path", "required": true,
         "schema": {"type": "string", "enum": ["days.csv", "encashments.csv", "card.csv", "fd_gaps.csv", "unprinted.csv", "uncredited.csv"]}})];
     section_params.extend(day_params().as_array().cloned().unwrap_or_default());
+    section_params.push(dialect_param());
+    let mut export_params = day_params().as_array().cloned().unwrap_or_default();
+    export_params.push(dialect_param());
     json!({
       "openapi": "3.0.3",
       "info": {
@@ -75,40 +84,44 @@ pub fn document() -> Value {
             "200": {"description": "Content or `content: null` when current", "content": {"application/json": {"schema": {"type": "object"}}}},
             "400": err("Bad parameter"), "401": err("Authentication failed"), "409": err("Replay")
           }}},
-        "/api/v1/fleet": {"get": {"summary": "Fleet state as JSON", "security": [{"adminToken": []}],
-          "responses": {"200": {"description": "One row per terminal", "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}, "401": err("Admin token required")}}},
-        "/api/v1/incidents": {"get": {"summary": "Refused signatures, replays, broken chains…", "security": [{"adminToken": []}],
+        "/api/v1/fleet": {"get": {"summary": "Fleet state as JSON", "security": [{"apiToken": []}, {"session": []}],
+          "responses": {"200": {"description": "One row per terminal", "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}, "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
+        "/api/v1/incidents": {"get": {"summary": "Refused signatures, replays, broken chains…", "security": [{"apiToken": []}, {"session": []}],
           "parameters": [{"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
-          "responses": {"200": {"description": "Newest first", "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}, "400": err("Bad parameter"), "401": err("Admin token required")}}},
-        "/api/v1/reports/reconciliation": {"get": {"summary": "Reconciliation report as JSON", "security": [{"adminToken": []}],
+          "responses": {"200": {"description": "Newest first", "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}, "400": err("Bad parameter"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
+        "/api/v1/reports/reconciliation": {"get": {"summary": "Reconciliation report as JSON", "security": [{"apiToken": []}, {"session": []}],
           "parameters": day_params(),
-          "responses": {"200": {"description": "The report", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": err("Bad dates"), "401": err("Admin token required")}}},
-        "/api/v1/reports/reconciliation.xlsx": {"get": {"summary": "Reconciliation report as an XLSX workbook (a sheet per section)", "security": [{"adminToken": []}],
+          "responses": {"200": {"description": "The report", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": err("Bad dates"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
+        "/api/v1/reports/reconciliation.xlsx": {"get": {"summary": "Reconciliation report as an XLSX workbook (a sheet per section)", "security": [{"apiToken": []}, {"session": []}],
           "parameters": day_params(),
-          "responses": {"200": {"description": "Workbook", "content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string", "format": "binary"}}}}, "400": err("Bad dates"), "401": err("Admin token required")}}},
-        "/api/v1/reports/reconciliation/{section}": {"get": {"summary": "One section as CSV: days.csv, encashments.csv, card.csv, fd_gaps.csv, unprinted.csv, uncredited.csv", "security": [{"adminToken": []}],
+          "responses": {"200": {"description": "Workbook", "content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string", "format": "binary"}}}}, "400": err("Bad dates"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
+        "/api/v1/reports/reconciliation/{section}": {"get": {"summary": "One section as CSV: days.csv, encashments.csv, card.csv, fd_gaps.csv, unprinted.csv, uncredited.csv", "security": [{"apiToken": []}, {"session": []}],
           "parameters": section_params,
-          "responses": {"200": csv_ok("The section"), "400": err("Bad dates"), "401": err("Admin token required"), "404": err("No such section")}}},
-        "/api/v1/settlements": {"post": {"summary": "Import the acquirer's settlement CSV (format in the crate README)", "security": [{"adminToken": []}],
+          "responses": {"200": csv_ok("The section"), "400": err("Bad dates"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token"), "404": err("No such section")}}},
+        "/api/v1/settlements": {"post": {"summary": "Import the acquirer's settlement CSV (format in the crate README)", "security": [{"apiToken": []}, {"session": []}],
           "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}},
-          "responses": {"200": {"description": "Lines read and newly stored", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": err("Bad file (line named)"), "401": err("Admin token required")}}},
-        "/api/v1/export/payments.csv": {"get": {"summary": "Payments for billing, one line per service allocation, with credited marks", "security": [{"adminToken": []}],
-          "parameters": day_params(), "responses": {"200": csv_ok("Payments"), "400": err("Bad dates"), "401": err("Admin token required")}}},
-        "/api/v1/export/readings.csv": {"get": {"summary": "Meter readings for billing, with credited marks", "security": [{"adminToken": []}],
-          "parameters": day_params(), "responses": {"200": csv_ok("Readings"), "400": err("Bad dates"), "401": err("Admin token required")}}},
-        "/api/v1/export/credited": {"post": {"summary": "Billing's credited marks: CSV `kind,terminal_id,id`", "security": [{"adminToken": []}],
+          "responses": {"200": {"description": "Lines read and newly stored", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": err("Bad file (line named)"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
+        "/api/v1/export/payments.csv": {"get": {"summary": "Payments for billing, one line per service allocation, with credited marks", "security": [{"apiToken": []}, {"session": []}],
+          "parameters": export_params, "responses": {"200": csv_ok("Payments"), "400": err("Bad dates"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
+        "/api/v1/export/readings.csv": {"get": {"summary": "Meter readings for billing, with credited marks", "security": [{"apiToken": []}, {"session": []}],
+          "parameters": export_params, "responses": {"200": csv_ok("Readings"), "400": err("Bad dates"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
+        "/api/v1/export/credited": {"post": {"summary": "Billing's credited marks: CSV `kind,terminal_id,id`", "security": [{"apiToken": []}, {"session": []}],
           "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}},
-          "responses": {"200": {"description": "Marked counts", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": err("Bad file (line named)"), "401": err("Admin token required")}}},
-        "/fleet": {"get": {"summary": "Fleet page (HTML with SVG charts)", "security": [{"adminToken": []}], "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}, "401": err("Admin token required")}}},
-        "/fleet/charts/outage.svg": {"get": {"summary": "Outage minutes per terminal, 30 days", "security": [{"adminToken": []}], "responses": {"200": {"description": "SVG", "content": {"image/svg+xml": {"schema": {"type": "string"}}}}, "401": err("Admin token required")}}},
-        "/fleet/charts/takings.svg": {"get": {"summary": "Takings per day, 14 days", "security": [{"adminToken": []}], "responses": {"200": {"description": "SVG", "content": {"image/svg+xml": {"schema": {"type": "string"}}}}, "401": err("Admin token required")}}},
+          "responses": {"200": {"description": "Marked counts", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": err("Bad file (line named)"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
+        "/fleet": {"get": {"summary": "Fleet page (HTML with SVG charts)", "security": [{"apiToken": []}, {"session": []}], "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}, "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
+        "/fleet/charts/outage.svg": {"get": {"summary": "Outage minutes per terminal, 30 days", "security": [{"apiToken": []}, {"session": []}], "responses": {"200": {"description": "SVG", "content": {"image/svg+xml": {"schema": {"type": "string"}}}}, "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
+        "/fleet/charts/takings.svg": {"get": {"summary": "Takings per day, 14 days", "security": [{"apiToken": []}, {"session": []}], "responses": {"200": {"description": "SVG", "content": {"image/svg+xml": {"schema": {"type": "string"}}}}, "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
+        "/terminals/{id}": {"get": {"summary": "One terminal's page (HTML): devices, cash, outages, fiscal warnings, service history", "security": [{"apiToken": []}, {"session": []}],
+          "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 32}}],
+          "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}, "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token"), "404": {"description": "No such terminal (HTML page)", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
         "/healthz": {"get": {"summary": "Server liveness", "responses": {"200": {"description": "ok", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-        "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.0", "content": {"application/json": {"schema": {"type": "object"}}}}}}}
+        "/openapi.json": {"get": {"summary": "This document", "security": [{"apiToken": []}, {"session": []}], "responses": {"200": {"description": "OpenAPI 3.0", "content": {"application/json": {"schema": {"type": "object"}}}}, "401": err("Not logged in: an API token or a session is required")}}}
       },
       "components": {
         "securitySchemes": {
           "terminalHmac": {"type": "apiKey", "in": "header", "name": "x-kiosk-signature", "description": "HMAC-SHA256 under the terminal key, hex"},
-          "adminToken": {"type": "http", "scheme": "bearer", "description": "Only when the server was started with --admin-token"}
+          "apiToken": {"type": "http", "scheme": "bearer", "description": "A per-user API token (`back-office token add USER`); carries the user's role"},
+          "session": {"type": "apiKey", "in": "cookie", "name": "bo_session", "description": "A browser session from /login; state-changing requests also need the X-CSRF-Token header or a csrf form field"}
         },
         "parameters": {
           "Terminal": {"name": "x-kiosk-terminal", "in": "header", "required": true, "schema": {"type": "string", "maxLength": 32}},

@@ -9,8 +9,29 @@ use crate::db::{transaction, Sql, StoreError};
 use crate::messages;
 use crate::params;
 
-/// Business days are counted in Moscow time (UTC+3, no DST), where the retailer's offices are.
+/// Business days are counted in Moscow time (UTC+3, no DST), where the retailer's offices are,
+/// unless a terminal has its own time zone ([`crate::terminals::time_zone`]).
 pub const BUSINESS_UTC_OFFSET_SECS: i32 = 3 * 3600;
+
+/// The time zone of a terminal nobody set one for.
+pub const DEFAULT_TIME_ZONE: chrono_tz::Tz = chrono_tz::Europe::Moscow;
+
+/// The business day (`YYYY-MM-DD`) of an RFC 3339 UTC time in `tz`; the UTC date text if
+/// unparsable.
+pub fn business_day_in(time_utc: &str, tz: chrono_tz::Tz) -> String {
+    match DateTime::parse_from_rfc3339(time_utc) {
+        Ok(t) => t.with_timezone(&tz).format("%Y-%m-%d").to_string(),
+        Err(_) => time_utc.chars().take(10).collect(),
+    }
+}
+
+/// An RFC 3339 UTC time as a person at the terminal reads it: `2026-11-20 09:00 MSK`.
+pub fn local_time(time_utc: &str, tz: chrono_tz::Tz) -> String {
+    match DateTime::parse_from_rfc3339(time_utc) {
+        Ok(t) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
+        Err(_) => time_utc.to_string(),
+    }
+}
 
 /// The business day (`YYYY-MM-DD`) of an RFC 3339 UTC time; the UTC date text if unparsable.
 pub fn business_day(time_utc: &str) -> String {
@@ -49,15 +70,17 @@ fn level_name(l: OutageLevel) -> &'static str {
     }
 }
 
-/// Applies one record's event. `now` is the server's time, used for queued messages.
+/// Applies one record's event; its business day is the day in the terminal's time zone `tz`.
+/// `now` is the server's time, used for queued messages.
 pub fn apply(
     sql: &mut dyn Sql,
     terminal: &str,
+    tz: chrono_tz::Tz,
     rec: &JournalRecord,
     event: &JournalEvent,
     now: &str,
 ) -> Result<(), StoreError> {
-    let day = business_day(&rec.time_utc);
+    let day = business_day_in(&rec.time_utc, tz);
     let seq = rec.seq;
     let t = rec.time_utc.as_str();
     match event {
@@ -98,6 +121,18 @@ pub fn apply(
                     shift_day(&day, 1)
                 ],
             )?;
+            let owner =
+                crate::card_terminals::claim(sql, &approval.card_terminal_id, terminal, now)?;
+            if owner != terminal {
+                crate::card_terminals::flag_foreign(
+                    sql,
+                    terminal,
+                    &approval.card_terminal_id,
+                    &owner,
+                    payment_id,
+                    now,
+                )?;
+            }
             // The settlement may have been imported before the journal arrived.
             crate::settlement::rematch(
                 sql,
@@ -336,6 +371,7 @@ pub fn rebuild(sql: &mut dyn Sql, now: &str) -> Result<u64, StoreError> {
         let mut n = 0;
         for t in terminals {
             let terminal = t.text(0);
+            let tz = crate::terminals::time_zone(sql, &terminal)?;
             let mut after = 0i64;
             loop {
                 let rows = sql.query(
@@ -357,7 +393,7 @@ pub fn rebuild(sql: &mut dyn Sql, now: &str) -> Result<u64, StoreError> {
                     };
                     after = r.int(0);
                     if let Ok(ev) = JournalEvent::from_payload(&rec.payload) {
-                        apply(sql, &terminal, &rec, &ev, now)?;
+                        apply(sql, &terminal, tz, &rec, &ev, now)?;
                     }
                     n += 1;
                 }
@@ -382,5 +418,22 @@ mod tests {
         assert_eq!(business_day("2026-11-27T20:59:59.000Z"), "2026-11-27");
         assert_eq!(business_day("2026-11-27T21:00:00.000Z"), "2026-11-28");
         assert_eq!(business_day("garbage"), "garbage");
+        let yekaterinburg: chrono_tz::Tz = "Asia/Yekaterinburg".parse().unwrap();
+        assert_eq!(
+            business_day_in("2026-11-27T18:59:59.000Z", yekaterinburg),
+            "2026-11-27"
+        );
+        assert_eq!(
+            business_day_in("2026-11-27T19:00:00.000Z", yekaterinburg),
+            "2026-11-28"
+        );
+        assert_eq!(
+            business_day_in("2026-11-27T21:00:00.000Z", DEFAULT_TIME_ZONE),
+            business_day("2026-11-27T21:00:00.000Z")
+        );
+        assert_eq!(
+            local_time("2026-11-27T19:05:00.000Z", yekaterinburg),
+            "2026-11-28 00:05 +05"
+        );
     }
 }

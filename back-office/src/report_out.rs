@@ -1,7 +1,10 @@
 //! Renders a reconciliation [`Report`] as CSV (one table per section) or one XLSX workbook (one
-//! sheet per section). Money is shown in roubles with two decimals.
+//! sheet per section, with column widths, real date cells and a totals row). Money is shown in
+//! roubles with two decimals. CSV comes in two [`Dialect`]s: standard (RFC 4180, `,` and a
+//! decimal point, for programs) and the one a Russian Excel opens by double-click (`;`, a decimal
+//! comma, UTF-8 BOM); [`in_dialect`] turns any standard CSV of this crate into the latter.
 
-use rust_xlsxwriter::{Format, Workbook};
+use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook, Worksheet, XlsxError};
 
 use crate::reconcile::Report;
 
@@ -15,13 +18,78 @@ pub const SECTIONS: &[&str] = &[
     "uncredited",
 ];
 
+/// A CSV dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// RFC 4180: `,` between fields, `.` in amounts, no BOM.
+    #[default]
+    Standard,
+    /// Russian Excel: `;` between fields, `,` in amounts, UTF-8 BOM so Cyrillic reads right.
+    ExcelRu,
+}
+
+impl Dialect {
+    /// `standard` or `excel-ru` (as in `?dialect=` and `--dialect`).
+    pub fn parse(s: &str) -> Option<Dialect> {
+        match s {
+            "standard" => Some(Dialect::Standard),
+            "excel-ru" => Some(Dialect::ExcelRu),
+            _ => None,
+        }
+    }
+}
+
+/// Rewrites a standard CSV (header row first) in `dialect`: amounts — the columns whose header
+/// ends in `_rub` — get a decimal comma in the Russian-Excel dialect.
+pub fn in_dialect(standard: &[u8], dialect: Dialect) -> Vec<u8> {
+    if dialect == Dialect::Standard {
+        return standard.to_vec();
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(standard);
+    let mut out = "\u{feff}".as_bytes().to_vec();
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .flexible(true)
+        .from_writer(&mut out);
+    let mut money: Vec<bool> = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        // Our own CSV always parses; a broken line is skipped rather than half written.
+        let Ok(rec) = rec else { continue };
+        if i == 0 {
+            money = rec.iter().map(|h| h.ends_with("_rub")).collect();
+            let _ = w.write_record(&rec);
+            continue;
+        }
+        let _ = w.write_record(rec.iter().enumerate().map(|(c, f)| {
+            if money.get(c).copied().unwrap_or(false) {
+                f.replace('.', ",")
+            } else {
+                f.to_string()
+            }
+        }));
+    }
+    let _ = w.flush();
+    drop(w);
+    out
+}
+
 /// A table cell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cell {
     Text(String),
+    /// A number that identifies (sequence, receipt or document number): never totalled.
     Int(i64),
-    /// Kopecks, shown as roubles.
+    /// A count of things: totalled.
+    Count(i64),
+    /// Kopecks, shown as roubles: totalled.
     Money(i64),
+    /// A business day, `YYYY-MM-DD`: a date cell in XLSX.
+    Date(String),
+    /// An RFC 3339 UTC time: a date-time cell in XLSX.
+    Time(String),
 }
 
 pub fn rubles(k: i64) -> String {
@@ -32,8 +100,8 @@ pub fn rubles(k: i64) -> String {
 impl Cell {
     fn text(&self) -> String {
         match self {
-            Cell::Text(t) => t.clone(),
-            Cell::Int(i) => i.to_string(),
+            Cell::Text(t) | Cell::Date(t) | Cell::Time(t) => t.clone(),
+            Cell::Int(i) | Cell::Count(i) => i.to_string(),
             Cell::Money(k) => rubles(*k),
         }
     }
@@ -79,22 +147,22 @@ pub fn section(report: &Report, name: &str) -> Option<(Vec<&'static str>, Vec<Ve
                         .join(" ");
                     vec![
                         t(&d.terminal_id),
-                        t(&d.day),
-                        Cell::Int(d.cash_payments),
+                        Cell::Date(d.day.clone()),
+                        Cell::Count(d.cash_payments),
                         Cell::Money(d.cash_kopecks),
-                        Cell::Int(d.card_payments),
+                        Cell::Count(d.card_payments),
                         Cell::Money(d.card_kopecks),
-                        Cell::Int(d.bills.values().sum()),
+                        Cell::Count(d.bills.values().sum()),
                         Cell::Money(d.bills_kopecks),
                         Cell::Text(by_denom),
                         Cell::Money(d.cash_variance_kopecks),
                         Cell::Money(d.card_ops_kopecks),
                         Cell::Money(d.settled_kopecks),
                         Cell::Money(d.card_variance_kopecks),
-                        Cell::Int(d.receipts),
+                        Cell::Count(d.receipts),
                         Cell::Money(d.receipts_kopecks),
-                        Cell::Int(d.unprinted_receipts),
-                        Cell::Int(d.uncredited_payments),
+                        Cell::Count(d.unprinted_receipts),
+                        Cell::Count(d.uncredited_payments),
                         Cell::Money(d.uncredited_kopecks),
                     ]
                 })
@@ -120,13 +188,13 @@ pub fn section(report: &Report, name: &str) -> Option<(Vec<&'static str>, Vec<Ve
                     vec![
                         t(&e.terminal_id),
                         t(&e.encashment_id),
-                        t(&e.counted_utc),
+                        Cell::Time(e.counted_utc.clone()),
                         Cell::Int(e.from_seq),
                         Cell::Int(e.to_seq),
                         Cell::Money(e.denomination_kopecks),
-                        Cell::Int(e.expected_count),
-                        Cell::Int(e.counted_count),
-                        Cell::Int(e.variance_count),
+                        Cell::Count(e.expected_count),
+                        Cell::Count(e.counted_count),
+                        Cell::Count(e.variance_count),
                         Cell::Money(e.variance_kopecks),
                     ]
                 })
@@ -151,7 +219,7 @@ pub fn section(report: &Report, name: &str) -> Option<(Vec<&'static str>, Vec<Ve
                         t(&c.problem),
                         t(c.terminal_id.as_deref().unwrap_or("")),
                         t(c.payment_id.as_deref().unwrap_or("")),
-                        t(&c.day),
+                        Cell::Date(c.day.clone()),
                         t(&c.card_terminal_id),
                         Cell::Int(c.receipt_no),
                         Cell::Money(c.expected_kopecks),
@@ -177,7 +245,7 @@ pub fn section(report: &Report, name: &str) -> Option<(Vec<&'static str>, Vec<Ve
                         t(&g.fn_number),
                         Cell::Int(g.missing_from),
                         Cell::Int(g.missing_to),
-                        t(&g.day),
+                        Cell::Date(g.day.clone()),
                     ]
                 })
                 .collect(),
@@ -198,7 +266,7 @@ pub fn section(report: &Report, name: &str) -> Option<(Vec<&'static str>, Vec<Ve
                     vec![
                         t(&u.terminal_id),
                         t(&u.receipt_id),
-                        t(&u.day),
+                        Cell::Date(u.day.clone()),
                         Cell::Int(u.fd_number),
                         Cell::Money(u.total_kopecks),
                         t(&u.problem),
@@ -222,7 +290,7 @@ pub fn section(report: &Report, name: &str) -> Option<(Vec<&'static str>, Vec<Ve
                     vec![
                         t(&u.terminal_id),
                         t(&u.payment_id),
-                        t(&u.day),
+                        Cell::Date(u.day.clone()),
                         t(&u.account),
                         t(&u.method),
                         Cell::Money(u.total_kopecks),
@@ -234,8 +302,8 @@ pub fn section(report: &Report, name: &str) -> Option<(Vec<&'static str>, Vec<Ve
     })
 }
 
-/// One section as CSV bytes.
-pub fn csv_section(report: &Report, name: &str) -> Option<Vec<u8>> {
+/// One section as CSV bytes in `dialect`.
+pub fn csv_section(report: &Report, name: &str, dialect: Dialect) -> Option<Vec<u8>> {
     let (headers, rows) = section(report, name)?;
     let mut w = csv::Writer::from_writer(Vec::new());
     // Writing to a Vec cannot fail.
@@ -243,36 +311,170 @@ pub fn csv_section(report: &Report, name: &str) -> Option<Vec<u8>> {
     for r in rows {
         let _ = w.write_record(r.iter().map(Cell::text));
     }
-    w.into_inner().ok()
+    w.into_inner().ok().map(|b| in_dialect(&b, dialect))
+}
+
+/// The sheet name of a section in the workbook.
+fn sheet_title(name: &str) -> &'static str {
+    match name {
+        "days" => "По дням",
+        "encashments" => "Инкассации",
+        "card" => "Карты",
+        "fd_gaps" => "Пропуски ФД",
+        "unprinted" => "Не напечатаны",
+        _ => "Не зачислены",
+    }
+}
+
+fn excel_date(day: &str) -> Option<ExcelDateTime> {
+    let d = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+    use chrono::Datelike;
+    ExcelDateTime::from_ymd(
+        u16::try_from(d.year()).ok()?,
+        d.month() as u8,
+        d.day() as u8,
+    )
+    .ok()
+}
+
+fn excel_time(t: &str) -> Option<ExcelDateTime> {
+    let t = chrono::DateTime::parse_from_rfc3339(t).ok()?.naive_utc();
+    use chrono::Timelike;
+    excel_date(&t.date().to_string())?
+        .and_hms(t.hour() as u16, t.minute() as u8, f64::from(t.second()))
+        .ok()
+}
+
+/// The formats of a sheet.
+struct Formats {
+    bold: Format,
+    money: Format,
+    date: Format,
+    time: Format,
+    total_money: Format,
+}
+
+fn write_cell(
+    ws: &mut Worksheet,
+    r: u32,
+    c: u16,
+    cell: &Cell,
+    f: &Formats,
+) -> Result<(), XlsxError> {
+    match cell {
+        Cell::Text(s) => ws.write_string(r, c, s)?,
+        Cell::Int(i) | Cell::Count(i) => ws.write_number(r, c, *i as f64)?,
+        Cell::Money(k) => ws.write_number_with_format(r, c, *k as f64 / 100.0, &f.money)?,
+        Cell::Date(d) => match excel_date(d) {
+            Some(x) => ws.write_datetime_with_format(r, c, &x, &f.date)?,
+            None => ws.write_string(r, c, d)?,
+        },
+        Cell::Time(t) => match excel_time(t) {
+            Some(x) => ws.write_datetime_with_format(r, c, &x, &f.time)?,
+            None => ws.write_string(r, c, t)?,
+        },
+    };
+    Ok(())
+}
+
+/// The column's letters, `A`…`Z`, `AA`….
+fn column_name(mut c: u16) -> String {
+    let mut s = Vec::new();
+    loop {
+        s.push(b'A' + (c % 26) as u8);
+        if c < 26 {
+            break;
+        }
+        c = c / 26 - 1;
+    }
+    s.reverse();
+    String::from_utf8(s).unwrap_or_default()
+}
+
+/// A totals row under the data: `Итого`, and a SUM (with its value cached) under each count and
+/// money column.
+fn write_totals(ws: &mut Worksheet, rows: &[Vec<Cell>], f: &Formats) -> Result<(), XlsxError> {
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let r = rows.len() as u32 + 1;
+    ws.write_string_with_format(r, 0, "Итого", &f.bold)?;
+    for (c, sample) in first.iter().enumerate() {
+        let (fmt, shown) = match sample {
+            Cell::Count(_) => {
+                let s: i64 = rows
+                    .iter()
+                    .map(|row| match row.get(c) {
+                        Some(Cell::Count(v)) => *v,
+                        _ => 0,
+                    })
+                    .sum();
+                (&f.bold, s.to_string())
+            }
+            Cell::Money(_) => {
+                let s: i64 = rows
+                    .iter()
+                    .map(|row| match row.get(c) {
+                        Some(Cell::Money(v)) => *v,
+                        _ => 0,
+                    })
+                    .sum();
+                (&f.total_money, rubles(s))
+            }
+            _ => continue,
+        };
+        let col = column_name(c as u16);
+        let formula = Formula::new(format!("=SUM({col}2:{col}{r})")).set_result(shown);
+        ws.write_formula_with_format(r, c as u16, formula, fmt)?;
+    }
+    Ok(())
+}
+
+/// Column widths from the longest text in each column (header included), within bounds.
+fn set_widths(ws: &mut Worksheet, headers: &[&str], rows: &[Vec<Cell>]) -> Result<(), XlsxError> {
+    for (c, h) in headers.iter().enumerate() {
+        let longest = rows
+            .iter()
+            .filter_map(|row| row.get(c))
+            .map(|cell| match cell {
+                Cell::Date(_) => 10,
+                Cell::Time(_) => 19,
+                other => other.text().chars().count(),
+            })
+            .chain([h.chars().count()])
+            .max()
+            .unwrap_or(8);
+        ws.set_column_width(c as u16, (longest.clamp(8, 60) + 2) as f64)?;
+    }
+    Ok(())
 }
 
 /// The whole report as an XLSX workbook.
-pub fn xlsx(report: &Report) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+pub fn xlsx(report: &Report) -> Result<Vec<u8>, XlsxError> {
     let mut wb = Workbook::new();
-    let bold = Format::new().set_bold();
-    let money = Format::new().set_num_format("#,##0.00");
+    let f = Formats {
+        bold: Format::new().set_bold(),
+        money: Format::new().set_num_format("#,##0.00"),
+        date: Format::new().set_num_format("dd.mm.yyyy"),
+        time: Format::new().set_num_format("dd.mm.yyyy hh:mm:ss"),
+        total_money: Format::new().set_bold().set_num_format("#,##0.00"),
+    };
     for name in SECTIONS {
         let Some((headers, rows)) = section(report, name) else {
             continue;
         };
         let ws = wb.add_worksheet();
-        ws.set_name(*name)?;
+        ws.set_name(sheet_title(name))?;
         for (c, h) in headers.iter().enumerate() {
-            ws.write_string_with_format(0, c as u16, *h, &bold)?;
+            ws.write_string_with_format(0, c as u16, *h, &f.bold)?;
         }
         for (r, row) in rows.iter().enumerate() {
-            let r = r as u32 + 1;
             for (c, cell) in row.iter().enumerate() {
-                let c = c as u16;
-                match cell {
-                    Cell::Text(s) => ws.write_string(r, c, s)?,
-                    Cell::Int(i) => ws.write_number(r, c, *i as f64)?,
-                    Cell::Money(k) => {
-                        ws.write_number_with_format(r, c, *k as f64 / 100.0, &money)?
-                    }
-                };
+                write_cell(ws, r as u32 + 1, c as u16, cell, &f)?;
             }
         }
+        write_totals(ws, &rows, &f)?;
+        set_widths(ws, &headers, &rows)?;
         ws.set_freeze_panes(1, 0)?;
     }
     wb.save_to_buffer()
@@ -281,6 +483,27 @@ pub fn xlsx(report: &Report) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_russian_excel_dialect_has_a_bom_semicolons_and_decimal_commas() {
+        let std_csv = b"terminal_id,day,total_rub,value\nT-1,2026-11-20,1500.00,12.5\n\"a;b\",2026-11-21,-0.05,3\n";
+        let out = String::from_utf8(in_dialect(std_csv, Dialect::ExcelRu)).unwrap();
+        assert_eq!(
+            out,
+            "\u{feff}terminal_id;day;total_rub;value\nT-1;2026-11-20;1500,00;12.5\n\"a;b\";2026-11-21;-0,05;3\n"
+        );
+        assert_eq!(in_dialect(std_csv, Dialect::Standard), std_csv.to_vec());
+        assert_eq!(Dialect::parse("excel-ru"), Some(Dialect::ExcelRu));
+        assert_eq!(Dialect::parse("excel"), None);
+    }
+
+    #[test]
+    fn columns_are_named_like_excel() {
+        assert_eq!(column_name(0), "A");
+        assert_eq!(column_name(25), "Z");
+        assert_eq!(column_name(26), "AA");
+        assert_eq!(column_name(27), "AB");
+    }
 
     #[test]
     fn money_is_exact_roubles() {

@@ -1,6 +1,8 @@
 //! The back office's tables. `journal` is the truth as the terminals wrote it; every other table
-//! except `terminals`, `nonces`, `accounts`, `content` and `settlement` is a projection of it,
-//! rebuilt by [`crate::project::rebuild`].
+//! except `terminals`, `nonces`, `accounts`, `content`, `settlement`, `card_terminals` (which kiosk
+//! owns which card terminal), the people tables (`users`, `api_tokens`, `sessions`,
+//! `login_throttle`, `audit`) and the incident tables is a projection of it, rebuilt by
+//! [`crate::project::rebuild`].
 
 use crate::db::{Backend, Sql, StoreError};
 
@@ -119,6 +121,35 @@ CREATE TABLE IF NOT EXISTS settlement (
     PRIMARY KEY (card_terminal_id, receipt_no, day, operation)
 );
 CREATE INDEX IF NOT EXISTS settlement_unmatched ON settlement (matched, day);
+CREATE TABLE IF NOT EXISTS incident_counts (
+    id {ID}, agg_key TEXT NOT NULL UNIQUE, first_utc TEXT NOT NULL, last_utc TEXT NOT NULL,
+    source TEXT NOT NULL, terminal_id TEXT, code TEXT NOT NULL, count BIGINT NOT NULL, detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS terminal_settings (
+    terminal_id TEXT PRIMARY KEY, time_zone TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS card_terminals (
+    card_terminal_id TEXT PRIMARY KEY, terminal_id TEXT NOT NULL, registered_utc TEXT NOT NULL, how TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+    enabled BIGINT NOT NULL DEFAULT 1, created_utc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    token_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL, label TEXT NOT NULL,
+    created_utc TEXT NOT NULL, last_used_utc TEXT
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL, csrf TEXT NOT NULL,
+    created_utc TEXT NOT NULL, expires_utc TEXT NOT NULL, source TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS login_throttle (
+    key TEXT PRIMARY KEY, failures BIGINT NOT NULL, window_start TEXT NOT NULL, locked_until TEXT
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id {ID}, time_utc TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
+    source TEXT NOT NULL, detail TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS accounts (account TEXT PRIMARY KEY, info_json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS content (id BIGINT PRIMARY KEY, content_version BIGINT NOT NULL, json TEXT NOT NULL);
 ";

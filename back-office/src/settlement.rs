@@ -155,19 +155,41 @@ pub fn import(sql: &mut dyn Sql, lines: &[SettlementLine], now: &str) -> Result<
     })
 }
 
+/// Net settled amount of each card operation, counted only for the kiosk that owns the card
+/// terminal ([`crate::card_terminals`]); another kiosk's operation stays unsettled.
+const SET_NET: &str = "UPDATE card_ops SET settled_net = CASE WHEN EXISTS (
+        SELECT 1 FROM card_terminals ct WHERE ct.card_terminal_id = card_ops.card_terminal_id AND ct.terminal_id = card_ops.terminal_id)
+    THEN (
+        SELECT CAST(SUM(CASE WHEN s.operation = 'sale' THEN s.amount_kopecks ELSE -s.amount_kopecks END) AS BIGINT)
+        FROM settlement s WHERE s.card_terminal_id = card_ops.card_terminal_id AND s.receipt_no = card_ops.receipt_no
+          AND s.day >= card_ops.day AND s.day <= card_ops.settle_until)
+    ELSE NULL END";
+/// Whether an owner's card operation explains each settlement line.
+const SET_MATCHED: &str = "UPDATE settlement SET matched = CASE WHEN EXISTS (
+        SELECT 1 FROM card_ops c JOIN card_terminals ct ON ct.card_terminal_id = c.card_terminal_id AND ct.terminal_id = c.terminal_id
+        WHERE c.card_terminal_id = settlement.card_terminal_id AND c.receipt_no = settlement.receipt_no
+          AND c.day >= settlement.day_prev AND c.day <= settlement.day) THEN 1 ELSE 0 END";
+
+/// Recomputes every match of one card terminal (after its owner changed).
+pub fn rematch_card_terminal(sql: &mut dyn Sql, card_terminal_id: &str) -> Result<(), StoreError> {
+    sql.exec(
+        &format!("{SET_NET} WHERE card_terminal_id = $1"),
+        params![card_terminal_id],
+    )?;
+    sql.exec(
+        &format!("{SET_MATCHED} WHERE card_terminal_id = $1"),
+        params![card_terminal_id],
+    )?;
+    Ok(())
+}
+
 /// Matches card operations and settlement lines by (card terminal, receipt number), a line
 /// settling an operation of its own day or the day before. Stores on each operation the net
 /// settled amount (sales minus reversals) and on each line whether an operation explains it, so
 /// reconciliation only reads. `key` = (card terminal, receipt, first and last operation day)
 /// limits the work to one receipt; `None` rematches everything.
 pub fn rematch(sql: &mut dyn Sql, key: Option<(&str, i64, &str, &str)>) -> Result<(), StoreError> {
-    let set_net = "UPDATE card_ops SET settled_net = (
-            SELECT CAST(SUM(CASE WHEN s.operation = 'sale' THEN s.amount_kopecks ELSE -s.amount_kopecks END) AS BIGINT)
-            FROM settlement s WHERE s.card_terminal_id = card_ops.card_terminal_id AND s.receipt_no = card_ops.receipt_no
-              AND s.day >= card_ops.day AND s.day <= card_ops.settle_until)";
-    let set_matched = "UPDATE settlement SET matched = CASE WHEN EXISTS (
-            SELECT 1 FROM card_ops c WHERE c.card_terminal_id = settlement.card_terminal_id AND c.receipt_no = settlement.receipt_no
-              AND c.day >= settlement.day_prev AND c.day <= settlement.day) THEN 1 ELSE 0 END";
+    let (set_net, set_matched) = (SET_NET, SET_MATCHED);
     match key {
         Some((term, receipt, first_day, last_day)) => {
             sql.exec(

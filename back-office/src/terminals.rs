@@ -1,4 +1,4 @@
-//! Terminal registration, keys and heartbeats.
+//! Terminal registration, keys, time zones and heartbeats.
 
 use backend_sync::record::GENESIS_HASH;
 use backend_sync::wire::Heartbeat;
@@ -14,6 +14,10 @@ pub enum TerminalError {
     BadId(String),
     #[error("terminal {0:?} is already registered (use --rotate-key to issue a new key)")]
     Exists(String),
+    #[error("terminal {0:?} is not registered")]
+    NotRegistered(String),
+    #[error("{0:?} is not an IANA time zone (e.g. Europe/Moscow, Asia/Yekaterinburg)")]
+    BadTimeZone(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -47,6 +51,38 @@ pub fn add(sql: &mut dyn Sql, id: &str, rotate: bool, now: &str) -> Result<Strin
         )?;
     }
     Ok(key)
+}
+
+/// A terminal's time zone (IANA name), the default when none was set or it no longer parses.
+pub fn time_zone(sql: &mut dyn Sql, id: &str) -> Result<chrono_tz::Tz, StoreError> {
+    Ok(sql
+        .query_one(
+            "SELECT time_zone FROM terminal_settings WHERE terminal_id = $1",
+            params![id],
+        )?
+        .and_then(|r| r.text(0).parse().ok())
+        .unwrap_or(crate::project::DEFAULT_TIME_ZONE))
+}
+
+/// Sets a terminal's time zone; its business days move with it after the caller's
+/// [`crate::project::rebuild`].
+pub fn set_time_zone(
+    sql: &mut dyn Sql,
+    id: &str,
+    tz: &str,
+) -> Result<chrono_tz::Tz, TerminalError> {
+    let parsed: chrono_tz::Tz = tz
+        .parse()
+        .map_err(|_| TerminalError::BadTimeZone(tz.to_string()))?;
+    if key_of(sql, id)?.is_none() {
+        return Err(TerminalError::NotRegistered(id.to_string()));
+    }
+    sql.exec(
+        "INSERT INTO terminal_settings (terminal_id, time_zone) VALUES ($1, $2)
+         ON CONFLICT (terminal_id) DO UPDATE SET time_zone = excluded.time_zone",
+        params![id, parsed.name()],
+    )?;
+    Ok(parsed)
 }
 
 /// The key of an enabled terminal.
@@ -93,12 +129,20 @@ pub struct TerminalRow {
     pub last_sync_utc: Option<String>,
     pub last_heartbeat_utc: Option<String>,
     pub heartbeat: Option<Heartbeat>,
+    /// Where the terminal stands: its business days and the times shown for it.
+    #[serde(serialize_with = "tz_name")]
+    pub time_zone: chrono_tz::Tz,
+}
+
+fn tz_name<S: serde::Serializer>(tz: &chrono_tz::Tz, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(tz.name())
 }
 
 pub fn list(sql: &mut dyn Sql) -> Result<Vec<TerminalRow>, StoreError> {
     Ok(sql
         .query(
-            "SELECT id, held_seq, last_sync_utc, last_heartbeat_utc, heartbeat_json FROM terminals ORDER BY id",
+            "SELECT t.id, t.held_seq, t.last_sync_utc, t.last_heartbeat_utc, t.heartbeat_json, s.time_zone
+             FROM terminals t LEFT JOIN terminal_settings s ON s.terminal_id = t.id ORDER BY t.id",
             &[],
         )?
         .into_iter()
@@ -108,6 +152,10 @@ pub fn list(sql: &mut dyn Sql) -> Result<Vec<TerminalRow>, StoreError> {
             last_sync_utc: r.opt_text(2),
             last_heartbeat_utc: r.opt_text(3),
             heartbeat: r.opt_text(4).and_then(|j| serde_json::from_str(&j).ok()),
+            time_zone: r
+                .opt_text(5)
+                .and_then(|z| z.parse().ok())
+                .unwrap_or(crate::project::DEFAULT_TIME_ZONE),
         })
         .collect())
 }

@@ -328,6 +328,16 @@ async fn the_terminal_client_looks_up_accounts_content_and_sends_heartbeats() {
             },
             1000,
         ));
+        for (state, detail) in [("jammed", "bill jammed at the stacker"), ("ok", "")] {
+            recs.push(w.push(
+                &JournalEvent::DeviceStateChanged {
+                    device: "bill_acceptor".into(),
+                    state: state.into(),
+                    detail: detail.into(),
+                },
+                1000,
+            ));
+        }
         let rid = format!("{}-R", "K1-P0000001");
         recs.push(w.push(
             &JournalEvent::EReceiptRequested {
@@ -372,8 +382,11 @@ async fn the_terminal_client_looks_up_accounts_content_and_sends_heartbeats() {
             .unwrap();
         assert!(late.is_empty());
 
-        // Fleet page and charts.
-        let page = reqwest::get(format!("{}fleet", server.url()))
+        // Fleet page and charts, for a technician.
+        let tech = common::authed(&common::api_token(&db.store, "tech", "technician").await);
+        let page = tech
+            .get(format!("{}fleet", server.url()))
+            .send()
             .await
             .unwrap()
             .text()
@@ -383,7 +396,41 @@ async fn the_terminal_client_looks_up_accounts_content_and_sends_heartbeats() {
             page.contains("K1") && page.contains("<svg") && page.contains("near_end"),
             "{page}"
         );
-        let fleet: serde_json::Value = reqwest::get(format!("{}api/v1/fleet", server.url()))
+        assert!(
+            page.contains("href=\"/terminals/K1\""),
+            "the fleet links each terminal's page"
+        );
+        let term = tech
+            .get(format!("{}terminals/K1", server.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(term.status(), 200);
+        let term = term.text().await.unwrap();
+        for text in [
+            "Терминал K1",
+            "Купюроприёмник",
+            "исправен",
+            "замятие — bill jammed at the stacker",
+            "1000.00 ₽",
+            "нарушен норматив",
+            "Инкассаций ещё не было",
+        ] {
+            assert!(
+                term.contains(text),
+                "[{}] {text:?} missing in {term}",
+                db.label
+            );
+        }
+        let none = tech
+            .get(format!("{}terminals/NOPE", server.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(none.status(), 404);
+        let fleet: serde_json::Value = tech
+            .get(format!("{}api/v1/fleet", server.url()))
+            .send()
             .await
             .unwrap()
             .json()
@@ -393,14 +440,18 @@ async fn the_terminal_client_looks_up_accounts_content_and_sends_heartbeats() {
         assert_eq!(fleet[0]["current_outage_minutes"], 61);
         assert_eq!(fleet[0]["sla_breaches_30d"], 1);
         assert_eq!(fleet[0]["state"], "in_service");
-        let svg = reqwest::get(format!("{}fleet/charts/outage.svg", server.url()))
+        let svg = tech
+            .get(format!("{}fleet/charts/outage.svg", server.url()))
+            .send()
             .await
             .unwrap()
             .text()
             .await
             .unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("K1"));
-        let spec: serde_json::Value = reqwest::get(format!("{}openapi.json", server.url()))
+        let spec: serde_json::Value = tech
+            .get(format!("{}openapi.json", server.url()))
+            .send()
             .await
             .unwrap()
             .json()

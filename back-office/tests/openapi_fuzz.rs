@@ -19,6 +19,8 @@ struct Op {
     method: String,
     params: Vec<Value>,
     body: Option<(String, Value)>,
+    /// Needs an API token (or a session) rather than a terminal signature.
+    bearer: bool,
 }
 
 fn resolve<'a>(spec: &'a Value, v: &'a Value) -> &'a Value {
@@ -49,11 +51,15 @@ fn operations(spec: &Value) -> Vec<Op> {
                 .as_object()
                 .and_then(|c| c.iter().next())
                 .map(|(ct, m)| (ct.clone(), m["schema"].clone()));
+            let bearer = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|x| x.get("apiToken").is_some()));
             out.push(Op {
                 path: path.clone(),
                 method: method.to_uppercase(),
                 params,
                 body,
+                bearer,
             });
         }
     }
@@ -228,7 +234,13 @@ fn csv_body(rng: &mut StdRng) -> Vec<u8> {
     s.into_bytes()
 }
 
-fn build(spec: &Value, op: &Op, key: &[u8], rng: &mut StdRng) -> (Request<Body>, bool) {
+fn build(
+    spec: &Value,
+    op: &Op,
+    key: &[u8],
+    token: &str,
+    rng: &mut StdRng,
+) -> (Request<Body>, bool) {
     let mut path = op.path.clone();
     let mut query = Vec::new();
     let mut signed = false;
@@ -322,6 +334,9 @@ fn build(spec: &Value, op: &Op, key: &[u8], rng: &mut StdRng) -> (Request<Body>,
             _ => {}
         }
     }
+    if op.bearer && rng.gen_range(0..10) < 9 {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
     (req.body(Body::from(body)).unwrap(), signed)
 }
 
@@ -342,18 +357,16 @@ fn run_cases(cases: u32) {
                 })
                 .await
                 .unwrap();
-            keys.push(auth::decode_key(&k).unwrap());
+            let token = common::api_token(&db.store, "fuzz", "admin").await;
+            keys.push((auth::decode_key(&k).unwrap(), token));
         }
         (dbs, keys)
     });
     let spec = back_office::openapi::document();
     let ops = operations(&spec);
     assert!(ops.len() >= 18, "{} operations", ops.len());
-    for (db, key) in dbs.iter().zip(&keys) {
-        let app = router(AppState {
-            store: db.store.clone(),
-            admin_token: None,
-        });
+    for (db, (key, token)) in dbs.iter().zip(&keys) {
+        let app = router(AppState::new(db.store.clone()));
         let seen: std::cell::RefCell<std::collections::BTreeMap<(String, u16), u32>> =
             Default::default();
         // Deterministic by default so the coverage assertions below are stable; set
@@ -376,7 +389,7 @@ fn run_cases(cases: u32) {
         runner
             .run(&(0..ops.len(), any::<u64>()), |(i, seed)| {
                 let mut rng = StdRng::seed_from_u64(seed);
-                let (req, _signed) = build(&spec, &ops[i], key, &mut rng);
+                let (req, _signed) = build(&spec, &ops[i], key, token, &mut rng);
                 let desc = format!("[{}] {} {}", db.label, req.method(), req.uri());
                 let resp = rt.block_on(app.clone().oneshot(req)).unwrap();
                 let status = resp.status();

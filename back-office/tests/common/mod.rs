@@ -90,6 +90,36 @@ pub async fn add_terminal(store: &Store, id: &str) -> String {
         .unwrap()
 }
 
+/// A user of `role` with an API token; returns the token (the `Authorization: Bearer` value).
+pub async fn api_token(store: &Store, name: &str, role: &str) -> String {
+    let (name, role) = (name.to_string(), role.to_string());
+    store
+        .run(
+            "t",
+            move |sql| -> Result<String, back_office::users::UserError> {
+                let role = back_office::users::Role::parse(&role).expect("role");
+                let hash = back_office::users::hash_password("a long test password")?;
+                back_office::users::add(sql, &name, role, &hash, &back_office::now_utc())?;
+                back_office::users::add_token(sql, &name, "tests", &back_office::now_utc())
+            },
+        )
+        .await
+        .unwrap()
+}
+
+/// A client that sends `Authorization: Bearer token` on every request.
+pub fn authed(token: &str) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(h)
+        .build()
+        .unwrap()
+}
+
 /// A running server that can be killed and started again.
 pub struct Server {
     pub addr: SocketAddr,
@@ -102,10 +132,7 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let state = AppState {
-            store,
-            admin_token: None,
-        };
+        let state = AppState::new(store);
         let task = tokio::spawn(back_office::serve(listener, state, async {
             let _ = rx.await;
         }));

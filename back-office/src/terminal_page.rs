@@ -1,0 +1,318 @@
+//! One terminal's page for technicians: service state, software version, each device's state and
+//! last error in Russian, paper, sync (last sync, queue, lag), cash in the cassette by
+//! denomination, the last encashment, outage history in working minutes, fiscal warnings
+//! (document-number gaps, unprinted receipts), service history and incidents. Reads projections
+//! only; the frame and navigation come from [`crate::web`].
+
+use backend_sync::JournalEvent;
+
+use crate::db::{Sql, StoreError};
+use crate::fleet::esc;
+use crate::params;
+use crate::report_out::rubles;
+
+/// A stored UTC time as read at the terminal, or `никогда`.
+fn when(time_utc: Option<&str>, tz: chrono_tz::Tz) -> String {
+    time_utc.map_or_else(
+        || "никогда".to_string(),
+        |t| crate::project::local_time(t, tz),
+    )
+}
+
+/// A device's name on the page.
+pub fn device_ru(device: &str) -> String {
+    match device {
+        "bill_acceptor" | "bill_validator" => "Купюроприёмник".into(),
+        "card_reader" => "Платёжный терминал (карты)".into(),
+        "printer" => "Принтер чеков".into(),
+        "fiscal" | "fiscal_module" => "Фискальный регистратор".into(),
+        "back_office" => "Связь с бэк-офисом".into(),
+        "screen" => "Экран".into(),
+        other => other.into(),
+    }
+}
+
+/// A device or service state on the page.
+pub fn state_ru(state: &str) -> String {
+    match state {
+        "ok" => "исправен".into(),
+        "in_service" => "работает".into(),
+        "degraded" => "работает частично".into(),
+        "out_of_service" => "не работает".into(),
+        "maintenance" => "обслуживание".into(),
+        "silent" => "нет связи".into(),
+        "never_seen" => "ещё не выходил на связь".into(),
+        "jammed" => "замятие".into(),
+        "failed" | "failure" | "down" => "неисправен".into(),
+        "offline" | "unreachable" => "нет связи".into(),
+        "near_end" | "paper_low" => "бумага заканчивается".into(),
+        "out" | "paper_out" => "нет бумаги".into(),
+        "cassette_full" => "кассета заполнена".into(),
+        "cassette_out" | "cassette_removed" => "кассета снята".into(),
+        "cover_open" => "открыта крышка".into(),
+        "unknown" | "" => "неизвестно".into(),
+        other => other.into(),
+    }
+}
+
+fn css(state: &str) -> &'static str {
+    match state {
+        "ok" | "in_service" => "ok",
+        "degraded" | "near_end" | "paper_low" | "maintenance" => "warn",
+        _ => "bad",
+    }
+}
+
+/// The last state other than `ok` each device reported, newest first (bounded look-back).
+fn last_errors(
+    sql: &mut dyn Sql,
+    id: &str,
+) -> Result<Vec<(String, String, String, String)>, StoreError> {
+    let mut seen = std::collections::BTreeMap::new();
+    for r in sql.query(
+        "SELECT time_utc, payload FROM journal WHERE terminal_id = $1 AND kind = 'DeviceStateChanged' ORDER BY seq DESC LIMIT 500",
+        params![id],
+    )? {
+        if let Ok(JournalEvent::DeviceStateChanged { device, state, detail }) = serde_json::from_str(&r.text(1)) {
+            if state != "ok" && !seen.contains_key(&device) {
+                seen.insert(device, (state, detail, r.text(0)));
+            }
+        }
+    }
+    Ok(seen
+        .into_iter()
+        .map(|(d, (s, det, t))| (d, s, det, t))
+        .collect())
+}
+
+fn devices(
+    sql: &mut dyn Sql,
+    id: &str,
+    row: &crate::terminals::TerminalRow,
+    h: &mut String,
+) -> Result<(), StoreError> {
+    let errors = last_errors(sql, id)?;
+    let mut states: std::collections::BTreeMap<String, (String, String, String)> = sql
+        .query(
+            "SELECT device, state, detail, time_utc FROM device_states WHERE terminal_id = $1",
+            params![id],
+        )?
+        .into_iter()
+        .map(|r| (r.text(0), (r.text(1), r.text(2), r.text(3))))
+        .collect();
+    if let Some(hb) = &row.heartbeat {
+        for (d, s) in &hb.devices {
+            states
+                .entry(d.clone())
+                .or_insert_with(|| (s.clone(), String::new(), hb.time_utc.clone()));
+        }
+    }
+    h.push_str("<h2>Устройства</h2><table id=\"devices\"><tr><th>Устройство</th><th>Состояние</th><th>С</th><th>Последняя ошибка</th></tr>");
+    for (d, (s, detail, t)) in &states {
+        let last = errors
+            .iter()
+            .find(|e| &e.0 == d)
+            .map(|e| format!("{} — {} ({})", state_ru(&e.1), e.2, e.3))
+            .unwrap_or_else(|| "—".into());
+        let shown = if detail.is_empty() {
+            state_ru(s)
+        } else {
+            format!("{}: {detail}", state_ru(s))
+        };
+        h.push_str(&format!(
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            css(s),
+            esc(&device_ru(d)),
+            esc(&shown),
+            esc(t),
+            esc(&last)
+        ));
+    }
+    h.push_str("</table>");
+    Ok(())
+}
+
+fn cash(sql: &mut dyn Sql, id: &str, tz: chrono_tz::Tz, h: &mut String) -> Result<(), StoreError> {
+    let last = sql.query_one(
+        "SELECT seq, time_utc, counted_total_kopecks, terminal_expected_total_kopecks FROM encashments WHERE terminal_id = $1 ORDER BY seq DESC LIMIT 1",
+        params![id],
+    )?;
+    let since = last.as_ref().map_or(0, |r| r.int(0));
+    h.push_str("<h2>Наличные в кассете</h2><table id=\"cassette\"><tr><th>Номинал</th><th>Купюр</th><th>Сумма</th></tr>");
+    let mut total = 0;
+    for r in sql.query(
+        "SELECT denomination_kopecks, CAST(COUNT(*) AS BIGINT) FROM bills WHERE terminal_id = $1 AND seq > $2 GROUP BY denomination_kopecks ORDER BY denomination_kopecks",
+        params![id, since],
+    )? {
+        total += r.int(0) * r.int(1);
+        h.push_str(&format!(
+            "<tr><td class=\"num\">{} ₽</td><td class=\"num\">{}</td><td class=\"num\">{} ₽</td></tr>",
+            rubles(r.int(0)),
+            r.int(1),
+            rubles(r.int(0) * r.int(1))
+        ));
+    }
+    h.push_str(&format!(
+        "<tr><th>Итого</th><th></th><th class=\"num\">{} ₽</th></tr></table>",
+        rubles(total)
+    ));
+    match last {
+        Some(r) => h.push_str(&format!(
+            "<p id=\"last-encashment\">Последняя инкассация: {}, пересчитано {} ₽ (по данным терминала {} ₽).</p>",
+            esc(&crate::project::local_time(&r.text(1), tz)),
+            rubles(r.int(2)),
+            rubles(r.int(3))
+        )),
+        None => h.push_str("<p id=\"last-encashment\">Инкассаций ещё не было.</p>"),
+    }
+    Ok(())
+}
+
+fn outages(
+    sql: &mut dyn Sql,
+    id: &str,
+    tz: chrono_tz::Tz,
+    h: &mut String,
+) -> Result<(), StoreError> {
+    h.push_str("<h2>Простои (рабочие минуты)</h2><table id=\"outages\"><tr><th>Начало</th><th>Последнее</th><th>Уровень</th><th>Раб. мин</th><th>Нарушение</th><th>Причина</th></tr>");
+    for r in sql.query(
+        "SELECT started_utc, last_utc, level, working_minutes, breach, detail FROM outages WHERE terminal_id = $1 ORDER BY started_utc DESC LIMIT 50",
+        params![id],
+    )? {
+        let level = match r.text(2).as_str() {
+            "started" => "начался",
+            "escalated" => "эскалирован",
+            "breach" => "нарушен норматив",
+            "recovered" => "восстановлен",
+            _ => "—",
+        };
+        h.push_str(&format!(
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{level}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+            if r.int(4) == 1 { "bad" } else { "" },
+            esc(&crate::project::local_time(&r.text(0), tz)),
+            esc(&crate::project::local_time(&r.text(1), tz)),
+            r.int(3),
+            if r.int(4) == 1 { "да" } else { "нет" },
+            esc(&r.text(5))
+        ));
+    }
+    h.push_str("</table>");
+    Ok(())
+}
+
+fn fiscal(sql: &mut dyn Sql, id: &str, h: &mut String) -> Result<(), StoreError> {
+    h.push_str("<h2>Фискальные предупреждения</h2><ul id=\"fiscal\">");
+    let mut any = false;
+    for r in sql.query(
+        "SELECT fn_number, missing_from, missing_to, day FROM fd_gaps WHERE terminal_id = $1 ORDER BY day DESC LIMIT 20",
+        params![id],
+    )? {
+        any = true;
+        h.push_str(&format!(
+            "<li>ФН {}: нет документов № {}–{} ({})</li>",
+            esc(&r.text(0)),
+            r.int(1),
+            r.int(2),
+            esc(&r.text(3))
+        ));
+    }
+    let unprinted = sql
+        .query_one(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM receipts WHERE terminal_id = $1 AND printed = 0",
+            params![id],
+        )?
+        .map_or(0, |r| r.int(0));
+    if unprinted > 0 {
+        any = true;
+        h.push_str(&format!("<li>Не напечатано чеков: {unprinted}</li>"));
+    }
+    if !any {
+        h.push_str("<li>нет</li>");
+    }
+    h.push_str("</ul>");
+    Ok(())
+}
+
+fn history(
+    sql: &mut dyn Sql,
+    id: &str,
+    tz: chrono_tz::Tz,
+    h: &mut String,
+) -> Result<(), StoreError> {
+    h.push_str("<h2>Сервисные операции</h2><table id=\"service\"><tr><th>Время</th><th>Операция</th><th>Подробности</th></tr>");
+    for r in sql.query(
+        "SELECT time_utc, operation, detail FROM service_log WHERE terminal_id = $1 ORDER BY time_utc DESC, seq DESC LIMIT 50",
+        params![id],
+    )? {
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&crate::project::local_time(&r.text(0), tz)),
+            esc(&r.text(1)),
+            esc(&r.text(2))
+        ));
+    }
+    h.push_str("</table><h2>Инциденты</h2><table id=\"incidents\"><tr><th>Время</th><th>Код</th><th>Раз</th><th>Подробности</th></tr>");
+    for i in crate::incidents::latest(sql, 200)?
+        .into_iter()
+        .filter(|i| i.terminal_id.as_deref() == Some(id))
+        .take(20)
+    {
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            esc(&crate::project::local_time(&i.time_utc, tz)),
+            esc(&i.code),
+            i.count,
+            esc(&i.detail)
+        ));
+    }
+    h.push_str("</table>");
+    Ok(())
+}
+
+/// The body of terminal `id`'s page, or `None` when no such terminal is registered.
+pub fn body(
+    sql: &mut dyn Sql,
+    id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<String>, StoreError> {
+    let Some(row) = crate::fleet::rows(sql, now)?
+        .into_iter()
+        .find(|r| r.terminal_id == id)
+    else {
+        return Ok(None);
+    };
+    let Some(t) = crate::terminals::list(sql)?
+        .into_iter()
+        .find(|t| t.id == id)
+    else {
+        return Ok(None);
+    };
+    let hb = t.heartbeat.as_ref();
+    let mut h = String::with_capacity(8 * 1024);
+    h.push_str(&format!(
+        "<table id=\"summary\"><tr><th>Состояние</th><td class=\"{}\">{}</td></tr>\
+<tr><th>Простой сейчас, раб. мин</th><td>{}</td></tr><tr><th>Версия ПО</th><td>{}</td></tr>\
+<tr><th>Часовой пояс</th><td>{}</td></tr>\
+<tr><th>Бумага</th><td>{}</td></tr><tr><th>Последняя синхронизация</th><td>{}</td></tr>\
+<tr><th>Последний сигнал</th><td>{}</td></tr><tr><th>Записей получено</th><td>{}</td></tr>\
+<tr><th>Очередь на терминале</th><td>{}</td></tr><tr><th>Отставание синхронизации</th><td>{}</td></tr></table>",
+        css(&row.state),
+        esc(&state_ru(&row.state)),
+        row.current_outage_minutes.map_or_else(|| "—".into(), |m| m.to_string()),
+        esc(hb.map_or("—", |h| h.software_version.as_str())),
+        esc(t.time_zone.name()),
+        esc(&state_ru(&row.paper)),
+        esc(&when(row.last_sync_utc.as_deref(), t.time_zone)),
+        esc(&when(row.last_heartbeat_utc.as_deref(), t.time_zone)),
+        row.held_seq,
+        row.queue_len.map_or_else(|| "—".into(), |q| q.to_string()),
+        row.sync_lag_seconds.map_or_else(|| "—".into(), |s| format!("{s} с")),
+    ));
+    let tz = t.time_zone;
+    devices(sql, id, &t, &mut h)?;
+    cash(sql, id, tz, &mut h)?;
+    outages(sql, id, tz, &mut h)?;
+    fiscal(sql, id, &mut h)?;
+    history(sql, id, tz, &mut h)?;
+    Ok(Some(h))
+}

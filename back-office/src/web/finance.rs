@@ -1,0 +1,189 @@
+//! The finance page: download links for the reconciliation report (XLSX, CSV per section) and
+//! the billing exports, and upload forms for the acquirer's settlement file and billing's
+//! credited-marks file. The uploads are audited; the files' formats are those of
+//! [`crate::settlement`] and [`crate::export::mark_credited`].
+
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::Extension;
+
+use super::{csrf_input, esc, message_page, page};
+use crate::access::Identity;
+use crate::audit::{self, Act};
+use crate::http::AppState;
+use crate::{export, report_out, settlement};
+
+fn period_inputs(from: &str, to: &str) -> String {
+    format!(
+        "<label>с <input type=\"date\" name=\"from\" value=\"{}\" required></label>\
+<label>по <input type=\"date\" name=\"to\" value=\"{}\" required></label>",
+        esc(from),
+        esc(to)
+    )
+}
+
+/// `GET /finance`.
+pub async fn finance_page(Extension(who): Extension<Identity>) -> Html<String> {
+    let now = chrono::Utc::now();
+    let to = crate::project::business_day(&crate::now_utc());
+    let from = crate::project::business_day(
+        &(now - chrono::Days::new(30)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    );
+    let mut b = String::new();
+    b.push_str("<h2>Сверка</h2><form method=\"get\" action=\"/api/v1/reports/reconciliation.xlsx\" id=\"report-xlsx\">");
+    b.push_str(&period_inputs(&from, &to));
+    b.push_str("<button type=\"submit\" id=\"download-xlsx\">Скачать XLSX</button></form>");
+    b.push_str("<form method=\"get\" id=\"report-csv\" action=\"/api/v1/reports/reconciliation/days.csv\">");
+    b.push_str(&period_inputs(&from, &to));
+    b.push_str("<label>Формат CSV <select name=\"dialect\" id=\"dialect\"><option value=\"excel-ru\">Excel (русский: «;», запятая в числах)</option><option value=\"standard\">стандартный (RFC 4180)</option></select></label>");
+    b.push_str("<button type=\"submit\" id=\"download-csv\">Скачать CSV по дням</button></form><p>Разделы CSV за последние 30 дней: ");
+    for s in report_out::SECTIONS {
+        b.push_str(&format!(
+            "<a href=\"/api/v1/reports/reconciliation/{s}.csv?from={}&amp;to={}&amp;dialect=excel-ru\">{s}</a> ",
+            esc(&from),
+            esc(&to)
+        ));
+    }
+    b.push_str("</p><h2>Выгрузка в биллинг</h2><p>");
+    for (name, label) in [("payments", "Платежи"), ("readings", "Показания")] {
+        b.push_str(&format!(
+            "<a id=\"export-{name}\" href=\"/api/v1/export/{name}.csv?from={}&amp;to={}\">{label} (CSV)</a> ",
+            esc(&from),
+            esc(&to)
+        ));
+    }
+    b.push_str("</p><h2>Загрузка файлов</h2>");
+    b.push_str(&format!(
+        "<form method=\"post\" action=\"/finance/settlement\" enctype=\"multipart/form-data\" id=\"settlement-form\">{}\
+<label for=\"settlement-file\">Файл расчётов эквайера (CSV)</label><input type=\"file\" id=\"settlement-file\" name=\"file\" accept=\".csv,text/csv\" required>\
+<button type=\"submit\" id=\"upload-settlement\">Загрузить расчёты</button></form>",
+        csrf_input(&who)
+    ));
+    b.push_str(&format!(
+        "<form method=\"post\" action=\"/finance/credited\" enctype=\"multipart/form-data\" id=\"credited-form\">{}\
+<label for=\"credited-file\">Отметки биллинга о зачислении (CSV kind,terminal_id,id)</label><input type=\"file\" id=\"credited-file\" name=\"file\" accept=\".csv,text/csv\" required>\
+<button type=\"submit\" id=\"upload-credited\">Загрузить отметки</button></form>",
+        csrf_input(&who)
+    ));
+    Html(page("Финансы", Some(&who), &b))
+}
+
+/// The `file` part of an upload form.
+async fn uploaded_file(mut mp: Multipart) -> Result<Vec<u8>, String> {
+    loop {
+        match mp.next_field().await {
+            Ok(Some(field)) if field.name() == Some("file") => {
+                return field
+                    .bytes()
+                    .await
+                    .map(|b| b.to_vec())
+                    .map_err(|e| format!("файл не получен целиком: {e}"));
+            }
+            Ok(Some(_)) => continue,
+            Ok(None) => return Err("в форме нет файла".into()),
+            Err(e) => return Err(format!("форма не читается: {e}")),
+        }
+    }
+}
+
+fn refused(who: &Identity, message: String) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Html(message_page(Some(who), "Файл не принят", &message)),
+    )
+        .into_response()
+}
+
+/// `POST /finance/settlement`.
+pub async fn settlement_upload(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    mp: Multipart,
+) -> Response {
+    let data = match uploaded_file(mp).await {
+        Ok(d) => d,
+        Err(e) => return refused(&who, e),
+    };
+    let lines = match settlement::parse(&data) {
+        Ok(l) => l,
+        Err(e) => return refused(&who, format!("Ничего не загружено. {e}")),
+    };
+    let total = lines.len();
+    let w = who.clone();
+    let r = state
+        .store
+        .run("settlement", move |sql| -> Result<u64, crate::StoreError> {
+            let now = crate::now_utc();
+            let new = settlement::import(sql, &lines, &now)?;
+            let detail = format!("{total} lines, {new} new");
+            audit::record(
+                sql,
+                &Act {
+                    actor: &w.user,
+                    action: "settlement_imported",
+                    target: "settlement",
+                    source: &w.source,
+                    detail: &detail,
+                },
+                &now,
+            )?;
+            Ok(new)
+        })
+        .await;
+    match r {
+        Ok(new) => Html(message_page(
+            Some(&who),
+            "Расчёты загружены",
+            &format!("Строк в файле: {total}, новых: {new}. Сверка пересчитана."),
+        ))
+        .into_response(),
+        Err(e) => crate::http::ApiError::from(e).into_response(),
+    }
+}
+
+/// `POST /finance/credited`.
+pub async fn credited_upload(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    mp: Multipart,
+) -> Response {
+    let data = match uploaded_file(mp).await {
+        Ok(d) => d,
+        Err(e) => return refused(&who, e),
+    };
+    let w = who.clone();
+    let r = state
+        .store
+        .run(
+            "credited",
+            move |sql| -> Result<(u64, u64), export::ExportError> {
+                let now = crate::now_utc();
+                let (p, r) = export::mark_credited(sql, &data, &now)?;
+                let detail = format!("{p} payments, {r} readings");
+                audit::record(
+                    sql,
+                    &Act {
+                        actor: &w.user,
+                        action: "credited_imported",
+                        target: "credited",
+                        source: &w.source,
+                        detail: &detail,
+                    },
+                    &now,
+                )?;
+                Ok((p, r))
+            },
+        )
+        .await;
+    match r {
+        Ok((p, r)) => Html(message_page(
+            Some(&who),
+            "Отметки загружены",
+            &format!("Отмечено зачисленными: платежей {p}, показаний {r}."),
+        ))
+        .into_response(),
+        Err(export::ExportError::Store(e)) => crate::http::ApiError::from(e).into_response(),
+        Err(e) => refused(&who, format!("Ничего не отмечено. {e}")),
+    }
+}
