@@ -7,6 +7,7 @@ pub mod config;
 pub mod content;
 pub mod demo;
 pub mod devices;
+pub mod fault_sim;
 pub mod gpio;
 pub mod health;
 pub mod journal;

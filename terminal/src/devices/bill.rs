@@ -61,6 +61,65 @@ fn down(kind: FaultKind, detail: &str) -> CoreEvent {
     })
 }
 
+/// The driver command for a core command: `Enable` takes the validator's denominations up to
+/// `max_bill`. Pure, so the fault simulation translates exactly as the task does.
+pub fn driver_command(command: &BillCommand, table: &BTreeSet<i64>) -> DriverCommand {
+    match command {
+        BillCommand::Enable { max_bill } => DriverCommand::Enable(
+            table
+                .iter()
+                .copied()
+                .filter(|d| *d <= max_bill.kopecks())
+                .collect(),
+        ),
+        BillCommand::Disable => DriverCommand::Disable,
+        BillCommand::Stack => DriverCommand::Stack,
+        BillCommand::Return => DriverCommand::Return,
+    }
+}
+
+/// What the session core hears of a driver event (health is the task's own business). A report
+/// without its denomination comes as zero: the core knows which bill it asked to stack.
+pub fn session_input(event: &BillEvent) -> Option<DeviceInput> {
+    let bill = |d: &Option<i64>| Money::from_kopecks(d.unwrap_or(0));
+    Some(match event {
+        BillEvent::Escrow {
+            denomination_kopecks,
+        } => DeviceInput::BillEscrow(Money::from_kopecks(*denomination_kopecks)),
+        BillEvent::Stacked {
+            denomination_kopecks,
+            ..
+        } => DeviceInput::BillStacked(bill(denomination_kopecks)),
+        BillEvent::Returned {
+            denomination_kopecks,
+            ..
+        } => DeviceInput::BillReturned(bill(denomination_kopecks)),
+        BillEvent::Rejected { reason } => DeviceInput::BillRejected {
+            reason: reject_message(reason.kind),
+        },
+        BillEvent::Jammed {
+            denomination_kopecks,
+            ..
+        } => DeviceInput::BillJammed {
+            denomination: denomination_kopecks.map(Money::from_kopecks),
+        },
+        BillEvent::PowerUp { bill, .. } => DeviceInput::BillPowerUp {
+            bill: bill.map(|b| match b {
+                bill_acceptor::BillLocation::Validator => BillPlace::Validator,
+                bill_acceptor::BillLocation::Stacker => BillPlace::Stacker,
+            }),
+        },
+        BillEvent::Ready { bill_table, .. } => DeviceInput::BillTable(
+            bill_table
+                .bills
+                .iter()
+                .map(|b| Money::from_kopecks(b.denomination_kopecks))
+                .collect(),
+        ),
+        _ => return None,
+    })
+}
+
 /// The validator's condition: a fault only hands can clear first, then one in the bill path.
 fn condition(attendant_fault: Option<&'static str>, path_fault: &Option<String>) -> CoreEvent {
     match (attendant_fault, path_fault) {
@@ -144,18 +203,12 @@ async fn run(
                 }
                 command = commands.recv() => {
                     let Some(command) = command else { return };
-                    let driver_command = match command {
-                        BillCommand::Enable { max_bill } => {
-                            wanted = Some(max_bill);
-                            DriverCommand::Enable(table.iter().copied().filter(|d| *d <= max_bill.kopecks()).collect())
-                        }
-                        BillCommand::Disable => {
-                            wanted = None;
-                            DriverCommand::Disable
-                        }
-                        BillCommand::Stack => DriverCommand::Stack,
-                        BillCommand::Return => DriverCommand::Return,
-                    };
+                    match command {
+                        BillCommand::Enable { max_bill } => wanted = Some(max_bill),
+                        BillCommand::Disable => wanted = None,
+                        BillCommand::Stack | BillCommand::Return => {}
+                    }
+                    let driver_command = driver_command(&command, &table);
                     if acceptor.command(driver_command).await.is_err() {
                         warn!("bill acceptor driver stopped");
                         let _ = core.send(down(FaultKind::Communication, "driver stopped")).await;
@@ -178,48 +231,36 @@ async fn run(
                         reopen_port(&mut acceptor, config, &core).await;
                         continue;
                     };
+                    let input = session_input(&event);
                     let to_core: Vec<CoreEvent> = match event {
                         BillEvent::Ready { bill_table, identification } => {
                             table = bill_table.bills.iter().map(|b| b.denomination_kopecks).collect();
                             info!(model = %identification.part_number, bills = table.len(), "bill validator ready");
-                            if let Some(max) = wanted {
-                                let set = table.iter().copied().filter(|d| *d <= max.kopecks()).collect();
-                                let _ = acceptor.command(DriverCommand::Enable(set)).await;
+                            if let Some(max_bill) = wanted {
+                                let _ = acceptor.command(driver_command(&BillCommand::Enable { max_bill }, &table)).await;
                             }
                             // The screen lists what the validator takes (and the core caps it by the limit).
-                            let bills = table.iter().copied().map(Money::from_kopecks).collect();
-                            let _ = core.send(CoreEvent::Device(DeviceInput::BillTable(bills), None)).await;
+                            if let Some(bills) = input {
+                                let _ = core.send(CoreEvent::Device(bills, None)).await;
+                            }
                             if !ready {
                                 ready = true;
                                 let _ = core.send(CoreEvent::BillReady).await;
                             }
                             vec![condition(attendant_fault, &path_fault)]
                         }
-                        BillEvent::Escrow { denomination_kopecks } => {
-                            let bill = Money::from_kopecks(denomination_kopecks);
-                            vec![CoreEvent::Device(DeviceInput::BillEscrow(bill), None)]
-                        }
-                        BillEvent::Stacked { denomination_kopecks, token } => {
-                            let bill = Money::from_kopecks(denomination_kopecks.unwrap_or(0));
+                        BillEvent::Stacked { token, .. } | BillEvent::Returned { token, .. } => {
                             let (ack, acked) = oneshot::channel();
-                            if core.send(CoreEvent::Device(DeviceInput::BillStacked(bill), Some(ack))).await.is_err() || acked.await.is_err() {
+                            let Some(report) = input else { continue };
+                            if core.send(CoreEvent::Device(report, Some(ack))).await.is_err() || acked.await.is_err() {
                                 // The core is gone: do not acknowledge; the device repeats it.
                                 return;
                             }
                             let _ = acceptor.confirm(token).await;
                             vec![]
                         }
-                        BillEvent::Returned { denomination_kopecks, token } => {
-                            let bill = Money::from_kopecks(denomination_kopecks.unwrap_or(0));
-                            let (ack, acked) = oneshot::channel();
-                            if core.send(CoreEvent::Device(DeviceInput::BillReturned(bill), Some(ack))).await.is_err() || acked.await.is_err() {
-                                return;
-                            }
-                            let _ = acceptor.confirm(token).await;
-                            vec![]
-                        }
-                        BillEvent::Rejected { reason } => {
-                            vec![CoreEvent::Device(DeviceInput::BillRejected { reason: reject_message(reason.kind) }, None)]
+                        BillEvent::Escrow { .. } | BillEvent::Rejected { .. } => {
+                            input.map(|i| CoreEvent::Device(i, None)).into_iter().collect()
                         }
                         BillEvent::CassetteFull => {
                             attendant_fault = Some("cassette full");
@@ -230,24 +271,23 @@ async fn run(
                             vec![CoreEvent::CassetteRemoved, down(FaultKind::NeedsAttendant, "cassette removed")]
                         }
                         BillEvent::CassetteInserted => {
-                            if let Some(max) = wanted {
-                                let set = table.iter().copied().filter(|d| *d <= max.kopecks()).collect();
-                                let _ = acceptor.command(DriverCommand::Enable(set)).await;
+                            if let Some(max_bill) = wanted {
+                                let _ = acceptor.command(driver_command(&BillCommand::Enable { max_bill }, &table)).await;
                             }
                             attendant_fault = None;
                             vec![CoreEvent::Record(JournalEvent::CassetteInserted {}), condition(attendant_fault, &path_fault)]
                         }
                         // A bill stuck in the cassette needs hands; one in the validator's path may
                         // come free with a reset or a power cycle.
-                        BillEvent::Jammed { in_cassette, denomination_kopecks } => {
-                            let jammed = DeviceInput::BillJammed { denomination: denomination_kopecks.map(Money::from_kopecks) };
+                        BillEvent::Jammed { in_cassette, .. } => {
                             let why = if in_cassette { "bill jammed in the cassette" } else { "bill jammed in the validator" };
                             if in_cassette {
                                 attendant_fault = Some(why);
                             } else {
                                 path_fault = Some(why.into());
                             }
-                            vec![CoreEvent::Device(jammed, None), condition(attendant_fault, &path_fault)]
+                            let jammed = input.map(|i| CoreEvent::Device(i, None));
+                            jammed.into_iter().chain([condition(attendant_fault, &path_fault)]).collect()
                         }
                         BillEvent::FaultCleared => {
                             path_fault = None;
@@ -262,14 +302,8 @@ async fn run(
                             vec![condition(attendant_fault, &path_fault)]
                         }
                         BillEvent::PowerUp { bill, denomination_kopecks } => {
-                            let place = bill.map(|b| match b {
-                                bill_acceptor::BillLocation::Validator => BillPlace::Validator,
-                                bill_acceptor::BillLocation::Stacker => BillPlace::Stacker,
-                            });
-                            vec![
-                                device_state("power_up", format!("bill {bill:?} {denomination_kopecks:?}")),
-                                CoreEvent::Device(DeviceInput::BillPowerUp { bill: place }, None),
-                            ]
+                            let state = device_state("power_up", format!("bill {bill:?} {denomination_kopecks:?}"));
+                            [state].into_iter().chain(input.map(|i| CoreEvent::Device(i, None))).collect()
                         }
                         BillEvent::LinkLost => vec![down(FaultKind::Communication, "no answer on the line")],
                         BillEvent::LinkRestored => vec![condition(attendant_fault, &path_fault)],

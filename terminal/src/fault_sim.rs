@@ -1,0 +1,820 @@
+//! Deterministic fault simulation of the kiosk's cash path (the way TigerBeetle's VOPR tests
+//! itself): the production session core, the production bill-validator host core and the
+//! validator emulator's own state machine, wired in memory on one fake clock. A seeded RNG picks
+//! customers (pay cash, finish, cancel, walk away) and faults at every step (power loss and jams
+//! in every bill state, garbled replies, lost ACKs, slow replies, fiscal failures, paper out,
+//! process crashes that drop all memory and rebuild the core from the journal). Invariants are
+//! checked after every step and at the end; a failing seed replays with
+//! `terminal simulate-faults --seed N`.
+//!
+//! The translation between the session core and the driver is the bill task's own
+//! ([`crate::devices::bill::driver_command`], [`crate::devices::bill::session_input`]): no rule
+//! is copied here. What is not simulated yet: the card terminal and the fiscal register's own
+//! state machine (the receipt task is modelled as answering each request in order).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use backend_sync::JournalEvent;
+use bill_acceptor::emulator::{DeviceCore, Timing, ValidatorModel};
+use bill_acceptor::{BillEvent, DeviceStatus, HostCommand, HostConfig, HostCore, Protocol};
+use chrono::{DateTime, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::devices::bill::{driver_command, session_input};
+use crate::journal::Journal;
+use crate::ledger::Ledger;
+use crate::money::{Limits, Money, ServiceDue};
+use crate::session::{
+    CustomerAccount, DeviceInput, Input, Intent, Output, Purpose, ReceiptChoice, Screen, Session,
+    SessionConfig,
+};
+
+/// Every kind of fault the simulation injects, by name (the report counts them).
+const FAULTS: [&str; 9] = [
+    "power_loss",
+    "jam",
+    "garbled_reply",
+    "lost_ack",
+    "slow_replies",
+    "crash",
+    "crash_before_journal",
+    "fiscal_failure",
+    "paper_out",
+];
+
+/// What one or more seeds did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub seeds: u64,
+    pub simulated_hours: f64,
+    pub sessions: u64,
+    pub bills_inserted: u64,
+    pub faults: BTreeMap<&'static str, u64>,
+    pub stuck_notes: u64,
+    pub violations: Vec<String>,
+    /// Simulated time over wall time.
+    pub speed_up: f64,
+}
+
+impl Report {
+    fn merge(&mut self, other: Report) {
+        self.seeds += other.seeds;
+        self.simulated_hours += other.simulated_hours;
+        self.sessions += other.sessions;
+        self.bills_inserted += other.bills_inserted;
+        for (k, v) in other.faults {
+            *self.faults.entry(k).or_default() += v;
+        }
+        self.stuck_notes += other.stuck_notes;
+        self.violations.extend(other.violations);
+    }
+}
+
+/// Runs `seeds` seeds from `first_seed`, each for `hours` of simulated kiosk time.
+pub fn run_many(first_seed: u64, seeds: u64, hours: f64) -> Report {
+    let started = std::time::Instant::now();
+    let mut report = Report::default();
+    for seed in first_seed..first_seed + seeds {
+        report.merge(run_seed(seed, hours));
+    }
+    let wall = started.elapsed().as_secs_f64().max(1e-9);
+    report.speed_up = report.simulated_hours * 3600.0 / wall;
+    report
+}
+
+/// One seed: a kiosk day (or `hours`) of customers and faults; the violations name the seed.
+pub fn run_seed(seed: u64, hours: f64) -> Report {
+    let mut kiosk = Kiosk::new(seed);
+    let end = kiosk.start + Duration::from_secs_f64(hours * 3600.0);
+    while kiosk.now < end && kiosk.violations.is_empty() {
+        kiosk.step();
+    }
+    kiosk.settle();
+    let mut report = Report {
+        seeds: 1,
+        simulated_hours: hours,
+        sessions: kiosk.sessions,
+        bills_inserted: kiosk.bills_inserted,
+        faults: kiosk.faults.clone(),
+        stuck_notes: kiosk.stuck_notes_seen(),
+        violations: Vec::new(),
+        speed_up: 0.0,
+    };
+    report.violations = kiosk
+        .violations
+        .iter()
+        .map(|v| {
+            format!(
+                "seed {seed}: {v} (replay: terminal simulate-faults --seed {seed} --hours {hours}); faults: {:?}",
+                kiosk.trace
+            )
+        })
+        .collect();
+    report
+}
+
+/// What the simulated customer is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Customer {
+    Away {
+        next_arrival: Instant,
+    },
+    /// Walking through the screens; acts at `at`.
+    Active {
+        at: Instant,
+        bills_left: u8,
+    },
+}
+
+struct Kiosk {
+    rng: StdRng,
+    start: Instant,
+    now: Instant,
+    t0: DateTime<Utc>,
+    session: Session,
+    journal: Journal,
+    host: HostCore,
+    device: DeviceCore,
+    /// Denominations the validator reported (kopecks).
+    table: BTreeSet<i64>,
+    customer: Customer,
+    /// Receipt task requests, answered in order.
+    receipts: VecDeque<(Instant, Output)>,
+    fail_next_fiscal: bool,
+    paper_out: bool,
+    crash_before_journal: bool,
+    /// The next fault, and the technician's visit to a jammed validator.
+    next_fault: Instant,
+    technician_at: Option<Instant>,
+    /// The run is over: no more customers, no more faults; the kiosk settles.
+    closing: bool,
+    sessions: u64,
+    bills_inserted: u64,
+    faults: BTreeMap<&'static str, u64>,
+    trace: Vec<String>,
+    violations: Vec<String>,
+}
+
+fn host_config() -> HostConfig {
+    HostConfig {
+        poll_interval: Duration::from_millis(150),
+        reply_timeout: Duration::from_millis(100),
+        relink_interval: Duration::from_millis(500),
+        ..HostConfig::default()
+    }
+}
+
+fn session_config() -> SessionConfig {
+    let limits = Limits {
+        per_payment: Money::from_rubles(15_000),
+        per_day: Money::from_rubles(1_000_000_000),
+    };
+    SessionConfig::new("SIM01", limits)
+}
+
+fn demo_account() -> CustomerAccount {
+    CustomerAccount {
+        number: "1000000001".into(),
+        verified: true,
+        holder_masked: "Ив***в И. И.".into(),
+        address_masked: "ул. Ленина, д. *".into(),
+        services: vec![
+            ServiceDue {
+                service_id: "el".into(),
+                name: "Электроэнергия".into(),
+                debt: Money::from_rubles(1_500),
+            },
+            ServiceDue {
+                service_id: "odn".into(),
+                name: "ОДН".into(),
+                debt: Money::from_rubles(120),
+            },
+        ],
+        meters: Vec::new(),
+        paid_today: Money::ZERO,
+    }
+}
+
+impl Kiosk {
+    fn new(seed: u64) -> Kiosk {
+        let start = Instant::now();
+        let t0 = DateTime::parse_from_rfc3339("2026-12-01T06:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        let protocol = Protocol::Ccnet;
+        let mut kiosk = Kiosk {
+            rng: StdRng::seed_from_u64(seed),
+            start,
+            now: start,
+            t0,
+            session: Session::new(session_config(), Box::new(NoReadings)),
+            journal: Journal::in_memory().expect("an in-memory journal opens"),
+            host: HostCore::new(protocol.wire(), host_config(), start),
+            device: DeviceCore::new(
+                protocol.wire(),
+                ValidatorModel::new(protocol, Timing::default()),
+            ),
+            table: BTreeSet::new(),
+            customer: Customer::Away {
+                next_arrival: start + Duration::from_secs(5),
+            },
+            receipts: VecDeque::new(),
+            fail_next_fiscal: false,
+            paper_out: false,
+            crash_before_journal: false,
+            next_fault: start + Duration::from_secs(30),
+            technician_at: None,
+            closing: false,
+            sessions: 0,
+            bills_inserted: 0,
+            faults: FAULTS.iter().map(|f| (*f, 0)).collect(),
+            trace: Vec::new(),
+            violations: Vec::new(),
+        };
+        kiosk.session.begin_recovery(t0);
+        kiosk
+    }
+
+    fn wall(&self) -> DateTime<Utc> {
+        self.t0 + chrono::Duration::from_std(self.now - self.start).unwrap_or_default()
+    }
+
+    /// One step: advance the clock to the next thing that happens, then let it happen.
+    fn step(&mut self) {
+        let next = self.next_wake();
+        self.now = next.max(self.now + Duration::from_millis(1));
+        let now = self.now;
+        let wall = self.wall();
+        if self.session.poll_timeout().is_some_and(|t| t <= wall) {
+            self.session.handle_timeout(wall);
+            self.drain();
+        }
+        if now >= self.next_fault && !self.closing {
+            self.inject_fault();
+        }
+        if self.technician_at.is_some_and(|t| now >= t) {
+            self.technician();
+        }
+        self.customer_acts();
+        self.answer_receipts();
+        self.exchange();
+        self.check_every_step();
+    }
+
+    fn next_wake(&self) -> Instant {
+        let wall_to_instant = |t: DateTime<Utc>| {
+            let d = (t - self.t0).to_std().unwrap_or_default();
+            self.start + d
+        };
+        let far = self.now + Duration::from_secs(3_600);
+        let mut wake = [
+            Some(self.host.poll_timeout()),
+            self.device.poll_timeout(),
+            self.session.poll_timeout().map(wall_to_instant),
+            Some(self.next_fault),
+            self.technician_at,
+            self.receipts.front().map(|(t, _)| *t),
+            Some(match self.customer {
+                Customer::Away { next_arrival } => next_arrival,
+                Customer::Active { at, .. } => at,
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(self.now);
+        // Nobody at the kiosk and nothing in flight: skip the idle polling to the next event.
+        let quiet = matches!(self.customer, Customer::Away { .. })
+            && self.session.is_idle()
+            && self.receipts.is_empty()
+            && self.device.model.status() == DeviceStatus::Disabled;
+        if quiet {
+            let skip_to = [
+                Some(self.next_fault),
+                self.technician_at,
+                match self.customer {
+                    Customer::Away { next_arrival } => Some(next_arrival),
+                    Customer::Active { .. } => None,
+                },
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(wake)
+            .min(far);
+            if skip_to > wake {
+                wake = skip_to;
+            }
+        }
+        wake
+    }
+
+    fn fault(&mut self, kind: &'static str) {
+        *self.faults.entry(kind).or_default() += 1;
+        let at = self.now - self.start;
+        let status = self.device.model.status();
+        self.trace
+            .push(format!("{:.3}s {kind} ({status:?})", at.as_secs_f64()));
+        if self.trace.len() > 40 {
+            self.trace.remove(0);
+        }
+    }
+
+    fn inject_fault(&mut self) {
+        // Faults come more often while money moves, so every bill state gets hit.
+        let busy = !self.session.is_idle();
+        let gap = if busy { 200..6_000 } else { 30_000..600_000 };
+        self.next_fault = self.now + Duration::from_millis(self.rng.gen_range(gap));
+        let now = self.now;
+        // Weighted: the bill path's faults most, whole-process crashes least.
+        const WEIGHTS: [u32; 9] = [4, 4, 2, 2, 2, 1, 2, 1, 1];
+        let mut pick = self.rng.gen_range(0..WEIGHTS.iter().sum::<u32>());
+        let kind = WEIGHTS
+            .iter()
+            .position(|w| {
+                let hit = pick < *w;
+                pick = pick.saturating_sub(*w);
+                hit
+            })
+            .unwrap_or(0);
+        match kind {
+            0 => {
+                self.fault("power_loss");
+                let off = Duration::from_millis(self.rng.gen_range(50..2_500));
+                self.device.power_loss(now, off);
+            }
+            1 => {
+                self.fault("jam");
+                self.device.model.jam(now);
+                let visit = Duration::from_secs(self.rng.gen_range(30..600));
+                self.technician_at.get_or_insert(now + visit);
+            }
+            2 => {
+                self.fault("garbled_reply");
+                self.device.faults.garble_replies += self.rng.gen_range(1..4);
+            }
+            3 => {
+                self.fault("lost_ack");
+                self.device.faults.drop_acks += 1;
+            }
+            4 => {
+                self.fault("slow_replies");
+                self.device.faults.reply_delay = Duration::from_millis(self.rng.gen_range(0..190));
+            }
+            5 => {
+                self.fault("crash");
+                self.crash();
+            }
+            6 => {
+                self.fault("crash_before_journal");
+                self.crash_before_journal = true;
+            }
+            7 => {
+                self.fault("fiscal_failure");
+                self.fail_next_fiscal = true;
+            }
+            _ => {
+                self.fault("paper_out");
+                self.paper_out = !self.paper_out;
+            }
+        }
+    }
+
+    /// The process dies: every piece of memory is gone; the core is rebuilt from the journal and
+    /// a fresh driver opens the port. The validator (its own power) keeps going.
+    fn crash(&mut self) {
+        let day = self.wall().date_naive();
+        let events = self.journal.events().unwrap_or_default();
+        let ledger = Ledger::replay(events.iter().map(|(seq, e)| (*seq, day, e)));
+        let mut config = session_config();
+        config.first_document_no = self.journal.last_seq() + 1;
+        self.session = Session::new(config, Box::new(NoReadings));
+        self.session.restore(ledger);
+        self.session.begin_recovery(self.wall());
+        self.host = HostCore::new(Protocol::Ccnet.wire(), host_config(), self.now);
+        self.receipts.clear();
+        self.table.clear();
+        if let Customer::Active { .. } = self.customer {
+            // The customer sees a blank screen and leaves.
+            self.leave();
+        }
+    }
+
+    fn leave(&mut self) {
+        let pause = Duration::from_secs(self.rng.gen_range(20..600));
+        self.customer = Customer::Away {
+            next_arrival: self.now + pause,
+        };
+    }
+
+    /// The technician clears the jam and resolves stuck notes from what they find.
+    fn technician(&mut self) {
+        self.technician_at = None;
+        if !self.session.is_idle() {
+            self.technician_at = Some(self.now + Duration::from_secs(60));
+            return;
+        }
+        let _ = self.device.model.clear_jam(self.now);
+        self.resolve_stuck_notes();
+    }
+
+    /// Notes in the cassette that the journal does not count are the stuck notes found there;
+    /// the others were in the bill path and are handed back.
+    fn resolve_stuck_notes(&mut self) {
+        let mut surplus = self.device.model.stacked_total();
+        for (d, n) in self.session.ledger().cassette.clone() {
+            if let Some(m) = surplus.get_mut(&d) {
+                *m = m.saturating_sub(n);
+            }
+        }
+        let notes: Vec<_> = self
+            .session
+            .ledger()
+            .stuck_notes
+            .values()
+            .cloned()
+            .collect();
+        for note in notes {
+            let d = note.denomination.kopecks();
+            let found = surplus.get(&d).copied().unwrap_or(0) > 0;
+            if found {
+                if let Some(m) = surplus.get_mut(&d) {
+                    *m -= 1;
+                }
+            }
+            self.session
+                .resolve_stuck_note(&note.reference, found, self.wall());
+            self.drain();
+        }
+    }
+
+    fn customer_acts(&mut self) {
+        match self.customer {
+            Customer::Away { next_arrival } if self.now >= next_arrival && !self.closing => {
+                if self.session.is_idle() && !self.session.is_recovering() {
+                    self.sessions += 1;
+                    let bills = self.rng.gen_range(1..5);
+                    self.customer = Customer::Active {
+                        at: self.now,
+                        bills_left: bills,
+                    };
+                    self.ui(Intent::Start(Purpose::Pay));
+                } else {
+                    self.customer = Customer::Away {
+                        next_arrival: self.now + Duration::from_secs(30),
+                    };
+                }
+            }
+            Customer::Active { at, bills_left } if self.now >= at => {
+                let think = Duration::from_millis(self.rng.gen_range(300..4_000));
+                self.customer = Customer::Active {
+                    at: self.now + think,
+                    bills_left,
+                };
+                self.customer_screen(bills_left);
+            }
+            _ => {}
+        }
+    }
+
+    fn customer_screen(&mut self, bills_left: u8) {
+        let screen = self.session.view().screen;
+        let roll = self.rng.gen_range(0..100);
+        match screen {
+            Screen::Welcome => self.leave(),
+            Screen::AccountEntry { .. } => self.ui(Intent::SubmitAccount("1000000001".into())),
+            Screen::Summary { .. } if roll < 3 => self.ui(Intent::Home),
+            Screen::Summary { cash, .. } if cash => self.ui(Intent::PayCash),
+            Screen::Summary { .. } => self.ui(Intent::Home),
+            Screen::Cash { busy: true, .. } => {}
+            Screen::Cash { .. } if roll < 2 => self.walk_away(),
+            Screen::Cash { .. } if roll < 4 => self.ui(Intent::Cancel),
+            Screen::Cash { accepted, .. } if bills_left > 0 && !accepted.is_empty() => {
+                let bill = accepted[self.rng.gen_range(0..accepted.len())];
+                let rubles = bill.kopecks() / 100;
+                if self.device.model.insert(rubles, self.now).is_ok() {
+                    self.bills_inserted += 1;
+                    self.customer = Customer::Active {
+                        at: self.now + Duration::from_millis(800),
+                        bills_left: bills_left - 1,
+                    };
+                }
+            }
+            Screen::Cash { .. } => self.ui(Intent::FinishCash),
+            Screen::ReceiptChoice { paper, .. } if roll < 3 => {
+                let _ = paper;
+                self.walk_away();
+            }
+            Screen::ReceiptChoice { paper: true, .. } => {
+                self.ui(Intent::ChooseReceipt(ReceiptChoice::Paper))
+            }
+            Screen::ReceiptChoice { .. } => {
+                self.ui(Intent::ChooseReceipt(ReceiptChoice::ScreenOnly))
+            }
+            Screen::Done { .. } | Screen::Notice { .. } => {
+                self.ui(Intent::Home);
+                self.leave();
+            }
+            Screen::LookingUp { .. } | Screen::Processing { .. } => {}
+            _ => self.ui(Intent::Home),
+        }
+    }
+
+    /// The customer leaves mid-payment: the session's idle timeout ends it.
+    fn walk_away(&mut self) {
+        self.leave();
+    }
+
+    fn ui(&mut self, intent: Intent) {
+        self.session.handle(Input::Ui(intent), self.wall());
+        self.drain();
+    }
+
+    fn device_input(&mut self, input: DeviceInput) {
+        self.session.handle(Input::Device(input), self.wall());
+        self.drain();
+    }
+
+    /// Carries out the session's outputs in order, the way the runtime does.
+    fn drain(&mut self) {
+        while let Some(output) = self.session.poll_output() {
+            match output {
+                Output::Journal(event) => {
+                    if let Err(e) = self.journal.append(&event, self.wall()) {
+                        self.violations.push(format!("journal append failed: {e}"));
+                    }
+                }
+                Output::LookupAccount { .. } => {
+                    self.receipts
+                        .push_back((self.now + Duration::from_millis(200), output));
+                }
+                Output::Bill(command) => {
+                    let now = self.now;
+                    let driver = driver_command(&command, &self.table);
+                    self.host.handle_command(HostCommand::Bill(driver), now);
+                }
+                Output::Fiscalise(_) | Output::PrintReceipt { .. } => {
+                    let delay = Duration::from_millis(self.rng.gen_range(100..1_500));
+                    self.receipts.push_back((self.now + delay, output));
+                }
+                Output::Card(_) | Output::PrintSlip(_) => {}
+            }
+        }
+    }
+
+    /// The receipt task and the back office's account lookup, answering in order.
+    fn answer_receipts(&mut self) {
+        while self.receipts.front().is_some_and(|(t, _)| *t <= self.now) {
+            let Some((_, output)) = self.receipts.pop_front() else {
+                return;
+            };
+            let input = match output {
+                Output::LookupAccount { .. } => DeviceInput::AccountFound(demo_account()),
+                Output::Fiscalise(req) if std::mem::take(&mut self.fail_next_fiscal) => {
+                    DeviceInput::FiscalisationFailed {
+                        receipt_id: req.receipt_id,
+                        reason: "fiscal module error (simulated)".into(),
+                    }
+                }
+                Output::Fiscalise(req) => DeviceInput::Fiscalised {
+                    receipt_id: req.receipt_id,
+                    fiscal: backend_sync::event::FiscalAttributes {
+                        fn_number: "9999078900000001".into(),
+                        fd_number: 1,
+                        fiscal_sign: "0000000001".into(),
+                        shift_number: 1,
+                        time: "2026-12-01T09:00".into(),
+                        qr: "t=20261201T0900&s=1.00&fn=9999078900000001&i=1&fp=1&n=1".into(),
+                    },
+                    printed_by_register: false,
+                },
+                Output::PrintReceipt { receipt_id } if self.paper_out => DeviceInput::PrintFailed {
+                    receipt_id,
+                    reason: "paper out (simulated)".into(),
+                },
+                Output::PrintReceipt { receipt_id } => DeviceInput::Printed { receipt_id },
+                _ => continue,
+            };
+            self.device_input(input);
+        }
+    }
+
+    /// Moves bytes between the host core and the validator, and the host's events to the core.
+    fn exchange(&mut self) {
+        let now = self.now;
+        if now >= self.host.poll_timeout() {
+            self.host.handle_timeout(now);
+        }
+        for _ in 0..8 {
+            let mut moved = false;
+            while let Some(bytes) = self.host.poll_transmit() {
+                self.device.handle_input(&bytes, now);
+                moved = true;
+            }
+            while let Some(bytes) = self.device.poll_transmit(now) {
+                self.host.handle_input(&bytes, now);
+                moved = true;
+            }
+            while let Some(event) = self.host.poll_event() {
+                moved = true;
+                self.on_bill_event(event);
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn on_bill_event(&mut self, event: BillEvent) {
+        let now = self.now;
+        if let BillEvent::Ready { bill_table, .. } = &event {
+            self.table = bill_table
+                .bills
+                .iter()
+                .map(|b| b.denomination_kopecks)
+                .collect();
+        }
+        let token = match &event {
+            BillEvent::Stacked { token, .. } | BillEvent::Returned { token, .. } => Some(*token),
+            _ => None,
+        };
+        if token.is_some() && std::mem::take(&mut self.crash_before_journal) {
+            // Dies between the report and its journal entry: the device must repeat it.
+            self.crash();
+            return;
+        }
+        let ready = matches!(event, BillEvent::Ready { .. });
+        if let Some(input) = session_input(&event) {
+            self.device_input(input);
+        }
+        if ready && self.session.is_recovering() {
+            self.device_input(DeviceInput::BillValidatorSettled);
+        }
+        if let Some(token) = token {
+            // Journaled (the in-memory journal is durable on return): the device may be told.
+            self.host.handle_command(HostCommand::Confirm(token), now);
+        }
+    }
+
+    /// Invariants that hold at every step: nothing is credited that is not in the cassette.
+    fn check_every_step(&mut self) {
+        let device = self.device.model.stacked_total();
+        for (d, n) in self.session.ledger().cassette.clone() {
+            if device.get(&d).copied().unwrap_or(0) < n {
+                self.violations.push(format!(
+                    "{n} × {d} kopecks credited as stacked, the validator stacked {}",
+                    device.get(&d).copied().unwrap_or(0)
+                ));
+            }
+        }
+    }
+
+    /// No more faults: the technician comes, customers leave, every deadline passes.
+    fn settle(&mut self) {
+        self.device.faults.reply_delay = Duration::ZERO;
+        self.device.faults.garble_replies = 0;
+        self.device.faults.drop_acks = 0;
+        self.crash_before_journal = false;
+        self.fail_next_fiscal = false;
+        self.paper_out = false;
+        self.closing = true;
+        let _ = self.device.model.clear_jam(self.now);
+        self.technician_at = None;
+        self.customer = Customer::Away {
+            next_arrival: self.now,
+        };
+        self.settle_until_quiet(Duration::from_secs(2 * 3600));
+        self.resolve_stuck_notes();
+        self.settle_until_quiet(Duration::from_secs(600));
+        self.check_at_end();
+    }
+
+    /// Steps until nothing is left to do (or `limit` of simulated time passed).
+    fn settle_until_quiet(&mut self, limit: Duration) {
+        let until = self.now + limit;
+        while self.now < until && self.violations.is_empty() {
+            self.step();
+            let done = self.session.is_idle()
+                && !self.session.is_recovering()
+                && self.receipts.is_empty()
+                && self.session.next_fiscal_retry().is_none()
+                && self.session.ledger().unreceipted.is_empty();
+            if done {
+                return;
+            }
+        }
+    }
+
+    fn check_at_end(&mut self) {
+        let ledger = self.session.ledger().clone();
+        if !self.session.is_idle() {
+            self.violations.push(format!(
+                "the session never ended: {:?}",
+                self.session.view().screen
+            ));
+        }
+        if !ledger.open_payments.is_empty() {
+            self.violations.push(format!(
+                "payments left open: {:?}",
+                ledger.open_payments.keys()
+            ));
+        }
+        if !ledger.stuck_notes.is_empty() {
+            self.violations.push(format!(
+                "stuck notes left unresolved: {:?}",
+                ledger.stuck_notes.keys()
+            ));
+        }
+        if let Some(p) = ledger.unreceipted.keys().next() {
+            let history: Vec<String> = self
+                .journal
+                .events()
+                .unwrap_or_default()
+                .iter()
+                .filter(|(_, e)| serde_json::to_string(e).is_ok_and(|j| j.contains(p.as_str())))
+                .map(|(seq, e)| format!("{seq} {}", e.kind()))
+                .collect();
+            self.violations.push(format!(
+                "credited payment {p} has no receipt; its entries: {history:?}"
+            ));
+        }
+        // Every note in the cassette is credited to exactly one payment.
+        if ledger.cassette.clone() != self.device.model.stacked_total() {
+            self.violations.push(format!(
+                "the journal counts {:?} in the cassette, the validator stacked {:?}",
+                ledger.cassette.clone(),
+                self.device.model.stacked_total()
+            ));
+        }
+        let events = self.journal.events().unwrap_or_default();
+        let credited: i64 = events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                JournalEvent::PaymentCompleted { total_kopecks, .. } => Some(*total_kopecks),
+                _ => None,
+            })
+            .sum();
+        let stacked: i64 = ledger
+            .cassette
+            .clone()
+            .iter()
+            .map(|(d, n)| d * i64::from(*n))
+            .sum();
+        if credited != stacked {
+            self.violations
+                .push(format!("credited {credited} kopecks, stacked {stacked}"));
+        }
+        // One fiscal document per credited payment.
+        let mut receipts: BTreeMap<String, u32> = BTreeMap::new();
+        for (_, e) in &events {
+            if let JournalEvent::ReceiptFiscalised {
+                payment_id: Some(p),
+                ..
+            } = e
+            {
+                *receipts.entry(p.clone()).or_default() += 1;
+            }
+        }
+        if let Some((p, n)) = receipts.iter().find(|(_, n)| **n > 1) {
+            self.violations
+                .push(format!("payment {p} has {n} fiscal documents"));
+        }
+        // The ledger rebuilt from the journal is the live one.
+        let day = self.wall().date_naive();
+        let replayed = Ledger::replay(events.iter().map(|(seq, e)| (*seq, day, e)));
+        if replayed.cassette != ledger.cassette || replayed.stuck_notes != ledger.stuck_notes {
+            self.violations
+                .push("the ledger rebuilt from the journal differs from the live one".into());
+        }
+        if let Err(e) = self.journal.verify() {
+            self.violations
+                .push(format!("the journal's chain does not verify: {e}"));
+        }
+    }
+
+    fn stuck_notes_seen(&self) -> u64 {
+        self.journal
+            .events()
+            .unwrap_or_default()
+            .iter()
+            .filter(|(_, e)| matches!(e, JournalEvent::BillStuck { .. }))
+            .count() as u64
+    }
+}
+
+/// The cash simulation enters no readings.
+struct NoReadings;
+impl crate::session::ReadingRules for NoReadings {
+    fn check_meter(
+        &self,
+        _account: &CustomerAccount,
+        _meter: &crate::session::MeterInfo,
+        _inputs: &[crate::session::ReadingInput],
+        _now: DateTime<Utc>,
+    ) -> Result<Vec<(String, u64)>, crate::session::Refused<crate::session::ReadingProblem>> {
+        Ok(Vec::new())
+    }
+}
