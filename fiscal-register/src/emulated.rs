@@ -14,8 +14,9 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::tlv::{Tlv, TlvWriter};
-use super::*;
+use crate::document::FiscalDocument;
+use crate::interface::*;
+use crate::tlv::{Tlv, TlvWriter};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Shift {

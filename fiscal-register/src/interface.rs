@@ -1,21 +1,13 @@
-//! 54-FZ fiscal documents (FFD 1.2) and the interface to a fiscal module.
+//! The interface to a fiscal module: the trait, what it returns and why it refuses.
 //!
 //! Two shapes of fiscal register serve kiosks: a kiosk KKT that prints the receipt itself on the
 //! printer wired to it, and a module whose attributes we print over ESC/POS. Both answer
 //! [`FiscalModule::register`] with a [`FiscalResult`]; `printed_by_module` tells which happened.
 
-mod document;
-mod emulated;
-pub mod tlv;
-
-pub use document::{
-    qr_string, AgentData, AgentType, FiscalDocument, Item, PaymentMethod, Payments, Seller,
-    SettlementType, Subject, Supplier, TaxSystem, VatRate, FNS_SITE,
-};
-pub use emulated::{fiscal_sign, verify_fiscal_sign, EmulatedFiscalModule};
-
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
+
+use crate::document::FiscalDocument;
 
 /// The longest a shift may stay open (54-FZ): registering after that is refused.
 pub const MAX_SHIFT_HOURS: i64 = 24;
