@@ -6,11 +6,31 @@ use serde::{Deserialize, Serialize};
 use crate::interface::{FiscalError, FiscalResult};
 use crate::tlv::{Tlv, TlvWriter};
 
-/// Tag 1054, settlement type. Kiosks only take income.
+/// Tag 1054, settlement type. Kiosks only take income; the others are what a fiscal storage
+/// may report for documents made by other software on the same KKT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SettlementType {
     /// Приход.
     Income = 1,
+    /// Возврат прихода.
+    IncomeReturn = 2,
+    /// Расход.
+    Expense = 3,
+    /// Возврат расхода.
+    ExpenseReturn = 4,
+}
+
+impl SettlementType {
+    /// The type for a tag 1054 value.
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(SettlementType::Income),
+            2 => Some(SettlementType::IncomeReturn),
+            3 => Some(SettlementType::Expense),
+            4 => Some(SettlementType::ExpenseReturn),
+            _ => None,
+        }
+    }
 }
 
 /// Tag 1055, the seller's tax system (a bit in the FFD bit field).

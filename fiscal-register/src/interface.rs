@@ -7,7 +7,7 @@
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
-use crate::document::FiscalDocument;
+use crate::document::{FiscalDocument, SettlementType};
 
 /// The longest a shift may stay open (54-FZ): registering after that is refused.
 pub const MAX_SHIFT_HOURS: i64 = 24;
@@ -58,9 +58,17 @@ pub struct ZReport {
     pub income: i64,
     pub cash: i64,
     pub electronic: i64,
+    /// False when the module could not say how `income` splits into cash and electronic (a
+    /// KKT read through FF0Ah reports receipt totals only); `cash` and `electronic` are then 0.
+    #[serde(default = "yes")]
+    pub payments_split: bool,
     /// FD number of the shift-closing report itself.
     pub fd_number: u32,
     pub fiscal_sign: u32,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The state of the fiscal storage.
@@ -69,10 +77,71 @@ pub struct FnStatus {
     pub fn_number: String,
     pub shift_open: bool,
     pub shift: u32,
+    /// When the open shift was opened, where the module knows it.
     pub shift_opened_at: Option<NaiveDateTime>,
     /// True when the open shift is older than 24 hours and must be closed before any sale.
     pub shift_expired: bool,
+    /// The number of the last fiscal document the FN made (tag 1040).
     pub last_fd_number: u32,
+    /// A receipt was begun and not closed (cancel it with
+    /// [`FiscalModule::cancel_open_receipt`] before selling again).
+    #[serde(default)]
+    pub open_receipt: bool,
+    #[serde(default)]
+    pub warnings: FnWarnings,
+}
+
+/// What the fiscal storage warns about, well before it stops the kiosk.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FnWarnings {
+    /// The FN archive is 90% full.
+    pub memory_near_full: bool,
+    /// The FN's crypto resource ends within 30 days.
+    pub resource_ending: bool,
+    /// The FN must be replaced within 3 days.
+    pub urgent_replacement: bool,
+    /// The OFD has not answered in time.
+    pub ofd_timeout: bool,
+    /// Documents the OFD has not confirmed.
+    pub unsent_documents: u32,
+    /// When the oldest of them was made (the FN blocks at 30 days).
+    pub oldest_unsent: Option<NaiveDateTime>,
+}
+
+/// What kind of fiscal document an FD number holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DocumentKind {
+    /// A receipt (кассовый чек) and its settlement type, tag 1054.
+    Receipt(SettlementType),
+    /// Report on opening a shift.
+    ShiftOpen { shift: u16 },
+    /// Report on closing a shift.
+    ShiftClose { shift: u16 },
+    /// Any other document, by its FFD type number.
+    Other(u8),
+}
+
+/// A fiscal document read back from the FN by number (what Shtrih's FF0Ah returns).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FoundDocument {
+    pub fd_number: u32,
+    pub kind: DocumentKind,
+    /// The receipt total in kopecks (tag 1020); None for reports.
+    pub total: Option<i64>,
+    /// Date and time of the document (tag 1012); a KKT reports it to the minute.
+    pub time: NaiveDateTime,
+    /// Fiscal sign, tag 1077.
+    pub fiscal_sign: u32,
+    /// The OFD has confirmed it.
+    pub acknowledged_by_ofd: bool,
+}
+
+impl FoundDocument {
+    /// True when this is the receipt `document` would have made.
+    pub fn matches(&self, document: &FiscalDocument) -> bool {
+        self.kind == DocumentKind::Receipt(document.settlement)
+            && self.total == Some(document.total())
+    }
 }
 
 /// Why a fiscal operation was refused.
@@ -93,6 +162,26 @@ pub enum FiscalError {
     State(String),
     #[error("fiscal module I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The KKT refused or the link failed; see [`crate::shtrih::ShtrihError::outcome_unknown`].
+    #[error("KKT: {0}")]
+    Kkt(#[from] crate::shtrih::ShtrihError),
+}
+
+impl FiscalError {
+    /// The text for the service screen.
+    pub fn message_ru(&self) -> String {
+        match self {
+            FiscalError::ShiftClosed => "Смена не открыта".into(),
+            FiscalError::ShiftAlreadyOpen(n) => format!("Смена № {n} уже открыта"),
+            FiscalError::ShiftExpired { shift, .. } => {
+                format!("Смена № {shift} открыта более 24 часов; закройте её")
+            }
+            FiscalError::InvalidDocument(_) => "Неверные данные чека".into(),
+            FiscalError::State(_) => "Состояние фискального модуля неверно".into(),
+            FiscalError::Io(_) => "Ошибка ввода-вывода фискального модуля".into(),
+            FiscalError::Kkt(e) => e.text_ru(),
+        }
+    }
 }
 
 /// A fiscal register: an emulated module, or a kiosk KKT driver (Shtrih, ATOL) in a later issue.
@@ -109,4 +198,28 @@ pub trait FiscalModule: Send {
     fn close_shift(&mut self, now: NaiveDateTime) -> Result<ZReport, FiscalError>;
     /// The fiscal storage's state.
     fn status(&self, now: NaiveDateTime) -> Result<FnStatus, FiscalError>;
+    /// Reads back fiscal document `fd_number`; None when the FN has no such document.
+    fn find_document(&mut self, fd_number: u32) -> Result<Option<FoundDocument>, FiscalError>;
+    /// Cancels a receipt that was begun and not closed; false when none was open.
+    fn cancel_open_receipt(&mut self, now: NaiveDateTime) -> Result<bool, FiscalError>;
+
+    /// Exactly-once recovery: the receipt made for `expected` after FD `after_fd` (the last FD
+    /// number journaled before the sale was sent), if the FN holds one. Reads the FN status,
+    /// then each newer document; a receipt of the same settlement type and total is the sale.
+    fn find_registered(
+        &mut self,
+        after_fd: u32,
+        expected: &FiscalDocument,
+        now: NaiveDateTime,
+    ) -> Result<Option<FoundDocument>, FiscalError> {
+        let last = self.status(now)?.last_fd_number;
+        for fd in (after_fd + 1)..=last {
+            if let Some(found) = self.find_document(fd)? {
+                if found.matches(expected) {
+                    return Ok(Some(found));
+                }
+            }
+        }
+        Ok(None)
+    }
 }

@@ -14,6 +14,7 @@ mod document;
 mod emulated;
 mod interface;
 pub mod sample;
+pub mod shtrih;
 pub mod tlv;
 
 pub use document::{
@@ -22,5 +23,6 @@ pub use document::{
 };
 pub use emulated::{fiscal_sign, verify_fiscal_sign, EmulatedFiscalModule};
 pub use interface::{
-    FiscalError, FiscalModule, FiscalResult, FnStatus, ShiftInfo, ZReport, MAX_SHIFT_HOURS,
+    DocumentKind, FiscalError, FiscalModule, FiscalResult, FnStatus, FnWarnings, FoundDocument,
+    ShiftInfo, ZReport, MAX_SHIFT_HOURS,
 };
