@@ -12,10 +12,11 @@ pub mod link;
 mod port;
 mod register;
 pub mod session;
+pub mod testkit;
 
 pub use commands::{Reply, Request};
 pub use driver::{DriverConfig, ShtrihDriver};
 pub use errors::{ErrorCode, ShtrihError};
 pub use link::LinkConfig;
-pub use register::{Exchange, ShtrihRegister};
+pub use register::{sale_requests, Exchange, ShtrihRegister};
 pub use session::{HostSession, RequestId, SessionEvent};

@@ -54,6 +54,15 @@ impl<E: Exchange> ShtrihRegister<E> {
         }
     }
 
+    /// Runs `f` on the transport (tests reach the emulator behind it this way).
+    pub fn with_exchange<T>(&self, f: impl FnOnce(&mut E) -> T) -> Result<T, FiscalError> {
+        let mut exchange = self
+            .exchange
+            .lock()
+            .map_err(|_| FiscalError::State("KKT exchange poisoned by a panic".into()))?;
+        Ok(f(&mut exchange))
+    }
+
     fn call(&self, request: Request) -> Result<Reply, FiscalError> {
         let mut exchange = self
             .exchange

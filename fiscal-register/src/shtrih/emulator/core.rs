@@ -33,6 +33,8 @@ pub enum Fault {
     OfdOffline,
     /// The next FF45 registers the receipt but its answer is never sent.
     LoseAnswerAfterRegistration,
+    /// The next run of this command happens but its answer is never sent.
+    LoseNextAnswerTo(Command),
     /// The KKT is switched off: nothing is answered.
     Silent,
 }
@@ -59,6 +61,7 @@ pub struct KktCore {
     password: u32,
     clock: (Instant, NaiveDateTime),
     lose_next_registration_answer: bool,
+    lose_next_answer: Option<Command>,
     silent: bool,
     printed: VecDeque<Printed>,
     /// Commands executed, in order (tests count FF45s).
@@ -73,6 +76,7 @@ impl KktCore {
             password: config.password,
             clock: (now, config.start_time),
             lose_next_registration_answer: false,
+            lose_next_answer: None,
             silent: false,
             printed: VecDeque::new(),
             executed: Vec::new(),
@@ -104,6 +108,9 @@ impl KktCore {
                 }
             }
             Fault::LoseAnswerAfterRegistration => self.lose_next_registration_answer = active,
+            Fault::LoseNextAnswerTo(command) => {
+                self.lose_next_answer = active.then_some(command);
+            }
             Fault::Silent => self.silent = active,
         }
     }
@@ -168,9 +175,14 @@ impl KktCore {
         };
         let answer = answer.finish();
         let registered = command == commands::CLOSE_CHECK && answer.get(2) == Some(&0);
-        if registered && self.lose_next_registration_answer {
-            self.lose_next_registration_answer = false;
-            tracing::warn!("fault: the answer to a registered receipt is lost");
+        let targeted = self.lose_next_answer == Some(command);
+        if (registered && self.lose_next_registration_answer) || targeted {
+            if targeted {
+                self.lose_next_answer = None;
+            } else {
+                self.lose_next_registration_answer = false;
+            }
+            tracing::warn!(%command, "fault: the answer is lost");
             self.link.lose_answer();
             return;
         }
