@@ -1,11 +1,13 @@
 //! Every error code a Shtrih-M KKT answers with, as a typed value with the Russian text the
 //! service screen shows, and the errors of the host link and session.
 //!
-//! Codes 01h–2Fh come from the fiscal storage (ФН) and are passed through by the KKT; the rest
-//! are the KKT's own. Source: "Протокол ККТ Штрих-М, версия 2.0", appendix "Коды ошибок" and
-//! the FN command document ("Протокол ФР (Команды работы с ФН)"), both in Shtrih-M's
-//! `javapos_shtrih/Doc/SHTRIH/`. Under FFD 1.2 firmware the FN codes keep their numbers; the
-//! marking-code errors (30h–3Fh range of the FN) are reported by the KKT as the FN codes below.
+//! Codes 01h–20h (and 2Fh, 30h) come from the fiscal storage (ФН) and are passed through by the
+//! KKT; the rest are the KKT's own. Sources: the KKT codes of "Протокол ККТ 2.0" (appendix
+//! "Коды ошибок", `javapos_shtrih/Doc/SHTRIH/ПротоколККТ_2.0_11_asemenov_rev1.docx`), whose
+//! 01h–25h were the old fiscal memory's (ФП) and are replaced in FN firmware by the FN table of
+//! "Протокол ФР (Команды работы с ФН).docx" (01h–20h), completed with 0Ah–0Eh, 2Fh and 30h of
+//! the later FN firmware. The EKLZ codes (A1h–B2h) belong to pre-FN machines and are left out:
+//! they arrive as `Unknown` with their number.
 
 macro_rules! error_codes {
     ($( $code:literal => $name:ident, $text:literal; )*) => {
@@ -71,11 +73,15 @@ error_codes! {
     0x15 => FnOfdWaitExhausted, "ФН: превышено время ожидания передачи сообщения в ОФД (30 дней)";
     0x16 => FnShiftOver24h, "ФН: продолжительность смены более 24 часов";
     0x17 => FnBadTimeDifference, "ФН: неверная разница во времени между двумя операциями";
-    0x18 => FnTagMismatchRegistration, "ФН: реквизит не соответствует установкам при регистрации";
-    0x19 => FnBadTag, "ФН: некорректный реквизит, переданный ККТ в ФН";
     0x20 => FnOfdMessageRejected, "ФН: сообщение от ОФД не может быть принято";
+    0x26 => PaidBelowTotal, "Вносимая клиентом сумма меньше суммы чека";
+    0x2B => CannotUndoPrevious, "Невозможно отменить предыдущую команду";
+    0x2C => AlreadyCleared, "Обнулённая касса (повторное гашение невозможно)";
+    0x2D => DepartmentBelowStorno, "Сумма чека по секции меньше суммы сторно";
+    0x2E => NoCashForPayout, "В ККТ нет денег для выплаты";
     0x2F => FnTimeout, "Таймаут обмена с ФН";
     0x30 => FnNoAnswer, "ФН не отвечает";
+    0x32 => FullClearingRequired, "Требуется выполнение общего гашения";
     0x33 => BadParameters, "Некорректные параметры в команде";
     0x34 => NoData, "Нет данных";
     0x35 => BadParameterForSettings, "Некорректный параметр при данных настройках";
@@ -84,6 +90,7 @@ error_codes! {
     0x38 => RomError, "Ошибка в ПЗУ";
     0x39 => FirmwareError, "Внутренняя ошибка ПО ККТ";
     0x3A => ChargeOverflowInShift, "Переполнение накопления по надбавкам в смене";
+    0x3B => ShiftAccumulationOverflow, "Переполнение накопления в смене";
     0x3C => ShiftOpenOperationImpossible, "Смена открыта – операция невозможна";
     0x3D => ShiftClosedOperationImpossible, "Смена не открыта – операция невозможна";
     0x3E => DepartmentOverflow, "Переполнение накопления по секциям в смене";
@@ -97,13 +104,14 @@ error_codes! {
     0x46 => NotEnoughCash, "Не хватает наличности в кассе";
     0x47 => TaxOverflowInShift, "Переполнение накопления по налогам в смене";
     0x48 => ReceiptTotalOverflow, "Переполнение итога чека";
+    0x49 => NotInThisReceiptType, "Операция невозможна в открытом чеке данного типа";
     0x4A => ReceiptOpen, "Открыт чек – операция невозможна";
     0x4B => ReceiptBufferFull, "Буфер чека переполнен";
     0x4C => TaxTurnoverOverflow, "Переполнение накопления по обороту налогов в смене";
     0x4D => CashlessAboveTotal, "Вносимая безналичной оплатой сумма больше суммы чека";
     0x4E => ShiftOver24h, "Смена превысила 24 часа";
     0x4F => WrongPassword, "Неверный пароль";
-    0x50 => PrintingPrevious, "Идёт печать результатов выполнения предыдущей команды";
+    0x50 => PrintingPrevious, "Идёт печать предыдущей команды";
     0x51 => CashOverflowInShift, "Переполнение накоплений наличными в смене";
     0x52 => Payment2OverflowInShift, "Переполнение накоплений по типу оплаты 2 в смене";
     0x53 => Payment3OverflowInShift, "Переполнение накоплений по типу оплаты 3 в смене";
@@ -112,10 +120,11 @@ error_codes! {
     0x56 => NoDocumentToRepeat, "Нет документа для повтора";
     0x58 => WaitingContinuePrint, "Ожидание команды продолжения печати";
     0x59 => DocumentOpenedByOther, "Документ открыт другим оператором";
+    0x5A => DiscountAboveReceipt, "Скидка превышает накопления в чеке";
     0x5B => ChargeRange, "Переполнение диапазона надбавок";
     0x5C => Low24V, "Понижено напряжение 24 В";
     0x5D => TableUndefined, "Таблица не определена";
-    0x5E => WrongOperation, "Неверная операция";
+    0x5E => WrongOperation, "Некорректная операция";
     0x5F => NegativeReceiptTotal, "Отрицательный итог чека";
     0x60 => MultiplyOverflow, "Переполнение при умножении";
     0x61 => PriceRange, "Переполнение диапазона цены";
@@ -127,6 +136,7 @@ error_codes! {
     0x69 => TaxTurnoverMoneyOverflow, "Переполнение денег по обороту налогов";
     0x6A => I2cPowerFailure, "Ошибка питания в момент ответа по I2C";
     0x6B => NoReceiptPaper, "Нет чековой ленты";
+    0x6C => NoJournalPaper, "Нет контрольной ленты";
     0x6D => NotEnoughTax, "Не хватает денег по налогу";
     0x6E => TaxMoneyOverflow, "Переполнение денег по налогу";
     0x6F => PayoutOverflowInShift, "Переполнение по выплате в смене";
@@ -155,6 +165,7 @@ error_codes! {
     0x8C => NegativeChargeTotal, "Отрицательный итог надбавки в чеке";
     0x8D => NegativeDiscountTotal, "Отрицательный итог скидки в чеке";
     0x8E => ZeroReceiptTotal, "Нулевой итог чека";
+    0x8F => NotFiscalised, "Касса не фискализирована";
     0x90 => FieldTooLong, "Поле превышает размер, установленный в настройках";
     0x91 => OutsidePrintField, "Выход за границу поля печати при данных настройках шрифта";
     0x92 => FieldsOverlap, "Наложение полей";
@@ -164,15 +175,18 @@ error_codes! {
     0xC0 => ConfirmDateTime, "Контроль даты и времени (подтвердите дату и время)";
     0xC2 => Overvoltage, "Превышение напряжения в блоке питания";
     0xC4 => ShiftNumberMismatch, "Несовпадение номеров смен";
+    0xC6 => NoSlipDocument, "Подкладной документ отсутствует";
     0xC7 => FieldNotEditableInMode, "Поле не редактируется в данном режиме";
     0xC8 => PrinterLinkLost, "Нет связи с принтером или отсутствуют импульсы от таходатчика";
+    0xC9 => PrintHeadOverheated, "Перегрев печатающей головки";
+    0xCA => TemperatureOutOfRange, "Температура вне условий эксплуатации";
     0xCF => BadDateEntered, "Неверная дата (часы сброшены, установите дату)";
 }
 
 impl ErrorCode {
     /// True for the fiscal storage's own codes (the FN must be looked at, not the KKT).
     pub fn is_fn(self) -> bool {
-        self.byte() <= 0x30
+        matches!(self.byte(), 0x01..=0x20 | 0x2F | 0x30)
     }
 }
 

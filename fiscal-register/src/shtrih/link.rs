@@ -6,7 +6,8 @@
 //! sends ENQ; NAK means the KKT is idle and ready for a command, ACK means it has an answer
 //! pending (the host reads it, ACKs it and asks again), silence means there is no link. The
 //! host sends the frame; the KKT answers ACK (taken) or NAK (garbled, send again), runs the
-//! command and sends its answer frame, which the host ACKs (or NAKs to have it sent again).
+//! command and sends its answer frame, which the host ACKs; a garbled answer is NAKed and
+//! asked for again with ENQ ("the KKT does not repeat on NAK, it waits for ENQ").
 //!
 //! A command is never sent twice once the KKT has acknowledged it, unless it only reads
 //! (status queries): a lost answer to a sale is reported as [`ShtrihError::OutcomeUnknown`].
@@ -339,14 +340,9 @@ impl HostLink {
             self.fail(error);
             return;
         }
+        // The KKT does not resend on NAK; it repeats its answer when asked with ENQ.
         self.transmit.push_back(vec![NAK]);
-        let deadline = now + self.config.ack_timeout.max(self.config.byte_timeout * 4);
-        if let Phase::AwaitAnswer { .. } | Phase::Stale { .. } = self.phase {
-            self.phase = match self.phase {
-                Phase::Stale { .. } => Phase::Stale { deadline },
-                _ => Phase::AwaitAnswer { deadline },
-            };
-        }
+        self.enquire(now, 1);
     }
 
     fn slow_answer(&mut self, now: Instant) {

@@ -457,14 +457,14 @@ impl KktCore {
             .as_mut()
             .and_then(|r| r.items.last_mut())
             .ok_or(ErrorCode::ReceiptClosedOperationImpossible)?;
-        let tags = tlv::parse(bytes).ok_or(ErrorCode::FnBadTag)?;
+        let tags = tlv::parse(bytes).ok_or(ErrorCode::FnBadParameter)?;
         let (mut agent_type, mut name, mut phone, mut inn) = (None, None, None, None);
         for (tag, value) in tags {
             match tag {
                 1222 => agent_type = value.first().copied(),
                 1226 => inn = Some(tlv::string_value(value)),
                 1224 => {
-                    for (inner, v) in tlv::parse(value).ok_or(ErrorCode::FnBadTag)? {
+                    for (inner, v) in tlv::parse(value).ok_or(ErrorCode::FnBadParameter)? {
                         match inner {
                             1225 => name = Some(tlv::string_value(v)),
                             1171 => phone = Some(tlv::string_value(v)),
@@ -477,7 +477,7 @@ impl KktCore {
         }
         if let (Some(t), Some(name), Some(inn)) = (agent_type, name, inn) {
             item.agent = Some(AgentData {
-                agent_type: agent_type_from(t).ok_or(ErrorCode::FnBadTag)?,
+                agent_type: agent_type_from(t).ok_or(ErrorCode::FnBadParameter)?,
                 supplier: Supplier { name, inn, phone },
             });
         }
@@ -490,7 +490,7 @@ impl KktCore {
             .receipt
             .as_mut()
             .ok_or(ErrorCode::ReceiptClosedOperationImpossible)?;
-        for (tag, value) in tlv::parse(bytes).ok_or(ErrorCode::FnBadTag)? {
+        for (tag, value) in tlv::parse(bytes).ok_or(ErrorCode::FnBadParameter)? {
             match tag {
                 1036 => receipt.machine_number = Some(tlv::string_value(value)),
                 1008 => receipt.buyer_contact = Some(tlv::string_value(value)),

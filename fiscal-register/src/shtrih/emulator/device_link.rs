@@ -1,7 +1,7 @@
 //! The KKT side of the Shtrih-M link layer (sans-IO): answers ENQ with NAK (idle) or ACK plus
-//! the pending answer, acknowledges frames, resends an answer the host NAKed, and drops a
-//! frame cut short by the byte timeout. It hands whole command payloads up and takes answers
-//! down; it knows nothing of what the commands mean.
+//! the pending answer, acknowledges frames, drops a frame cut short by the byte timeout, and
+//! repeats a NAKed answer at the next ENQ. It hands whole command payloads up and takes
+//! answers down; it knows nothing of what the commands mean.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -51,11 +51,9 @@ impl DeviceLink {
                     None => self.transmit.push_back(vec![NAK]),
                 },
                 Token::Control(ACK) => self.pending = None,
-                Token::Control(NAK) => {
-                    if let Some(frame) = &self.pending {
-                        self.transmit.push_back(frame.clone());
-                    }
-                }
+                // On NAK the answer is kept and repeated at the next ENQ (protocol 2.0, "Стандартный
+                // нижний уровень").
+                Token::Control(NAK) => {}
                 Token::Frame(payload) => {
                     // A new command means the host has given up on the previous answer.
                     self.pending = None;
