@@ -50,7 +50,7 @@ fn driver_sells_through_the_emulator_on_a_pty_and_recovers_a_lost_answer() {
     assert_eq!((z.receipts, z.income), (2, doc.total() + cash.total()));
     let printed = kkt.printed();
     assert_eq!(printed.len(), 3);
-    assert!(matches!(&printed[0], Printed::Receipt { document, .. } if *document == doc));
+    assert!(matches!(&printed[0], Printed::Receipt { document, .. } if **document == doc));
 }
 
 #[tokio::test]

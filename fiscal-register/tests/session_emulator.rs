@@ -64,7 +64,7 @@ fn a_sale_goes_end_to_end_and_the_printed_receipt_is_what_was_sold() {
     else {
         panic!("nothing printed: {out:?}");
     };
-    assert_eq!(document, &doc);
+    assert_eq!(**document, doc);
     assert_eq!(printed_result, &result);
     assert!(verify_fiscal_sign(SAMPLE_KEY, &doc, &result));
     let status = reg.status(now()).unwrap();

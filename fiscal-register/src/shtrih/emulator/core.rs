@@ -521,7 +521,10 @@ impl KktCore {
             .u32(result.fiscal_sign)
             .bytes(&date_time_bytes(result.time))
             .finish();
-        self.emit(Printed::Receipt { document, result });
+        self.emit(Printed::Receipt {
+            document: Box::new(document),
+            result,
+        });
         Ok(out)
     }
 }

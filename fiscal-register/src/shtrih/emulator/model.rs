@@ -46,7 +46,7 @@ pub enum PrintState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Printed {
     Receipt {
-        document: FiscalDocument,
+        document: Box<FiscalDocument>,
         result: FiscalResult,
     },
     ShiftReport(ZReport),
