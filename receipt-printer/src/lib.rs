@@ -11,6 +11,7 @@ pub mod driver;
 pub mod emulator;
 pub mod encode;
 pub mod job;
+pub mod kkt;
 pub mod layout;
 pub mod model;
 pub mod money;
