@@ -279,3 +279,59 @@ fn fn_warnings_and_unsent_ofd_documents_reach_the_status() {
     assert_eq!(reg.status(now()).unwrap().warnings.unsent_documents, 0);
     reg.register(&sample::cash_sale(1_000), now()).unwrap();
 }
+
+/// The wire cost of the typical kiosk sale (one service, cash), for BENCHMARKS.md: bytes both
+/// ways for the sale proper (FF46, FF4D, FF0C, FF45) and for the whole `register` call (with
+/// the FN status and mode checks before and the shift query after), each byte 10 bits on an
+/// 8N1 line. Run with `--nocapture` to see the figures.
+#[test]
+fn wire_bytes_of_a_typical_cash_sale() {
+    let doc = sample::cash_sale(150_000);
+    let requests = fiscal_register::shtrih::sale_requests(&doc).unwrap();
+    let mut link = MemoryLink::new(sample_config(), LinkConfig::default());
+    for r in [
+        fiscal_register::shtrih::Request::BeginOpenShift,
+        fiscal_register::shtrih::Request::OpenShiftFn,
+    ] {
+        link.call(r).unwrap();
+    }
+    let (to_kkt, to_host) = (link.bytes_to_kkt, link.bytes_to_host);
+    let mut expected = 0;
+    for r in &requests {
+        let frame = r.encode(30).len() + 3;
+        // Host: ENQ, frame, ACK of the answer. KKT: NAK to ENQ, ACK of the frame, answer.
+        expected += 1 + frame + 1 + 1 + 1;
+        let before = link.bytes_to_kkt + link.bytes_to_host;
+        link.call(r.clone()).unwrap();
+        let moved = link.bytes_to_kkt + link.bytes_to_host - before;
+        println!(
+            "{}: command frame {frame} bytes, exchange {moved} bytes",
+            r.command()
+        );
+    }
+    let sale = link.bytes_to_kkt - to_kkt + link.bytes_to_host - to_host;
+    let answers = sale - expected;
+    let mut reg = ShtrihRegister::new(link, true);
+    let before = reg
+        .with_exchange(|l| l.bytes_to_kkt + l.bytes_to_host)
+        .unwrap();
+    reg.register(&doc, now()).unwrap();
+    let whole = reg
+        .with_exchange(|l| l.bytes_to_kkt + l.bytes_to_host)
+        .unwrap()
+        - before;
+    let ms = |bytes: usize, baud: u32| bytes as f64 * 10.0 * 1000.0 / f64::from(baud);
+    println!(
+        "sale proper: {} requests, {sale} bytes ({answers} in answer frames): {:.1} ms at 115200, {:.1} ms at 9600",
+        requests.len(),
+        ms(sale, 115_200),
+        ms(sale, 9_600)
+    );
+    println!(
+        "whole register(): {whole} bytes: {:.1} ms at 115200, {:.1} ms at 9600",
+        ms(whole, 115_200),
+        ms(whole, 9_600)
+    );
+    assert!(answers > 0 && sale > expected);
+    assert!(whole > sale);
+}

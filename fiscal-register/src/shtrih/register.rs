@@ -257,10 +257,12 @@ impl<E: Exchange> FiscalModule for ShtrihRegister<E> {
     ) -> Result<FiscalResult, FiscalError> {
         document.validate()?;
         let state = self.fn_state()?;
-        if state.open_document != 0 || matches!(self.short_status()?.mode, Mode::ReceiptOpen(_)) {
+        let mut mode = self.short_status()?.mode;
+        if state.open_document != 0 || matches!(mode, Mode::ReceiptOpen(_)) {
             self.cancel_open()?;
+            mode = self.short_status()?.mode;
         }
-        match self.short_status()?.mode {
+        match mode {
             Mode::ShiftClosed => return Err(FiscalError::ShiftClosed),
             Mode::ShiftExpired => return Err(self.expired(&state)?),
             _ => {}
