@@ -18,6 +18,8 @@ pub const Z_REPORT: Command = Command(0x41);
 pub const CANCEL_CHECK: Command = Command(0x88);
 pub const CONTINUE_PRINT: Command = Command(0xB0);
 pub const OPEN_SHIFT: Command = Command(0xE0);
+/// FCh, answered without a password: device type and name.
+pub const DEVICE_TYPE: Command = Command(0xFC);
 pub const FN_STATUS: Command = Command(0xFF01);
 pub const CANCEL_FN_DOCUMENT: Command = Command(0xFF08);
 pub const FIND_DOCUMENT: Command = Command(0xFF0A);

@@ -195,12 +195,12 @@ impl KktCore {
         data: &[u8],
         now: NaiveDateTime,
     ) -> Result<Vec<u8>, ErrorCode> {
+        if command == commands::DEVICE_TYPE {
+            return Ok(device_type());
+        }
         let mut r = Reader::new(command, data);
         let password = r.u32().map_err(|_| ErrorCode::BadLengthField)?;
-        if password != self.password {
-            return Err(ErrorCode::WrongPassword);
-        }
-        let operator = [self.password.min(30) as u8];
+        let operator = [self.operator(password).ok_or(ErrorCode::WrongPassword)?];
         match command {
             commands::SHORT_STATUS => Ok(self.short_status(now)),
             commands::FN_STATUS => Ok(self.fn_status(now)),
@@ -271,6 +271,18 @@ impl KktCore {
         }
     }
 
+    /// The operator a password logs in: the configured one (as operator 30, the system
+    /// administrator) or a cashier 1..=28 with the factory password equal to its number.
+    fn operator(&self, password: u32) -> Option<u8> {
+        if password == self.password {
+            Some(30)
+        } else if (1..=28).contains(&password) {
+            Some(password as u8)
+        } else {
+            None
+        }
+    }
+
     fn begin(&mut self, _now: NaiveDateTime, opening: bool) -> Result<(), ErrorCode> {
         let m = &mut self.fn_model;
         match (opening, m.shift.is_some()) {
@@ -324,7 +336,7 @@ impl KktCore {
             .map_or(0, |r| r.items.len() as u16)
             .to_le_bytes();
         Writer::default()
-            .u8(self.password.min(30) as u8)
+            .u8(30)
             .u16(flags)
             .u8(self.mode(now).byte())
             .u8(submode.byte())
@@ -527,6 +539,15 @@ impl KktCore {
         });
         Ok(out)
     }
+}
+
+/// FCh "Получить тип устройства": type 0 (KKT), subtype, protocol 1.0, model, language 0
+/// (Russian), name.
+fn device_type() -> Vec<u8> {
+    Writer::default()
+        .bytes(&[0, 0, 1, 0, 0xF6, 0])
+        .bytes(&commands::win1251("ШТРИХ-М-ЭМУЛЯТОР-Ф", 64))
+        .finish()
 }
 
 fn agent_type_from(bits: u8) -> Option<AgentType> {
