@@ -395,3 +395,140 @@ impl HostLink {
         self.byte_deadline = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATUS: [u8; 5] = [0x10, 0x1E, 0, 0, 0];
+    const SALE: [u8; 7] = [0xFF, 0x45, 0x1E, 0, 0, 0, 1];
+
+    fn drain(link: &mut HostLink) -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| link.poll_transmit()).collect()
+    }
+
+    fn expire(link: &mut HostLink, now: &mut Instant) {
+        if let Some(at) = link.poll_timeout() {
+            *now = at;
+            link.handle_timeout(at);
+        }
+    }
+
+    #[test]
+    fn a_stale_answer_is_read_and_acknowledged_before_the_command_goes_out() {
+        let mut now = Instant::now();
+        let mut link = HostLink::new(LinkConfig::default());
+        link.start(STATUS.to_vec(), true, now);
+        assert_eq!(drain(&mut link), vec![vec![ENQ]]);
+        link.handle_input(&[ACK], now);
+        link.handle_input(&encode(&[0x88, 0, 30]).unwrap(), now);
+        assert_eq!(drain(&mut link), vec![vec![ACK], vec![ENQ]]);
+        link.handle_input(&[NAK], now);
+        assert_eq!(drain(&mut link), vec![encode(&STATUS).unwrap()]);
+        link.handle_input(&[ACK], now);
+        link.handle_input(&encode(&[0x10, 0]).unwrap(), now);
+        assert_eq!(
+            link.poll_event(),
+            Some(LinkEvent::Answer {
+                command: Command(0x10),
+                data: vec![0]
+            })
+        );
+        assert!(link.is_idle());
+        expire(&mut link, &mut now);
+    }
+
+    #[test]
+    fn silence_is_no_link_after_the_enq_attempts() {
+        let mut now = Instant::now();
+        let config = LinkConfig::default();
+        let mut link = HostLink::new(config);
+        link.start(STATUS.to_vec(), true, now);
+        for _ in 0..config.enq_attempts {
+            assert_eq!(drain(&mut link), vec![vec![ENQ]]);
+            expire(&mut link, &mut now);
+        }
+        assert!(matches!(
+            link.poll_event(),
+            Some(LinkEvent::Failed {
+                error: ShtrihError::NoLink,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_frame_the_kkt_keeps_refusing_is_not_delivered() {
+        let now = Instant::now();
+        let config = LinkConfig::default();
+        let mut link = HostLink::new(config);
+        link.start(SALE.to_vec(), false, now);
+        link.handle_input(&[NAK], now);
+        for _ in 0..config.send_attempts {
+            assert_eq!(drain(&mut link).last(), Some(&encode(&SALE).unwrap()));
+            link.handle_input(&[NAK], now);
+        }
+        assert!(matches!(
+            link.poll_event(),
+            Some(LinkEvent::Failed {
+                error: ShtrihError::NotDelivered { .. },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_taken_command_whose_answer_is_lost_is_never_sent_again() {
+        let mut now = Instant::now();
+        let mut link = HostLink::new(LinkConfig::default());
+        link.start(SALE.to_vec(), false, now);
+        link.handle_input(&[NAK], now);
+        drain(&mut link);
+        link.handle_input(&[ACK], now);
+        expire(&mut link, &mut now);
+        assert_eq!(drain(&mut link), vec![vec![ENQ]]);
+        link.handle_input(&[NAK], now);
+        assert!(
+            drain(&mut link).is_empty(),
+            "the sale must not go out twice"
+        );
+        assert!(matches!(
+            link.poll_event(),
+            Some(LinkEvent::Failed {
+                error: ShtrihError::OutcomeUnknown { .. },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_read_only_command_whose_answer_is_lost_is_sent_again() {
+        let mut now = Instant::now();
+        let mut link = HostLink::new(LinkConfig::default());
+        link.start(STATUS.to_vec(), true, now);
+        link.handle_input(&[NAK], now);
+        drain(&mut link);
+        link.handle_input(&[ACK], now);
+        expire(&mut link, &mut now);
+        drain(&mut link);
+        link.handle_input(&[NAK], now);
+        assert_eq!(drain(&mut link), vec![encode(&STATUS).unwrap()]);
+    }
+
+    #[test]
+    fn a_garbled_answer_is_nak_ed_and_asked_for_with_enq() {
+        let now = Instant::now();
+        let mut link = HostLink::new(LinkConfig::default());
+        link.start(STATUS.to_vec(), true, now);
+        link.handle_input(&[NAK], now);
+        drain(&mut link);
+        let mut bad = encode(&[0x10, 0]).unwrap();
+        bad[3] ^= 1;
+        link.handle_input(&[ACK], now);
+        link.handle_input(&bad, now);
+        assert_eq!(drain(&mut link), vec![vec![NAK], vec![ENQ]]);
+        link.handle_input(&[ACK], now);
+        link.handle_input(&encode(&[0x10, 0]).unwrap(), now);
+        assert!(matches!(link.poll_event(), Some(LinkEvent::Answer { .. })));
+    }
+}
