@@ -122,7 +122,7 @@ fn emulate(config: KktConfig, link: PathBuf, out: Option<PathBuf>) -> anyhow::Re
             "lose-answer" => (Fault::LoseAnswerAfterRegistration, true),
             "silent" => (Fault::Silent, true),
             "answer" => (Fault::Silent, false),
-            "quit" => break,
+            "quit" => return Ok(()),
             "" => continue,
             other => {
                 println!("unknown command {other:?}");
@@ -132,7 +132,10 @@ fn emulate(config: KktConfig, link: PathBuf, out: Option<PathBuf>) -> anyhow::Re
         emulator.set_fault(fault, on);
         println!("ok; last FD {}", emulator.last_fd());
     }
-    Ok(())
+    // Standard input closed (run as a service): keep the KKT up until killed.
+    loop {
+        std::thread::park();
+    }
 }
 
 fn probe(config: DriverConfig, action: Probe) -> anyhow::Result<()> {
