@@ -1,12 +1,11 @@
 //! Time to build and encode a fiscal receipt; prints bytes per receipt and time on the wire.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use fiscal_register::{EmulatedFiscalModule, FiscalModule, FiscalResult};
 use receipt_printer::emulator::PrinterCore;
-use receipt_printer::fiscal::{FiscalModule, FiscalResult};
 use receipt_printer::job::{JobConfig, PrintJob};
 use receipt_printer::{
-    encode_receipt, sample, EmulatedFiscalModule, Emulator, PrinterHandle, PrinterProfile, Receipt,
-    SerialSettings,
+    encode_receipt, sample, Emulator, PrinterHandle, PrinterProfile, Receipt, SerialSettings,
 };
 
 fn fiscal_result() -> FiscalResult {
@@ -97,7 +96,7 @@ fn bench(c: &mut Criterion) {
     );
     c.bench_function("fiscal sign (HMAC-SHA256 over FFD TLV)", |b| {
         let doc = sample::document();
-        b.iter(|| receipt_printer::fiscal::verify_fiscal_sign(b"bench", black_box(&doc), &result))
+        b.iter(|| fiscal_register::verify_fiscal_sign(b"bench", black_box(&doc), &result))
     });
 }
 

@@ -1,10 +1,10 @@
 //! Lays a receipt out as lines that fit a printer's width. The ESC/POS encoder, the plain-text
 //! rendering and the emulator's decoded text all go through these lines, so they agree.
 
-use crate::fiscal::{FiscalDocument, FiscalResult, ZReport, FNS_SITE};
 use crate::model::{BodyLine, Receipt, ReceiptKind};
 use crate::money::format_rub;
 use crate::text::{pair, printable, wrap};
+use fiscal_register::{FiscalDocument, FiscalResult, ZReport, FNS_SITE};
 
 /// Horizontal alignment of a line (`ESC a n`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -182,8 +182,8 @@ fn fiscal_part(b: &mut Builder, doc: &FiscalDocument, fiscal: &FiscalResult) {
     b.pair("Сайт ФНС", FNS_SITE);
 }
 
-fn agent_label(agent: crate::fiscal::AgentType) -> &'static str {
-    use crate::fiscal::AgentType::*;
+fn agent_label(agent: fiscal_register::AgentType) -> &'static str {
+    use fiscal_register::AgentType::*;
     match agent {
         BankPaymentAgent => "БАНК. ПЛ. АГЕНТ",
         BankPaymentSubagent => "БАНК. ПЛ. СУБАГЕНТ",
@@ -261,8 +261,8 @@ pub fn shift_report(report: &ZReport, header: Vec<String>) -> Receipt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fiscal::{FiscalResult, Item, VatRate};
     use crate::sample;
+    use fiscal_register::{FiscalResult, Item, VatRate};
     use proptest::prelude::*;
 
     fn fiscal() -> FiscalResult {

@@ -1,17 +1,17 @@
-//! Receipts for the kiosk: the receipt model, 54-FZ fiscal documents and the fiscal-module
-//! interface, ESC/POS encoding in CP866, printer status, an async printer handle, and an
-//! emulator that decodes ESC/POS on a pty.
+//! Receipts for the kiosk: the receipt model and layout, ESC/POS encoding in CP866, printer
+//! status, an async printer handle, and an emulator that decodes ESC/POS on a pty. The fiscal
+//! documents it lays out come from `fiscal_register`.
 //!
-//! Typical flow (terminal): build a [`fiscal::FiscalDocument`], `register` it with a
-//! [`fiscal::FiscalModule`], make [`Receipt::fiscal_payment`], then
+//! Typical flow (terminal): build a `fiscal_register::FiscalDocument`, `register` it with a
+//! `fiscal_register::FiscalModule`, make [`Receipt::fiscal_payment`], then
 //! [`PrinterHandle::print`]. When printing fails the receipt stays reprintable and its
 //! [`Receipt::qr_payload`] can be shown on screen instead.
 
 pub mod driver;
 pub mod emulator;
 pub mod encode;
-pub mod fiscal;
 pub mod job;
+pub mod kkt;
 pub mod layout;
 pub mod model;
 pub mod money;
@@ -23,7 +23,6 @@ pub mod text;
 pub use driver::{PrinterHandle, SerialSettings};
 pub use emulator::{DecodedReceipt, Emulator, EmulatorHandle, Fault};
 pub use encode::{encode_receipt, EncodeError};
-pub use fiscal::{EmulatedFiscalModule, FiscalDocument, FiscalError, FiscalModule, FiscalResult};
 pub use job::{JobConfig, PrintError};
 pub use layout::{plain_text, shift_report};
 pub use model::{BodyLine, Receipt, ReceiptKind};

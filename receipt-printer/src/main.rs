@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
+use fiscal_register::FiscalModule;
 use receipt_printer::emulator::render_png;
-use receipt_printer::fiscal::FiscalModule;
 use receipt_printer::{Emulator, PrinterHandle, PrinterProfile, Receipt, SerialSettings};
 
 #[derive(Parser)]
@@ -172,7 +172,7 @@ fn sample(profile: PrinterProfile, out: PathBuf) -> anyhow::Result<()> {
     use receipt_printer::sample;
     std::fs::create_dir_all(&out)?;
     let dir = tempfile_dir(&out)?;
-    let mut fiscal = receipt_printer::EmulatedFiscalModule::open(
+    let mut fiscal = fiscal_register::EmulatedFiscalModule::open(
         dir.join("fn.json"),
         "9999078900012345",
         b"sample-device-key",

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
-use crate::fiscal::{FiscalDocument, FiscalResult};
+use fiscal_register::{FiscalDocument, FiscalResult};
 
 /// What kind of paper the kiosk is printing; decides the title and which sections appear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,7 +92,7 @@ impl Receipt {
     /// kiosk shows on screen when it cannot print.
     pub fn qr_payload(&self) -> Option<String> {
         let (document, fiscal) = (self.document.as_ref()?, self.fiscal.as_ref()?);
-        Some(crate::fiscal::qr_string(document, fiscal))
+        Some(fiscal_register::qr_string(document, fiscal))
     }
 
     /// A test page that shows the profile and the whole Cyrillic alphabet.

@@ -22,13 +22,6 @@ pub fn format_amount(kopecks: i64) -> String {
     format!("{sign}{grouped},{:02}", abs % 100)
 }
 
-/// Formats kopecks as the decimal roubles the 54-FZ QR string uses: `1500.00`.
-pub fn format_qr_amount(kopecks: i64) -> String {
-    let sign = if kopecks < 0 { "-" } else { "" };
-    let abs = kopecks.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,7 +33,6 @@ mod tests {
         assert_eq!(format_rub(5), "0,05 руб.");
         assert_eq!(format_rub(123_456_789), "1 234 567,89 руб.");
         assert_eq!(format_rub(-1_000), "-10,00 руб.");
-        assert_eq!(format_qr_amount(394_326), "3943.26");
     }
 
     proptest! {

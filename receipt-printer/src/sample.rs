@@ -1,65 +1,7 @@
-//! A sample payment used by tests, benchmarks, the `sample` command and documentation.
+//! A sample payment used by tests, benchmarks, the `sample` command and documentation: the
+//! fiscal part comes from `fiscal_register::sample`, the printed header and footer from here.
 
-use chrono::{NaiveDate, NaiveDateTime};
-
-use crate::fiscal::{
-    AgentData, AgentType, FiscalDocument, Item, Payments, Seller, SettlementType, Supplier,
-    TaxSystem, VatRate,
-};
-
-/// The seller of the sample receipts (fictitious data, valid shapes).
-pub fn seller() -> Seller {
-    Seller {
-        inn: "7701234567".into(),
-        name: "АО \"Энергосбыт\"".into(),
-        address: "г. Москва, ул. Ленина, д. 1".into(),
-        place: "Терминал самообслуживания, ЦОК \"Центральный\"".into(),
-        tax_system: TaxSystem::General,
-        machine_number: "00012345".into(),
-        kkt_reg_number: "0000000001012345".into(),
-    }
-}
-
-/// A payment for electricity plus a service collected for another supplier, in cash and card.
-pub fn document() -> FiscalDocument {
-    let mut water = Item::service(
-        "Холодное водоснабжение, л/с 1234567890, ноябрь 2026",
-        45_050,
-        VatRate::Vat22_122,
-    );
-    water.agent = Some(AgentData {
-        agent_type: AgentType::PaymentAgent,
-        supplier: Supplier {
-            name: "МУП \"Водоканал\"".into(),
-            inn: "7709876543".into(),
-            phone: Some("+74951234567".into()),
-        },
-    });
-    FiscalDocument {
-        settlement: SettlementType::Income,
-        seller: seller(),
-        items: vec![
-            Item::service(
-                "Электроснабжение по договору энергоснабжения жилого дома №12",
-                150_000,
-                VatRate::Vat22_122,
-            ),
-            water,
-        ],
-        payments: Payments {
-            cash: 100_000,
-            electronic: 95_050,
-        },
-        buyer_contact: None,
-    }
-}
-
-/// The time the sample receipt is registered at.
-pub fn time() -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(2026, 11, 27)
-        .and_then(|d| d.and_hms_opt(14, 5, 33))
-        .unwrap_or_default()
-}
+pub use fiscal_register::sample::{document, seller, time};
 
 /// Header and footer lines the kiosk prints around a fiscal receipt.
 pub fn header() -> Vec<String> {

@@ -1,10 +1,10 @@
 //! Golden tests: exact CP866 bytes, decode round trip, QR payload and fiscal sign.
 
+use fiscal_register::{qr_string, verify_fiscal_sign, EmulatedFiscalModule, FiscalModule};
 use receipt_printer::emulator::PrinterCore;
-use receipt_printer::fiscal::{qr_string, verify_fiscal_sign, FiscalModule};
 use receipt_printer::{
-    encode_receipt, plain_text, sample, BodyLine, DecodedReceipt, EmulatedFiscalModule,
-    PrinterProfile, Receipt, ReceiptKind,
+    encode_receipt, plain_text, sample, BodyLine, DecodedReceipt, PrinterProfile, Receipt,
+    ReceiptKind,
 };
 
 const KEY: &[u8] = b"test-device-key";

@@ -11,10 +11,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use fiscal_register::{EmulatedFiscalModule, FiscalModule};
 use receipt_printer::emulator::PrinterCore;
-use receipt_printer::fiscal::FiscalModule;
 use receipt_printer::layout::{layout, Block};
-use receipt_printer::{encode_receipt, sample, EmulatedFiscalModule, PrinterProfile, Receipt};
+use receipt_printer::{encode_receipt, sample, PrinterProfile, Receipt};
 
 fn python() -> String {
     std::env::var("INTEROP_PYTHON").unwrap_or_else(|_| "python3".into())

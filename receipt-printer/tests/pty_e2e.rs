@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use receipt_printer::fiscal::FiscalModule;
+use fiscal_register::{EmulatedFiscalModule, FiscalModule};
 use receipt_printer::{
-    plain_text, sample, EmulatedFiscalModule, Emulator, EmulatorHandle, JobConfig, PrintError,
-    PrinterHandle, PrinterProfile, Receipt, SerialSettings,
+    plain_text, sample, Emulator, EmulatorHandle, JobConfig, PrintError, PrinterHandle,
+    PrinterProfile, Receipt, SerialSettings,
 };
 
 fn receipt(dir: &tempfile::TempDir) -> Receipt {

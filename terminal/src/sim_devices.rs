@@ -11,11 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bill_acceptor::{spawn_driver, DriverConfig, Emulator as BillEmulator, Protocol};
-use receipt_printer::fiscal::VatRate;
-use receipt_printer::{
-    EmulatedFiscalModule, Emulator as PrinterEmulator, PrinterHandle, PrinterProfile,
-    SerialSettings,
-};
+use fiscal_register::{EmulatedFiscalModule, VatRate};
+use receipt_printer::{Emulator as PrinterEmulator, PrinterHandle, PrinterProfile, SerialSettings};
 use tokio::sync::mpsc;
 
 use crate::accounts::{AccountScheme, FixtureSource, OfflineFallback};
@@ -36,7 +33,7 @@ pub enum SimError {
     #[error("card reader: {0}")]
     Card(#[from] card_reader::CardError),
     #[error("fiscal module: {0}")]
-    Fiscal(#[from] receipt_printer::FiscalError),
+    Fiscal(#[from] fiscal_register::FiscalError),
 }
 
 /// The running cabinet: the core's links, and the emulators' handles (the technician's hands).

@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bill_acceptor::{spawn_driver, DriverConfig, Protocol};
-use receipt_printer::fiscal::{Seller, VatRate};
-use receipt_printer::{EmulatedFiscalModule, PrinterHandle, PrinterProfile, SerialSettings};
+use fiscal_register::{EmulatedFiscalModule, Seller, VatRate};
+use receipt_printer::{PrinterHandle, PrinterProfile, SerialSettings};
 use tokio::sync::{mpsc, watch};
 
 use crate::accounts::{FixtureSource, OfflineFallback};
@@ -296,9 +296,9 @@ fn absent<T: Send + 'static>() -> mpsc::Sender<T> {
     tx
 }
 
-fn tax_system(t: crate::config::TaxSystem) -> receipt_printer::fiscal::TaxSystem {
+fn tax_system(t: crate::config::TaxSystem) -> fiscal_register::TaxSystem {
     use crate::config::TaxSystem as C;
-    use receipt_printer::fiscal::TaxSystem as R;
+    use fiscal_register::TaxSystem as R;
     match t {
         C::Osn => R::General,
         C::UsnIncome => R::SimplifiedIncome,
@@ -374,7 +374,7 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
             }
             None => None,
         };
-        let fiscal: Box<dyn receipt_printer::FiscalModule> = match config.fiscal.kind {
+        let fiscal: Box<dyn fiscal_register::FiscalModule> = match config.fiscal.kind {
             FiscalKind::Emulated => Box::new(
                 EmulatedFiscalModule::open(data_dir.join("fiscal.json"), "9999078900000001", config.terminal.id.as_bytes())
                     .map_err(|e| SimulateError::Setup(format!("fiscal: {e}")))?,

@@ -8,10 +8,12 @@ use std::path::PathBuf;
 use backend_sync::event::{FiscalAttributes, ReceiptContact};
 use backend_sync::JournalEvent;
 use chrono::{DateTime, Utc};
-use receipt_printer::fiscal::{Item, Payments, Seller, SettlementType, VatRate};
+use fiscal_register::{
+    FiscalDocument, FiscalError, FiscalModule, Item, Payments, Seller, SettlementType, VatRate,
+};
 use receipt_printer::{
-    plain_text, shift_report, BodyLine, FiscalDocument, FiscalError, FiscalModule, PrintError,
-    PrinterHandle, PrinterStatus, Receipt, ReceiptKind,
+    plain_text, shift_report, BodyLine, PrintError, PrinterHandle, PrinterStatus, Receipt,
+    ReceiptKind,
 };
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -118,7 +120,7 @@ fn result_text(result: &Result<PrinterStatus, PrintError>) -> String {
 }
 
 fn fiscal_condition(
-    result: &Result<receipt_printer::FiscalResult, FiscalError>,
+    result: &Result<fiscal_register::FiscalResult, FiscalError>,
 ) -> DeviceCondition {
     match result {
         Ok(_) => DeviceCondition::Up,
@@ -148,7 +150,7 @@ impl ReceiptTask {
         &mut self,
         doc: &FiscalDocument,
         now: DateTime<Utc>,
-    ) -> Result<receipt_printer::FiscalResult, FiscalError> {
+    ) -> Result<fiscal_register::FiscalResult, FiscalError> {
         let local = now.with_timezone(&self.setup.tz).naive_local();
         match self.setup.fiscal.register(doc, local) {
             Err(FiscalError::ShiftClosed) => {
@@ -244,7 +246,7 @@ impl ReceiptTask {
                     fiscal_sign: result.fiscal_sign_text(),
                     shift_number: result.shift,
                     time: result.time.format("%Y-%m-%dT%H:%M").to_string(),
-                    qr: receipt_printer::fiscal::qr_string(&doc, &result),
+                    qr: fiscal_register::qr_string(&doc, &result),
                 };
                 let printed_by_register = result.printed_by_module;
                 let mut receipt = Receipt::fiscal_payment(doc, result);

@@ -1,16 +1,36 @@
-//! The sale data of a fiscal receipt and its FFD 1.2 tag encoding.
+//! The sale data of a fiscal receipt (FFD 1.2) and its tag encoding; owns no I/O.
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
-use super::tlv::{Tlv, TlvWriter};
-use super::{FiscalError, FiscalResult};
+use crate::interface::{FiscalError, FiscalResult};
+use crate::tlv::{Tlv, TlvWriter};
 
-/// Tag 1054, settlement type. Kiosks only take income.
+/// Tag 1054, settlement type. Kiosks only take income; the others are what a fiscal storage
+/// may report for documents made by other software on the same KKT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SettlementType {
     /// Приход.
     Income = 1,
+    /// Возврат прихода.
+    IncomeReturn = 2,
+    /// Расход.
+    Expense = 3,
+    /// Возврат расхода.
+    ExpenseReturn = 4,
+}
+
+impl SettlementType {
+    /// The type for a tag 1054 value.
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(SettlementType::Income),
+            2 => Some(SettlementType::IncomeReturn),
+            3 => Some(SettlementType::Expense),
+            4 => Some(SettlementType::ExpenseReturn),
+            _ => None,
+        }
+    }
 }
 
 /// Tag 1055, the seller's tax system (a bit in the FFD bit field).
@@ -344,7 +364,7 @@ pub fn qr_string(document: &FiscalDocument, fiscal: &FiscalResult) -> String {
     format!(
         "t={}&s={}&fn={}&i={}&fp={}&n={}",
         fiscal.time.format("%Y%m%dT%H%M%S"),
-        crate::money::format_qr_amount(document.total()),
+        qr_amount(document.total()),
         fiscal.fn_number,
         fiscal.fd_number,
         fiscal.fiscal_sign_text(),
@@ -352,9 +372,22 @@ pub fn qr_string(document: &FiscalDocument, fiscal: &FiscalResult) -> String {
     )
 }
 
+/// Kopecks as the decimal roubles the 54-FZ QR string uses: `1500.00`.
+fn qr_amount(kopecks: i64) -> String {
+    let sign = if kopecks < 0 { "-" } else { "" };
+    let abs = kopecks.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn qr_amount_is_decimal_roubles() {
+        assert_eq!(qr_amount(394_326), "3943.26");
+        assert_eq!(qr_amount(5), "0.05");
+    }
 
     #[test]
     fn vat_included_is_rounded_half_up() {

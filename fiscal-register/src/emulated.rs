@@ -14,8 +14,9 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::tlv::{Tlv, TlvWriter};
-use super::*;
+use crate::document::FiscalDocument;
+use crate::interface::*;
+use crate::tlv::{Tlv, TlvWriter};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Shift {
@@ -33,6 +34,22 @@ struct State {
     last_fd: u32,
     last_shift: u32,
     open_shift: Option<Shift>,
+    /// The documents made, newest last (older state files have none).
+    #[serde(default)]
+    documents: Vec<FoundDocument>,
+}
+
+/// How many documents the state file keeps for [`FiscalModule::find_document`].
+const KEPT_DOCUMENTS: usize = 10_000;
+
+impl State {
+    fn record(&mut self, document: FoundDocument) {
+        self.documents.push(document);
+        if self.documents.len() > KEPT_DOCUMENTS {
+            let excess = self.documents.len() - KEPT_DOCUMENTS;
+            self.documents.drain(..excess);
+        }
+    }
 }
 
 /// A fiscal module that keeps its counters in a file and signs with a device key.
@@ -80,6 +97,7 @@ impl EmulatedFiscalModule {
                     last_fd: 0,
                     last_shift: 0,
                     open_shift: None,
+                    documents: Vec::new(),
                 };
                 persist(&path, &state)?;
                 state
@@ -191,6 +209,17 @@ impl FiscalModule for EmulatedFiscalModule {
             cash: 0,
             electronic: 0,
         });
+        let sign = self.sign(&self.report_tlv(1038, next.last_shift, next.last_fd, now));
+        next.record(FoundDocument {
+            fd_number: next.last_fd,
+            kind: DocumentKind::ShiftOpen {
+                shift: next.last_shift as u16,
+            },
+            total: None,
+            time: now,
+            fiscal_sign: sign,
+            acknowledged_by_ofd: false,
+        });
         self.commit(next)?;
         tracing::info!(
             shift = self.state.last_shift,
@@ -222,12 +251,21 @@ impl FiscalModule for EmulatedFiscalModule {
             ..shift
         };
         next.open_shift = Some(updated.clone());
-        self.commit(next)?;
         let tlv = document.to_tlv(&self.state.fn_number, fd_number, now);
+        let fiscal_sign = self.sign(&tlv);
+        next.record(FoundDocument {
+            fd_number,
+            kind: DocumentKind::Receipt(document.settlement),
+            total: Some(document.total()),
+            time: now,
+            fiscal_sign,
+            acknowledged_by_ofd: false,
+        });
+        self.commit(next)?;
         let result = FiscalResult {
             fn_number: self.state.fn_number.clone(),
             fd_number,
-            fiscal_sign: self.sign(&tlv),
+            fiscal_sign,
             shift: updated.number,
             receipt_in_shift: updated.receipts,
             time: now,
@@ -252,9 +290,19 @@ impl FiscalModule for EmulatedFiscalModule {
         let mut next = self.state.clone();
         next.last_fd += 1;
         next.open_shift = None;
-        self.commit(next)?;
-        let fd_number = self.state.last_fd;
+        let fd_number = next.last_fd;
         let sign = self.sign(&self.report_tlv(1038, shift.number, fd_number, now));
+        next.record(FoundDocument {
+            fd_number,
+            kind: DocumentKind::ShiftClose {
+                shift: shift.number as u16,
+            },
+            total: None,
+            time: now,
+            fiscal_sign: sign,
+            acknowledged_by_ofd: false,
+        });
+        self.commit(next)?;
         tracing::info!(shift = shift.number, fd = fd_number, "shift closed");
         Ok(ZReport {
             shift: shift.number,
@@ -264,6 +312,7 @@ impl FiscalModule for EmulatedFiscalModule {
             income: shift.income,
             cash: shift.cash,
             electronic: shift.electronic,
+            payments_split: true,
             fd_number,
             fiscal_sign: sign,
         })
@@ -279,7 +328,23 @@ impl FiscalModule for EmulatedFiscalModule {
             shift_expired: shift
                 .is_some_and(|s| now - s.opened_at > chrono::Duration::hours(MAX_SHIFT_HOURS)),
             last_fd_number: self.state.last_fd,
+            open_receipt: false,
+            warnings: FnWarnings::default(),
         })
+    }
+
+    fn find_document(&mut self, fd_number: u32) -> Result<Option<FoundDocument>, FiscalError> {
+        Ok(self
+            .state
+            .documents
+            .iter()
+            .find(|d| d.fd_number == fd_number)
+            .cloned())
+    }
+
+    /// The emulated module registers a receipt in one step, so none is ever left open.
+    fn cancel_open_receipt(&mut self, _now: NaiveDateTime) -> Result<bool, FiscalError> {
+        Ok(false)
     }
 }
 
@@ -287,6 +352,7 @@ impl FiscalModule for EmulatedFiscalModule {
 mod tests {
     use super::*;
     use crate::sample;
+    use crate::SettlementType;
     use chrono::Duration;
 
     const KEY: &[u8] = b"key";
@@ -366,6 +432,36 @@ mod tests {
             Err(FiscalError::InvalidDocument(_))
         ));
         assert_eq!(fm.status(sample::time()).unwrap().last_fd_number, 1);
+    }
+
+    #[test]
+    fn documents_are_found_by_number_and_a_registered_sale_is_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = sample::time();
+        let mut fm = module(&dir);
+        let shift = fm.open_shift(t).unwrap();
+        let before = fm.status(t).unwrap().last_fd_number;
+        let doc = sample::document();
+        let r = fm.register(&doc, t).unwrap();
+        let found = fm.find_document(r.fd_number).unwrap().unwrap();
+        assert_eq!(found.kind, DocumentKind::Receipt(SettlementType::Income));
+        assert_eq!(
+            (found.total, found.fiscal_sign),
+            (Some(doc.total()), r.fiscal_sign)
+        );
+        assert_eq!(
+            fm.find_document(shift.fd_number).unwrap().unwrap().kind,
+            DocumentKind::ShiftOpen { shift: 1 }
+        );
+        assert_eq!(fm.find_document(99).unwrap(), None);
+        // Recovery after a lost answer finds the sale instead of selling again.
+        let again = fm.find_registered(before, &doc, t).unwrap().unwrap();
+        assert_eq!(again.fd_number, r.fd_number);
+        let mut other = doc.clone();
+        other.items.pop();
+        other.payments.electronic -= 45_050;
+        assert_eq!(fm.find_registered(before, &other, t).unwrap(), None);
+        assert!(!fm.cancel_open_receipt(t).unwrap());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! FFD TLV encoding: tag and length as little-endian u16, then the value.
+//! FFD TLV encoding and parsing: tag and length as little-endian u16, then the value.
 //!
 //! Strings are CP866, money is VLN (little-endian, shortest), quantities FVLN (decimal point
 //! position byte, then VLN), times are Unix seconds as little-endian u32.
@@ -87,6 +87,30 @@ impl TlvWriter {
     }
 }
 
+/// Splits TLV bytes into `(tag, value)` pairs; None when a length runs past the end.
+pub fn parse(mut bytes: &[u8]) -> Option<Vec<(u16, &[u8])>> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let [t0, t1, l0, l1, rest @ ..] = bytes else {
+            return None;
+        };
+        let (tag, len) = (
+            u16::from_le_bytes([*t0, *t1]),
+            usize::from(u16::from_le_bytes([*l0, *l1])),
+        );
+        let value = rest.get(..len)?;
+        out.push((tag, value));
+        bytes = &rest[len..];
+    }
+    Some(out)
+}
+
+/// A CP866 string value.
+pub fn string_value(value: &[u8]) -> String {
+    let (text, _, _) = encoding_rs::IBM866.decode(value);
+    text.into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +123,19 @@ mod tests {
         let mut w = TlvWriter::new();
         w.put(Tlv::vln(1215, 0));
         assert_eq!(w.finish(), vec![0xBF, 0x04, 0x01, 0x00, 0x00]);
+    }
+
+    #[test]
+    fn parse_reads_back_what_the_writer_wrote_and_refuses_truncation() {
+        let mut w = TlvWriter::new();
+        w.put(Tlv::string(1225, "Водоканал"));
+        w.put(Tlv::byte(1222, 4));
+        let bytes = w.finish();
+        let tags = parse(&bytes).unwrap();
+        assert_eq!(tags[0].0, 1225);
+        assert_eq!(string_value(tags[0].1), "Водоканал");
+        assert_eq!(tags[1], (1222, &[4u8][..]));
+        assert_eq!(parse(&bytes[..bytes.len() - 1]), None);
     }
 
     #[test]
