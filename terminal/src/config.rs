@@ -213,6 +213,13 @@ pub struct FiscalConfig {
     pub kind: FiscalKind,
     /// Required for `shtrih` and `atol`.
     pub port: Option<PathBuf>,
+    /// The KKT's line speed (`shtrih`; 115200 unless its exchange table says otherwise).
+    pub baud: u32,
+    /// The operator password the KKT is driven with (`shtrih`; 30, the administrator, by default).
+    pub password: u32,
+    /// The KKT prints the receipt on the printer wired to it (kiosk KKTs do); false: it returns
+    /// the fiscal attributes and the kiosk prints over ESC/POS.
+    pub prints: bool,
     /// Automat number, tag 1036.
     pub machine_number: String,
     /// KKT registration number, 16 digits (tag 1037).

@@ -17,7 +17,7 @@
 //! `--simulate` to an embedded one on 127.0.0.1 (demo accounts) unless one is given.
 
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -374,17 +374,7 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
             }
             None => None,
         };
-        let fiscal: Box<dyn fiscal_register::FiscalModule> = match config.fiscal.kind {
-            FiscalKind::Emulated => Box::new(
-                EmulatedFiscalModule::open(data_dir.join("fiscal.json"), "9999078900000001", config.terminal.id.as_bytes())
-                    .map_err(|e| SimulateError::Setup(format!("fiscal: {e}")))?,
-            ),
-            other => {
-                return Err(SimulateError::Setup(format!(
-                    "fiscal.kind = {other:?}: that fiscal register's driver is not implemented yet; use kind = \"emulated\""
-                )))
-            }
-        };
+        let fiscal = fiscal_module(&config.fiscal, &config.terminal.id, data_dir)?;
         let seller = Seller {
             inn: config.seller.inn.clone(),
             name: config.seller.name.clone(),
@@ -568,3 +558,42 @@ fn spawn_console(
         }
     });
 }
+
+/// The fiscal register `[fiscal]` names: the emulated module (host-printed receipts, for
+/// benches), or a Shtrih-M protocol KKT on its serial port (the driver thread owns the port; the
+/// register recovers a sale whose answer was lost without selling twice).
+pub fn fiscal_module(
+    fiscal: &crate::config::FiscalConfig,
+    terminal_id: &str,
+    data_dir: &Path,
+) -> Result<Box<dyn fiscal_register::FiscalModule>, SimulateError> {
+    match (fiscal.kind, &fiscal.port) {
+        (FiscalKind::Emulated, _) => Ok(Box::new(
+            EmulatedFiscalModule::open(
+                data_dir.join("fiscal.json"),
+                "9999078900000001",
+                terminal_id.as_bytes(),
+            )
+            .map_err(|e| SimulateError::Setup(format!("fiscal: {e}")))?,
+        )),
+        (FiscalKind::Shtrih, Some(port)) => {
+            let mut driver = fiscal_register::shtrih::DriverConfig::new(port);
+            driver.baud = fiscal.baud;
+            driver.password = fiscal.password;
+            let driver = fiscal_register::shtrih::ShtrihDriver::spawn(driver).map_err(|e| {
+                SimulateError::Setup(format!("fiscal.port {}: {e}", port.display()))
+            })?;
+            Ok(Box::new(fiscal_register::shtrih::ShtrihRegister::new(
+                driver.exchange(),
+                fiscal.prints,
+            )))
+        }
+        (FiscalKind::Shtrih, None) => Err(SimulateError::Setup(
+            "fiscal.port: a Shtrih KKT needs its serial port".into(),
+        )),
+        (FiscalKind::Atol, _) => Err(SimulateError::Setup(
+            "fiscal.kind = \"atol\": the ATOL driver is not implemented yet; use \"shtrih\" or \"emulated\"".into(),
+        )),
+    }
+}
+

@@ -343,6 +343,9 @@ pub(super) fn parse_fiscal(s: &Section<'_>, errors: &mut Vec<ConfigError>) -> Op
         &[
             "kind",
             "port",
+            "baud",
+            "password",
+            "prints",
             "machine_number",
             "kkt_reg_number",
             "tax_system",
@@ -410,6 +413,26 @@ pub(super) fn parse_fiscal(s: &Section<'_>, errors: &mut Vec<ConfigError>) -> Op
         errors,
     );
     let agent = s.optional_section("agent", errors, parse_agent);
+    let baud = if s.table.contains_key("baud") {
+        s.integer_in("baud", 1_200..=921_600, errors)
+            .and_then(|b| u32::try_from(b).ok())
+    } else {
+        Some(115_200)
+    };
+    let password = if s.table.contains_key("password") {
+        s.integer_in("password", 0..=99_999_999, errors)
+            .and_then(|p| u32::try_from(p).ok())
+    } else {
+        Some(30)
+    };
+    let prints = match s.table.get("prints") {
+        None => Some(true),
+        Some(Value::Boolean(b)) => Some(*b),
+        Some(_) => {
+            s.err(errors, "prints", "expected true or false");
+            None
+        }
+    };
     let kind = kind?;
     let port = port?;
     if port.is_none() && kind != FiscalKind::Emulated {
@@ -418,6 +441,9 @@ pub(super) fn parse_fiscal(s: &Section<'_>, errors: &mut Vec<ConfigError>) -> Op
     Some(FiscalConfig {
         kind,
         port,
+        baud: baud?,
+        password: password?,
+        prints: prints?,
         machine_number: machine_number?,
         kkt_reg_number: kkt_reg_number?,
         tax_system: tax_system?,

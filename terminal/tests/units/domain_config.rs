@@ -214,6 +214,17 @@ fn each_bad_value_names_its_key_and_reason() {
             "fiscal.port: missing (required unless kind is \"emulated\")",
         ),
         (
+            edit(
+                "kind = \"emulated\"\n# port = \"/dev/ttyS3\"",
+                "kind = \"shtrih\"\nport = \"/dev/ttyS3\"\nbaud = 7",
+            ),
+            "fiscal.baud: must be between 1200 and 921600, got 7",
+        ),
+        (
+            edit("kind = \"emulated\"", "kind = \"emulated\"\nprints = \"yes\""),
+            "fiscal.prints: expected true or false",
+        ),
+        (
             edit("kind = \"emulated\"", "kind = \"kasbi\""),
             "fiscal.kind: expected \"emulated\", \"shtrih\" or \"atol\", got \"kasbi\"",
         ),
@@ -446,3 +457,20 @@ fn health_and_working_hours_sections_are_checked() {
     let parsed = Config::from_toml_str(&good, Path::new("/etc/kiosk"));
     assert!(parsed.is_ok(), "{:#?}", parsed.err());
 }
+
+#[test]
+fn a_shtrih_kkt_is_configured_with_its_port_speed_password_and_who_prints() {
+    let text = edit(
+        "kind = \"emulated\"\n# port = \"/dev/ttyS3\"",
+        "kind = \"shtrih\"\nport = \"/dev/ttyS3\"\nbaud = 9600\npassword = 1\nprints = false",
+    );
+    let config = Config::from_toml_str(&text, Path::new("/etc/kiosk")).expect("valid");
+    assert_eq!(config.fiscal.port.as_deref(), Some(Path::new("/dev/ttyS3")));
+    assert_eq!((config.fiscal.baud, config.fiscal.password), (9600, 1));
+    assert!(!config.fiscal.prints);
+    // Defaults: 115200 baud, the administrator's password 30, the KKT prints.
+    let config = Config::from_toml_str(&example(), Path::new("/etc/kiosk")).expect("valid");
+    assert_eq!((config.fiscal.baud, config.fiscal.password), (115_200, 30));
+    assert!(config.fiscal.prints);
+}
+

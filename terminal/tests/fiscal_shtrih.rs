@@ -1,0 +1,60 @@
+//! `[fiscal] kind = "shtrih"` as `terminal run --config` builds it: the real Shtrih-M driver on a
+//! pty against the wire-level KKT emulator. A shift opens, a sale registers, and a sale whose
+//! answer the KKT lost is recovered from the fiscal drive without a second document.
+
+use fiscal_register::shtrih::emulator::{Fault, KktEmulator};
+use fiscal_register::shtrih::testkit::sample_config;
+use fiscal_register::{sample, DocumentKind};
+use terminal::config::{FiscalConfig, FiscalKind, TaxSystem};
+
+#[test]
+fn the_configured_shtrih_kkt_sells_once_even_when_an_answer_is_lost() {
+    let kkt = KktEmulator::spawn(sample_config(), None, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = FiscalConfig {
+        kind: FiscalKind::Shtrih,
+        port: Some(kkt.path().to_path_buf()),
+        baud: 115_200,
+        password: 30,
+        prints: true,
+        machine_number: "KIOSK-0042".into(),
+        kkt_reg_number: "0000000001012345".into(),
+        tax_system: TaxSystem::Osn,
+        agent: None,
+    };
+    let mut register = terminal::simulate::fiscal_module(&config, "0042", dir.path()).unwrap();
+    let now = sample::time();
+    register.open_shift(now).unwrap();
+    let sold = register.register(&sample::document(), now).unwrap();
+    assert!(sold.printed_by_module, "the kiosk KKT prints its receipt");
+    kkt.set_fault(Fault::LoseAnswerAfterRegistration, true);
+    let recovered = register.register(&sample::cash_sale(150_000), now).unwrap();
+    assert_eq!(recovered.fd_number, sold.fd_number + 1);
+    let receipts = kkt.with_core(|c| {
+        c.documents()
+            .iter()
+            .filter(|d| matches!(d.kind, DocumentKind::Receipt(_)))
+            .count()
+    });
+    assert_eq!(receipts, 2, "one fiscal document per sale");
+}
+
+#[test]
+fn a_shtrih_kkt_without_a_port_that_opens_is_a_clear_setup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = FiscalConfig {
+        kind: FiscalKind::Shtrih,
+        port: Some(dir.path().join("no-such-tty")),
+        baud: 115_200,
+        password: 30,
+        prints: true,
+        machine_number: "KIOSK-0042".into(),
+        kkt_reg_number: "0000000001012345".into(),
+        tax_system: TaxSystem::Osn,
+        agent: None,
+    };
+    let err = terminal::simulate::fiscal_module(&config, "0042", dir.path())
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("fiscal.port"), "{err}");
+}
