@@ -26,6 +26,7 @@ pub mod report_out;
 pub mod schema;
 pub mod sessions;
 pub mod settlement;
+pub mod stuck_notes;
 pub mod terminal_page;
 pub mod terminals;
 pub mod testkit;

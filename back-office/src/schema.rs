@@ -96,6 +96,14 @@ CREATE TABLE IF NOT EXISTS outages (
     breach BIGINT NOT NULL, detail TEXT NOT NULL,
     PRIMARY KEY (terminal_id, outage_id)
 );
+CREATE TABLE IF NOT EXISTS stuck_notes (
+    terminal_id TEXT NOT NULL, reference TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL,
+    day TEXT NOT NULL, payment_id TEXT, account TEXT NOT NULL, denomination_kopecks BIGINT NOT NULL,
+    reason TEXT NOT NULL, resolved_seq BIGINT, resolved_utc TEXT, resolved_day TEXT, outcome TEXT,
+    resolution_payment_id TEXT,
+    PRIMARY KEY (terminal_id, reference)
+);
+CREATE INDEX IF NOT EXISTS stuck_notes_open ON stuck_notes (terminal_id, resolved_seq);
 CREATE TABLE IF NOT EXISTS service_log (
     terminal_id TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL, operation TEXT NOT NULL,
     detail TEXT NOT NULL,
@@ -167,6 +175,7 @@ pub const PROJECTIONS: &[&str] = &[
     "outages",
     "device_states",
     "service_log",
+    "stuck_notes",
 ];
 
 /// Creates every table (idempotent).

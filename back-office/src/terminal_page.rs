@@ -1,6 +1,6 @@
 //! One terminal's page for technicians: service state, software version, each device's state and
 //! last error in Russian, paper, sync (last sync, queue, lag), cash in the cassette by
-//! denomination, the last encashment, outage history in working minutes, fiscal warnings
+//! denomination, the last encashment, open stuck notes, outage history in working minutes, fiscal warnings
 //! (document-number gaps, unprinted receipts), service history and incidents. Reads projections
 //! only; the frame and navigation come from [`crate::web`].
 
@@ -311,6 +311,13 @@ pub fn body(
     let tz = t.time_zone;
     devices(sql, id, &t, &mut h)?;
     cash(sql, id, tz, &mut h)?;
+    let open = crate::stuck_notes::open(sql, Some(id), &crate::now_utc())?;
+    h.push_str("<h2>Застрявшие купюры (не решены)</h2>");
+    h.push_str(&crate::web::finance::stuck_notes_table(
+        sql,
+        "stuck-notes",
+        &open,
+    )?);
     outages(sql, id, tz, &mut h)?;
     fiscal(sql, id, &mut h)?;
     history(sql, id, tz, &mut h)?;
