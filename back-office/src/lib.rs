@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod card_terminals;
 pub mod charts;

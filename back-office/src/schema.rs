@@ -1,7 +1,8 @@
 //! The back office's tables. `journal` is the truth as the terminals wrote it; every other table
 //! except `terminals`, `nonces`, `accounts`, `content`, `settlement`, `card_terminals` (which kiosk
 //! owns which card terminal), the people tables (`users`, `api_tokens`, `sessions`,
-//! `login_throttle`, `audit`) and the incident tables is a projection of it, rebuilt by
+//! `login_throttle`, `audit`), the incident tables and the alert tables (`alert_threads`,
+//! `alert_events`, `alert_deliveries`: what was sent to people, never re-sent by a rebuild) is a projection of it, rebuilt by
 //! [`crate::project::rebuild`].
 
 use crate::db::{Backend, Sql, StoreError};
@@ -157,6 +158,23 @@ CREATE TABLE IF NOT EXISTS login_throttle (
 CREATE TABLE IF NOT EXISTS audit (
     id {ID}, time_utc TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
     source TEXT NOT NULL, detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alert_threads (
+    id {ID}, terminal_id TEXT NOT NULL, subject TEXT NOT NULL, rule TEXT NOT NULL,
+    opened_utc TEXT NOT NULL, closed_utc TEXT, planned BIGINT NOT NULL DEFAULT 0,
+    telegram_message_id TEXT, email_message_id TEXT
+);
+CREATE INDEX IF NOT EXISTS alert_threads_open ON alert_threads (terminal_id, subject, closed_utc);
+CREATE TABLE IF NOT EXISTS alert_events (
+    id {ID}, thread_id BIGINT NOT NULL, terminal_id TEXT NOT NULL, rule TEXT NOT NULL,
+    step TEXT NOT NULL, urgent BIGINT NOT NULL, event_utc TEXT NOT NULL, due_utc TEXT NOT NULL,
+    text TEXT NOT NULL, status TEXT NOT NULL, created_utc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alert_events_pending ON alert_events (status, due_utc);
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    event_id BIGINT NOT NULL, channel TEXT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0,
+    next_try_utc TEXT NOT NULL, status TEXT NOT NULL, last_error TEXT, delivered_utc TEXT,
+    PRIMARY KEY (event_id, channel)
 );
 CREATE TABLE IF NOT EXISTS accounts (account TEXT PRIMARY KEY, info_json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS content (id BIGINT PRIMARY KEY, content_version BIGINT NOT NULL, json TEXT NOT NULL);
