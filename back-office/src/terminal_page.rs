@@ -1,7 +1,8 @@
 //! One terminal's page for technicians: service state, software version, each device's state and
 //! last error in Russian, paper, sync (last sync, queue, lag), cash in the cassette by
 //! denomination, the last encashment, open stuck notes, outage history in working minutes, fiscal warnings
-//! (document-number gaps, unprinted receipts), service history and incidents. Reads projections
+//! (document-number gaps, unprinted receipts), service history, incidents and the alert delivery
+//! log. Reads projections
 //! only; the frame and navigation come from [`crate::web`].
 
 use backend_sync::JournalEvent;
@@ -321,5 +322,8 @@ pub fn body(
     outages(sql, id, tz, &mut h)?;
     fiscal(sql, id, &mut h)?;
     history(sql, id, tz, &mut h)?;
+    h.push_str("<h2>Оповещения</h2>");
+    let log = crate::alerts::dispatch::log(sql, Some(id), 50)?;
+    h.push_str(&crate::web::admin::alert_log_table("alerts", &log));
     Ok(Some(h))
 }

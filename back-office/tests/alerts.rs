@@ -109,6 +109,47 @@ async fn wait_for(r: &Receiver, n: usize) -> Vec<serde_json::Value> {
     r.accepted.lock().unwrap().clone()
 }
 
+fn closed_office_now() -> back_office::alerts::WorkingHours {
+    use chrono::Timelike;
+    let h = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Moscow)
+        .hour();
+    back_office::alerts::WorkingHours {
+        start: format!("{:02}:00", (h + 2) % 24),
+        end: format!("{:02}:00", (h + 3) % 24),
+    }
+}
+
+/// The delivery log on the terminal page and the admins' alerts page.
+async fn check_pages(store: &Store) {
+    let server = common::Server::start(store.clone()).await;
+    let admin = common::authed(&common::api_token(store, "adm", "admin").await);
+    let get = |path: &str| {
+        let admin = admin.clone();
+        let url = format!("{}{path}", server.url());
+        async move { admin.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let term = get("terminals/A4").await;
+    let table = term
+        .split("id=\"alerts\"")
+        .nth(1)
+        .expect("alert log on the terminal page");
+    assert!(
+        table.contains("webhook1") && table.contains("доставлено"),
+        "{table}"
+    );
+    assert!(
+        !table.contains(">A1<"),
+        "only this terminal's alerts: {table}"
+    );
+    let all = get("admin/alerts").await;
+    assert!(
+        all.contains("id=\"alert-log\"") && all.contains(">A2<") && all.contains("плановые работы"),
+        "{all}"
+    );
+    server.kill();
+}
+
 fn writer(t: &str) -> JournalWriter {
     JournalWriter::new(t, chrono::Utc::now())
 }
@@ -117,7 +158,7 @@ fn writer(t: &str) -> JournalWriter {
 async fn one_thread_per_outage_nothing_for_blips_and_planned_work_and_retries_until_delivered() {
     for db in all_stores().await {
         let (r, url) = receiver().await;
-        for t in ["A1", "A2", "A3", "A4", "B1"] {
+        for t in ["A1", "A2", "A3", "A4", "B1", "Q1"] {
             add_terminal(&db.store, t).await;
         }
         let config = AlertConfig {
@@ -133,6 +174,8 @@ async fn one_thread_per_outage_nothing_for_blips_and_planned_work_and_retries_un
                 bot_token: Secret::new("SECRET-TOKEN"),
                 chat_id: "-100".into(),
             }),
+            // Office hours that exclude now: non-urgent alerts wait, outages do not.
+            working_hours: Some(closed_office_now()),
             ..AlertConfig::default()
         };
         let d = Dispatcher::new(db.store.clone(), config).await.unwrap();
@@ -175,6 +218,11 @@ async fn one_thread_per_outage_nothing_for_blips_and_planned_work_and_retries_un
             ),
         ];
         send(&db.store, "A3", during).await;
+
+        // A stuck note is not urgent: it waits for the office to open.
+        let mut q1 = writer("Q1");
+        let stuck = q1.cash_payment_with_stuck_note("100000001", &[], 50_000, "Q1-N1");
+        send(&db.store, "Q1", stuck).await;
 
         // The real outage.
         let mut a1 = writer("A1");
@@ -288,6 +336,14 @@ async fn one_thread_per_outage_nothing_for_blips_and_planned_work_and_retries_un
             );
         }
 
+        let q1_rows: Vec<_> = log.iter().filter(|l| l.terminal_id == "Q1").collect();
+        assert!(
+            q1_rows.len() == 1 && q1_rows[0].status == "pending" && q1_rows[0].channel.is_none(),
+            "[{}] the stuck note waits for working hours: {q1_rows:?}",
+            db.label
+        );
+        check_pages(&db.store).await;
+
         // Telegram: A1's message sent once, edited by the escalation, answered at recovery.
         let tg = r.telegram.lock().unwrap().clone();
         let methods: Vec<&str> = tg.iter().map(|(m, _)| m.as_str()).collect();
@@ -313,4 +369,54 @@ async fn one_thread_per_outage_nothing_for_blips_and_planned_work_and_retries_un
         let _ = stop_tx.send(());
         task.await.unwrap();
     }
+}
+
+/// `back-office alerts test` sends one message through each configured channel, says how each
+/// went, fails when one failed, and prints no secret.
+#[tokio::test]
+async fn the_alerts_test_command_reaches_every_channel() {
+    let (r, url) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("alerts.json");
+    let write = |hook: &str| {
+        std::fs::write(
+            &cfg,
+            serde_json::json!({
+                "webhooks": [{"url": format!("{url}{hook}"), "bearer": "HOOK-SECRET"}],
+                "telegram": {"base_url": format!("{url}/tg"), "bot_token": "SECRET-TOKEN", "chat_id": "-100"}
+            })
+            .to_string(),
+        )
+        .unwrap();
+    };
+    let (db_path, cfg_path) = (dir.path().join("bo.sqlite"), cfg.clone());
+    let run = move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_back-office"))
+            .args(["--database-url"])
+            .arg(&db_path)
+            .arg("--alerts-config")
+            .arg(&cfg_path)
+            .args(["alerts", "test"])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains("SECRET"), "{text}");
+        (out.status.success(), text)
+    };
+    write("/hook");
+    let (ok, text) = tokio::task::spawn_blocking(run.clone()).await.unwrap();
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("webhook1: sent") && text.contains("telegram: sent"),
+        "{text}"
+    );
+    assert_eq!(r.accepted.lock().unwrap()[0]["step"], "test");
+    assert_eq!(r.telegram.lock().unwrap()[0].0, "sendMessage");
+    write("/nowhere");
+    let (ok, text) = tokio::task::spawn_blocking(run).await.unwrap();
+    assert!(!ok && text.contains("webhook1: FAILED"), "{text}");
 }

@@ -350,3 +350,38 @@ pub fn log(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(h: u32, m: u32) -> chrono::DateTime<chrono::Utc> {
+        use chrono::TimeZone;
+        // Moscow is UTC+3.
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 20, (h + 21) % 24, m, 0)
+            .unwrap()
+    }
+
+    #[test]
+    fn working_hours_are_local_and_may_span_midnight() {
+        let mut c = AlertConfig::default();
+        let msk = chrono_tz::Europe::Moscow;
+        assert!(within_hours(&c, msk, at(3, 0)), "no hours: always");
+        c.working_hours = Some(super::super::WorkingHours {
+            start: "08:00".into(),
+            end: "20:00".into(),
+        });
+        assert!(!within_hours(&c, msk, at(7, 59)));
+        assert!(within_hours(&c, msk, at(8, 0)));
+        assert!(within_hours(&c, msk, at(19, 59)));
+        assert!(!within_hours(&c, msk, at(20, 0)));
+        c.working_hours = Some(super::super::WorkingHours {
+            start: "22:00".into(),
+            end: "06:00".into(),
+        });
+        assert!(within_hours(&c, msk, at(23, 0)));
+        assert!(within_hours(&c, msk, at(5, 0)));
+        assert!(!within_hours(&c, msk, at(12, 0)));
+    }
+}

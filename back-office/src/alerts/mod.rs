@@ -200,3 +200,48 @@ impl AlertConfig {
         v
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_file_loads_and_its_debug_output_hides_the_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.json");
+        std::fs::write(
+            &path,
+            r#"{"confirm_seconds": 90, "working_hours": {"start": "08:00", "end": "20:00"},
+                "webhooks": [{"url": "https://hooks.example/a", "bearer": "hook-secret"}],
+                "telegram": {"bot_token": "123:tg-secret", "chat_id": "-100"},
+                "email": {"smtp_host": "smtp.example", "security": "starttls", "username": "bo",
+                          "password": "mail-secret", "from": "bo@example.ru", "to": ["duty@example.ru"]}}"#,
+        )
+        .unwrap();
+        let c = AlertConfig::load(&path).unwrap();
+        assert_eq!(c.confirm_seconds, 90);
+        assert_eq!(c.channel_names(), ["webhook1", "telegram", "email"]);
+        assert_eq!(
+            c.telegram.as_ref().unwrap().base_url,
+            "https://api.telegram.org"
+        );
+        let shown = format!("{c:?}");
+        for secret in ["hook-secret", "tg-secret", "mail-secret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        std::fs::write(
+            &path,
+            r#"{"working_hours": {"start": "8", "end": "20:00"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            AlertConfig::load(&path),
+            Err(ConfigError::BadHours(_))
+        ));
+        std::fs::write(&path, r#"{"webhook": []}"#).unwrap();
+        assert!(matches!(
+            AlertConfig::load(&path),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+}
