@@ -420,3 +420,119 @@ async fn the_alerts_test_command_reaches_every_channel() {
     let (ok, text) = tokio::task::spawn_blocking(run).await.unwrap();
     assert!(!ok && text.contains("webhook1: FAILED"), "{text}");
 }
+
+/// A minimal SMTP server on 127.0.0.1: accepts every message and keeps its text.
+async fn smtp_fake() -> (Arc<Mutex<Vec<String>>>, u16) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mails = Arc::new(Mutex::new(Vec::new()));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let keep = mails.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = l.accept().await {
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let (rd, mut wr) = sock.into_split();
+                let mut rd = BufReader::new(rd);
+                wr.write_all(b"220 fake ESMTP\r\n").await.unwrap();
+                let (mut line, mut data, mut in_data) = (String::new(), String::new(), false);
+                while rd.read_line(&mut line).await.unwrap_or(0) > 0 {
+                    let reply: &[u8] = if in_data {
+                        if line == ".\r\n" {
+                            in_data = false;
+                            keep.lock().unwrap().push(std::mem::take(&mut data));
+                            b"250 queued\r\n"
+                        } else {
+                            data.push_str(&line);
+                            b""
+                        }
+                    } else {
+                        match line.get(..4).unwrap_or("").to_ascii_uppercase().as_str() {
+                            "EHLO" | "HELO" => b"250 fake\r\n",
+                            "DATA" => {
+                                in_data = true;
+                                b"354 go on\r\n"
+                            }
+                            "QUIT" => b"221 bye\r\n",
+                            _ => b"250 ok\r\n",
+                        }
+                    };
+                    wr.write_all(reply).await.unwrap();
+                    line.clear();
+                }
+            });
+        }
+    });
+    (mails, port)
+}
+
+fn header<'a>(mail: &'a str, name: &str) -> Option<&'a str> {
+    mail.lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+        })
+        .map(|l| l[name.len() + 1..].trim())
+}
+
+/// E-mail: the escalation and the recovery answer the outage's first message.
+#[tokio::test]
+async fn e_mail_alerts_of_one_outage_are_one_thread() {
+    let db = common::sqlite().await;
+    add_terminal(&db.store, "E1").await;
+    let (mails, port) = smtp_fake().await;
+    let config = AlertConfig {
+        confirm_seconds: 0,
+        tick_ms: 50,
+        email: Some(back_office::alerts::EmailConfig {
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: Some(port),
+            security: back_office::alerts::SmtpSecurity::None,
+            username: None,
+            password: None,
+            from: "alerts@kiosk.example".into(),
+            to: vec!["duty@kiosk.example".into()],
+        }),
+        ..AlertConfig::default()
+    };
+    let d = Dispatcher::new(db.store.clone(), config).await.unwrap();
+    let mut w = writer("E1");
+    send(
+        &db.store,
+        "E1",
+        vec![outage(&mut w, OutageLevel::Started, "E1-O1", 0, 0)],
+    )
+    .await;
+    d.tick().await.unwrap();
+    send(
+        &db.store,
+        "E1",
+        vec![outage(
+            &mut w,
+            OutageLevel::Escalated,
+            "E1-O1",
+            30,
+            1_800_000,
+        )],
+    )
+    .await;
+    d.tick().await.unwrap();
+    send(
+        &db.store,
+        "E1",
+        vec![outage(&mut w, OutageLevel::Recovered, "E1-O1", 35, 300_000)],
+    )
+    .await;
+    d.tick().await.unwrap();
+    let mails = mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 3, "{mails:?}");
+    let first_id = header(&mails[0], "Message-ID")
+        .expect("Message-ID")
+        .to_string();
+    assert!(header(&mails[0], "In-Reply-To").is_none());
+    for m in &mails[1..] {
+        assert_eq!(header(m, "In-Reply-To"), Some(first_id.as_str()), "{m}");
+        assert_eq!(header(m, "References"), Some(first_id.as_str()), "{m}");
+    }
+    assert!(header(&mails[0], "To").is_some_and(|t| t.contains("duty@kiosk.example")));
+}

@@ -436,7 +436,7 @@ fn device_alerts(
             }
             None => Ok(()),
         },
-        _ => {
+        "up" => {
             let text = format!("Терминал {terminal}: {name} снова исправен");
             queue(
                 sql,
@@ -450,6 +450,8 @@ fn device_alerts(
             }
             Ok(())
         }
+        // Other notices (a repeated stacked report…) say nothing about the device's health.
+        _ => Ok(()),
     }
 }
 
