@@ -255,6 +255,31 @@ fn outage_text(level: OutageLevel, terminal: &str, minutes: u32, detail: &str) -
     }
 }
 
+/// An outage's step on its thread: the opening waits out the confirmation delay and is planned
+/// work when a technician is at the kiosk.
+fn outage_alert(
+    sql: &mut dyn Sql,
+    mut a: Alert<'_>,
+    level: OutageLevel,
+    confirm_seconds: i64,
+    now: &str,
+) -> Result<(), StoreError> {
+    a.step = match level {
+        OutageLevel::Started => Step::Opened,
+        OutageLevel::Escalated | OutageLevel::Breach => Step::Updated,
+        OutageLevel::Recovered => Step::Closed,
+    };
+    let mut planned = false;
+    if a.step == Step::Opened {
+        planned =
+            recent_service_work(sql, a.terminal, a.event_utc)? || in_maintenance(sql, a.terminal)?;
+        // The terminal's clock may run ahead of ours: never wait past our own now.
+        let base = if a.event_utc < now { a.event_utc } else { now };
+        a.due_utc = plus_seconds(base, confirm_seconds);
+    }
+    queue(sql, a, planned, confirm_seconds, now)
+}
+
 /// Looks at one freshly ingested record (after its projection) and queues what it means for
 /// people. `confirm_seconds` holds an outage's opening back so a blip alerts nobody.
 pub fn observe(
@@ -282,25 +307,14 @@ pub fn observe(
             working_minutes,
             detail,
         } => {
-            let step = match level {
-                OutageLevel::Started => Step::Opened,
-                OutageLevel::Escalated | OutageLevel::Breach => Step::Updated,
-                OutageLevel::Recovered => Step::Closed,
-            };
-            let mut a = alert(
+            let text = outage_text(*level, terminal, *working_minutes, detail);
+            let a = alert(
                 format!("outage:{outage_id}"),
                 Rule::Outage,
-                step,
-                outage_text(*level, terminal, *working_minutes, detail),
+                Step::Opened,
+                text,
             );
-            let planned = step == Step::Opened
-                && (recent_service_work(sql, terminal, t)? || in_maintenance(sql, terminal)?);
-            if step == Step::Opened {
-                // The terminal's clock may run ahead of ours: never wait past our own now.
-                let base = if t < now { t } else { now };
-                a.due_utc = plus_seconds(base, confirm_seconds);
-            }
-            queue(sql, a, planned, confirm_seconds, now)?;
+            outage_alert(sql, a, *level, confirm_seconds, now)?;
         }
         JournalEvent::ServiceLogin {
             succeeded: true, ..
@@ -316,6 +330,30 @@ pub fn observe(
             state,
             detail,
         } => device_alerts(sql, terminal, t, device, state, detail, now)?,
+        _ => receipt_and_note_alerts(sql, terminal, t, event, now)?,
+    }
+    Ok(())
+}
+
+/// Fiscal failures (closed by the receipt's registration) and stuck notes (closed by their
+/// resolution).
+fn receipt_and_note_alerts(
+    sql: &mut dyn Sql,
+    terminal: &str,
+    t: &str,
+    event: &JournalEvent,
+    now: &str,
+) -> Result<(), StoreError> {
+    let alert = |subject: String, rule: Rule, step: Step, text: String| Alert {
+        terminal,
+        subject,
+        rule,
+        step,
+        event_utc: t,
+        due_utc: now.to_string(),
+        text,
+    };
+    match event {
         JournalEvent::FiscalisationFailed {
             receipt_id, reason, ..
         } => {
