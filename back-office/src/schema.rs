@@ -196,11 +196,61 @@ pub const PROJECTIONS: &[&str] = &[
     "stuck_notes",
 ];
 
-/// Creates every table (idempotent).
+/// The numbered migrations, oldest first: (version, what it does, SQL with `{ID}` for an
+/// auto-increment primary key). A database records each applied one in `schema_version`; a
+/// database from before versioning gets the baseline, which only creates what is missing.
+/// A later change of a table is a new entry here, never an edit of an applied one.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "baseline: the journal, projections, people, incidents, stuck notes and alerts",
+    SCHEMA,
+)];
+
+/// Brings the schema to the newest version: applies, each in its own transaction, every
+/// migration the database has not recorded. Safe to run on every start and by two servers at
+/// once (a version recorded meanwhile is skipped).
 pub fn create(sql: &mut dyn Sql) -> Result<(), StoreError> {
     let id = match sql.backend() {
         Backend::Sqlite => "INTEGER PRIMARY KEY",
         Backend::Postgres => "BIGSERIAL PRIMARY KEY",
     };
-    sql.batch(&SCHEMA.replace("{ID}", id))
+    sql.batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_utc TEXT NOT NULL)",
+    )?;
+    for (version, name, text) in MIGRATIONS {
+        crate::db::transaction(sql, |sql| -> Result<(), StoreError> {
+            if sql.backend() == Backend::Postgres {
+                // One server migrates at a time; the other then sees the version recorded.
+                sql.exec("SELECT pg_advisory_xact_lock(7311015)", &[])?;
+            }
+            let done = sql
+                .query_one(
+                    "SELECT 1 FROM schema_version WHERE version = $1",
+                    crate::params![*version],
+                )?
+                .is_some();
+            if done {
+                return Ok(());
+            }
+            sql.batch(&text.replace("{ID}", id))?;
+            sql.exec(
+                "INSERT INTO schema_version (version, name, applied_utc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                crate::params![*version, *name, crate::now_utc()],
+            )?;
+            tracing::info!(version, name, "schema migration applied");
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// The newest migration the database has applied (0 for none).
+pub fn version(sql: &mut dyn Sql) -> Result<i64, StoreError> {
+    Ok(sql
+        .query_one(
+            "SELECT CAST(MAX(version) AS BIGINT) FROM schema_version",
+            &[],
+        )?
+        .and_then(|r| r.opt_int(0))
+        .unwrap_or(0))
 }
