@@ -162,7 +162,7 @@ async fn one_thread_per_outage_nothing_for_blips_and_planned_work_and_retries_un
             add_terminal(&db.store, t).await;
         }
         let config = AlertConfig {
-            confirm_seconds: 1,
+            confirm_seconds: 2,
             first_retry_ms: 100,
             tick_ms: 50,
             webhooks: vec![WebhookConfig {
@@ -232,7 +232,7 @@ async fn one_thread_per_outage_nothing_for_blips_and_planned_work_and_retries_un
             vec![outage(&mut a1, OutageLevel::Started, "A1-O1", 0, 0)],
         )
         .await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
         assert!(
             r.accepted.lock().unwrap().is_empty(),
             "[{}] sent within the confirmation delay",
@@ -308,7 +308,7 @@ async fn one_thread_per_outage_nothing_for_blips_and_planned_work_and_retries_un
         assert_eq!(r.requests.load(Ordering::SeqCst) - before, 3);
 
         // Nothing more comes: not for the blip, not for the planned work.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
         let all = r.accepted.lock().unwrap().clone();
         assert_eq!(all.len(), 4, "[{}] {all:?}", db.label);
         let log = db
