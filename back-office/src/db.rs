@@ -291,11 +291,17 @@ pub struct PgConn {
     client: tokio_postgres::Client,
     statements: HashMap<String, tokio_postgres::Statement>,
     rt: tokio::runtime::Handle,
+    /// What it was opened with, to open it again after the server closed it.
+    url: String,
+    schema: Option<String>,
 }
 
 impl PgConn {
     async fn connect(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
-        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        let mut config: tokio_postgres::Config = url.parse()?;
+        // Names the store's connections in pg_stat_activity (and lets tests find them).
+        config.application_name(format!("back_office_{}", schema.unwrap_or("public")));
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::error!(error = %e, "postgres connection ended");
@@ -312,7 +318,22 @@ impl PgConn {
             client,
             statements: HashMap::new(),
             rt: tokio::runtime::Handle::current(),
+            url: url.to_string(),
+            schema: schema.map(str::to_string),
         })
+    }
+
+    /// Opens the connection again if the server closed it (a restart, an administrator's
+    /// terminate): the work that failed on it was rolled back whole and is retried by its
+    /// caller (a terminal resends its batch), so nothing is lost or stored twice.
+    fn reopen_if_closed(&mut self) -> Result<(), StoreError> {
+        if !self.client.is_closed() {
+            return Ok(());
+        }
+        tracing::warn!("postgres connection closed by the server; reconnecting");
+        let rt = self.rt.clone();
+        *self = rt.block_on(PgConn::connect(&self.url, self.schema.as_deref()))?;
+        Ok(())
     }
 
     fn statement(&mut self, sql: &str) -> Result<tokio_postgres::Statement, StoreError> {
@@ -520,6 +541,7 @@ impl Store {
                 }
                 Inner::Postgres { conns } => {
                     let mut c = lock(&conns[shard_of(&shard, conns.len())])?;
+                    c.reopen_if_closed()?;
                     f(&mut *c)
                 }
             }

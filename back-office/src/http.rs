@@ -196,6 +196,7 @@ fn admin_routes() -> Router<AppState> {
         )
         .route("/admin/card-terminals", post(admin::card_terminal_register))
         .route("/admin/audit", get(admin::audit_page))
+        .route("/admin/alerts", get(admin::alerts_page))
 }
 
 /// Headers every answer carries: no framing (the admin forms cannot be clickjacked), no content

@@ -4,7 +4,8 @@
 //! for hash (a different record under a held sequence number is tampering, refused). The first new
 //! record must link to the held tip. A batch that starts beyond the tip is not stored: the reply
 //! names the gap and the terminal resends from `held_up_to + 1`. So the stored journal is always
-//! gap-free and verified, and every projection is applied exactly once.
+//! gap-free and verified, and every projection is applied (and every alert rule looks at a
+//! record) exactly once.
 
 use backend_sync::record::{ChainError, GENESIS_HASH};
 use backend_sync::wire::{IngestReply, SeqRange, WIRE_VERSION};
@@ -136,6 +137,7 @@ pub fn ingest(
             }
         }
         let tz = crate::terminals::time_zone(sql, terminal)?;
+        let confirm = crate::alerts::dispatch::confirm_seconds(sql)?;
         for r in &fresh {
             sql.exec(
                 "INSERT INTO journal (terminal_id, seq, time_utc, kind, payload, prev_hash, hash)
@@ -151,7 +153,11 @@ pub fn ingest(
                 ],
             )?;
             match JournalEvent::from_payload(&r.payload) {
-                Ok(ev) if ev.kind() == r.kind => project::apply(sql, terminal, tz, r, &ev, now)?,
+                Ok(ev) if ev.kind() == r.kind => {
+                    project::apply(sql, terminal, tz, r, &ev, now)?;
+                    // Fresh records only, in the same transaction: each alerts exactly once.
+                    crate::alerts::rules::observe(sql, terminal, r, &ev, confirm, now)?;
+                }
                 Ok(_) | Err(_) => {
                     // Kept in the journal (it is the terminal's signed truth) but flagged: a newer
                     // terminal version or a bug; finance must see it.

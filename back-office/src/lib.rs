@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod card_terminals;
 pub mod charts;
@@ -26,6 +27,7 @@ pub mod report_out;
 pub mod schema;
 pub mod sessions;
 pub mod settlement;
+pub mod stuck_notes;
 pub mod terminal_page;
 pub mod terminals;
 pub mod testkit;

@@ -31,6 +31,9 @@ struct Cli {
         default_value = "back-office.sqlite"
     )]
     database_url: String,
+    /// Alert channels, recipients and rules (JSON, see the README); `serve` alerts only with it.
+    #[arg(long, global = true, env = "BACK_OFFICE_ALERTS_CONFIG")]
+    alerts_config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -117,6 +120,17 @@ enum Command {
     MarkCredited { file: PathBuf },
     /// Rebuild every projection from the stored journals.
     Rebuild,
+    /// Alerts to people (needs --alerts-config).
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AlertsCommand {
+    /// Send a test message through each configured channel and say how each went.
+    Test,
 }
 
 #[derive(Subcommand)]
@@ -239,6 +253,18 @@ fn main() -> Result<()> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    let alerts = cli
+        .alerts_config
+        .as_deref()
+        .map(back_office::alerts::AlertConfig::load)
+        .transpose()?;
+    if let Command::Alerts {
+        command: AlertsCommand::Test,
+    } = cli.command
+    {
+        // Needs no database.
+        return alerts_test(alerts).await;
+    }
     let store = Store::open(&cli.database_url)
         .await
         .with_context(|| format!("opening database {}", redact(&cli.database_url)))?;
@@ -257,9 +283,11 @@ async fn run(cli: Cli) -> Result<()> {
                 trusted_proxies,
                 session: Duration::from_secs(session_minutes.max(1) * 60),
                 messages_file,
+                alerts,
             };
             serve_command(store, opts).await?;
         }
+        Command::Alerts { .. } => unreachable!("answered before the database is opened"),
         Command::User { command } => user_command(&store, command).await?,
         Command::Token {
             command: TokenCommand::Add { user, label },
@@ -492,6 +520,31 @@ struct ServeOptions {
     trusted_proxies: Vec<std::net::IpAddr>,
     session: Duration,
     messages_file: PathBuf,
+    alerts: Option<back_office::alerts::AlertConfig>,
+}
+
+/// `alerts test`: one test message per configured channel; fails if any failed.
+async fn alerts_test(config: Option<back_office::alerts::AlertConfig>) -> Result<()> {
+    let Some(config) = config else {
+        anyhow::bail!("no alert configuration: pass --alerts-config FILE");
+    };
+    if config.channel_names().is_empty() {
+        anyhow::bail!("the alert configuration names no channel");
+    }
+    let mut failed = 0;
+    for (channel, r) in back_office::alerts::dispatch::send_test(&config).await {
+        match r {
+            Ok(()) => println!("{channel}: sent"),
+            Err(e) => {
+                failed += 1;
+                println!("{channel}: FAILED: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} channel(s) failed");
+    }
+    Ok(())
 }
 
 /// Serves until SIGTERM or SIGINT, then lets the requests in flight finish.
@@ -502,6 +555,21 @@ async fn serve_command(store: Store, opts: ServeOptions) -> Result<()> {
     let sender: Arc<dyn MessageSender> = Arc::new(FileSender::new(opts.messages_file));
     let dispatcher =
         back_office::messages::spawn_dispatcher(store.clone(), sender, Duration::from_secs(5));
+    let (alerts_stop, alerts_task) = match opts.alerts {
+        Some(config) => {
+            tracing::info!(channels = ?config.channel_names(), "alerts on");
+            let d = back_office::alerts::dispatch::Dispatcher::new(store.clone(), config).await?;
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(d.run(async {
+                let _ = rx.await;
+            }));
+            (Some(tx), Some(task))
+        }
+        None => {
+            tracing::warn!("no --alerts-config: alerts are recorded but sent to nobody");
+            (None, None)
+        }
+    };
     let state = AppState::new(store.clone())
         .with_session_ttl(opts.session)
         .with_trusted_proxies(opts.trusted_proxies);
@@ -518,6 +586,10 @@ async fn serve_command(store: Store, opts: ServeOptions) -> Result<()> {
         }
     }
     dispatcher.abort();
+    if let (Some(stop), Some(task)) = (alerts_stop, alerts_task) {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
     tracing::info!("back office stopped: requests in flight finished");
     Ok(())
 }

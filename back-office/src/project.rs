@@ -108,6 +108,38 @@ pub fn apply(
                 params![terminal, seq, t, &day, *denomination_kopecks, payment_id.clone()],
             )?;
         }
+        JournalEvent::BillStuck {
+            payment_id,
+            account,
+            denomination_kopecks,
+            reference,
+            reason,
+        } => crate::stuck_notes::stuck(
+            sql,
+            terminal,
+            rec,
+            &day,
+            &crate::stuck_notes::Stuck {
+                payment_id: payment_id.as_deref(),
+                account,
+                denomination_kopecks: *denomination_kopecks,
+                reference,
+                reason,
+            },
+        )?,
+        JournalEvent::StuckNoteResolved {
+            reference,
+            outcome,
+            payment_id,
+        } => crate::stuck_notes::resolved(
+            sql,
+            terminal,
+            rec,
+            &day,
+            reference,
+            *outcome,
+            payment_id.as_deref(),
+        )?,
         JournalEvent::CardApproved {
             payment_id,
             approval,

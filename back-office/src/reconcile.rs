@@ -1,7 +1,8 @@
 //! Reconciliation for finance, per terminal per business day and per encashment period:
 //! payments by method, cash by denomination, counted versus expected at encashment, card totals
 //! versus the acquirer's settlement, fiscal-document numbers without gaps, unprinted receipts and
-//! payments billing has not credited. Every figure comes from the verified journal projections.
+//! payments billing has not credited, stuck notes until a technician resolves them (a credited
+//! one counts as stacked cash of its resolution's day, see [`crate::stuck_notes`]). Every figure comes from the verified journal projections.
 
 use std::collections::BTreeMap;
 
@@ -115,6 +116,8 @@ pub struct Report {
     pub uncredited: Vec<UncreditedPayment>,
     /// True when `uncredited` was cut at [`UNCREDITED_DETAIL_LIMIT`].
     pub uncredited_truncated: bool,
+    /// Stuck notes open at the end of the range or resolved within it (open ones first).
+    pub stuck_notes: Vec<crate::stuck_notes::StuckNote>,
 }
 
 impl Report {
@@ -132,6 +135,11 @@ impl Report {
             + self.card_mismatches.len()
             + self.fd_gaps.len()
             + self.unprinted.len()
+            + self
+                .stuck_notes
+                .iter()
+                .filter(|n| n.outcome.is_none())
+                .count()
     }
 }
 
@@ -269,6 +277,8 @@ pub fn report(sql: &mut dyn Sql, from: &str, to: &str) -> Result<Report, Reconci
         .collect();
 
     lap.lap("uncredited");
+    let stuck_notes = crate::stuck_notes::for_report(sql, from, to, &crate::now_utc())?;
+    lap.lap("stuck_notes");
     Ok(Report {
         from: from.into(),
         to: to.into(),
@@ -279,6 +289,7 @@ pub fn report(sql: &mut dyn Sql, from: &str, to: &str) -> Result<Report, Reconci
         unprinted,
         uncredited,
         uncredited_truncated,
+        stuck_notes,
     })
 }
 

@@ -16,6 +16,7 @@ pub const SECTIONS: &[&str] = &[
     "fd_gaps",
     "unprinted",
     "uncredited",
+    "stuck_notes",
 ];
 
 /// A CSV dialect.
@@ -298,8 +299,52 @@ pub fn section(report: &Report, name: &str) -> Option<(Vec<&'static str>, Vec<Ve
                 })
                 .collect(),
         ),
+        "stuck_notes" => stuck_notes_section(report),
         _ => return None,
     })
+}
+
+fn opt(s: &Option<String>) -> Cell {
+    Cell::Text(s.clone().unwrap_or_default())
+}
+
+fn stuck_notes_section(report: &Report) -> (Vec<&'static str>, Vec<Vec<Cell>>) {
+    (
+        vec![
+            "terminal_id",
+            "reference",
+            "stuck_utc",
+            "day",
+            "account",
+            "denomination_rub",
+            "reason",
+            "payment_id",
+            "age_minutes",
+            "state",
+            "resolved_utc",
+            "resolution_payment_id",
+        ],
+        report
+            .stuck_notes
+            .iter()
+            .map(|n| {
+                vec![
+                    t(&n.terminal_id),
+                    t(&n.reference),
+                    Cell::Time(n.stuck_utc.clone()),
+                    Cell::Date(n.day.clone()),
+                    t(&n.account),
+                    Cell::Money(n.denomination_kopecks),
+                    t(&n.reason),
+                    opt(&n.payment_id),
+                    Cell::Int(n.age_minutes),
+                    t(n.outcome.as_deref().unwrap_or("open")),
+                    n.resolved_utc.clone().map_or_else(|| t(""), Cell::Time),
+                    opt(&n.resolution_payment_id),
+                ]
+            })
+            .collect(),
+    )
 }
 
 /// One section as CSV bytes in `dialect`.
@@ -322,6 +367,7 @@ fn sheet_title(name: &str) -> &'static str {
         "card" => "Карты",
         "fd_gaps" => "Пропуски ФД",
         "unprinted" => "Не напечатаны",
+        "stuck_notes" => "Застрявшие купюры",
         _ => "Не зачислены",
     }
 }

@@ -1,7 +1,8 @@
 //! The back office's tables. `journal` is the truth as the terminals wrote it; every other table
 //! except `terminals`, `nonces`, `accounts`, `content`, `settlement`, `card_terminals` (which kiosk
 //! owns which card terminal), the people tables (`users`, `api_tokens`, `sessions`,
-//! `login_throttle`, `audit`) and the incident tables is a projection of it, rebuilt by
+//! `login_throttle`, `audit`), the incident tables and the alert tables (`alert_threads`,
+//! `alert_events`, `alert_deliveries`: what was sent to people, never re-sent by a rebuild) is a projection of it, rebuilt by
 //! [`crate::project::rebuild`].
 
 use crate::db::{Backend, Sql, StoreError};
@@ -96,6 +97,14 @@ CREATE TABLE IF NOT EXISTS outages (
     breach BIGINT NOT NULL, detail TEXT NOT NULL,
     PRIMARY KEY (terminal_id, outage_id)
 );
+CREATE TABLE IF NOT EXISTS stuck_notes (
+    terminal_id TEXT NOT NULL, reference TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL,
+    day TEXT NOT NULL, payment_id TEXT, account TEXT NOT NULL, denomination_kopecks BIGINT NOT NULL,
+    reason TEXT NOT NULL, resolved_seq BIGINT, resolved_utc TEXT, resolved_day TEXT, outcome TEXT,
+    resolution_payment_id TEXT,
+    PRIMARY KEY (terminal_id, reference)
+);
+CREATE INDEX IF NOT EXISTS stuck_notes_open ON stuck_notes (terminal_id, resolved_seq);
 CREATE TABLE IF NOT EXISTS service_log (
     terminal_id TEXT NOT NULL, seq BIGINT NOT NULL, time_utc TEXT NOT NULL, operation TEXT NOT NULL,
     detail TEXT NOT NULL,
@@ -150,6 +159,23 @@ CREATE TABLE IF NOT EXISTS audit (
     id {ID}, time_utc TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
     source TEXT NOT NULL, detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alert_threads (
+    id {ID}, terminal_id TEXT NOT NULL, subject TEXT NOT NULL, rule TEXT NOT NULL,
+    opened_utc TEXT NOT NULL, closed_utc TEXT, planned BIGINT NOT NULL DEFAULT 0,
+    telegram_message_id TEXT, email_message_id TEXT
+);
+CREATE INDEX IF NOT EXISTS alert_threads_open ON alert_threads (terminal_id, subject, closed_utc);
+CREATE TABLE IF NOT EXISTS alert_events (
+    id {ID}, thread_id BIGINT NOT NULL, terminal_id TEXT NOT NULL, rule TEXT NOT NULL,
+    step TEXT NOT NULL, urgent BIGINT NOT NULL, event_utc TEXT NOT NULL, due_utc TEXT NOT NULL,
+    text TEXT NOT NULL, status TEXT NOT NULL, created_utc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alert_events_pending ON alert_events (status, due_utc);
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    event_id BIGINT NOT NULL, channel TEXT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0,
+    next_try_utc TEXT NOT NULL, status TEXT NOT NULL, last_error TEXT, delivered_utc TEXT,
+    PRIMARY KEY (event_id, channel)
+);
 CREATE TABLE IF NOT EXISTS accounts (account TEXT PRIMARY KEY, info_json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS content (id BIGINT PRIMARY KEY, content_version BIGINT NOT NULL, json TEXT NOT NULL);
 ";
@@ -167,13 +193,64 @@ pub const PROJECTIONS: &[&str] = &[
     "outages",
     "device_states",
     "service_log",
+    "stuck_notes",
 ];
 
-/// Creates every table (idempotent).
+/// The numbered migrations, oldest first: (version, what it does, SQL with `{ID}` for an
+/// auto-increment primary key). A database records each applied one in `schema_version`; a
+/// database from before versioning gets the baseline, which only creates what is missing.
+/// A later change of a table is a new entry here, never an edit of an applied one.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "baseline: the journal, projections, people, incidents, stuck notes and alerts",
+    SCHEMA,
+)];
+
+/// Brings the schema to the newest version: applies, each in its own transaction, every
+/// migration the database has not recorded. Safe to run on every start and by two servers at
+/// once (a version recorded meanwhile is skipped).
 pub fn create(sql: &mut dyn Sql) -> Result<(), StoreError> {
     let id = match sql.backend() {
         Backend::Sqlite => "INTEGER PRIMARY KEY",
         Backend::Postgres => "BIGSERIAL PRIMARY KEY",
     };
-    sql.batch(&SCHEMA.replace("{ID}", id))
+    sql.batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_utc TEXT NOT NULL)",
+    )?;
+    for (version, name, text) in MIGRATIONS {
+        crate::db::transaction(sql, |sql| -> Result<(), StoreError> {
+            if sql.backend() == Backend::Postgres {
+                // One server migrates at a time; the other then sees the version recorded.
+                sql.exec("SELECT pg_advisory_xact_lock(7311015)", &[])?;
+            }
+            let done = sql
+                .query_one(
+                    "SELECT 1 FROM schema_version WHERE version = $1",
+                    crate::params![*version],
+                )?
+                .is_some();
+            if done {
+                return Ok(());
+            }
+            sql.batch(&text.replace("{ID}", id))?;
+            sql.exec(
+                "INSERT INTO schema_version (version, name, applied_utc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                crate::params![*version, *name, crate::now_utc()],
+            )?;
+            tracing::info!(version, name, "schema migration applied");
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// The newest migration the database has applied (0 for none).
+pub fn version(sql: &mut dyn Sql) -> Result<i64, StoreError> {
+    Ok(sql
+        .query_one(
+            "SELECT CAST(MAX(version) AS BIGINT) FROM schema_version",
+            &[],
+        )?
+        .and_then(|r| r.opt_int(0))
+        .unwrap_or(0))
 }

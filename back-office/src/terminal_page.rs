@@ -1,7 +1,8 @@
 //! One terminal's page for technicians: service state, software version, each device's state and
 //! last error in Russian, paper, sync (last sync, queue, lag), cash in the cassette by
-//! denomination, the last encashment, outage history in working minutes, fiscal warnings
-//! (document-number gaps, unprinted receipts), service history and incidents. Reads projections
+//! denomination, the last encashment, open stuck notes, outage history in working minutes, fiscal warnings
+//! (document-number gaps, unprinted receipts), service history, incidents and the alert delivery
+//! log. Reads projections
 //! only; the frame and navigation come from [`crate::web`].
 
 use backend_sync::JournalEvent;
@@ -311,8 +312,18 @@ pub fn body(
     let tz = t.time_zone;
     devices(sql, id, &t, &mut h)?;
     cash(sql, id, tz, &mut h)?;
+    let open = crate::stuck_notes::open(sql, Some(id), &crate::now_utc())?;
+    h.push_str("<h2>Застрявшие купюры (не решены)</h2>");
+    h.push_str(&crate::web::finance::stuck_notes_table(
+        sql,
+        "stuck-notes",
+        &open,
+    )?);
     outages(sql, id, tz, &mut h)?;
     fiscal(sql, id, &mut h)?;
     history(sql, id, tz, &mut h)?;
+    h.push_str("<h2>Оповещения</h2>");
+    let log = crate::alerts::dispatch::log(sql, Some(id), 50)?;
+    h.push_str(&crate::web::admin::alert_log_table("alerts", &log));
     Ok(Some(h))
 }

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use backend_sync::event::{CardApproval, FiscalAttributes, PaymentMethod, ServiceAmount};
+use backend_sync::event::{
+    CardApproval, FiscalAttributes, PaymentMethod, ServiceAmount, StuckNoteOutcome,
+};
 use backend_sync::{JournalEvent, JournalRecord, GENESIS_HASH};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
@@ -152,6 +154,146 @@ impl JournalWriter {
             200,
         ));
         let rid = self.fiscalise(&pid, total, &mut out);
+        out.push(self.push(&JournalEvent::ReceiptPrinted { receipt_id: rid }, 2_000));
+        out
+    }
+
+    /// A cash payment during which the last note stuck: `stacked` bills are credited (the
+    /// payment completes with them, or is cancelled when there are none) and `stuck` is
+    /// journaled as a stuck note named `reference`, credited to nobody yet.
+    pub fn cash_payment_with_stuck_note(
+        &mut self,
+        account: &str,
+        stacked: &[i64],
+        stuck: i64,
+        reference: &str,
+    ) -> Vec<JournalRecord> {
+        let mut out = Vec::new();
+        let pid = self.next_payment_id();
+        let total: i64 = stacked.iter().sum();
+        out.push(self.push(
+            &JournalEvent::PaymentStarted {
+                payment_id: pid.clone(),
+                account: account.into(),
+                account_verified: true,
+                method: PaymentMethod::Cash,
+                requested_kopecks: total + stuck,
+                services: vec![],
+            },
+            5_000,
+        ));
+        for &b in stacked {
+            out.push(self.push(
+                &JournalEvent::BillStackRequested {
+                    payment_id: Some(pid.clone()),
+                    denomination_kopecks: b,
+                },
+                1_500,
+            ));
+            out.push(self.push(
+                &JournalEvent::BillStacked {
+                    payment_id: Some(pid.clone()),
+                    denomination_kopecks: b,
+                },
+                800,
+            ));
+            *self.cassette.entry(b).or_default() += 1;
+        }
+        out.push(self.push(
+            &JournalEvent::BillStackRequested {
+                payment_id: Some(pid.clone()),
+                denomination_kopecks: stuck,
+            },
+            1_500,
+        ));
+        out.push(self.push(
+            &JournalEvent::BillStuck {
+                payment_id: Some(pid.clone()),
+                account: account.into(),
+                denomination_kopecks: stuck,
+                reference: reference.into(),
+                reason: "validator jammed after STACK".into(),
+            },
+            10_000,
+        ));
+        if stacked.is_empty() {
+            out.push(self.push(
+                &JournalEvent::PaymentCancelled {
+                    payment_id: pid,
+                    reason: "nothing stacked".into(),
+                },
+                200,
+            ));
+            return out;
+        }
+        out.push(self.push(
+            &JournalEvent::PaymentCompleted {
+                payment_id: pid.clone(),
+                account: account.into(),
+                method: PaymentMethod::Cash,
+                total_kopecks: total,
+                allocations: vec![ServiceAmount {
+                    service_id: "electricity".into(),
+                    service_name: "Электроэнергия".into(),
+                    debt_kopecks: total,
+                    advance_kopecks: 0,
+                }],
+            },
+            200,
+        ));
+        let rid = self.fiscalise(&pid, total, &mut out);
+        out.push(self.push(&JournalEvent::ReceiptPrinted { receipt_id: rid }, 2_000));
+        out
+    }
+
+    /// A technician's resolution of stuck note `reference` (of `stuck` kopecks, inserted for
+    /// `account`): found in the cassette or reported stacked, it is credited as a cash payment
+    /// of its own with its receipt (and counts in the cassette); handed back, nothing.
+    pub fn resolve_stuck_note(
+        &mut self,
+        reference: &str,
+        account: &str,
+        stuck: i64,
+        outcome: StuckNoteOutcome,
+    ) -> Vec<JournalRecord> {
+        let mut out = Vec::new();
+        if outcome == StuckNoteOutcome::HandedBack {
+            out.push(self.push(
+                &JournalEvent::StuckNoteResolved {
+                    reference: reference.into(),
+                    outcome,
+                    payment_id: None,
+                },
+                60_000,
+            ));
+            return out;
+        }
+        let pid = self.next_payment_id();
+        out.push(self.push(
+            &JournalEvent::StuckNoteResolved {
+                reference: reference.into(),
+                outcome,
+                payment_id: Some(pid.clone()),
+            },
+            60_000,
+        ));
+        out.push(self.push(
+            &JournalEvent::PaymentCompleted {
+                payment_id: pid.clone(),
+                account: account.into(),
+                method: PaymentMethod::Cash,
+                total_kopecks: stuck,
+                allocations: vec![ServiceAmount {
+                    service_id: "account".into(),
+                    service_name: format!("Оплата по лицевому счёту (купюра {reference})"),
+                    debt_kopecks: stuck,
+                    advance_kopecks: 0,
+                }],
+            },
+            200,
+        ));
+        *self.cassette.entry(stuck).or_default() += 1;
+        let rid = self.fiscalise(&pid, stuck, &mut out);
         out.push(self.push(&JournalEvent::ReceiptPrinted { receipt_id: rid }, 2_000));
         out
     }

@@ -585,3 +585,50 @@ async fn service_logins_and_operations_are_visible_on_the_fleet_page() {
         );
     }
 }
+
+/// The schema is versioned: a new database records the baseline once, opening it again applies
+/// nothing, and a database from before versioning (its tables there, no `schema_version`) gets
+/// the baseline recorded without losing a row. On both stores.
+#[tokio::test]
+async fn schema_migrations_are_numbered_and_applied_once() {
+    for db in common::all_stores().await {
+        let newest = back_office::schema::MIGRATIONS.last().unwrap().0;
+        let v = db.store.read(back_office::schema::version).await.unwrap();
+        assert_eq!(v, newest, "[{}]", db.label);
+        common::add_terminal(&db.store, "M1").await;
+        // As before versioning: the record of it gone, the tables kept.
+        db.store
+            .run("x", |sql| sql.exec("DELETE FROM schema_version", &[]))
+            .await
+            .unwrap();
+        let again = db.reopen().await;
+        let rows = again
+            .read(|sql| {
+                sql.query(
+                    "SELECT version, (SELECT CAST(COUNT(*) AS BIGINT) FROM terminals WHERE id = 'M1') FROM schema_version",
+                    &[],
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            rows.len(),
+            back_office::schema::MIGRATIONS.len(),
+            "[{}]",
+            db.label
+        );
+        assert_eq!((rows[0].int(0), rows[0].int(1)), (1, 1), "[{}]", db.label);
+        let third = db.reopen().await;
+        let n = third
+            .read(|sql| sql.query("SELECT version FROM schema_version", &[]))
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(
+            n,
+            back_office::schema::MIGRATIONS.len(),
+            "[{}] applied once",
+            db.label
+        );
+    }
+}

@@ -603,3 +603,65 @@ pub async fn audit_page(
     b.push_str("</table>");
     Html(page("Журнал аудита", Some(&who), &b)).into_response()
 }
+
+fn alert_status_ru(s: &str) -> &'static str {
+    match s {
+        "pending" => "ждёт отправки",
+        "sent" => "отправлено",
+        "suppressed" => "не отправлялось (плановые работы или короткий сбой)",
+        "expired" => "устарело, не отправлено",
+        "delivered" => "доставлено",
+        "failed" => "не доставлено",
+        _ => "—",
+    }
+}
+
+/// The alert delivery log as a table (`id`): every alert, its thread, and each channel's
+/// attempts and outcome.
+pub fn alert_log_table(id: &str, rows: &[crate::alerts::dispatch::LogRow]) -> String {
+    let mut b = format!(
+        "<table id=\"{id}\"><tr><th>Время (UTC)</th><th>Терминал</th><th>Правило</th><th>Шаг</th><th>Нить</th><th>Текст</th><th>Состояние</th><th>Канал</th><th>Попыток</th><th>Ошибка</th></tr>"
+    );
+    if rows.is_empty() {
+        b.push_str("<tr><td colspan=\"10\">оповещений не было</td></tr>");
+    }
+    for r in rows {
+        let class = match r.channel_status.as_deref() {
+            Some("failed") => " class=\"bad\"",
+            Some("pending") => " class=\"warn\"",
+            _ => "",
+        };
+        b.push_str(&format!(
+            "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            esc(&r.event_utc),
+            esc(&r.terminal_id),
+            esc(&r.rule),
+            esc(&r.step),
+            r.thread_id,
+            esc(&r.text),
+            alert_status_ru(r.channel_status.as_deref().unwrap_or(&r.status)),
+            esc(r.channel.as_deref().unwrap_or("—")),
+            r.attempts,
+            esc(r.last_error.as_deref().unwrap_or(""))
+        ));
+    }
+    b.push_str("</table>");
+    b
+}
+
+/// `GET /admin/alerts`: the delivery log of the whole fleet.
+pub async fn alerts_page(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+) -> Response {
+    let rows = match state
+        .store
+        .read(|sql| crate::alerts::dispatch::log(sql, None, 500))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
+    let b = alert_log_table("alert-log", &rows);
+    Html(page("Оповещения", Some(&who), &b)).into_response()
+}

@@ -23,8 +23,75 @@ fn period_inputs(from: &str, to: &str) -> String {
     )
 }
 
+/// A table of stuck notes (open or resolved) with times in UTC converted per terminal.
+pub fn stuck_notes_table(
+    sql: &mut dyn crate::db::Sql,
+    id: &str,
+    notes: &[crate::stuck_notes::StuckNote],
+) -> Result<String, crate::StoreError> {
+    let mut b = format!(
+        "<table id=\"{id}\"><tr><th>Терминал</th><th>Номер</th><th>Время</th><th>Сумма</th><th>Лицевой счёт</th><th>Причина</th><th>Возраст, мин</th><th>Решение</th></tr>"
+    );
+    if notes.is_empty() {
+        b.push_str("<tr><td colspan=\"8\">нет</td></tr>");
+    }
+    for n in notes {
+        let tz = crate::terminals::time_zone(sql, &n.terminal_id)?;
+        let resolution = match (&n.outcome, &n.resolved_utc) {
+            (Some(o), Some(t)) => format!(
+                "{} ({}{})",
+                crate::stuck_notes::outcome_ru(o),
+                crate::project::local_time(t, tz),
+                n.resolution_payment_id
+                    .as_deref()
+                    .map(|p| format!(", платёж {p}"))
+                    .unwrap_or_default()
+            ),
+            _ => "не решено".into(),
+        };
+        b.push_str(&format!(
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{} ₽</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            if n.outcome.is_none() { "bad" } else { "" },
+            esc(&n.terminal_id),
+            esc(&n.reference),
+            esc(&crate::project::local_time(&n.stuck_utc, tz)),
+            report_out::rubles(n.denomination_kopecks),
+            esc(&n.account),
+            esc(&n.reason),
+            n.age_minutes,
+            esc(&resolution)
+        ));
+    }
+    b.push_str("</table>");
+    Ok(b)
+}
+
+/// The stuck-note part of the finance page: every open note, then the latest resolved ones.
+async fn stuck_notes_part(state: &AppState) -> Result<String, crate::StoreError> {
+    state
+        .store
+        .read(|sql| {
+            let now = crate::now_utc();
+            let open = crate::stuck_notes::open(sql, None, &now)?;
+            let resolved = crate::stuck_notes::recently_resolved(sql, 50, &now)?;
+            let mut b = String::from("<h2>Застрявшие купюры</h2><p>Не решены (не зачислены, пока техник не найдёт купюру):</p>");
+            b.push_str(&stuck_notes_table(sql, "stuck-open", &open)?);
+            b.push_str("<p>Решены недавно:</p>");
+            b.push_str(&stuck_notes_table(sql, "stuck-resolved", &resolved)?);
+            Ok(b)
+        })
+        .await
+}
+
 /// `GET /finance`.
-pub async fn finance_page(Extension(who): Extension<Identity>) -> Html<String> {
+pub async fn finance_page(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+) -> Response {
+    let stuck = match stuck_notes_part(&state).await {
+        Ok(s) => s,
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
     let now = chrono::Utc::now();
     let to = crate::project::business_day(&crate::now_utc());
     let from = crate::project::business_day(
@@ -66,7 +133,8 @@ pub async fn finance_page(Extension(who): Extension<Identity>) -> Html<String> {
 <button type=\"submit\" id=\"upload-credited\">Загрузить отметки</button></form>",
         csrf_input(&who)
     ));
-    Html(page("Финансы", Some(&who), &b))
+    b.push_str(&stuck);
+    Html(page("Финансы", Some(&who), &b)).into_response()
 }
 
 /// The `file` part of an upload form.

@@ -53,6 +53,7 @@ pub fn nav(who: &Identity) -> String {
         ("/admin/terminals", "Терминалы и ключи", access::Area::Admin),
         ("/admin/users", "Пользователи", access::Area::Admin),
         ("/admin/audit", "Журнал аудита", access::Area::Admin),
+        ("/admin/alerts", "Оповещения", access::Area::Admin),
     ];
     for (href, label, area) in links {
         if area.allows(who.role) {

@@ -24,6 +24,11 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// The PostgreSQL schema this database lives in.
+    pub fn pg_schema(&self) -> Option<&str> {
+        self.pg.as_ref().map(|(_, s)| s.as_str())
+    }
+
     /// A new `Store` on the same database, as after a process restart.
     pub async fn reopen(&self) -> Store {
         match (&self.sqlite, &self.pg) {
