@@ -34,6 +34,8 @@ pub struct EmbeddedBackOffice {
     pub terminal_id: String,
     /// The key issued to `terminal_id`, hex.
     pub key_hex: String,
+    /// An API token of the `admin` user (`Authorization: Bearer`), for scripts and tests.
+    pub admin_token: String,
     pub store: Store,
     /// Where e-receipts and confirmations are "sent" (JSON lines).
     pub messages_file: PathBuf,
@@ -58,15 +60,21 @@ impl EmbeddedBackOffice {
             .await?;
         let password = crate::users::generate_password();
         let hash = crate::users::hash_password(&password)?;
-        store
-            .run("setup", move |sql| {
+        let admin_token = store
+            .run("setup", move |sql| -> Result<String, EmbeddedError> {
                 crate::users::add(
                     sql,
                     "admin",
                     crate::users::Role::Admin,
                     &hash,
                     &crate::now_utc(),
-                )
+                )?;
+                Ok(crate::users::add_token(
+                    sql,
+                    "admin",
+                    "embedded",
+                    &crate::now_utc(),
+                )?)
             })
             .await?;
         let messages_file = dir.path().join("messages.jsonl");
@@ -87,6 +95,7 @@ impl EmbeddedBackOffice {
             url: format!("http://{addr}/"),
             terminal_id: terminal_id.to_string(),
             key_hex,
+            admin_token,
             store,
             messages_file,
             shutdown: Some(tx),

@@ -259,10 +259,15 @@ impl Journal {
             .collect()
     }
 
-    /// Checks the whole chain and the stored tip; returns the number of entries.
+    /// Checks the whole chain and the stored tip; returns the number of entries. The entries and
+    /// the tip are read in one read transaction: a kiosk appending meanwhile (`journal verify`
+    /// on a running terminal, an auditor's copy being written) must not look like a cut-off end.
     pub fn verify(&self) -> Result<u64, VerifyError> {
-        let mut stmt = self
-            .conn
+        let snapshot = self.conn.unchecked_transaction().map_err(|e| VerifyError {
+            seq: 0,
+            reason: e.to_string(),
+        })?;
+        let mut stmt = snapshot
             .prepare(
                 "SELECT seq, time_utc, kind, payload, prev_hash, hash FROM journal ORDER BY rowid",
             )
@@ -313,8 +318,7 @@ impl Journal {
             expected_seq += 1;
         }
         let last = expected_seq - 1;
-        let stored: Option<(u64, String)> = self
-            .conn
+        let stored: Option<(u64, String)> = snapshot
             .query_row("SELECT seq, hash FROM journal_tip WHERE id = 1", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })

@@ -356,10 +356,14 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
                     BillProtocol::Id003 => Protocol::Id003,
                 };
                 let driver_config = DriverConfig::new(protocol, &b.port);
-                let acceptor = spawn_driver(driver_config.clone())
-                    .await
-                    .map_err(|e| SimulateError::Setup(format!("devices.bill_acceptor.port {}: {e}", b.port.display())))?;
-                let (commands, reopen) = devices::bill::spawn_reopenable(acceptor, driver_config, core_tx.clone());
+                let acceptor = spawn_driver(driver_config.clone()).await.map_err(|e| {
+                    SimulateError::Setup(format!(
+                        "devices.bill_acceptor.port {}: {e}",
+                        b.port.display()
+                    ))
+                })?;
+                let (commands, reopen) =
+                    devices::bill::spawn_reopenable(acceptor, driver_config, core_tx.clone());
                 bill_reopen = Some(reopen);
                 commands
             }
@@ -367,14 +371,25 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
         };
         let printer = match &config.devices.printer {
             Some(p) => {
-                let profile = PrinterProfile::by_id(&p.profile)
-                    .ok_or_else(|| SimulateError::Setup(format!("devices.printer.profile: unknown profile {:?}", p.profile)))?;
+                let profile = PrinterProfile::by_id(&p.profile).ok_or_else(|| {
+                    SimulateError::Setup(format!(
+                        "devices.printer.profile: unknown profile {:?}",
+                        p.profile
+                    ))
+                })?;
                 let settings = SerialSettings::for_profile(&profile);
-                Some((PrinterHandle::new(p.port.to_string_lossy().into_owned(), profile.clone(), settings), profile))
+                Some((
+                    PrinterHandle::new(
+                        p.port.to_string_lossy().into_owned(),
+                        profile.clone(),
+                        settings,
+                    ),
+                    profile,
+                ))
             }
             None => None,
         };
-        let fiscal = fiscal_module(&config.fiscal, &config.terminal.id, data_dir)?;
+        let fiscal = fiscal_module(&config.fiscal, &config.terminal.id, &data_dir)?;
         let seller = Seller {
             inn: config.seller.inn.clone(),
             name: config.seller.name.clone(),
@@ -402,8 +417,14 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
         );
         let card = match &config.devices.card_reader {
             Some(c) => {
-                let reader = card_reader::CardReader::open(&c.port, card_reader::DriverConfig::default())
-                    .map_err(|e| SimulateError::Setup(format!("devices.card_reader.port {}: {e}", c.port.display())))?;
+                let reader =
+                    card_reader::CardReader::open(&c.port, card_reader::DriverConfig::default())
+                        .map_err(|e| {
+                            SimulateError::Setup(format!(
+                                "devices.card_reader.port {}: {e}",
+                                c.port.display()
+                            ))
+                        })?;
                 let setup = devices::card::CardSetup::daily(c.end_of_day, tz);
                 Some(devices::card::spawn_with(reader, core_tx.clone(), setup))
             }
@@ -431,8 +452,14 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
                     crate::gpio::GpioBank::open_cdev(g)
                         .map_err(|e| SimulateError::Setup(format!("gpio: {e}")))
                 };
-                let relays = crate::gpio::GpioConfig { sensors: Default::default(), ..g.clone() };
-                let sensors = crate::gpio::GpioConfig { relays: Default::default(), ..g.clone() };
+                let relays = crate::gpio::GpioConfig {
+                    sensors: Default::default(),
+                    ..g.clone()
+                };
+                let sensors = crate::gpio::GpioConfig {
+                    relays: Default::default(),
+                    ..g.clone()
+                };
                 if !sensors.sensors.is_empty() {
                     devices::sensors::spawn(open(&sensors)?, core_tx.clone());
                 }
@@ -451,7 +478,16 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
             },
             core_tx.clone(),
         );
-        Ok::<_, SimulateError>((DeviceLinks { lookup, bill, card, receipts }, recovery, back_office))
+        Ok::<_, SimulateError>((
+            DeviceLinks {
+                lookup,
+                bill,
+                card,
+                receipts,
+            },
+            recovery,
+            back_office,
+        ))
     })?;
     let setup = KioskSetup {
         terminal_id: config.terminal.id.clone(),
@@ -596,4 +632,3 @@ pub fn fiscal_module(
         )),
     }
 }
-

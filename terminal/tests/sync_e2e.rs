@@ -511,7 +511,10 @@ async fn an_outage_at_the_kiosk_is_an_alert_at_the_back_office() {
     assert_eq!(level, "started");
     assert!(detail.contains("no payment method works"), "{detail}");
     // And the fleet page says so.
-    let fleet = reqwest::get(format!("{}/fleet", bo.url.trim_end_matches('/')))
+    let fleet = reqwest::Client::new()
+        .get(format!("{}/fleet", bo.url.trim_end_matches('/')))
+        .bearer_auth(&bo.admin_token)
+        .send()
         .await
         .unwrap()
         .text()

@@ -473,4 +473,3 @@ fn a_shtrih_kkt_is_configured_with_its_port_speed_password_and_who_prints() {
     assert_eq!((config.fiscal.baud, config.fiscal.password), (115_200, 30));
     assert!(config.fiscal.prints);
 }
-
