@@ -563,6 +563,7 @@ impl ScreenBridge {
                 delivery,
                 advance,
                 certificate_available,
+                stuck_notice,
                 ..
             } => self.contact_screen().unwrap_or_else(|| {
                 let receipt = match (delivery, qr) {
@@ -579,6 +580,7 @@ impl ScreenBridge {
                     receipt,
                     advance_kopecks: advance.kopecks(),
                     certificate_available: *certificate_available,
+                    notice: stuck_notice.clone(),
                 })
             }),
             Screen::Readings {

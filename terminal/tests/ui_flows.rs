@@ -1425,16 +1425,19 @@ fn a_jam_while_a_note_is_stacking_ends_the_payment_with_a_stuck_note() {
         matches!(s, Screen::Done { .. })
     });
     let reference = match &k.view.borrow().screen {
-        Screen::Done { message, .. } => {
-            assert!(message.contains("застряла"), "{message}");
-            message
-                .split_whitespace()
-                .find(|w| w.starts_with("SUI01"))
-                .map(|w| w.trim_end_matches('.').to_string())
-                .unwrap_or_else(|| panic!("no reference in {message}"))
-        }
+        Screen::Done {
+            stuck_notice: Some(notice),
+            ..
+        } => notice
+            .split_whitespace()
+            .find(|w| w.starts_with("SUI01"))
+            .map(|w| w.trim_end_matches('.').to_string())
+            .unwrap_or_else(|| panic!("no reference in {notice}")),
         other => panic!("{other:?}"),
     };
+    // The customer reads it on the screen itself.
+    k.refresh();
+    assert!(k.ui.shows(&reference), "{:?}", k.ui.all_text());
     let printed = k
         .devices
         .printer

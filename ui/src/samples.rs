@@ -273,6 +273,22 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
                 receipt: ReceiptOutcome::Printed,
                 advance_kopecks: 20_000,
                 certificate_available: false,
+                notice: None,
+            })),
+        ),
+        (
+            "done-stuck-note",
+            screen(Screen::Done(Done {
+                amount_kopecks: 100_000,
+                receipt: ReceiptOutcome::Printed,
+                advance_kopecks: 0,
+                certificate_available: false,
+                notice: Some(
+                    "Купюра 5\u{a0}000,00\u{a0}₽ застряла в купюроприёмнике и пока не зачислена. \
+                     Номер обращения: STBP017-261202-000042. Сотрудник найдёт её и зачислит на ваш \
+                     счёт или вернёт вам."
+                        .into(),
+                ),
             })),
         ),
         (
@@ -286,6 +302,7 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
                 },
                 advance_kopecks: 0,
                 certificate_available: true,
+                notice: None,
             })),
         ),
         (

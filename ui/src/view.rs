@@ -356,6 +356,8 @@ pub struct Done {
     /// Part of the inserted cash went to the advance (no change is given).
     pub advance_kopecks: i64,
     pub certificate_available: bool,
+    /// A note went stuck in the validator: what the customer must know, with its reference.
+    pub notice: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

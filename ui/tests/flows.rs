@@ -164,6 +164,7 @@ impl FakeCore {
                 receipt: ReceiptOutcome::Printed,
                 advance_kopecks: self.inserted - self.due,
                 certificate_available: false,
+                notice: None,
             }),
             (Screen::ReceiptChoice(_), Intent::ReceiptSms) => {
                 self.input.clear();
@@ -176,6 +177,7 @@ impl FakeCore {
                 },
                 advance_kopecks: 0,
                 certificate_available: false,
+                notice: None,
             }),
             (Screen::MeterReadings(m), Intent::SelectZone { meter, zone }) => {
                 let mut m = m.clone();

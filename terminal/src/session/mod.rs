@@ -1217,11 +1217,6 @@ impl Session {
         message: String,
         now: DateTime<Utc>,
     ) {
-        let message = if credited.stuck.is_empty() {
-            message
-        } else {
-            format!("{message}\n{}", stuck_notice(&credited.stuck))
-        };
         self.enter(
             State::Done {
                 credited,
@@ -1676,6 +1671,7 @@ impl Session {
                 advance: credited.allocations.iter().map(|a| a.to_advance).sum(),
                 certificate_available: credited.debt_left() <= Money::ZERO
                     && credited.payment.account.verified,
+                stuck_notice: (!credited.stuck.is_empty()).then(|| stuck_notice(&credited.stuck)),
             },
             State::Readings {
                 account,

@@ -82,9 +82,10 @@ fn a_jam_while_stacking_journals_a_stuck_note_and_credits_what_was_stacked() {
     );
     dev(&mut s, DeviceInput::Printed { receipt_id });
     match s.view().screen {
-        Screen::Done { message, .. } => {
-            assert!(message.contains(reference.as_str()), "{message}");
-            assert!(message.contains("застряла"), "{message}");
+        Screen::Done { stuck_notice, .. } => {
+            let notice = stuck_notice.expect("the stuck note is named");
+            assert!(notice.contains(reference.as_str()), "{notice}");
+            assert!(notice.contains("застряла"), "{notice}");
         }
         other => panic!("{other:?}"),
     }

@@ -179,6 +179,8 @@ pub enum Screen {
         /// Paid above the debts: credited to the account as an advance (no change is given).
         advance: Money,
         certificate_available: bool,
+        /// Notes that went stuck in this payment, with their reference (see `BillStuck`).
+        stuck_notice: Option<String>,
     },
     Readings {
         account: CustomerAccount,
