@@ -10,6 +10,15 @@ fn rub(r: i64) -> Money {
     Money::from_rubles(r)
 }
 
+/// 1 000 ₽ stacked and «Завершить оплату» tapped: the receipt choice is on screen.
+fn paid_1000_in_cash(s: &mut Session) {
+    to_summary(s, 1_500);
+    ui(s, Intent::PayCash);
+    dev(s, DeviceInput::BillEscrow(rub(1_000)));
+    dev(s, DeviceInput::BillStacked(rub(1_000)));
+    ui(s, Intent::FinishCash);
+}
+
 /// A cash payment with `bills` stacked, and `pending` escrowed and sent to STACK.
 fn cash_with_bill_in_flight(s: &mut Session, bills: &[i64], pending: i64) {
     to_summary(s, 1_500);
@@ -334,11 +343,7 @@ fn a_stacked_report_after_a_restart_belongs_to_the_interrupted_payment() {
 #[test]
 fn recovery_never_fiscalises_the_live_payment() {
     let mut s = session();
-    to_summary(&mut s, 1_500);
-    ui(&mut s, Intent::PayCash);
-    dev(&mut s, DeviceInput::BillEscrow(rub(1_000)));
-    dev(&mut s, DeviceInput::BillStacked(rub(1_000)));
-    ui(&mut s, Intent::FinishCash);
+    paid_1000_in_cash(&mut s);
     assert!(matches!(s.view().screen, Screen::ReceiptChoice { .. }));
     let out = dev(&mut s, DeviceInput::BillValidatorSettled);
     assert!(
@@ -363,11 +368,7 @@ fn recovery_never_fiscalises_the_live_payment() {
 #[test]
 fn a_failed_fiscalisation_is_retried_with_growing_pauses() {
     let mut s = session();
-    to_summary(&mut s, 1_500);
-    ui(&mut s, Intent::PayCash);
-    dev(&mut s, DeviceInput::BillEscrow(rub(1_000)));
-    dev(&mut s, DeviceInput::BillStacked(rub(1_000)));
-    ui(&mut s, Intent::FinishCash);
+    paid_1000_in_cash(&mut s);
     let out = ui(&mut s, Intent::ChooseReceipt(ReceiptChoice::Paper));
     let Output::Fiscalise(req) = &out[0] else {
         panic!("{out:?}")
@@ -404,11 +405,7 @@ fn a_failed_fiscalisation_is_retried_with_growing_pauses() {
 #[test]
 fn a_cassette_reported_removed_twice_keeps_its_expected_contents() {
     let mut s = session();
-    to_summary(&mut s, 1_500);
-    ui(&mut s, Intent::PayCash);
-    dev(&mut s, DeviceInput::BillEscrow(rub(1_000)));
-    dev(&mut s, DeviceInput::BillStacked(rub(1_000)));
-    ui(&mut s, Intent::FinishCash);
+    paid_1000_in_cash(&mut s);
     let out = dev(&mut s, DeviceInput::CassetteRemoved);
     assert!(journaled(&out).iter().any(|e| matches!(
         e,
