@@ -490,7 +490,8 @@ impl Kiosk {
             Screen::Summary { cash, .. } if cash => self.ui(Intent::PayCash),
             Screen::Summary { .. } => self.ui(Intent::Home),
             Screen::Cash { busy: true, .. } => {}
-            Screen::Cash { .. } if roll < 2 => self.walk_away(),
+            // Walking away mid-payment: the session's idle timeout has to end it.
+            Screen::Cash { .. } if roll < 2 => self.leave(),
             Screen::Cash { .. } if roll < 4 => self.ui(Intent::Cancel),
             Screen::Cash { accepted, .. } if bills_left > 0 && !accepted.is_empty() => {
                 let bill = accepted[self.rng.gen_range(0..accepted.len())];
@@ -504,10 +505,7 @@ impl Kiosk {
                 }
             }
             Screen::Cash { .. } => self.ui(Intent::FinishCash),
-            Screen::ReceiptChoice { paper, .. } if roll < 3 => {
-                let _ = paper;
-                self.walk_away();
-            }
+            Screen::ReceiptChoice { .. } if roll < 3 => self.leave(),
             Screen::ReceiptChoice { paper: true, .. } => {
                 self.ui(Intent::ChooseReceipt(ReceiptChoice::Paper))
             }
@@ -521,11 +519,6 @@ impl Kiosk {
             Screen::LookingUp { .. } | Screen::Processing { .. } => {}
             _ => self.ui(Intent::Home),
         }
-    }
-
-    /// The customer leaves mid-payment: the session's idle timeout ends it.
-    fn walk_away(&mut self) {
-        self.leave();
     }
 
     fn ui(&mut self, intent: Intent) {

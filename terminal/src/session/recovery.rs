@@ -91,7 +91,7 @@ impl Session {
         self.recovery.startup_deadline = None;
         self.recovery.settled = true;
         self.settle_open_payments(now);
-        self.fiscalise_unreceipted(now);
+        self.fiscalise_unreceipted();
     }
 
     pub(super) fn recovery_timeout(&mut self, now: DateTime<Utc>) {
@@ -101,7 +101,7 @@ impl Session {
         }
         if self.recovery.fiscal_retry_at.is_some_and(|t| now >= t) {
             self.recovery.fiscal_retry_at = None;
-            self.fiscalise_unreceipted(now);
+            self.fiscalise_unreceipted();
         }
     }
 
@@ -156,7 +156,7 @@ impl Session {
         }
         if self.recovery.settled {
             self.settle_open_payments(now);
-            self.fiscalise_unreceipted(now);
+            self.fiscalise_unreceipted();
         }
     }
 
@@ -319,7 +319,7 @@ impl Session {
 
     /// Credited payments without a fiscal receipt get one now (the customer may be gone: the
     /// receipt is printed if paper allows, else it stays reprintable).
-    pub(super) fn fiscalise_unreceipted(&mut self, _now: DateTime<Utc>) {
+    pub(super) fn fiscalise_unreceipted(&mut self) {
         let live = self.live_payment_id();
         let pending: Vec<_> = self
             .ledger
@@ -479,7 +479,7 @@ impl Session {
     /// Fiscalises credited payments that have no receipt (after card recovery credited one).
     pub fn fiscalise_pending(&mut self, now: DateTime<Utc>) {
         self.now = now;
-        self.fiscalise_unreceipted(now);
+        self.fiscalise_unreceipted();
     }
 
     /// When unreceipted payments are tried again (for the service screen).
