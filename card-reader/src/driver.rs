@@ -3,8 +3,10 @@
 //!
 //! The driver knows nothing of the journal but makes its rules possible: an approval waits for
 //! the host's [`PendingApproval::goods_issued`] (the host journals first), an unknown outcome
-//! latches the reader until [`CardReader::recover`] has resolved it, and only masked card data
-//! ever leaves this module.
+//! latches the reader until the host says it resolved it ([`CardReader::recovery_resolved`]), and
+//! only masked card data ever leaves this module. What an unknown outcome means for the money is
+//! the host's decision: the driver reports the terminal's last result ([`CardReader::last_result`])
+//! and reverses when told ([`CardReader::reverse_unknown`]).
 
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -15,11 +17,11 @@ use serde::{Deserialize, Serialize};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::auth::{ended_ok, last_result, reversal_done, AuthStep, AuthTracker};
+pub use crate::auth::{Approval, CardError, LastResult};
 use crate::ecr::{EcrConfig, EcrCore, EcrError, EcrEvent, OpEnd, OpResult, Operation};
-use crate::messages::{
-    EndOfDayTotals, StatusInformation, NACK_BUSY, RESULT_ABORTED, RESULT_NOT_POSSIBLE,
-};
-use crate::{port, texts};
+use crate::messages::{EndOfDayTotals, NACK_BUSY};
+use crate::port;
 
 #[derive(Debug, Clone)]
 pub struct DriverConfig {
@@ -39,68 +41,6 @@ impl Default for DriverConfig {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CardError {
-    #[error("cannot open or use the card terminal port: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("the card-reader task has stopped")]
-    Closed,
-    #[error("another card-terminal operation is running")]
-    Busy,
-    #[error("amount {0} kopecks is not payable")]
-    BadAmount(i64),
-    #[error("an earlier card payment has an unknown outcome and must be recovered first: {0}")]
-    RecoveryRequired(String),
-    #[error("the terminal refused: {reason_ru} (code {code:#04x})")]
-    Terminal { code: u8, reason_ru: String },
-    #[error("no definite answer from the terminal: {0}")]
-    NoAnswer(String),
-    #[error("unexpected answer from the terminal: {0}")]
-    Protocol(String),
-}
-
-/// What the kiosk may keep of an approved card payment. Masked PAN only.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Approval {
-    pub amount_kopecks: i64,
-    pub masked_pan: Option<String>,
-    pub auth_code: Option<String>,
-    pub receipt_no: Option<u32>,
-    pub trace: Option<u32>,
-    pub terminal_id: Option<u32>,
-    /// Retrieval reference number; standard ZVT status information has no field for it, so it is
-    /// filled only if the terminal sends it in the additional text as `RRN:<digits>`.
-    pub rrn: Option<String>,
-    pub card_name: Option<String>,
-    /// The card slip (06 D1 / 06 D3 lines). Empty in [`AuthEvent::Approved`] (the slip follows
-    /// the goods-issued answer); complete in [`AuthEvent::Completed`].
-    pub print_lines: Vec<String>,
-}
-
-impl Approval {
-    fn from_status(info: &StatusInformation, fallback_amount: i64, lines: &[String]) -> Self {
-        let rrn = info.additional_text.as_deref().and_then(|t| {
-            let at = t.find("RRN:")?;
-            let digits: String = t[at + 4..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric())
-                .collect();
-            (!digits.is_empty()).then_some(digits)
-        });
-        Approval {
-            amount_kopecks: info.amount_kopecks.unwrap_or(fallback_amount),
-            masked_pan: info.masked_pan.clone(),
-            auth_code: info.auth_code.clone(),
-            receipt_no: info.receipt_no,
-            trace: info.trace,
-            terminal_id: info.terminal_id,
-            rrn,
-            card_name: info.card_name.clone(),
-            print_lines: lines.to_vec(),
-        }
-    }
-}
-
 /// Events of one authorisation, in order; the last one is final.
 #[derive(Debug)]
 pub enum AuthEvent {
@@ -116,12 +56,46 @@ pub enum AuthEvent {
     Declined { code: u8, reason_ru: String },
     /// Final: cancelled by the customer (on the terminal or via [`CardReader::abort`]).
     Cancelled,
-    /// Final: link drop or timeout; the reader is latched until [`CardReader::recover`].
+    /// Final: link drop or timeout; the reader is latched until
+    /// [`CardReader::recovery_resolved`].
     OutcomeUnknown {
         detail: String,
         approval: Option<Approval>,
         goods_issued_sent: Option<bool>,
     },
+}
+
+impl AuthEvent {
+    /// The event's meaning without the answer handle (what a host reports onwards).
+    pub fn step(&self) -> AuthStep {
+        match self {
+            AuthEvent::Prompt { code, text_ru } => AuthStep::Prompt {
+                code: *code,
+                text_ru: text_ru.clone(),
+            },
+            AuthEvent::Approved(pending) => AuthStep::Approved(pending.approval.clone()),
+            AuthEvent::Completed { approval } => AuthStep::Completed {
+                approval: approval.clone(),
+            },
+            AuthEvent::ReversedByTerminal { approval } => AuthStep::ReversedByTerminal {
+                approval: approval.clone(),
+            },
+            AuthEvent::Declined { code, reason_ru } => AuthStep::Declined {
+                code: *code,
+                reason_ru: reason_ru.clone(),
+            },
+            AuthEvent::Cancelled => AuthStep::Cancelled,
+            AuthEvent::OutcomeUnknown {
+                detail,
+                approval,
+                goods_issued_sent,
+            } => AuthStep::OutcomeUnknown {
+                detail: detail.clone(),
+                approval: approval.clone(),
+                goods_issued_sent: *goods_issued_sent,
+            },
+        }
+    }
 }
 
 /// An approval waiting for the host's answer. Dropping it unanswered answers "not issued" (84 66),
@@ -156,118 +130,42 @@ pub struct Authorisation {
     events: mpsc::UnboundedReceiver<EcrEvent>,
     requests: mpsc::UnboundedSender<Request>,
     latch: Arc<Mutex<Option<String>>>,
-    amount_kopecks: i64,
-    approval: Option<Approval>,
-    finished: bool,
+    tracker: AuthTracker,
 }
 
 impl Authorisation {
     pub async fn next_event(&mut self) -> Option<AuthEvent> {
-        if self.finished {
+        if self.tracker.is_finished() {
             return None;
         }
-        let event = match self.events.recv().await {
-            Some(e) => e,
-            None => {
-                self.finished = true;
-                return Some(self.unknown("card-reader task stopped".into(), None, None));
-            }
+        let step = match self.events.recv().await {
+            Some(event) => self.tracker.on_event(event),
+            None => self.tracker.cut_off("card-reader task stopped".into()),
         };
-        Some(match event {
-            EcrEvent::Prompt { status, text_ru } => AuthEvent::Prompt {
-                code: status,
-                text_ru: text_ru.to_owned(),
-            },
-            EcrEvent::DecisionNeeded(info) => {
-                let approval = Approval::from_status(&info, self.amount_kopecks, &[]);
-                self.approval = Some(approval.clone());
-                AuthEvent::Approved(PendingApproval {
+        Some(match step {
+            AuthStep::Prompt { code, text_ru } => AuthEvent::Prompt { code, text_ru },
+            AuthStep::Approved(approval) => AuthEvent::Approved(PendingApproval {
+                approval,
+                requests: self.requests.clone(),
+                answered: false,
+            }),
+            AuthStep::Completed { approval } => AuthEvent::Completed { approval },
+            AuthStep::ReversedByTerminal { approval } => AuthEvent::ReversedByTerminal { approval },
+            AuthStep::Declined { code, reason_ru } => AuthEvent::Declined { code, reason_ru },
+            AuthStep::Cancelled => AuthEvent::Cancelled,
+            AuthStep::OutcomeUnknown {
+                detail,
+                approval,
+                goods_issued_sent,
+            } => {
+                set_latch(&self.latch, Some(detail.clone()));
+                AuthEvent::OutcomeUnknown {
+                    detail,
                     approval,
-                    requests: self.requests.clone(),
-                    answered: false,
-                })
-            }
-            EcrEvent::Finished(result) => {
-                self.finished = true;
-                self.final_event(*result)
+                    goods_issued_sent,
+                }
             }
         })
-    }
-
-    fn unknown(&self, detail: String, approval: Option<Approval>, sent: Option<bool>) -> AuthEvent {
-        set_latch(&self.latch, Some(detail.clone()));
-        AuthEvent::OutcomeUnknown {
-            detail,
-            approval,
-            goods_issued_sent: sent,
-        }
-    }
-
-    fn final_event(&mut self, result: OpResult) -> AuthEvent {
-        let approval = result
-            .status
-            .as_ref()
-            .filter(|s| s.result_code == Some(0))
-            .map(|s| Approval::from_status(s, self.amount_kopecks, &result.print_lines))
-            .or_else(|| self.approval.clone());
-        match (result.end, result.decision) {
-            (OpEnd::Unknown(detail) | OpEnd::NotDelivered(detail), decision) => {
-                self.unknown(detail, approval, decision)
-            }
-            (OpEnd::Completed(_), Some(true)) => match approval {
-                Some(approval) => AuthEvent::Completed { approval },
-                None => self.unknown("completion without approval data".into(), None, Some(true)),
-            },
-            (OpEnd::Completed(_) | OpEnd::Aborted(_), Some(false)) => {
-                AuthEvent::ReversedByTerminal {
-                    approval: approval.unwrap_or_default(),
-                }
-            }
-            (OpEnd::Aborted(code), Some(true)) => {
-                // Aborted after we said "issued": the terminal did not keep it, but say so loudly.
-                tracing::warn!(code, "terminal aborted after goods were issued");
-                self.unknown(
-                    format!("terminal aborted (code {code:#04x}) after goods issued"),
-                    approval,
-                    Some(true),
-                )
-            }
-            (OpEnd::Aborted(RESULT_ABORTED), None) => AuthEvent::Cancelled,
-            (OpEnd::Aborted(code) | OpEnd::Refused(code), None) => AuthEvent::Declined {
-                code,
-                reason_ru: texts::result_ru(code),
-            },
-            (OpEnd::Refused(code), Some(_)) => AuthEvent::Declined {
-                code,
-                reason_ru: texts::result_ru(code),
-            },
-            (OpEnd::Completed(_), None) => {
-                let code = result
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.result_code)
-                    .unwrap_or(RESULT_NOT_POSSIBLE);
-                AuthEvent::Declined {
-                    code,
-                    reason_ru: texts::result_ru(code),
-                }
-            }
-        }
-    }
-}
-
-/// The last transaction as the terminal reports it (06 20).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LastResult {
-    pub result_code: Option<u8>,
-    pub receipt_no: Option<u32>,
-    pub amount_kopecks: Option<i64>,
-    pub approval: Option<Approval>,
-}
-
-impl LastResult {
-    pub fn approved(&self) -> bool {
-        self.result_code == Some(0)
     }
 }
 
@@ -281,42 +179,6 @@ impl TerminalStatus {
     pub fn ready(&self) -> bool {
         self.status_byte.unwrap_or(0) == 0
     }
-}
-
-/// What the host knows of a card payment whose outcome is unknown (from its journal).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UnknownPayment {
-    pub amount_kopecks: i64,
-    /// The approval, if one was journaled.
-    pub approval: Option<Approval>,
-    /// True if the host had decided "goods issued" (and so may have sent 80 00).
-    pub goods_issued_sent: bool,
-    /// Receipt number of the last card payment the host credited, if it knows one. Without a
-    /// journaled approval, an approved last result for this amount under another receipt is an
-    /// approval the host never saw (the terminal finished it after the host died): it is reversed.
-    #[serde(default)]
-    pub last_credited_receipt: Option<u32>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Recovery {
-    /// The terminal holds the payment and the goods were issued: credit it.
-    Credited(Approval),
-    /// The terminal held it but the goods were not issued: reversed now with 06 30.
-    Reversed(Approval),
-    /// The terminal does not hold the payment (never approved or already reversed by itself).
-    NotCharged,
-}
-
-/// What should happen to a payment whose outcome was unknown, learned from the terminal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Assessment {
-    /// The terminal holds it and the goods were issued: credit it.
-    Credit(Approval),
-    /// The goods were not issued: reverse it with 06 30 (the terminal may or may not hold it).
-    Reverse { approval: Approval, receipt_no: u32 },
-    /// The terminal does not hold it.
-    NotCharged,
 }
 
 #[derive(Debug)]
@@ -362,7 +224,7 @@ impl CardReader {
         })
     }
 
-    /// Why the reader is latched, if an unknown outcome awaits [`CardReader::recover`].
+    /// Why the reader is latched, if an unknown outcome awaits the host's recovery.
     pub fn recovery_pending(&self) -> Option<String> {
         self.latch.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -394,17 +256,6 @@ impl CardReader {
         Err(CardError::Closed)
     }
 
-    fn ended_ok(result: &OpResult) -> Result<(), CardError> {
-        match &result.end {
-            OpEnd::Completed(_) => Ok(()),
-            OpEnd::Aborted(code) | OpEnd::Refused(code) => Err(CardError::Terminal {
-                code: *code,
-                reason_ru: texts::result_ru(*code),
-            }),
-            OpEnd::Unknown(d) | OpEnd::NotDelivered(d) => Err(CardError::NoAnswer(d.clone())),
-        }
-    }
-
     /// Registration 06 00 (ECR prints, intermediate status wanted, roubles). Call at start.
     /// While the terminal still finishes an earlier exchange (after a restart) it answers busy;
     /// registration then retries like recovery does.
@@ -426,7 +277,7 @@ impl CardReader {
                 _ => break result,
             }
         };
-        Self::ended_ok(&result)?;
+        ended_ok(&result)?;
         let OpEnd::Completed(c) = result.end else {
             return Err(CardError::Protocol("no completion".into()));
         };
@@ -454,9 +305,7 @@ impl CardReader {
             events,
             requests: self.requests.clone(),
             latch: Arc::clone(&self.latch),
-            amount_kopecks,
-            approval: None,
-            finished: false,
+            tracker: AuthTracker::new(amount_kopecks),
         })
     }
 
@@ -467,32 +316,15 @@ impl CardReader {
             .map_err(|_| CardError::Closed)
     }
 
-    /// Repeat last result 06 20.
+    /// Repeat last result 06 20, once.
     pub async fn repeat_last_result(&self) -> Result<LastResult, CardError> {
-        let result = self.run(Operation::RepeatLastResult).await?;
-        Self::ended_ok(&result)?;
-        let status = result
-            .status
-            .ok_or_else(|| CardError::Protocol("no status information".into()))?;
-        let approval = (status.result_code == Some(0)).then(|| {
-            Approval::from_status(
-                &status,
-                status.amount_kopecks.unwrap_or(0),
-                &result.print_lines,
-            )
-        });
-        Ok(LastResult {
-            result_code: status.result_code,
-            receipt_no: status.receipt_no,
-            amount_kopecks: status.amount_kopecks,
-            approval,
-        })
+        last_result(&self.run(Operation::RepeatLastResult).await?)
     }
 
     /// Status enquiry 05 01.
     pub async fn status_enquiry(&self) -> Result<TerminalStatus, CardError> {
         let result = self.run(Operation::StatusEnquiry).await?;
-        Self::ended_ok(&result)?;
+        ended_ok(&result)?;
         let OpEnd::Completed(c) = result.end else {
             return Err(CardError::Protocol("no completion".into()));
         };
@@ -505,7 +337,7 @@ impl CardReader {
     /// Reversal 06 30 of the payment with this receipt number.
     pub async fn reverse(&self, receipt_no: u32) -> Result<Approval, CardError> {
         let result = self.run(Operation::Reversal { receipt_no }).await?;
-        Self::ended_ok(&result)?;
+        ended_ok(&result)?;
         let status = result
             .status
             .ok_or_else(|| CardError::Protocol("no status information".into()))?;
@@ -515,7 +347,7 @@ impl CardReader {
     /// End of day 06 50: closes the terminal's batch and returns its totals.
     pub async fn end_of_day(&self) -> Result<EndOfDayTotals, CardError> {
         let result = self.run(Operation::EndOfDay).await?;
-        Self::ended_ok(&result)?;
+        ended_ok(&result)?;
         let status = result
             .status
             .ok_or_else(|| CardError::Protocol("no totals".into()))?;
@@ -525,27 +357,17 @@ impl CardReader {
     /// Diagnosis 06 70.
     pub async fn diagnosis(&self) -> Result<(), CardError> {
         let result = self.run(Operation::Diagnosis).await?;
-        Self::ended_ok(&result)
+        ended_ok(&result)
     }
 
-    async fn repeat_with_retries(&self) -> Result<LastResult, CardError> {
+    /// The terminal's last transaction (06 20), asked again while it is busy or gives no
+    /// definite answer; a terminal that holds no transaction at all answers with an empty result.
+    pub async fn last_result(&self) -> Result<LastResult, CardError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.repeat_last_result().await {
                 Ok(last) => return Ok(last),
-                Err(CardError::Terminal {
-                    code: RESULT_NOT_POSSIBLE,
-                    ..
-                }) => {
-                    // The terminal has no transaction at all.
-                    return Ok(LastResult {
-                        result_code: None,
-                        receipt_no: None,
-                        amount_kopecks: None,
-                        approval: None,
-                    });
-                }
                 Err(
                     e @ (CardError::Terminal { .. }
                     | CardError::NoAnswer(_)
@@ -560,105 +382,16 @@ impl CardReader {
         }
     }
 
-    /// What the terminal's last result (06 20, retried while it is busy) says should happen to a
-    /// payment whose outcome is unknown. Nothing is reversed and the latch stays: a host that
-    /// journals every step calls this, journals the finding (and a reversal's intent), then calls
-    /// [`CardReader::reverse`] itself; [`CardReader::recover`] does it all in one call.
-    ///
-    /// A terminal in unattended mode cannot keep an approval the ECR never confirmed, so without
-    /// a journaled approval the answer is [`Assessment::NotCharged`] — unless the terminal reports
-    /// an approved last transaction for this amount that is not the host's last credited one
-    /// (a confirmation the host never meant, e.g. from a restart racing the terminal): reversed.
-    pub async fn assess(&self, unknown: &UnknownPayment) -> Result<Assessment, CardError> {
-        let last = self.repeat_with_retries().await?;
-        tracing::info!(
-            result = ?last.result_code, receipt = ?last.receipt_no, amount = ?last.amount_kopecks,
-            "card recovery: terminal's last result"
-        );
-        let Some(approval) = &unknown.approval else {
-            let unseen = last.approved()
-                && last.amount_kopecks == Some(unknown.amount_kopecks)
-                && last.receipt_no.is_some()
-                && last.receipt_no != unknown.last_credited_receipt;
-            return Ok(match (unseen, last.receipt_no) {
-                (true, Some(receipt_no)) => {
-                    tracing::warn!(
-                        receipt = receipt_no,
-                        "card recovery: the terminal holds an approval the host never saw; reversing it"
-                    );
-                    Assessment::Reverse {
-                        approval: last.approval.clone().unwrap_or_default(),
-                        receipt_no,
-                    }
-                }
-                _ => Assessment::NotCharged,
-            });
-        };
-        let ours = approval.receipt_no.is_some() && last.receipt_no == approval.receipt_no;
-        if ours && !last.approved() {
-            return Ok(Assessment::NotCharged);
-        }
-        if ours && unknown.goods_issued_sent {
-            return Ok(Assessment::Credit(
-                last.approval
-                    .clone()
-                    .map(|mut a| {
-                        a.print_lines = approval.print_lines.clone();
-                        a
-                    })
-                    .unwrap_or_else(|| approval.clone()),
-            ));
-        }
-        match approval.receipt_no {
-            Some(receipt_no) => Ok(Assessment::Reverse {
-                approval: approval.clone(),
-                receipt_no,
-            }),
-            None => Err(CardError::Protocol(
-                "approval without receipt number".into(),
-            )),
-        }
-    }
-
-    /// Reversal of an unknown payment after [`Assessment::Reverse`]: `Ok(true)` reversed now,
+    /// Reversal 06 30 of a payment whose outcome was unknown, when the host decided so: `Ok(true)`
+    /// reversed now,
     /// `Ok(false)` the terminal does not hold it (never booked, or reversed already).
     pub async fn reverse_unknown(&self, receipt_no: u32) -> Result<bool, CardError> {
-        match self.reverse(receipt_no).await {
-            Ok(_) => Ok(true),
-            Err(CardError::Terminal {
-                code: RESULT_NOT_POSSIBLE,
-                ..
-            }) => Ok(false),
-            Err(e) => Err(e),
-        }
+        reversal_done(&self.run(Operation::Reversal { receipt_no }).await?)
     }
 
-    /// Clears the latch once the host has resolved the unknown payment through
-    /// [`CardReader::assess`] and [`CardReader::reverse_unknown`].
+    /// Clears the latch once the host has settled every payment whose outcome was unknown.
     pub fn recovery_resolved(&self) {
         set_latch(&self.latch, None);
-    }
-
-    /// Resolves a payment whose outcome is unknown: asks the terminal (06 20) and reverses
-    /// (06 30) a payment it holds when the goods were not issued. Clears the latch on success.
-    pub async fn recover(&self, unknown: &UnknownPayment) -> Result<Recovery, CardError> {
-        let recovery = match self.assess(unknown).await? {
-            Assessment::NotCharged => Recovery::NotCharged,
-            Assessment::Credit(approval) => Recovery::Credited(approval),
-            Assessment::Reverse {
-                approval,
-                receipt_no,
-            } => {
-                if self.reverse_unknown(receipt_no).await? {
-                    Recovery::Reversed(approval)
-                } else {
-                    Recovery::NotCharged
-                }
-            }
-        };
-        self.recovery_resolved();
-        tracing::info!(?recovery, "card recovery resolved");
-        Ok(recovery)
     }
 }
 

@@ -4,6 +4,7 @@
 //! Money rules live with the caller: this crate reports what the terminal says and lets the host
 //! decide when to confirm an approval; it never stores or emits a full card number.
 
+pub mod auth;
 pub mod codec;
 pub mod ecr;
 pub mod link;
@@ -16,9 +17,11 @@ pub mod driver;
 pub mod emulator;
 pub mod port;
 
+pub use auth::{
+    last_result, reversal_done, Approval, AuthStep, AuthTracker, CardError, LastResult,
+};
 pub use driver::{
-    Approval, Assessment, AuthEvent, Authorisation, CardError, CardReader, DriverConfig,
-    LastResult, PendingApproval, Recovery, TerminalStatus, UnknownPayment,
+    AuthEvent, Authorisation, CardReader, DriverConfig, PendingApproval, TerminalStatus,
 };
 pub use emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 pub use messages::EndOfDayTotals;

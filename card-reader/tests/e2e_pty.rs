@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use card_reader::emulator::TxnState;
-use card_reader::{contains_full_pan, AuthEvent, CardError, Recovery, UnknownPayment};
+use card_reader::{contains_full_pan, AuthEvent, CardError};
 use common::{emulator, pay, reader, Answer, Seen};
 
 #[tokio::test]
@@ -169,7 +169,8 @@ async fn unmasked_pan_from_a_terminal_is_masked_everywhere() {
 }
 
 /// Link drop right after the approval reached the kiosk: the kiosk's 80 00 is lost, the outcome is
-/// unknown, the reader is latched, and recovery agrees with the terminal's own batch.
+/// unknown, the reader is latched, and the last result it reports agrees with the terminal's own
+/// batch (what that means for the money is the kiosk core's rule, tested there).
 #[tokio::test]
 async fn link_drop_with_approval_on_terminal_side_is_resolved() {
     let emu = emulator();
@@ -192,24 +193,20 @@ async fn link_drop_with_approval_on_terminal_side_is_resolved() {
         Err(CardError::RecoveryRequired(_))
     ));
 
-    let recovery = reader
-        .recover(&UnknownPayment {
-            amount_kopecks: 300_00,
-            approval: Some(approval),
-            goods_issued_sent: true,
-            last_credited_receipt: None,
-        })
-        .await
-        .expect("recovery");
+    let last = reader.last_result().await.expect("the terminal answers");
     let txns = emu.transactions();
-    match recovery {
-        Recovery::Credited(a) => {
-            assert_eq!(txns[0].state, TxnState::Booked);
-            assert_eq!(a.amount_kopecks, 300_00);
-        }
-        Recovery::NotCharged => assert_eq!(txns[0].state, TxnState::Reversed),
-        Recovery::Reversed(_) => panic!("goods were issued, nothing to reverse"),
-    }
+    assert_eq!(last.receipt_no, approval.receipt_no);
+    assert_eq!(
+        last.approved(),
+        txns[0].state == TxnState::Booked,
+        "{last:?} {:?}",
+        txns[0].state
+    );
+    assert!(
+        reader.recovery_pending().is_some(),
+        "latched until the host says so"
+    );
+    reader.recovery_resolved();
     assert!(reader.recovery_pending().is_none());
     // The reader works again and end of day matches what the kiosk credited.
     let credited_before = if txns[0].state == TxnState::Booked {
@@ -227,7 +224,7 @@ async fn link_drop_with_approval_on_terminal_side_is_resolved() {
 }
 
 /// The kiosk dies after the approval arrived and before it answered (the approval was journaled,
-/// the decision was not). A new driver recovers: the terminal does not keep the payment.
+/// the decision was not). A new driver asks: the terminal does not keep the payment.
 #[test]
 fn crash_before_answer_is_recovered_by_a_new_driver() {
     let emu = emulator();
@@ -254,16 +251,18 @@ fn crash_before_answer_is_recovered_by_a_new_driver() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let reader = reader(&emu).await;
-        let recovery = reader
-            .recover(&UnknownPayment {
-                amount_kopecks: 400_00,
-                approval: Some(approval),
-                goods_issued_sent: false,
-                last_credited_receipt: None,
-            })
-            .await
-            .unwrap();
-        assert_eq!(recovery, Recovery::NotCharged);
+        let last = reader.last_result().await.unwrap();
+        assert_eq!(last.receipt_no, approval.receipt_no);
+        let receipt = approval.receipt_no.expect("receipt number");
+        if last.approved() {
+            // Not reversed by itself yet: the host's reversal does it.
+            assert!(reader.reverse_unknown(receipt).await.unwrap());
+        } else {
+            assert!(
+                !reader.reverse_unknown(receipt).await.unwrap(),
+                "nothing to reverse"
+            );
+        }
         assert_eq!(emu.transactions()[0].state, TxnState::Reversed);
         assert_eq!(reader.end_of_day().await.unwrap().total_kopecks, 0);
     });
@@ -296,7 +295,7 @@ async fn status_enquiry_diagnosis_reversal_and_repeat() {
 
 /// The kiosk answered "goods issued", the terminal booked the payment, and the kiosk died before
 /// it saw the completion. The terminal still sends the slip to nobody; recovery waits out its
-/// "busy" and credits the payment (what was issued is never reversed).
+/// "busy" and reports the booked payment.
 #[test]
 fn crash_after_goods_issued_is_credited_on_recovery() {
     let emu = emulator();
@@ -331,31 +330,19 @@ fn crash_after_goods_issued_is_credited_on_recovery() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let reader = reader(&emu).await; // the terminal is still busy sending the slip to nobody
-        let recovery = reader
-            .recover(&UnknownPayment {
-                amount_kopecks: 600_00,
-                approval: Some(approval.clone()),
-                goods_issued_sent: true,
-                last_credited_receipt: None,
-            })
-            .await
-            .unwrap();
-        let Recovery::Credited(credited) = recovery else {
-            panic!("{recovery:?}")
-        };
-        assert_eq!(credited.receipt_no, approval.receipt_no);
-        assert_eq!(credited.amount_kopecks, 600_00);
+        let last = reader.last_result().await.unwrap();
+        assert!(last.approved(), "{last:?}");
+        assert_eq!(last.receipt_no, approval.receipt_no);
+        assert_eq!(last.amount_kopecks, Some(600_00));
         assert_eq!(emu.transactions()[0].state, TxnState::Booked);
         assert_eq!(reader.end_of_day().await.unwrap().total_kopecks, 600_00);
     });
 }
 
-/// Without a journaled approval, an approved last result for the same amount that is not the
-/// host's last credited payment is an approval the host never saw: `assess` says reverse it. The
-/// host's own last credited payment is left alone.
+/// A payment the host lost track of is found in the last result and reversed on request (the
+/// kiosk core decides when: without a journaled approval, only if it is not its last credited).
 #[tokio::test]
-async fn an_approval_the_host_never_saw_is_reversed() {
-    use card_reader::Assessment;
+async fn an_approval_the_host_never_saw_is_found_and_reversed() {
     let emu = emulator();
     let reader = reader(&emu).await;
     let mut seen = Seen::default();
@@ -364,27 +351,14 @@ async fn an_approval_the_host_never_saw_is_reversed() {
         panic!()
     };
     let receipt = approval.receipt_no.expect("receipt number");
-    let mut unknown = UnknownPayment {
-        amount_kopecks: 77_00,
-        approval: None,
-        goods_issued_sent: false,
-        last_credited_receipt: Some(receipt),
-    };
-    assert_eq!(
-        reader.assess(&unknown).await.unwrap(),
-        Assessment::NotCharged
-    );
-    unknown.last_credited_receipt = None;
-    let Assessment::Reverse { receipt_no, .. } = reader.assess(&unknown).await.unwrap() else {
-        panic!("an unseen approval must be reversed")
-    };
-    assert_eq!(receipt_no, receipt);
-    assert!(reader.reverse_unknown(receipt_no).await.unwrap());
+    let last = reader.last_result().await.unwrap();
+    assert!(last.approved());
+    assert_eq!(last.receipt_no, Some(receipt));
+    assert_eq!(last.amount_kopecks, Some(77_00));
+    assert!(reader.reverse_unknown(receipt).await.unwrap());
     assert_eq!(emu.batch().count, 0);
-    // A different amount is not this payment's: left alone.
-    unknown.amount_kopecks = 78_00;
-    assert_eq!(
-        reader.assess(&unknown).await.unwrap(),
-        Assessment::NotCharged
+    assert!(
+        !reader.reverse_unknown(receipt).await.unwrap(),
+        "reversed once"
     );
 }

@@ -1,11 +1,13 @@
-//! The card reader task: the ZVT driver on one side, the core on the other.
+//! The card reader task: the ZVT driver on one side, the core on the other. It carries out steps
+//! and decides nothing about money.
 //!
 //! An approval goes to the core first; the core journals it and only then answers "goods issued"
 //! (80 00) or "not issued" (84 66, the terminal reverses). When the outcome is unknown — a link
-//! drop or timeout in this process, or a payment a crash left open (the core's `Recover` at start)
-//! — the task asks the terminal (06 20) and reports a [`CardRecoveryStep`]: credit, must reverse,
-//! or not charged. A reversal (06 30) goes out only on the core's `Reverse`, sent once its intent is
-//! journaled. Card payments are refused until every such payment is resolved.
+//! drop or timeout in this process, or a payment a crash left open — the core sends `Recover`:
+//! the task asks the terminal for its last result (06 20, again while it gives no definite
+//! answer) and reports it as a [`CardRecoveryStep`]; the core decides. A reversal (06 30) goes
+//! out only on the core's `Reverse`, sent once its intent is journaled. Card payments are refused
+//! until the core says every such payment is `Resolved`.
 //! End of day (06 50) runs daily at the configured local time, only between payments and never
 //! while a recovery is open; its totals are journaled (`CardEndOfDay`).
 
@@ -14,7 +16,7 @@ use std::time::Duration;
 
 use backend_sync::event::CardApproval;
 use backend_sync::JournalEvent;
-use card_reader::{Approval, Assessment, AuthEvent, CardReader, UnknownPayment};
+use card_reader::{Approval, AuthEvent, AuthStep, CardReader, LastResult};
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -22,7 +24,7 @@ use tracing::{info, warn};
 use crate::health::{Device, DeviceCondition, FaultKind};
 use crate::runtime::{Clock, CoreEvent, SystemClock};
 use crate::service::ServiceInput;
-use crate::session::{CardCommand, CardRecoveryStep, DeviceInput};
+use crate::session::{CardCommand, CardLastResult, CardRecoveryStep, DeviceInput};
 
 /// The journal's view of an approval: masked PAN only.
 pub fn card_approval(a: &Approval) -> CardApproval {
@@ -34,21 +36,6 @@ pub fn card_approval(a: &Approval) -> CardApproval {
         auth_code: a.auth_code.clone().unwrap_or_default(),
         card_terminal_id: a.terminal_id.map(|t| t.to_string()).unwrap_or_default(),
         rrn: a.rrn.clone(),
-    }
-}
-
-/// The driver's view of a journaled approval (for recovery after a restart).
-fn reader_approval(a: &CardApproval) -> Approval {
-    Approval {
-        amount_kopecks: a.amount_kopecks,
-        masked_pan: (!a.masked_pan.is_empty()).then(|| a.masked_pan.clone()),
-        auth_code: (!a.auth_code.is_empty()).then(|| a.auth_code.clone()),
-        receipt_no: (a.receipt_no != 0).then_some(a.receipt_no),
-        trace: (a.trace_no != 0).then_some(a.trace_no),
-        terminal_id: a.card_terminal_id.parse().ok(),
-        rrn: a.rrn.clone(),
-        card_name: None,
-        print_lines: Vec::new(),
     }
 }
 
@@ -66,16 +53,15 @@ async fn decision(commands: &mut mpsc::Receiver<CardCommand>) -> Option<bool> {
     None
 }
 
-/// Runs one authorisation to its end; returns the payment when its outcome is unknown (the
-/// caller settles it before anything else).
+/// Runs one authorisation to its end; true when its outcome is unknown (the core then sends
+/// `Recover`).
 async fn authorise(
     reader: &CardReader,
     payment_id: &str,
     amount_kopecks: i64,
     core: &mpsc::Sender<CoreEvent>,
     commands: &mut mpsc::Receiver<CardCommand>,
-    last_credited: &mut Option<u32>,
-) -> Option<UnknownPayment> {
+) -> bool {
     let mut auth = match reader.authorise(amount_kopecks, payment_id).await {
         Ok(auth) => auth,
         Err(e) => {
@@ -86,7 +72,7 @@ async fn authorise(
                 },
             )
             .await;
-            return None;
+            return false;
         }
     };
     loop {
@@ -99,53 +85,46 @@ async fn authorise(
                 continue;
             }
         };
-        let event = event?;
-        match event {
-            AuthEvent::Prompt { text_ru, .. } => {
-                report(core, DeviceInput::CardPrompt(text_ru)).await;
-            }
-            AuthEvent::Approved(pending) => {
-                report(
-                    core,
-                    DeviceInput::CardApproved(card_approval(&pending.approval)),
-                )
-                .await;
-                // No answer (the core is gone) answers "not issued": the safe default.
-                let issued = decision(commands).await.unwrap_or(false);
-                pending.goods_issued(issued);
-            }
-            AuthEvent::Completed { approval } => {
-                *last_credited = approval.receipt_no.or(*last_credited);
-                report(core, DeviceInput::CardCompleted).await;
-                return None;
-            }
-            AuthEvent::ReversedByTerminal { .. } => {
-                report(core, DeviceInput::CardReversed).await;
-                return None;
-            }
-            AuthEvent::Declined { reason_ru, .. } => {
-                report(core, DeviceInput::CardDeclined { reason: reason_ru }).await;
-                return None;
-            }
-            AuthEvent::Cancelled => {
-                report(core, DeviceInput::CardCancelled).await;
-                return None;
-            }
-            AuthEvent::OutcomeUnknown {
-                detail,
-                approval,
-                goods_issued_sent,
-            } => {
-                report(core, DeviceInput::CardOutcomeUnknown { detail }).await;
-                // In the running process the session knows whether it answered "issued".
-                return Some(UnknownPayment {
-                    amount_kopecks,
-                    approval,
-                    goods_issued_sent: goods_issued_sent.unwrap_or(false),
-                    last_credited_receipt: *last_credited,
-                });
-            }
+        let Some(event) = event else {
+            return false;
+        };
+        let step = event.step();
+        report(core, session_input(&step)).await;
+        if let AuthEvent::Approved(pending) = event {
+            // No answer (the core is gone) answers "not issued": the safe default.
+            let issued = decision(commands).await.unwrap_or(false);
+            pending.goods_issued(issued);
         }
+        if step.is_final() {
+            return matches!(step, AuthStep::OutcomeUnknown { .. });
+        }
+    }
+}
+
+/// What an authorisation step tells the core (the simulation translates with the same function).
+pub fn session_input(step: &AuthStep) -> DeviceInput {
+    match step {
+        AuthStep::Prompt { text_ru, .. } => DeviceInput::CardPrompt(text_ru.clone()),
+        AuthStep::Approved(approval) => DeviceInput::CardApproved(card_approval(approval)),
+        AuthStep::Completed { .. } => DeviceInput::CardCompleted,
+        AuthStep::ReversedByTerminal { .. } => DeviceInput::CardReversed,
+        AuthStep::Declined { reason_ru, .. } => DeviceInput::CardDeclined {
+            reason: reason_ru.clone(),
+        },
+        AuthStep::Cancelled => DeviceInput::CardCancelled,
+        AuthStep::OutcomeUnknown { detail, .. } => DeviceInput::CardOutcomeUnknown {
+            detail: detail.clone(),
+        },
+    }
+}
+
+/// The core's view of the terminal's last result.
+pub fn last_result(last: &LastResult) -> CardLastResult {
+    CardLastResult {
+        result_code: last.result_code,
+        receipt_no: last.receipt_no,
+        amount_kopecks: last.amount_kopecks,
+        approval: last.approval.as_ref().map(card_approval),
     }
 }
 
@@ -229,12 +208,10 @@ struct CardTask {
     commands: mpsc::Receiver<CardCommand>,
     setup: CardSetup,
     next_end_of_day: Option<DateTime<Utc>>,
-    /// Start-up recoveries not resolved yet: no payment and no end of day until they are.
+    /// Payments the core is recovering: no payment and no end of day until it says `Resolved`.
     unresolved: BTreeSet<String>,
     /// Recovery commands that arrived while the task waited to retry.
     queued: VecDeque<CardCommand>,
-    /// The terminal receipt of the last payment credited (recovery's reference point).
-    last_credited: Option<u32>,
     /// Whether the reader answered last time (None: not asked yet); reported on change.
     answering: Option<bool>,
 }
@@ -311,36 +288,26 @@ impl CardTask {
                         amount.kopecks(),
                         &core,
                         &mut self.commands,
-                        &mut self.last_credited,
                     )
                     .await;
-                    if let Some(unknown) = unknown {
-                        self.settle(payment_id, unknown).await;
+                    if unknown {
+                        self.unresolved.insert(payment_id);
                     }
                 } else {
                     refuse(&self.core).await;
                 }
             }
-            CardCommand::Recover {
-                payment_id,
-                amount,
-                approval,
-                completed,
-                last_credited_receipt,
-            } => {
-                self.last_credited = last_credited_receipt.or(self.last_credited);
-                let unknown = UnknownPayment {
-                    amount_kopecks: amount.kopecks(),
-                    approval: approval.as_ref().map(reader_approval),
-                    goods_issued_sent: completed,
-                    last_credited_receipt: self.last_credited,
-                };
-                self.settle(payment_id, unknown).await
-            }
+            CardCommand::Recover { payment_id } => self.ask(payment_id).await,
             CardCommand::Reverse {
                 payment_id,
                 receipt_no,
             } => self.reverse(payment_id, receipt_no).await,
+            CardCommand::Resolved { payment_id } => {
+                self.unresolved.remove(&payment_id);
+                if self.unresolved.is_empty() {
+                    self.reader.recovery_resolved();
+                }
+            }
             CardCommand::Diagnose => {
                 // The reader is used for nothing else while a payment's outcome is unknown.
                 let result = if self.unresolved.is_empty() {
@@ -388,45 +355,25 @@ impl CardTask {
         report(&self.core, input).await;
     }
 
-    /// Learns what became of a payment whose outcome is unknown (in this process or before a
-    /// restart) and reports it; a reversal waits for the core's `Reverse` (its intent journaled).
-    async fn settle(&mut self, payment_id: String, unknown: UnknownPayment) {
+    /// Asks the terminal for its last result until it gives a definite answer, and reports it.
+    async fn ask(&mut self, payment_id: String) {
         self.unresolved.insert(payment_id.clone());
-        let assessment = loop {
-            match self.reader.assess(&unknown).await {
-                Ok(a) => break a,
+        let last = loop {
+            match self.reader.last_result().await {
+                Ok(last) => break last,
                 Err(e) => {
                     warn!(payment = %payment_id, error = %e, "card recovery: no definite answer yet, asking again");
                     self.pause().await;
                 }
             }
         };
-        info!(payment = %payment_id, ?assessment, "card recovery: terminal answered");
-        match assessment {
-            Assessment::Credit(approval) => {
-                self.resolved(&payment_id);
-                self.last_credited = approval.receipt_no.or(self.last_credited);
-                let approval = card_approval(&approval);
-                self.step(&payment_id, CardRecoveryStep::Credit(approval))
-                    .await;
-            }
-            Assessment::Reverse { receipt_no, .. } => {
-                self.step(&payment_id, CardRecoveryStep::MustReverse { receipt_no })
-                    .await;
-            }
-            Assessment::NotCharged => {
-                self.resolved(&payment_id);
-                let detail = if unknown.approval.is_some() {
-                    "the card terminal did not keep the approval: nothing charged"
-                } else {
-                    "never approved: nothing charged"
-                };
-                let step = CardRecoveryStep::NotCharged {
-                    detail: detail.into(),
-                };
-                self.step(&payment_id, step).await;
-            }
-        }
+        info!(payment = %payment_id, result = ?last.result_code, receipt = ?last.receipt_no,
+            "card recovery: terminal answered");
+        self.step(
+            &payment_id,
+            CardRecoveryStep::LastResult(last_result(&last)),
+        )
+        .await;
     }
 
     async fn reverse(&mut self, payment_id: String, receipt_no: u32) {
@@ -439,22 +386,12 @@ impl CardTask {
                 }
             }
         };
-        self.resolved(&payment_id);
         let step = if reversed {
             CardRecoveryStep::Reversed { receipt_no }
         } else {
-            CardRecoveryStep::NotCharged {
-                detail: "the card terminal no longer held it: nothing charged".into(),
-            }
+            CardRecoveryStep::NotHeld { receipt_no }
         };
         self.step(&payment_id, step).await;
-    }
-
-    fn resolved(&mut self, payment_id: &str) {
-        self.unresolved.remove(payment_id);
-        if self.unresolved.is_empty() {
-            self.reader.recovery_resolved();
-        }
     }
 
     /// Runs end of day if it is due and the reader is free; the task only gets here between
@@ -533,7 +470,6 @@ pub fn spawn_with(
         unresolved: BTreeSet::new(),
         answering: None,
         queued: VecDeque::new(),
-        last_credited: None,
     };
     tokio::spawn(task.run());
     tx

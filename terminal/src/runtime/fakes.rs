@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::{CoreEvent, ReceiptJob};
 use crate::service::ServiceInput;
-use crate::session::{CardCommand, CardRecoveryStep, CustomerAccount, DeviceInput};
+use crate::session::{CardCommand, CardLastResult, CardRecoveryStep, CustomerAccount, DeviceInput};
 
 async fn report(core: &mpsc::Sender<CoreEvent>, input: DeviceInput) {
     let _ = core.send(CoreEvent::Device(input, None)).await;
@@ -72,10 +72,8 @@ pub fn spawn_card(core: mpsc::Sender<CoreEvent>) -> mpsc::Sender<CardCommand> {
                         .await;
                 }
                 // It keeps nothing across a restart.
-                CardCommand::Recover { payment_id, .. } => {
-                    let step = CardRecoveryStep::NotCharged {
-                        detail: "the stand-in terminal keeps nothing".into(),
-                    };
+                CardCommand::Recover { payment_id } => {
+                    let step = CardRecoveryStep::LastResult(CardLastResult::default());
                     report(&core, DeviceInput::CardRecovery { payment_id, step }).await
                 }
                 CardCommand::Reverse {
@@ -85,6 +83,7 @@ pub fn spawn_card(core: mpsc::Sender<CoreEvent>) -> mpsc::Sender<CardCommand> {
                     let step = CardRecoveryStep::Reversed { receipt_no };
                     report(&core, DeviceInput::CardRecovery { payment_id, step }).await
                 }
+                CardCommand::Resolved { .. } => {}
             }
         }
     });

@@ -10,7 +10,6 @@
 //! [`Core::with_service`], fed by `Intent::Service` from the screen bridge and by
 //! [`CoreEvent::Service`] results from the device tasks; its view rides on [`View::service`].
 
-mod card_recovery;
 pub mod fakes;
 pub mod health;
 mod service;
@@ -125,8 +124,6 @@ pub struct Core<C: Clock> {
     heartbeat: Option<Heartbeat>,
     /// Service mode: the desk (when configured) and what it reads (see `service.rs`).
     service: service::ServiceState,
-    /// Start-up recovery of card payments a crash left open.
-    card_recovery: card_recovery::CardRecovery,
 }
 
 /// Fixed facts the core needs besides its parts.
@@ -192,7 +189,6 @@ impl<C: Clock> Core<C> {
             metrics: None,
             heartbeat: None,
             service,
-            card_recovery: Default::default(),
         })
     }
 
@@ -325,14 +321,6 @@ impl<C: Clock> Core<C> {
                 .ledger()
                 .paid_today(&account.number, now.with_timezone(&self.tz).date_naive());
         }
-        if let DeviceInput::CardRecovery { payment_id, step } = &input {
-            // Start-up recovery's payments are the core's; one the session is waiting on is its.
-            if self.card_recovery.owns(payment_id) {
-                return self
-                    .on_card_recovery(payment_id.clone(), step.clone())
-                    .await;
-            }
-        }
         self.session.handle(Input::Device(input), now);
         self.flush().await
     }
@@ -351,7 +339,8 @@ impl<C: Clock> Core<C> {
         }
         self.flush().await?;
         self.flush_health().await?;
-        self.start_card_recovery().await?;
+        self.session.begin_card_recovery(self.clock.now());
+        self.flush().await?;
         loop {
             let session_due = self.session.poll_timeout();
             let health_due = self.health.poll_timeout();
@@ -386,10 +375,6 @@ impl<C: Clock> Core<C> {
                         // A technician is never locked out: service mode has its own money checks.
                         if let Intent::Service(intent) = intent {
                             self.on_service(crate::service::ServiceInput::Intent(intent)).await?;
-                            continue;
-                        }
-                        if self.session.is_recovering() || self.card_recovery.holds_customers(self.clock.now()) {
-                            info!("start-up recovery still running; the screen waits");
                             continue;
                         }
                         let now = self.clock.now();

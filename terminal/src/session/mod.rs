@@ -16,6 +16,7 @@
 //! screen can show every refusal exactly without reading its text. The idle timeouts and the
 //! countdown's lead are in [`SessionConfig`] (tests use seconds).
 
+mod card_recovery;
 mod recovery;
 mod types;
 mod view;
@@ -30,7 +31,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::ledger::Ledger;
 use crate::money::{allocate_requested, Allocation, Limits, Money};
+use card_recovery::CardSettled;
 
+pub use card_recovery::{assess, CardLastResult, CardRecoveryStep, CardVerdict, KnownCardPayment};
 pub use types::*;
 pub use view::*;
 
@@ -141,10 +144,15 @@ struct Cash {
 
 #[derive(Debug, Clone)]
 enum CardPhase {
-    Authorising { cancel_requested: bool },
+    Authorising {
+        cancel_requested: bool,
+    },
     Completing(CardApproval),
     Reversing(CardApproval),
-    Unknown,
+    /// The outcome is being learned from the terminal; `goods_issued`: 80 00 was sent.
+    Unknown {
+        goods_issued: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -240,6 +248,7 @@ pub struct Session {
     ledger: Ledger,
     /// Crash recovery, unreceipted payments and fiscal retries (`recovery.rs`).
     recovery: recovery::Recovery,
+    card_recovery: card_recovery::CardRecovery,
     /// The time of the input being handled (journal entries are dated with it).
     now: DateTime<Utc>,
 }
@@ -271,6 +280,7 @@ impl Session {
             bill_table: Vec::new(),
             ledger: Ledger::default(),
             recovery: recovery::Recovery::default(),
+            card_recovery: card_recovery::CardRecovery::default(),
             now: DateTime::<Utc>::UNIX_EPOCH,
         }
     }
@@ -302,6 +312,12 @@ impl Session {
     }
 
     /// True while money is in flight or being credited: power or service work must wait.
+    /// True while start-up recovery keeps customers waiting: the validator has not delivered
+    /// what it held, or card payments a restart left open are still put to the terminal.
+    pub fn holds_customers(&self, now: DateTime<Utc>) -> bool {
+        self.is_recovering() || self.card_recovery.holds_customers(now)
+    }
+
     pub fn holds_money(&self) -> bool {
         matches!(
             self.state,
@@ -393,6 +409,9 @@ impl Session {
     pub fn handle(&mut self, input: Input, now: DateTime<Utc>) {
         self.now = now;
         match input {
+            Input::Ui(_) if self.holds_customers(now) => {
+                tracing::info!("start-up recovery still running; the screen waits");
+            }
             Input::Ui(intent) => {
                 if self.idle_deadline.is_some() {
                     self.restart_idle_clock(now);
@@ -409,6 +428,11 @@ impl Session {
             Input::Device(DeviceInput::CassetteRemoved) => self.cassette_removed(),
             Input::Device(device) if self.recovery.owns(&device) => {
                 self.on_recovery_receipt(device, now)
+            }
+            Input::Device(DeviceInput::CardRecovery { payment_id, step })
+                if self.card_recovery.owns(&payment_id) =>
+            {
+                self.on_recovered_card_step(&payment_id, step)
             }
             Input::Device(device) => self.on_device(device, now),
         }
@@ -727,7 +751,8 @@ impl Session {
         now: DateTime<Utc>,
     ) -> State {
         let total: Money = amounts.iter().copied().sum();
-        if !self.availability.card {
+        // A card payment a restart left open is settled on the terminal before it takes another.
+        if !self.availability.card || self.card_recovery.is_settling() {
             return State::Summary {
                 account,
                 amounts,
@@ -1377,7 +1402,7 @@ impl Session {
             (DeviceInput::CardPrompt(text), CardPhase::Authorising { .. }) => card.prompt = text,
             (
                 DeviceInput::CardApproved(approval),
-                phase @ (CardPhase::Authorising { .. } | CardPhase::Unknown),
+                phase @ (CardPhase::Authorising { .. } | CardPhase::Unknown { .. }),
             ) => {
                 let cancel_requested = matches!(
                     phase,
@@ -1427,7 +1452,7 @@ impl Session {
             }
             (
                 DeviceInput::CardDeclined { reason },
-                CardPhase::Authorising { .. } | CardPhase::Unknown,
+                CardPhase::Authorising { .. } | CardPhase::Unknown { .. },
             ) => {
                 self.journal(JournalEvent::CardDeclined {
                     payment_id: pid.clone(),
@@ -1444,7 +1469,10 @@ impl Session {
                 );
                 return;
             }
-            (DeviceInput::CardCancelled, CardPhase::Authorising { .. } | CardPhase::Unknown) => {
+            (
+                DeviceInput::CardCancelled,
+                CardPhase::Authorising { .. } | CardPhase::Unknown { .. },
+            ) => {
                 self.card_payment_ended(
                     card,
                     "card payment cancelled",
@@ -1455,68 +1483,71 @@ impl Session {
             }
             (
                 DeviceInput::CardOutcomeUnknown { detail },
-                CardPhase::Authorising { .. } | CardPhase::Completing(_) | CardPhase::Reversing(_),
+                phase @ (CardPhase::Authorising { .. }
+                | CardPhase::Completing(_)
+                | CardPhase::Reversing(_)),
             ) => {
-                // The reader is now blocked until the outcome is learned; the card glue asks it and
-                // reports approved+completed, reversed or declined.
+                // The reader is now blocked; the card task asks it (06 20) and reports the answer.
                 self.journal(JournalEvent::CardOutcomeUnknown {
-                    payment_id: pid,
+                    payment_id: pid.clone(),
                     detail,
                 });
-                card.phase = CardPhase::Unknown;
+                card.phase = CardPhase::Unknown {
+                    goods_issued: matches!(phase, CardPhase::Completing(_)),
+                };
                 card.prompt = "Проверяем результат оплаты, не уходите…".into();
+                self.emit(Output::Card(CardCommand::Recover { payment_id: pid }));
             }
-            (DeviceInput::CardRecovery { step, .. }, CardPhase::Unknown) => match step {
-                // The card glue learned the outcome (06 20); each step is journaled here.
-                CardRecoveryStep::Credit(approval) => {
-                    self.card_completed(pid, card.payment, approval, now);
-                    return;
+            (
+                DeviceInput::CardRecovery { payment_id, step },
+                CardPhase::Unknown { goods_issued },
+            ) if payment_id == pid => {
+                // The card task learned something (06 20, 06 30); what it means is decided here.
+                match self.settle_card_step(&pid, step, goods_issued) {
+                    CardSettled::Pending => {}
+                    CardSettled::Credited(approval) => {
+                        let amount = Money::from_kopecks(approval.amount_kopecks);
+                        let credited = self.credit(
+                            card.payment,
+                            PaymentMethod::Card,
+                            amount,
+                            Some(approval),
+                            now,
+                        );
+                        self.enter(State::ReceiptChoice(credited), now);
+                        return;
+                    }
+                    CardSettled::Reversed => {
+                        self.card_payment_ended(
+                            card,
+                            "card payment not completed: reversed",
+                            Refused::new(
+                                SummaryProblem::CardReversed,
+                                "Оплата не завершена, деньги вернутся на карту",
+                            ),
+                            now,
+                        );
+                        return;
+                    }
+                    CardSettled::NotCharged => {
+                        self.card_payment_ended(
+                            card,
+                            "card payment outcome learned: nothing charged",
+                            Refused::new(
+                                SummaryProblem::CardDeclined,
+                                "Оплата не прошла, деньги не списаны",
+                            ),
+                            now,
+                        );
+                        return;
+                    }
                 }
-                CardRecoveryStep::MustReverse { receipt_no } => {
-                    self.journal(JournalEvent::CardReversalRequested {
-                        payment_id: pid.clone(),
-                        receipt_no,
-                    });
-                    self.emit(Output::Card(CardCommand::Reverse {
-                        payment_id: pid,
-                        receipt_no,
-                    }));
-                }
-                CardRecoveryStep::Reversed { receipt_no } => {
-                    self.journal(JournalEvent::CardReversed {
-                        payment_id: pid,
-                        receipt_no,
-                        amount_kopecks: card.amount.kopecks(),
-                    });
-                    self.card_payment_ended(
-                        card,
-                        "card payment not completed: reversed",
-                        Refused::new(
-                            SummaryProblem::CardReversed,
-                            "Оплата не завершена, деньги вернутся на карту",
-                        ),
-                        now,
-                    );
-                    return;
-                }
-                CardRecoveryStep::NotCharged { .. } => {
-                    self.card_payment_ended(
-                        card,
-                        "card payment outcome learned: nothing charged",
-                        Refused::new(
-                            SummaryProblem::CardDeclined,
-                            "Оплата не прошла, деньги не списаны",
-                        ),
-                        now,
-                    );
-                    return;
-                }
-            },
-            (DeviceInput::CardCompleted, CardPhase::Unknown) => {
+            }
+            (DeviceInput::CardCompleted, CardPhase::Unknown { .. }) => {
                 // Recovery learned the payment was approved and completed, approval details unknown
                 // here: the card glue reports CardApproved first, so this is not expected.
             }
-            (DeviceInput::CardReversed, CardPhase::Unknown) => {
+            (DeviceInput::CardReversed, CardPhase::Unknown { .. }) => {
                 self.card_payment_ended(
                     card,
                     "card payment not completed",

@@ -476,3 +476,189 @@ fn a_technician_resolves_stuck_notes_found_in_the_cassette_or_handed_back() {
     assert_eq!(completed_total(&out), None);
     assert!(s.ledger().stuck_notes.is_empty());
 }
+
+/// Journals a card payment of 1 000 + 500 ₽ up to where a crash cut it: `approved` (the approval
+/// journaled, goods-issued answered) and `completed` (the terminal confirmed, `CardCompleted`).
+fn interrupted_card_payment(approved: bool, completed: bool) -> Vec<JournalEvent> {
+    let mut s = session();
+    to_summary(&mut s, 1_500);
+    ui(
+        &mut s,
+        Intent::SetServiceAmount {
+            index: 0,
+            text: "1000".into(),
+        },
+    );
+    ui(
+        &mut s,
+        Intent::SetServiceAmount {
+            index: 1,
+            text: "500".into(),
+        },
+    );
+    let mut out = ui(&mut s, Intent::PayCard);
+    if approved {
+        out.extend(dev(&mut s, DeviceInput::CardApproved(card_approval(7))));
+    }
+    if completed {
+        out.extend(dev(&mut s, DeviceInput::CardCompleted));
+        // The crash comes before the payment's own completion is journaled.
+        out.retain(|o| !matches!(o, Output::Journal(JournalEvent::PaymentCompleted { .. })));
+    }
+    journaled(&out)
+        .into_iter()
+        .filter(|e| !matches!(e, JournalEvent::PaymentCompleted { .. }))
+        .cloned()
+        .collect()
+}
+
+fn card_approval(receipt_no: u32) -> CardApproval {
+    CardApproval {
+        amount_kopecks: 150_000,
+        receipt_no,
+        trace_no: 3,
+        masked_pan: "4111********1111".into(),
+        auth_code: "A1".into(),
+        card_terminal_id: "29001234".into(),
+        rrn: None,
+    }
+}
+
+fn terminal_says(receipt_no: u32, kopecks: Option<i64>) -> CardRecoveryStep {
+    CardRecoveryStep::LastResult(CardLastResult {
+        result_code: Some(0),
+        receipt_no: Some(receipt_no),
+        amount_kopecks: kopecks,
+        approval: None,
+    })
+}
+
+fn payment_id(out: &[Output]) -> String {
+    out.iter()
+        .find_map(|o| match o {
+            Output::Card(CardCommand::Recover { payment_id }) => Some(payment_id.clone()),
+            _ => None,
+        })
+        .expect("the terminal is asked")
+}
+
+/// A card payment the terminal confirmed before the crash: the restarted core asks the terminal
+/// and credits it with the journaled approval and the customer's split; customers wait meanwhile.
+#[test]
+fn start_up_card_recovery_credits_a_confirmed_payment_with_its_split() {
+    let mut s = restarted(&interrupted_card_payment(true, true));
+    s.begin_card_recovery(t0());
+    let out = drain(&mut s);
+    assert!(matches!(
+        journaled(&out)[0],
+        JournalEvent::CardOutcomeUnknown { .. }
+    ));
+    let pid = payment_id(&out);
+    assert!(s.holds_customers(t0()));
+    assert!(
+        ui(&mut s, Intent::Start(Purpose::Pay)).is_empty(),
+        "the screen waits"
+    );
+
+    // The terminal's repeated result lacks the amount: the journal's approval stands.
+    let out = dev(
+        &mut s,
+        DeviceInput::CardRecovery {
+            payment_id: pid.clone(),
+            step: terminal_says(7, None),
+        },
+    );
+    let allocations = journaled(&out)
+        .into_iter()
+        .find_map(|e| match e {
+            JournalEvent::PaymentCompleted {
+                allocations,
+                total_kopecks: 150_000,
+                method: PaymentMethod::Card,
+                ..
+            } => Some(allocations.clone()),
+            _ => None,
+        })
+        .expect("credited");
+    let split: Vec<(&str, i64)> = allocations
+        .iter()
+        .map(|a| (a.service_id.as_str(), a.debt_kopecks + a.advance_kopecks))
+        .collect();
+    assert_eq!(split, vec![("el", 100_000), ("fee", 50_000)]);
+    assert!(
+        !journaled(&out)
+            .iter()
+            .any(|e| matches!(e, JournalEvent::CardCompleted { .. })),
+        "completed once"
+    );
+    assert!(out.contains(&Output::Card(CardCommand::Resolved { payment_id: pid })));
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Fiscalise(r) if r.card == rub(1_500))));
+    assert!(!s.holds_customers(t0()));
+    assert!(s.ledger().open_payments.is_empty());
+}
+
+/// Approved and answered "issued", but the confirmation never journaled: the restarted kiosk
+/// cannot know the terminal booked it, so it reverses it (write-ahead), never credits it.
+#[test]
+fn start_up_card_recovery_reverses_an_approval_without_a_journaled_completion() {
+    let mut s = restarted(&interrupted_card_payment(true, false));
+    s.begin_card_recovery(t0());
+    let pid = payment_id(&drain(&mut s));
+    let out = dev(
+        &mut s,
+        DeviceInput::CardRecovery {
+            payment_id: pid.clone(),
+            step: terminal_says(7, Some(150_000)),
+        },
+    );
+    assert!(matches!(
+        out[0],
+        Output::Journal(JournalEvent::CardReversalRequested { receipt_no: 7, .. })
+    ));
+    assert!(matches!(
+        out[1],
+        Output::Card(CardCommand::Reverse { receipt_no: 7, .. })
+    ));
+    let out = dev(
+        &mut s,
+        DeviceInput::CardRecovery {
+            payment_id: pid,
+            step: CardRecoveryStep::NotHeld { receipt_no: 7 },
+        },
+    );
+    assert!(journaled(&out)
+        .iter()
+        .any(|e| matches!(e, JournalEvent::PaymentCancelled { .. })));
+    assert_eq!(completed_total(&out), None);
+    assert!(s.ledger().open_payments.is_empty());
+}
+
+/// A card terminal that never answers holds customers for a minute only, and takes no card
+/// payment until its open payment is settled: cash is served.
+#[test]
+fn a_silent_card_terminal_holds_customers_a_minute_and_refuses_card_payments() {
+    let mut s = restarted(&interrupted_card_payment(false, false));
+    s.begin_card_recovery(t0());
+    drain(&mut s);
+    assert!(s.holds_customers(t0()));
+    let later = t0() + chrono::Duration::seconds(61);
+    assert!(!s.holds_customers(later));
+    s.handle(Input::Ui(Intent::Start(Purpose::Pay)), later);
+    s.handle(Input::Ui(Intent::SubmitAccount("1000000001".into())), later);
+    drain(&mut s);
+    s.handle(
+        Input::Device(DeviceInput::AccountFound(account(1_500))),
+        later,
+    );
+    drain(&mut s);
+    s.handle(Input::Ui(Intent::PayCard), later);
+    let out = drain(&mut s);
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Output::Card(CardCommand::Authorise { .. }))),
+        "{out:?}"
+    );
+    assert!(matches!(s.view().screen, Screen::Summary { .. }));
+}

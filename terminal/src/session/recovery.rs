@@ -306,7 +306,7 @@ impl Session {
 
     /// The payment the customer in front of the kiosk is paying or being receipted for: its
     /// receipt is the session's, never recovery's.
-    fn live_payment_id(&self) -> Option<String> {
+    pub(super) fn live_payment_id(&self) -> Option<String> {
         match &self.state {
             State::Cash(cash) => Some(cash.payment.id.clone()),
             State::Card(card) => Some(card.payment.id.clone()),

@@ -612,11 +612,20 @@ fn unknown_outcome_steps_are_journaled_reversal_intent_first() {
         Output::Journal(JournalEvent::CardOutcomeUnknown { payment_id, .. }) => payment_id.clone(),
         other => panic!("{other:?}"),
     };
+    assert!(out.contains(&Output::Card(CardCommand::Recover {
+        payment_id: pid.clone()
+    })));
+    // The terminal's last transaction is another one: ours cannot be confirmed, so it is reversed.
     let out = dev(
         &mut s,
         DeviceInput::CardRecovery {
             payment_id: pid.clone(),
-            step: CardRecoveryStep::MustReverse { receipt_no: 7 },
+            step: CardRecoveryStep::LastResult(CardLastResult {
+                result_code: Some(0),
+                receipt_no: Some(9),
+                amount_kopecks: Some(150_000),
+                approval: None,
+            }),
         },
     );
     assert!(matches!(
@@ -630,7 +639,7 @@ fn unknown_outcome_steps_are_journaled_reversal_intent_first() {
     let out = dev(
         &mut s,
         DeviceInput::CardRecovery {
-            payment_id: pid,
+            payment_id: pid.clone(),
             step: CardRecoveryStep::Reversed { receipt_no: 7 },
         },
     );
@@ -647,6 +656,7 @@ fn unknown_outcome_steps_are_journaled_reversal_intent_first() {
     assert!(!events
         .iter()
         .any(|e| matches!(e, JournalEvent::PaymentCompleted { .. })));
+    assert!(out.contains(&Output::Card(CardCommand::Resolved { payment_id: pid })));
 }
 
 #[test]
@@ -654,6 +664,11 @@ fn unknown_outcome_the_terminal_kept_is_credited() {
     let mut s = session();
     to_summary(&mut s, 1_500);
     ui(&mut s, Intent::PayCard);
+    // Approved and answered "issued"; the link goes before the terminal confirms.
+    dev(
+        &mut s,
+        DeviceInput::CardApproved(approval(Money::from_rubles(1_500))),
+    );
     let out = dev(
         &mut s,
         DeviceInput::CardOutcomeUnknown {
@@ -668,7 +683,12 @@ fn unknown_outcome_the_terminal_kept_is_credited() {
         &mut s,
         DeviceInput::CardRecovery {
             payment_id: pid,
-            step: CardRecoveryStep::Credit(approval(Money::from_rubles(1_500))),
+            step: CardRecoveryStep::LastResult(CardLastResult {
+                result_code: Some(0),
+                receipt_no: Some(7),
+                amount_kopecks: None,
+                approval: None,
+            }),
         },
     );
     let events = journaled(&out);
@@ -879,12 +899,12 @@ impl World {
                     self.authorise = Some(*amount)
                 }
                 Output::Card(CardCommand::GoodsIssued { issued, .. }) => self.goods = Some(*issued),
-                // Recovery commands come from the runtime, never from the session.
                 Output::Card(
                     CardCommand::Abort
                     | CardCommand::Diagnose
                     | CardCommand::Recover { .. }
-                    | CardCommand::Reverse { .. },
+                    | CardCommand::Reverse { .. }
+                    | CardCommand::Resolved { .. },
                 ) => {}
                 Output::Fiscalise(req) => self.fiscalise.push_back(req.receipt_id.clone()),
                 Output::PrintReceipt { receipt_id } => self.print.push_back(receipt_id.clone()),

@@ -4,6 +4,7 @@ use backend_sync::event::{CardApproval, FiscalAttributes, ReceiptContact};
 use backend_sync::JournalEvent;
 use chrono::{DateTime, Utc};
 
+use super::CardRecoveryStep;
 use crate::money::{Allocation, Money, ServiceDue};
 
 /// What the customer came for.
@@ -234,35 +235,22 @@ pub enum CardCommand {
     Abort,
     /// Service mode: run the reader's diagnosis (ZVT 06 70).
     Diagnose,
-    /// Start-up recovery: ask the terminal what became of a payment a crash left open (06 20).
+    /// Recovery: ask the terminal what became of a payment whose outcome is unknown (06 20,
+    /// repeated while the terminal is busy); the answer comes back as a [`CardRecoveryStep`].
+    ///
+    /// [`CardRecoveryStep`]: super::CardRecoveryStep
     Recover {
         payment_id: String,
-        amount: Money,
-        /// The approval, if one was journaled.
-        approval: Option<CardApproval>,
-        /// The kiosk journaled the completion (the goods were issued).
-        completed: bool,
-        /// The terminal receipt of the last card payment the kiosk credited.
-        last_credited_receipt: Option<u32>,
     },
-    /// Start-up recovery: reverse it (06 30); `CardReversalRequested` is journaled first.
+    /// Recovery: reverse it (06 30); `CardReversalRequested` is journaled first.
     Reverse {
         payment_id: String,
         receipt_no: u32,
     },
-}
-
-/// A step of start-up card recovery, reported by the card task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CardRecoveryStep {
-    /// The terminal holds the payment and the kiosk had completed it: credit it.
-    Credit(CardApproval),
-    /// Approved but not completed: it must be reversed.
-    MustReverse { receipt_no: u32 },
-    /// The reversal went through.
-    Reversed { receipt_no: u32 },
-    /// The terminal does not hold it (never approved, or already reversed).
-    NotCharged { detail: String },
+    /// Recovery of this payment is settled: the reader may serve payments again.
+    Resolved {
+        payment_id: String,
+    },
 }
 
 /// Where a bill was when the validator powered up.
