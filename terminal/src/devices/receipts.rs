@@ -135,6 +135,9 @@ struct ReceiptTask {
     setup: ReceiptSetup,
     receipts: HashMap<String, Receipt>,
     core: mpsc::Sender<CoreEvent>,
+    /// Reports of the job running now, sent (awaited, in order) when it ends: a shift the fiscal
+    /// module opened or closed is journaled before the receipt it was opened for.
+    reports: Vec<CoreEvent>,
 }
 
 impl ReceiptTask {
@@ -187,10 +190,8 @@ impl ReceiptTask {
         }
     }
 
-    fn record(&self, event: JournalEvent) {
-        if self.core.try_send(CoreEvent::Record(event)).is_err() {
-            warn!("could not queue a shift event for the journal");
-        }
+    fn record(&mut self, event: JournalEvent) {
+        self.reports.push(CoreEvent::Record(event));
     }
 
     fn keep(&mut self, receipt_id: &str, receipt: Receipt) {
@@ -227,17 +228,20 @@ impl ReceiptTask {
         }
     }
 
-    fn fiscalise(&mut self, req: FiscalRequest) -> (mpsc::Sender<CoreEvent>, DeviceInput) {
+    /// Registers the receipt; returns what to report, in order.
+    fn fiscalise(&mut self, req: FiscalRequest) -> (mpsc::Sender<CoreEvent>, Vec<CoreEvent>) {
+        let input = self.fiscal_outcome(req);
+        let mut reports = std::mem::take(&mut self.reports);
+        reports.push(CoreEvent::Device(input, None));
+        (self.reporter(), reports)
+    }
+
+    fn fiscal_outcome(&mut self, req: FiscalRequest) -> DeviceInput {
         let doc = fiscal_document(&req, &self.setup.seller, self.setup.vat);
         let registered = self.register(&doc, Utc::now());
         let condition = fiscal_condition(&registered);
-        if self
-            .core
-            .try_send(CoreEvent::Health(Device::FiscalModule, condition))
-            .is_err()
-        {
-            warn!("fiscal module condition not reported");
-        }
+        self.reports
+            .push(CoreEvent::Health(Device::FiscalModule, condition));
         match registered {
             Ok(result) => {
                 let fiscal = FiscalAttributes {
@@ -256,20 +260,18 @@ impl ReceiptTask {
                 receipt.card_slip = card_slip(&req);
                 info!(receipt = %req.receipt_id, fd = fiscal.fd_number, "receipt fiscalised");
                 self.keep(&req.receipt_id, receipt);
-                let input = DeviceInput::Fiscalised {
+                DeviceInput::Fiscalised {
                     receipt_id: req.receipt_id,
                     fiscal,
                     printed_by_register,
-                };
-                (self.reporter(), input)
+                }
             }
             Err(e) => {
                 warn!(error = %e, receipt = %req.receipt_id, "fiscal registration failed");
-                let input = DeviceInput::FiscalisationFailed {
+                DeviceInput::FiscalisationFailed {
                     receipt_id: req.receipt_id,
                     reason: e.to_string(),
-                };
-                (self.reporter(), input)
+                }
             }
         }
     }
@@ -366,6 +368,7 @@ pub fn spawn(setup: ReceiptSetup, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender
         setup,
         receipts: HashMap::new(),
         core,
+        reports: Vec::new(),
     };
     tokio::spawn(async move {
         loop {
@@ -388,8 +391,12 @@ pub fn spawn(setup: ReceiptSetup, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender
             };
             match job {
                 ReceiptJob::Fiscalise(req) => {
-                    let (core, input) = task.fiscalise(req);
-                    let _ = core.send(CoreEvent::Device(input, None)).await;
+                    let (core, reports) = task.fiscalise(req);
+                    for report in reports {
+                        if core.send(report).await.is_err() {
+                            return;
+                        }
+                    }
                 }
                 ReceiptJob::Print { receipt_id } => {
                     let (found, printer, core) =
