@@ -120,14 +120,72 @@ pub fn session_input(event: &BillEvent) -> Option<DeviceInput> {
     })
 }
 
-/// The validator's condition: a fault only hands can clear first, then one in the bill path.
-fn condition(attendant_fault: Option<&'static str>, path_fault: &Option<String>) -> CoreEvent {
-    match (attendant_fault, path_fault) {
-        (Some(why), _) => down(FaultKind::NeedsAttendant, why),
-        (None, Some(why)) => down(FaultKind::Hardware, why),
-        (None, None) => health(DeviceCondition::Up),
+/// The validator's health as its reports show it (the simulation follows it with the same code).
+#[derive(Debug, Clone, Default)]
+pub struct BillHealth {
+    /// A jam or failure in the bill path: down until the validator shows it is over (a reset or
+    /// re-open that leaves it jammed is no recovery).
+    path_fault: Option<String>,
+    /// A fault only hands can clear (full or missing cassette, a bill stuck in it): a reset or
+    /// power cycle makes the validator "ready" again, but it still cannot take money until the
+    /// cassette comes back.
+    attendant_fault: Option<&'static str>,
+}
+
+impl BillHealth {
+    /// The condition after `event`, if the event says anything about it.
+    pub fn on_event(&mut self, event: &BillEvent) -> Option<DeviceCondition> {
+        match event {
+            BillEvent::Ready { .. } | BillEvent::LinkRestored => {}
+            BillEvent::CassetteFull => self.attendant_fault = Some("cassette full"),
+            BillEvent::CassetteRemoved => self.attendant_fault = Some("cassette removed"),
+            BillEvent::CassetteInserted => self.attendant_fault = None,
+            // A bill stuck in the cassette needs hands; one in the validator's path may come
+            // free with a reset or a power cycle.
+            BillEvent::Jammed {
+                in_cassette: true, ..
+            } => self.attendant_fault = Some(JAMMED_IN_CASSETTE),
+            BillEvent::Jammed { .. } => {
+                self.path_fault = Some("bill jammed in the validator".into())
+            }
+            BillEvent::FaultCleared => {
+                self.path_fault = None;
+                if self.attendant_fault == Some(JAMMED_IN_CASSETTE) {
+                    self.attendant_fault = None;
+                }
+            }
+            BillEvent::Failure { failure } => {
+                self.path_fault = Some(format!(
+                    "failure {:?} code {:#04x}",
+                    failure.kind, failure.code
+                ))
+            }
+            BillEvent::LinkLost => {
+                return Some(DeviceCondition::Down {
+                    kind: FaultKind::Communication,
+                    detail: "no answer on the line".into(),
+                })
+            }
+            _ => return None,
+        }
+        Some(self.condition())
+    }
+
+    /// A fault only hands can clear first, then one in the bill path.
+    pub fn condition(&self) -> DeviceCondition {
+        let down = |kind, detail: &str| DeviceCondition::Down {
+            kind,
+            detail: detail.into(),
+        };
+        match (self.attendant_fault, &self.path_fault) {
+            (Some(why), _) => down(FaultKind::NeedsAttendant, why),
+            (None, Some(why)) => down(FaultKind::Hardware, why),
+            (None, None) => DeviceCondition::Up,
+        }
     }
 }
+
+const JAMMED_IN_CASSETTE: &str = "bill jammed in the cassette";
 
 /// Runs the task; returns the channel the core sends [`BillCommand`]s to.
 pub fn spawn(acceptor: BillAcceptor, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender<BillCommand> {
@@ -182,13 +240,7 @@ async fn run(
         // What the core last asked for, re-applied after Ready or a new cassette.
         let mut wanted: Option<Money> = None;
         let mut ready = false;
-        // A jam or failure in the bill path: down until the validator shows it is over (a reset
-        // or re-open that leaves it jammed is no recovery).
-        let mut path_fault: Option<String> = None;
-        // A fault only hands can clear (full or missing cassette, a bill stuck in it): a reset or
-        // power cycle makes the validator "ready" again, but it still cannot take money until the
-        // cassette comes back.
-        let mut attendant_fault: Option<&'static str> = None;
+        let mut bill_health = BillHealth::default();
         loop {
             let reopen_requested = async {
                 match &mut reopen {
@@ -232,6 +284,7 @@ async fn run(
                         continue;
                     };
                     let input = session_input(&event);
+                    let condition = bill_health.on_event(&event).map(health);
                     let to_core: Vec<CoreEvent> = match event {
                         BillEvent::Ready { bill_table, identification } => {
                             table = bill_table.bills.iter().map(|b| b.denomination_kopecks).collect();
@@ -247,7 +300,7 @@ async fn run(
                                 ready = true;
                                 let _ = core.send(CoreEvent::BillReady).await;
                             }
-                            vec![condition(attendant_fault, &path_fault)]
+                            condition.into_iter().collect()
                         }
                         BillEvent::Stacked { token, .. } | BillEvent::Returned { token, .. } => {
                             let (ack, acked) = oneshot::channel();
@@ -262,51 +315,28 @@ async fn run(
                         BillEvent::Escrow { .. } | BillEvent::Rejected { .. } => {
                             input.map(|i| CoreEvent::Device(i, None)).into_iter().collect()
                         }
-                        BillEvent::CassetteFull => {
-                            attendant_fault = Some("cassette full");
-                            vec![down(FaultKind::NeedsAttendant, "cassette full")]
+                        BillEvent::CassetteFull | BillEvent::FaultCleared | BillEvent::Failure { .. } => {
+                            condition.into_iter().collect()
                         }
                         BillEvent::CassetteRemoved => {
-                            attendant_fault = Some("cassette removed");
-                            vec![CoreEvent::CassetteRemoved, down(FaultKind::NeedsAttendant, "cassette removed")]
+                            [CoreEvent::CassetteRemoved].into_iter().chain(condition).collect()
                         }
                         BillEvent::CassetteInserted => {
                             if let Some(max_bill) = wanted {
                                 let _ = acceptor.command(driver_command(&BillCommand::Enable { max_bill }, &table)).await;
                             }
-                            attendant_fault = None;
-                            vec![CoreEvent::Record(JournalEvent::CassetteInserted {}), condition(attendant_fault, &path_fault)]
+                            [CoreEvent::Record(JournalEvent::CassetteInserted {})].into_iter().chain(condition).collect()
                         }
-                        // A bill stuck in the cassette needs hands; one in the validator's path may
-                        // come free with a reset or a power cycle.
-                        BillEvent::Jammed { in_cassette, .. } => {
-                            let why = if in_cassette { "bill jammed in the cassette" } else { "bill jammed in the validator" };
-                            if in_cassette {
-                                attendant_fault = Some(why);
-                            } else {
-                                path_fault = Some(why.into());
-                            }
+                        BillEvent::Jammed { .. } => {
                             let jammed = input.map(|i| CoreEvent::Device(i, None));
-                            jammed.into_iter().chain([condition(attendant_fault, &path_fault)]).collect()
-                        }
-                        BillEvent::FaultCleared => {
-                            path_fault = None;
-                            if attendant_fault == Some("bill jammed in the cassette") {
-                                attendant_fault = None;
-                            }
-                            vec![condition(attendant_fault, &path_fault)]
+                            jammed.into_iter().chain(condition).collect()
                         }
                         BillEvent::Cheated => vec![device_state("cheated", "")],
-                        BillEvent::Failure { failure } => {
-                            path_fault = Some(format!("failure {:?} code {:#04x}", failure.kind, failure.code));
-                            vec![condition(attendant_fault, &path_fault)]
-                        }
                         BillEvent::PowerUp { bill, denomination_kopecks } => {
                             let state = device_state("power_up", format!("bill {bill:?} {denomination_kopecks:?}"));
                             [state].into_iter().chain(input.map(|i| CoreEvent::Device(i, None))).collect()
                         }
-                        BillEvent::LinkLost => vec![down(FaultKind::Communication, "no answer on the line")],
-                        BillEvent::LinkRestored => vec![condition(attendant_fault, &path_fault)],
+                        BillEvent::LinkLost | BillEvent::LinkRestored => condition.into_iter().collect(),
                         BillEvent::CommandRefused { command, why } => {
                             warn!(%command, %why, "bill validator refused a command");
                             vec![]
@@ -320,5 +350,53 @@ async fn run(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready() -> BillEvent {
+        BillEvent::Ready {
+            identification: Default::default(),
+            bill_table: Default::default(),
+        }
+    }
+
+    fn is_up(condition: Option<DeviceCondition>) -> bool {
+        condition == Some(DeviceCondition::Up)
+    }
+
+    /// Regression: a port re-open (a new Ready) while the validator is still jammed reported it
+    /// up; only the validator's own word that the fault is over does.
+    #[test]
+    fn a_jam_keeps_the_validator_down_through_a_re_open_until_it_clears() {
+        let mut health = BillHealth::default();
+        let jammed = BillEvent::Jammed {
+            in_cassette: false,
+            denomination_kopecks: Some(500_000),
+        };
+        assert!(!is_up(health.on_event(&jammed)));
+        assert!(!is_up(health.on_event(&ready())));
+        assert!(!is_up(health.on_event(&BillEvent::LinkRestored)));
+        assert!(is_up(health.on_event(&BillEvent::FaultCleared)));
+    }
+
+    #[test]
+    fn a_missing_cassette_needs_hands_whatever_the_validator_reports() {
+        let mut health = BillHealth::default();
+        let down = health.on_event(&BillEvent::CassetteRemoved);
+        assert!(matches!(
+            down,
+            Some(DeviceCondition::Down {
+                kind: FaultKind::NeedsAttendant,
+                ..
+            })
+        ));
+        assert!(!is_up(health.on_event(&ready())));
+        assert!(!is_up(health.on_event(&BillEvent::FaultCleared)));
+        assert!(is_up(health.on_event(&BillEvent::CassetteInserted)));
+        assert_eq!(health.on_event(&BillEvent::Cheated), None);
     }
 }
