@@ -1,4 +1,4 @@
-//! The seeded fault simulation of the cash path, in the suite: every seed must end with no
+//! The seeded fault simulation of the kiosk (cash and card), in the suite: every seed must end with no
 //! invariant violated, and every fault kind must have been injected. The long run is
 //! `cargo run --release -p terminal -- simulate-faults --seeds 500 --hours 24` (BENCHMARKS.md).
 
@@ -17,6 +17,11 @@ fn seeded_kiosk_days_under_faults_violate_no_money_invariant() {
         report.stuck_notes > 0,
         "no seed hit a stuck note: {report:?}"
     );
+    // The card faults provably reach the money rules: outcomes learned from the terminal,
+    // reversals, and card payments credited through it all.
+    assert!(report.card_payments > 10, "{report:?}");
+    assert!(report.card_outcomes_unknown > 0, "{report:?}");
+    assert!(report.card_reversals > 0, "{report:?}");
 }
 
 #[test]

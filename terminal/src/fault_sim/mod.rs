@@ -1,16 +1,20 @@
-//! Deterministic fault simulation of the kiosk's cash path (the way TigerBeetle's VOPR tests
-//! itself): the production session core, the production bill-validator host core and the
-//! validator emulator's own state machine, wired in memory on one fake clock. A seeded RNG picks
-//! customers (pay cash, finish, cancel, walk away) and faults at every step (power loss and jams
-//! in every bill state, garbled replies, lost ACKs, slow replies, fiscal failures, paper out,
-//! process crashes that drop all memory and rebuild the core from the journal). Invariants are
-//! checked after every step and at the end; a failing seed replays with
-//! `terminal simulate-faults --seed N`.
+//! Deterministic fault simulation of the kiosk (the way TigerBeetle's VOPR tests itself): the
+//! production session core, the production bill-validator host core with the validator
+//! emulator's own state machine, and the production ZVT ECR core with the card-terminal
+//! emulator's own state machine, wired in memory on one fake clock. A seeded RNG picks customers
+//! (pay cash or by card, finish, cancel, walk away) and faults at every step (power loss and jams
+//! in every bill state, garbled replies, lost ACKs, slow replies, card link drops, declines, busy
+//! terminals and lost ACKs mid-authorisation, fiscal failures, paper out, process crashes that
+//! drop all memory and rebuild the core from the journal). Invariants are checked after every
+//! step and at the end; a failing seed replays with `terminal simulate-faults --seed N`.
 //!
-//! The translation between the session core and the driver is the bill task's own
-//! ([`crate::devices::bill::driver_command`], [`crate::devices::bill::session_input`]): no rule
-//! is copied here. What is not simulated yet: the card terminal and the fiscal register's own
-//! state machine (the receipt task is modelled as answering each request in order).
+//! The translation between the session core and the drivers is the device tasks' own
+//! ([`crate::devices::bill::driver_command`], [`crate::devices::bill::session_input`],
+//! [`crate::devices::card::session_input`], [`crate::devices::card::last_result`]): no rule is
+//! copied here. What is not simulated yet: the fiscal register's own state machine (the receipt
+//! task is modelled as answering each request in order).
+
+mod card;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -23,17 +27,21 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::devices::bill::{driver_command, session_input};
+use crate::devices::bill::{driver_command, session_input, BillHealth};
+use crate::health::DeviceCondition;
 use crate::journal::Journal;
 use crate::ledger::Ledger;
 use crate::money::{Limits, Money, ServiceDue};
 use crate::session::{
-    CustomerAccount, DeviceInput, Input, Intent, Output, Purpose, ReceiptChoice, Screen, Session,
-    SessionConfig,
+    CardCommand, CustomerAccount, DeviceInput, Input, Intent, Output, Purpose, ReceiptChoice,
+    Screen, Session, SessionConfig,
 };
+use backend_sync::event::PaymentMethod;
+use card::CardSide;
+use card_reader::emulator::TxnState;
 
 /// Every kind of fault the simulation injects, by name (the report counts them).
-const FAULTS: [&str; 9] = [
+const FAULTS: [&str; 14] = [
     "power_loss",
     "jam",
     "garbled_reply",
@@ -43,7 +51,15 @@ const FAULTS: [&str; 9] = [
     "crash_before_journal",
     "fiscal_failure",
     "paper_out",
+    "card_link_drop",
+    "card_declined",
+    "card_busy",
+    "card_lost_ack",
+    "card_crash",
 ];
+
+/// How long the health desk may take to learn what the validator's own state shows.
+const HEALTH_LAG: Duration = Duration::from_secs(10);
 
 /// What one or more seeds did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -54,6 +70,11 @@ pub struct Report {
     pub bills_inserted: u64,
     pub faults: BTreeMap<&'static str, u64>,
     pub stuck_notes: u64,
+    /// Card payments credited, card outcomes the kiosk had to learn from the terminal, and
+    /// approvals reversed (by the terminal after "not issued" or by recovery's 06 30).
+    pub card_payments: u64,
+    pub card_outcomes_unknown: u64,
+    pub card_reversals: u64,
     pub violations: Vec<String>,
     /// Simulated time over wall time.
     pub speed_up: f64,
@@ -69,16 +90,46 @@ impl Report {
             *self.faults.entry(k).or_default() += v;
         }
         self.stuck_notes += other.stuck_notes;
+        self.card_payments += other.card_payments;
+        self.card_outcomes_unknown += other.card_outcomes_unknown;
+        self.card_reversals += other.card_reversals;
         self.violations.extend(other.violations);
     }
 }
 
-/// Runs `seeds` seeds from `first_seed`, each for `hours` of simulated kiosk time.
+/// Runs `seeds` seeds from `first_seed`, each for `hours` of simulated kiosk time, on every core
+/// (each seed is its own world; the report merges them in seed order, so it does not depend on
+/// how many threads ran).
 pub fn run_many(first_seed: u64, seeds: u64, hours: f64) -> Report {
     let started = std::time::Instant::now();
+    let next = std::sync::atomic::AtomicU64::new(first_seed);
+    let end = first_seed.saturating_add(seeds);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut done: Vec<(u64, Report)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if seed >= end {
+                            return mine;
+                        }
+                        mine.push((seed, run_seed(seed, hours)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            // A seed that panics is a failure of the run, never a seed quietly missing.
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    done.sort_by_key(|(seed, _)| *seed);
     let mut report = Report::default();
-    for seed in first_seed..first_seed + seeds {
-        report.merge(run_seed(seed, hours));
+    for (_, one) in done {
+        report.merge(one);
     }
     let wall = started.elapsed().as_secs_f64().max(1e-9);
     report.speed_up = report.simulated_hours * 3600.0 / wall;
@@ -99,7 +150,19 @@ pub fn run_seed(seed: u64, hours: f64) -> Report {
         sessions: kiosk.sessions,
         bills_inserted: kiosk.bills_inserted,
         faults: kiosk.faults.clone(),
-        stuck_notes: kiosk.stuck_notes_seen(),
+        stuck_notes: kiosk.count(|e| matches!(e, JournalEvent::BillStuck { .. })),
+        card_payments: kiosk.count(|e| {
+            matches!(
+                e,
+                JournalEvent::PaymentCompleted {
+                    method: PaymentMethod::Card,
+                    ..
+                }
+            )
+        }),
+        card_outcomes_unknown: kiosk
+            .count(|e| matches!(e, JournalEvent::CardOutcomeUnknown { .. })),
+        card_reversals: kiosk.count(|e| matches!(e, JournalEvent::CardReversed { .. })),
         violations: Vec::new(),
         speed_up: 0.0,
     };
@@ -138,6 +201,10 @@ struct Kiosk {
     journal: Journal,
     host: HostCore,
     device: DeviceCore,
+    /// The validator's health as the bill task follows it, and since when the emulator is jammed.
+    bill_health: BillHealth,
+    jammed_since: Option<Instant>,
+    card: CardSide,
     /// Denominations the validator reported (kopecks).
     table: BTreeSet<i64>,
     customer: Customer,
@@ -146,6 +213,11 @@ struct Kiosk {
     fail_next_fiscal: bool,
     paper_out: bool,
     crash_before_journal: bool,
+    /// The process dies at the card's goods-issued answer: before it reaches the terminal, or
+    /// right after.
+    crash_at_goods_issued: bool,
+    /// Counts process starts: what the previous process was about to deliver dies with it.
+    incarnation: u64,
     /// The next fault, and the technician's visit to a jammed validator.
     next_fault: Instant,
     technician_at: Option<Instant>,
@@ -217,6 +289,9 @@ impl Kiosk {
                 protocol.wire(),
                 ValidatorModel::new(protocol, Timing::default()),
             ),
+            bill_health: BillHealth::default(),
+            jammed_since: None,
+            card: CardSide::new(start),
             table: BTreeSet::new(),
             customer: Customer::Away {
                 next_arrival: start + Duration::from_secs(5),
@@ -225,6 +300,8 @@ impl Kiosk {
             fail_next_fiscal: false,
             paper_out: false,
             crash_before_journal: false,
+            crash_at_goods_issued: false,
+            incarnation: 0,
             next_fault: start + Duration::from_secs(30),
             technician_at: None,
             closing: false,
@@ -235,6 +312,8 @@ impl Kiosk {
             violations: Vec::new(),
         };
         kiosk.session.begin_recovery(t0);
+        kiosk.session.begin_card_recovery(t0);
+        kiosk.drain();
         kiosk
     }
 
@@ -261,6 +340,7 @@ impl Kiosk {
         self.customer_acts();
         self.answer_receipts();
         self.exchange();
+        self.exchange_card();
         self.check_every_step();
     }
 
@@ -273,6 +353,7 @@ impl Kiosk {
         let mut wake = [
             Some(self.host.poll_timeout()),
             self.device.poll_timeout(),
+            self.card.poll_timeout(),
             self.session.poll_timeout().map(wall_to_instant),
             Some(self.next_fault),
             self.technician_at,
@@ -290,6 +371,7 @@ impl Kiosk {
         let quiet = matches!(self.customer, Customer::Away { .. })
             && self.session.is_idle()
             && self.receipts.is_empty()
+            && self.card.is_idle()
             && self.device.model.status() == DeviceStatus::Disabled;
         if quiet {
             let skip_to = [
@@ -329,10 +411,14 @@ impl Kiosk {
         let gap = if busy { 200..6_000 } else { 30_000..600_000 };
         self.next_fault = self.now + Duration::from_millis(self.rng.gen_range(gap));
         let now = self.now;
-        // Weighted: the bill path's faults most, whole-process crashes least.
-        const WEIGHTS: [u32; 9] = [4, 4, 2, 2, 2, 1, 2, 1, 1];
-        let mut pick = self.rng.gen_range(0..WEIGHTS.iter().sum::<u32>());
-        let kind = WEIGHTS
+        // Weighted: the bill path's faults most, whole-process crashes least; while a card
+        // payment runs, the card's faults.
+        const WEIGHTS: [u32; 14] = [4, 4, 2, 2, 2, 1, 2, 1, 1, 2, 1, 1, 1, 1];
+        const CARD_WEIGHTS: [u32; 14] = [0, 0, 0, 0, 0, 1, 0, 0, 1, 4, 1, 2, 2, 3];
+        let at_card = matches!(self.session.view().screen, Screen::Card { .. });
+        let weights = if at_card { CARD_WEIGHTS } else { WEIGHTS };
+        let mut pick = self.rng.gen_range(0..weights.iter().sum::<u32>());
+        let kind = weights
             .iter()
             .position(|w| {
                 let hit = pick < *w;
@@ -376,9 +462,29 @@ impl Kiosk {
                 self.fault("fiscal_failure");
                 self.fail_next_fiscal = true;
             }
-            _ => {
+            8 => {
                 self.fault("paper_out");
                 self.paper_out = !self.paper_out;
+            }
+            9 => {
+                self.fault("card_link_drop");
+                self.card.terminal.faults_mut().drop_link_next = true;
+            }
+            10 => {
+                self.fault("card_declined");
+                self.card.terminal.faults_mut().decline_next = true;
+            }
+            11 => {
+                self.fault("card_busy");
+                self.card.terminal.faults_mut().busy_next = true;
+            }
+            12 => {
+                self.fault("card_lost_ack");
+                self.card.terminal.faults_mut().lose_ack_next = true;
+            }
+            _ => {
+                self.fault("card_crash");
+                self.crash_at_goods_issued = true;
             }
         }
     }
@@ -386,6 +492,7 @@ impl Kiosk {
     /// The process dies: every piece of memory is gone; the core is rebuilt from the journal and
     /// a fresh driver opens the port. The validator (its own power) keeps going.
     fn crash(&mut self) {
+        self.incarnation += 1;
         let day = self.wall().date_naive();
         let events = self.journal.events().unwrap_or_default();
         let ledger = Ledger::replay(events.iter().map(|(seq, e)| (*seq, day, e)));
@@ -395,12 +502,18 @@ impl Kiosk {
         self.session.restore(ledger);
         self.session.begin_recovery(self.wall());
         self.host = HostCore::new(Protocol::Ccnet.wire(), host_config(), self.now);
+        // The new process learns the validator's state afresh: the lag counts from its start.
+        self.bill_health = BillHealth::default();
+        self.jammed_since = None;
+        self.card.restart(self.now);
         self.receipts.clear();
         self.table.clear();
         if let Customer::Active { .. } = self.customer {
             // The customer sees a blank screen and leaves.
             self.leave();
         }
+        self.session.begin_card_recovery(self.wall());
+        self.drain();
     }
 
     fn leave(&mut self) {
@@ -454,7 +567,7 @@ impl Kiosk {
     fn customer_acts(&mut self) {
         match self.customer {
             Customer::Away { next_arrival } if self.now >= next_arrival && !self.closing => {
-                if self.session.is_idle() && !self.session.is_recovering() {
+                if self.session.is_idle() && !self.session.holds_customers(self.wall()) {
                     self.sessions += 1;
                     let bills = self.rng.gen_range(1..5);
                     self.customer = Customer::Active {
@@ -487,6 +600,7 @@ impl Kiosk {
             Screen::Welcome => self.leave(),
             Screen::AccountEntry { .. } => self.ui(Intent::SubmitAccount("1000000001".into())),
             Screen::Summary { .. } if roll < 3 => self.ui(Intent::Home),
+            Screen::Summary { card, .. } if card && roll < 40 => self.ui(Intent::PayCard),
             Screen::Summary { cash, .. } if cash => self.ui(Intent::PayCash),
             Screen::Summary { .. } => self.ui(Intent::Home),
             Screen::Cash { busy: true, .. } => {}
@@ -505,6 +619,12 @@ impl Kiosk {
                 }
             }
             Screen::Cash { .. } => self.ui(Intent::FinishCash),
+            // At the card terminal: most wait for it, some cancel, a few walk away.
+            Screen::Card {
+                can_cancel: true, ..
+            } if roll < 3 => self.ui(Intent::Cancel),
+            Screen::Card { .. } if roll < 4 => self.leave(),
+            Screen::Card { .. } => {}
             Screen::ReceiptChoice { .. } if roll < 3 => self.leave(),
             Screen::ReceiptChoice { paper: true, .. } => {
                 self.ui(Intent::ChooseReceipt(ReceiptChoice::Paper))
@@ -533,9 +653,16 @@ impl Kiosk {
 
     /// Carries out the session's outputs in order, the way the runtime does.
     fn drain(&mut self) {
+        let mut card_inputs = Vec::new();
         while let Some(output) = self.session.poll_output() {
             match output {
                 Output::Journal(event) => {
+                    if std::env::var_os("KIOSK_SIM_TRACE").is_some() {
+                        eprintln!(
+                            "{:.3}s journal {event:?}",
+                            (self.now - self.start).as_secs_f64()
+                        );
+                    }
                     if let Err(e) = self.journal.append(&event, self.wall()) {
                         self.violations.push(format!("journal append failed: {e}"));
                     }
@@ -553,9 +680,47 @@ impl Kiosk {
                     let delay = Duration::from_millis(self.rng.gen_range(100..1_500));
                     self.receipts.push_back((self.now + delay, output));
                 }
-                Output::Card(_) | Output::PrintSlip(_) => {}
+                Output::Card(command) => {
+                    if std::env::var_os("KIOSK_SIM_TRACE").is_some() {
+                        eprintln!(
+                            "{:.3}s card {command:?}",
+                            (self.now - self.start).as_secs_f64()
+                        );
+                    }
+                    let answer = matches!(command, CardCommand::GoodsIssued { .. });
+                    if answer && std::mem::take(&mut self.crash_at_goods_issued) {
+                        // The approval is journaled; the answer goes out or not, then all is lost.
+                        if self.rng.gen_bool(0.5) {
+                            self.card.command(command, self.now, &mut Vec::new());
+                            self.card.exchange(self.now, &mut Vec::new());
+                        }
+                        self.crash();
+                        return;
+                    }
+                    self.card.command(command, self.now, &mut card_inputs)
+                }
+                Output::PrintSlip(_) => {}
             }
         }
+        self.deliver(card_inputs);
+    }
+
+    /// Hands the card side's reports to the core, unless the process died meanwhile.
+    fn deliver(&mut self, inputs: Vec<DeviceInput>) {
+        let incarnation = self.incarnation;
+        for input in inputs {
+            if self.incarnation != incarnation {
+                return;
+            }
+            self.device_input(input);
+        }
+    }
+
+    /// Moves bytes between the ECR core and the card terminal, and their reports to the core.
+    fn exchange_card(&mut self) {
+        let mut inputs = Vec::new();
+        self.card.exchange(self.now, &mut inputs);
+        self.deliver(inputs);
     }
 
     /// The receipt task and the back office's account lookup, answering in order.
@@ -623,6 +788,7 @@ impl Kiosk {
 
     fn on_bill_event(&mut self, event: BillEvent) {
         let now = self.now;
+        self.bill_health.on_event(&event);
         if let BillEvent::Ready { bill_table, .. } = &event {
             self.table = bill_table
                 .bills
@@ -652,8 +818,21 @@ impl Kiosk {
         }
     }
 
-    /// Invariants that hold at every step: nothing is credited that is not in the cassette.
+    /// Invariants that hold at every step: nothing is credited that is not in the cassette, and a
+    /// jammed validator is reported down within seconds.
     fn check_every_step(&mut self) {
+        if self.device.model.status() == DeviceStatus::ValidatorJammed {
+            let since = *self.jammed_since.get_or_insert(self.now);
+            let up = self.bill_health.condition() == DeviceCondition::Up;
+            if up && self.now - since > HEALTH_LAG {
+                self.violations.push(format!(
+                    "the validator has been jammed for {:?}; health still says it is up",
+                    self.now - since
+                ));
+            }
+        } else {
+            self.jammed_since = None;
+        }
         let device = self.device.model.stacked_total();
         for (d, n) in self.session.ledger().cassette.clone() {
             if device.get(&d).copied().unwrap_or(0) < n {
@@ -671,6 +850,8 @@ impl Kiosk {
         self.device.faults.garble_replies = 0;
         self.device.faults.drop_acks = 0;
         self.crash_before_journal = false;
+        self.crash_at_goods_issued = false;
+        *self.card.terminal.faults_mut() = Default::default();
         self.fail_next_fiscal = false;
         self.paper_out = false;
         self.closing = true;
@@ -693,6 +874,7 @@ impl Kiosk {
             let done = self.session.is_idle()
                 && !self.session.is_recovering()
                 && self.receipts.is_empty()
+                && self.card.is_idle()
                 && self.session.next_fiscal_retry().is_none()
                 && self.session.ledger().unreceipted.is_empty();
             if done {
@@ -743,13 +925,47 @@ impl Kiosk {
             ));
         }
         let events = self.journal.events().unwrap_or_default();
-        let credited: i64 = events
+        let credited = |method: PaymentMethod| -> i64 {
+            events
+                .iter()
+                .filter_map(|(_, e)| match e {
+                    JournalEvent::PaymentCompleted {
+                        total_kopecks,
+                        method: m,
+                        ..
+                    } if *m == method => Some(*total_kopecks),
+                    _ => None,
+                })
+                .sum()
+        };
+        // The card terminal's batch is what the journal credited by card; every approval ended
+        // booked or reversed.
+        let booked: i64 = self
+            .card
+            .transactions()
             .iter()
-            .filter_map(|(_, e)| match e {
-                JournalEvent::PaymentCompleted { total_kopecks, .. } => Some(*total_kopecks),
-                _ => None,
-            })
+            .filter(|t| t.state == TxnState::Booked)
+            .map(|t| t.amount_kopecks)
             .sum();
+        if credited(PaymentMethod::Card) != booked {
+            self.violations.push(format!(
+                "credited {} kopecks by card, the card terminal booked {booked}: {:?}",
+                credited(PaymentMethod::Card),
+                self.card.transactions()
+            ));
+        }
+        if let Some(t) = self
+            .card
+            .transactions()
+            .iter()
+            .find(|t| t.state == TxnState::AwaitingConfirmation)
+        {
+            self.violations.push(format!(
+                "card approval {} neither completed nor reversed",
+                t.receipt_no
+            ));
+        }
+        let credited = credited(PaymentMethod::Cash);
         let stacked: i64 = ledger
             .cassette
             .clone()
@@ -788,12 +1004,12 @@ impl Kiosk {
         }
     }
 
-    fn stuck_notes_seen(&self) -> u64 {
+    fn count(&self, what: impl Fn(&JournalEvent) -> bool) -> u64 {
         self.journal
             .events()
             .unwrap_or_default()
             .iter()
-            .filter(|(_, e)| matches!(e, JournalEvent::BillStuck { .. }))
+            .filter(|(_, e)| what(e))
             .count() as u64
     }
 }
