@@ -454,7 +454,7 @@ impl EcrCore {
 mod tests {
     use super::*;
     use crate::codec::frame::{encode_frame, FrameDecoder, Token, ACK};
-    use crate::messages::StatusInformation;
+    use crate::messages::{StatusInformation, NACK_BUSY};
 
     fn pt_says(ecr: &mut EcrCore, message: Message, now: Instant) {
         ecr.handle_input(
@@ -483,6 +483,88 @@ mod tests {
             EcrEvent::Finished(r) => Some(*r),
             _ => None,
         })
+    }
+
+    /// The frames the ECR sends within `span` (no ACKs from the terminal).
+    fn sent_unacked(ecr: &mut EcrCore, from: Instant, span: Duration) -> Vec<Vec<u8>> {
+        let mut decoder = FrameDecoder::new();
+        let mut apdus = Vec::new();
+        let mut now = from;
+        while now <= from + span {
+            ecr.handle_timeout(now);
+            while let Some(bytes) = ecr.poll_transmit() {
+                for b in bytes {
+                    if let Some(Token::Frame(apdu)) = decoder.push(b) {
+                        apdus.push(apdu);
+                    }
+                }
+            }
+            now += Duration::from_millis(250);
+        }
+        apdus
+    }
+
+    /// Regression (found by `terminal simulate-faults`, seed 1105): the idle ECR answered a
+    /// status with 80 00; the terminal's ACK was lost and it sent an approval next. The link
+    /// repeated the 80 00, which the terminal took as "goods issued": money taken for a payment
+    /// nobody had. The terminal's next frame implies ours arrived: nothing is repeated.
+    #[test]
+    fn an_answer_the_terminal_went_past_is_not_repeated_into_its_approval() {
+        let t0 = Instant::now();
+        let mut ecr = EcrCore::new(EcrConfig::default());
+        pt_says(
+            &mut ecr,
+            Message::IntermediateStatus {
+                status: 0x04,
+                timeout: None,
+            },
+            t0,
+        );
+        let approval = StatusInformation {
+            result_code: Some(0),
+            amount_kopecks: Some(162_000),
+            receipt_no: Some(1),
+            ..Default::default()
+        };
+        pt_says(&mut ecr, Message::StatusInformation(Box::new(approval)), t0);
+        let sent = sent_unacked(&mut ecr, t0, Duration::from_secs(30));
+        let acks = sent.iter().filter(|a| a[..2] == [0x80, 0x00]).count();
+        let not_issued = sent.iter().filter(|a| a[..3] == [0x84, 0x66, 0x00]).count();
+        assert_eq!(acks, 1, "{sent:02x?}");
+        assert!(not_issued >= 1, "{sent:02x?}");
+        assert!(
+            sent.iter().position(|a| a[..2] == [0x80, 0x00])
+                < sent.iter().position(|a| a[..2] == [0x84, 0x66]),
+            "{sent:02x?}"
+        );
+    }
+
+    /// Regression (same seed): the terminal refused a command as busy and its ACK was lost; the
+    /// link repeated the command after the ECR had given the operation up, and the terminal ran
+    /// it as a new authorisation.
+    #[test]
+    fn a_command_the_terminal_answered_is_not_repeated() {
+        let t0 = Instant::now();
+        let mut ecr = EcrCore::new(EcrConfig::default());
+        ecr.start(
+            Operation::Authorise {
+                amount_kopecks: 162_000,
+            },
+            t0,
+        )
+        .unwrap();
+        let first = sent_unacked(&mut ecr, t0, Duration::ZERO);
+        assert_eq!(first.len(), 1);
+        pt_says(&mut ecr, Message::Nack { code: NACK_BUSY }, t0);
+        assert!(matches!(
+            finished(&mut ecr).map(|r| r.end),
+            Some(OpEnd::Refused(NACK_BUSY))
+        ));
+        let later = sent_unacked(&mut ecr, t0, Duration::from_secs(30));
+        assert!(
+            !later.iter().any(|a| a[..2] == [0x06, 0x01]),
+            "the authorisation went out again: {later:02x?}"
+        );
     }
 
     #[test]

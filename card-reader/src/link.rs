@@ -158,6 +158,18 @@ impl Link {
             };
             match token {
                 Token::Frame(body) => {
+                    // The peer sends its next message only after it received ours (ZVT answers
+                    // every APDU before the next): a frame from it delivers the one in flight.
+                    // Repeating it now would be read as a new message, and a repeated 80 00 that
+                    // answered a status as the confirmation of an approval sent since.
+                    if let Some(flight) = self.in_flight.take() {
+                        tracing::debug!(
+                            frame = flight.id,
+                            "zvt link: delivery implied by the peer's next frame"
+                        );
+                        self.events.push_back(LinkEvent::Delivered(flight.id));
+                        self.start_next(now);
+                    }
                     if self.swallow_next_ack {
                         self.swallow_next_ack = false;
                         tracing::debug!("zvt link: ACK withheld (fault injection)");

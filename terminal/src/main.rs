@@ -46,8 +46,9 @@ enum Command {
     CardSoak(terminal::card_soak::CardSoakArgs),
     /// Fast-forward a fleet of simulated kiosks through the real health monitor.
     SimulateFleet(terminal::health::fleet_sim::FleetArgs),
-    /// Seeded fault simulation of the cash path (session core + validator host and emulator on
-    /// one fake clock); prints one JSON line, exits non-zero on any invariant violation.
+    /// Seeded fault simulation of the kiosk (session core, validator host core and model, ZVT ECR
+    /// core and terminal model, on one fake clock); prints one JSON line, exits non-zero on any
+    /// invariant violation.
     SimulateFaults {
         /// Replay this one seed.
         #[arg(long, conflicts_with = "seeds")]

@@ -91,9 +91,10 @@ impl CardSide {
             self.terminal.poll_timeout(),
             self.retry_at,
         ]
-        .into_iter()
+        .iter()
         .flatten()
         .min()
+        .copied()
     }
 
     /// One command of the core's.
@@ -200,10 +201,12 @@ impl CardSide {
         for _ in 0..16 {
             let mut moved = false;
             while let Some(bytes) = self.ecr.poll_transmit() {
+                tracing::trace!(?bytes, op = ?self.op, "ecr to terminal");
                 self.terminal.handle_input(&bytes, now);
                 moved = true;
             }
             while let Some(bytes) = self.terminal.poll_transmit(now) {
+                tracing::trace!(?bytes, "terminal to ecr");
                 self.ecr.handle_input(&bytes, now);
                 moved = true;
             }
@@ -227,6 +230,7 @@ impl CardSide {
     }
 
     fn on_event(&mut self, event: EcrEvent, now: Instant, out: &mut Vec<DeviceInput>) {
+        tracing::trace!(?event, op = ?self.op, "ecr event");
         let finished = matches!(event, EcrEvent::Finished(_));
         match (&mut self.op, event) {
             (

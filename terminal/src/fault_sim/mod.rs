@@ -144,14 +144,16 @@ pub fn run_seed(seed: u64, hours: f64) -> Report {
         kiosk.step();
     }
     kiosk.settle();
+    let events = kiosk.journal.events().unwrap_or_default();
+    let count = |what: fn(&JournalEvent) -> bool| Kiosk::count(&events, what);
     let mut report = Report {
         seeds: 1,
         simulated_hours: hours,
         sessions: kiosk.sessions,
         bills_inserted: kiosk.bills_inserted,
         faults: kiosk.faults.clone(),
-        stuck_notes: kiosk.count(|e| matches!(e, JournalEvent::BillStuck { .. })),
-        card_payments: kiosk.count(|e| {
+        stuck_notes: count(|e| matches!(e, JournalEvent::BillStuck { .. })),
+        card_payments: count(|e| {
             matches!(
                 e,
                 JournalEvent::PaymentCompleted {
@@ -160,9 +162,8 @@ pub fn run_seed(seed: u64, hours: f64) -> Report {
                 }
             )
         }),
-        card_outcomes_unknown: kiosk
-            .count(|e| matches!(e, JournalEvent::CardOutcomeUnknown { .. })),
-        card_reversals: kiosk.count(|e| matches!(e, JournalEvent::CardReversed { .. })),
+        card_outcomes_unknown: count(|e| matches!(e, JournalEvent::CardOutcomeUnknown { .. })),
+        card_reversals: count(|e| matches!(e, JournalEvent::CardReversed { .. })),
         violations: Vec::new(),
         speed_up: 0.0,
     };
@@ -204,6 +205,8 @@ struct Kiosk {
     /// The validator's health as the bill task follows it, and since when the emulator is jammed.
     bill_health: BillHealth,
     jammed_since: Option<Instant>,
+    /// Entries were journaled since the cassette was last checked against the validator.
+    journaled_since_check: bool,
     card: CardSide,
     /// Denominations the validator reported (kopecks).
     table: BTreeSet<i64>,
@@ -291,6 +294,7 @@ impl Kiosk {
             ),
             bill_health: BillHealth::default(),
             jammed_since: None,
+            journaled_since_check: false,
             card: CardSide::new(start),
             table: BTreeSet::new(),
             customer: Customer::Away {
@@ -358,14 +362,17 @@ impl Kiosk {
             Some(self.next_fault),
             self.technician_at,
             self.receipts.front().map(|(t, _)| *t),
-            Some(match self.customer {
-                Customer::Away { next_arrival } => next_arrival,
-                Customer::Active { at, .. } => at,
-            }),
+            match self.customer {
+                // No one comes once the run is closing.
+                Customer::Away { .. } if self.closing => None,
+                Customer::Away { next_arrival } => Some(next_arrival),
+                Customer::Active { at, .. } => Some(at),
+            },
         ]
-        .into_iter()
+        .iter()
         .flatten()
         .min()
+        .copied()
         .unwrap_or(self.now);
         // Nobody at the kiosk and nothing in flight: skip the idle polling to the next event.
         let quiet = matches!(self.customer, Customer::Away { .. })
@@ -382,9 +389,10 @@ impl Kiosk {
                     Customer::Active { .. } => None,
                 },
             ]
-            .into_iter()
+            .iter()
             .flatten()
             .min()
+            .copied()
             .unwrap_or(wake)
             .min(far);
             if skip_to > wake {
@@ -657,12 +665,8 @@ impl Kiosk {
         while let Some(output) = self.session.poll_output() {
             match output {
                 Output::Journal(event) => {
-                    if std::env::var_os("KIOSK_SIM_TRACE").is_some() {
-                        eprintln!(
-                            "{:.3}s journal {event:?}",
-                            (self.now - self.start).as_secs_f64()
-                        );
-                    }
+                    tracing::trace!(at = ?(self.now - self.start), ?event, "journal");
+                    self.journaled_since_check = true;
                     if let Err(e) = self.journal.append(&event, self.wall()) {
                         self.violations.push(format!("journal append failed: {e}"));
                     }
@@ -681,12 +685,7 @@ impl Kiosk {
                     self.receipts.push_back((self.now + delay, output));
                 }
                 Output::Card(command) => {
-                    if std::env::var_os("KIOSK_SIM_TRACE").is_some() {
-                        eprintln!(
-                            "{:.3}s card {command:?}",
-                            (self.now - self.start).as_secs_f64()
-                        );
-                    }
+                    tracing::trace!(at = ?(self.now - self.start), ?command, "card command");
                     let answer = matches!(command, CardCommand::GoodsIssued { .. });
                     if answer && std::mem::take(&mut self.crash_at_goods_issued) {
                         // The approval is journaled; the answer goes out or not, then all is lost.
@@ -832,6 +831,10 @@ impl Kiosk {
             }
         } else {
             self.jammed_since = None;
+        }
+        // Credits change only with journal entries: check after each batch of them.
+        if !std::mem::take(&mut self.journaled_since_check) {
+            return;
         }
         let device = self.device.model.stacked_total();
         for (d, n) in self.session.ledger().cassette.clone() {
@@ -1004,13 +1007,8 @@ impl Kiosk {
         }
     }
 
-    fn count(&self, what: impl Fn(&JournalEvent) -> bool) -> u64 {
-        self.journal
-            .events()
-            .unwrap_or_default()
-            .iter()
-            .filter(|(_, e)| what(e))
-            .count() as u64
+    fn count(events: &[(u64, JournalEvent)], what: impl Fn(&JournalEvent) -> bool) -> u64 {
+        events.iter().filter(|(_, e)| what(e)).count() as u64
     }
 }
 
