@@ -394,8 +394,8 @@ async fn text(c: &Client) -> anyhow::Result<String> {
     Ok(c.find(Locator::Css("body")).await?.text().await?)
 }
 
-/// Logs in through the form as a person would; returns the path the browser landed on.
-async fn log_in(c: &Client, user: &str, password: &str) -> anyhow::Result<String> {
+/// Fills in the login form and sends it, as a person would.
+async fn submit_login(c: &Client, user: &str, password: &str) -> anyhow::Result<()> {
     c.find(Locator::Id("username"))
         .await?
         .send_keys(user)
@@ -405,6 +405,12 @@ async fn log_in(c: &Client, user: &str, password: &str) -> anyhow::Result<String
         .send_keys(password)
         .await?;
     c.find(Locator::Id("login")).await?.click().await?;
+    Ok(())
+}
+
+/// Logs in through the form; returns the path the browser landed on.
+async fn log_in(c: &Client, user: &str, password: &str) -> anyhow::Result<String> {
+    submit_login(c, user, password).await?;
     wait_path(c, |p| p != "/login")
         .await
         .context("the login form did not lead anywhere")
@@ -509,18 +515,25 @@ async fn walk(c: &Client, base: &str, shots: &Path, downloads: &Path) -> anyhow:
     screenshot(c, shots, "login").await?;
 
     // A wrong password is refused with a Russian message and no session.
-    log_in(c, "ivanov", "не тот пароль").await.ok();
+    submit_login(c, "ivanov", "не тот пароль").await?;
+    let error = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("error"))
+        .await
+        .context("no refusal shown for a wrong password")?;
+    ensure!(
+        error.text().await?.contains("Неверное"),
+        "refusal: {}",
+        error.text().await?
+    );
     ensure!(
         c.current_url().await?.path() == "/login",
         "a wrong password got in"
     );
     ensure!(
-        c.find(Locator::Id("error"))
-            .await?
-            .text()
-            .await?
-            .contains("Неверное"),
-        "no refusal shown"
+        c.get_named_cookie("bo_session").await.is_err(),
+        "a wrong password got a session"
     );
 
     // The technician logs in and lands where they were going.
@@ -640,6 +653,10 @@ async fn technician_and_finance_in_a_real_browser() {
     seed_fleet(&db.store, Utc::now()).await;
     add_user(&db.store, "ivanov", Role::Technician, PASSWORD).await;
     add_user(&db.store, "petrova", Role::Finance, FINANCE_PASSWORD).await;
+    eprintln!(
+        "fleet and users ready after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let server = common::Server::start(db.store.clone()).await;
     let base = format!("http://{}", server.addr);
 
@@ -654,6 +671,7 @@ async fn technician_and_finance_in_a_real_browser() {
 
     let driver = Driver::start(&driver_path).await.unwrap();
     let client = browser(&driver, &profile, &downloads).await.unwrap();
+    eprintln!("browser up after {:.1} s", started.elapsed().as_secs_f64());
     let result = walk(&client, &base, &shots, &downloads).await;
     let closed = client.close().await;
     drop(driver);
