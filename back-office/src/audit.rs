@@ -14,7 +14,7 @@ pub struct AuditEntry {
     /// Who acted: a user name, `cli` for the command line, `-` for an unknown person.
     pub actor: String,
     /// `login`, `login_failed`, `logout`, `user_added`, `role_changed`, `user_disabled`,
-    /// `token_added`, `terminal_added`, `key_rotated`, `card_terminal_registered`,
+    /// `token_added`, `token_revoked`, `terminal_added`, `key_rotated`, `card_terminal_registered`,
     /// `settlement_imported`, `credited_imported`.
     pub action: String,
     pub target: String,

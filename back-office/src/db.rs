@@ -3,8 +3,9 @@
 //!
 //! Domain code is written once against [`Sql`]: `$1`-style placeholders, `BIGINT`/`TEXT` columns,
 //! aggregates cast to `BIGINT`. It runs on a blocking thread ([`Store::run`]); for PostgreSQL the
-//! blocking thread drives `tokio-postgres` through the runtime handle. Work for one terminal always
-//! lands on the same connection, which serialises a terminal's ingest without a global lock.
+//! blocking thread drives `tokio-postgres` (pooled by `deadpool-postgres`) through the runtime
+//! handle. Writes for one terminal take the same lock, which serialises a terminal's ingest
+//! without a global lock.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -107,6 +108,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("postgres: {0}")]
     Postgres(#[from] tokio_postgres::Error),
+    #[error("postgres pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
     #[error("storage: {0}")]
     Other(String),
 }
@@ -287,62 +290,47 @@ impl PgToSql for Val {
     tokio_postgres::types::to_sql_checked!();
 }
 
+/// A connection taken from the pool for one [`Store::run`]/[`Store::read`] call.
 pub struct PgConn {
-    client: tokio_postgres::Client,
-    statements: HashMap<String, tokio_postgres::Statement>,
+    client: deadpool_postgres::Object,
     rt: tokio::runtime::Handle,
-    /// What it was opened with, to open it again after the server closed it.
-    url: String,
-    schema: Option<String>,
+}
+
+/// The pool: `PG_POOL` connections, named `back_office_<schema>` in `pg_stat_activity`, each
+/// with its `search_path` set at connect time. A connection the server closed (a restart, an
+/// administrator's terminate) is dropped when it comes back to the pool and a new one is opened
+/// for the next caller; the work that failed on it was rolled back whole and is retried by its
+/// caller (a terminal resends its batch), so nothing is lost or stored twice.
+fn pg_pool(url: &str, schema: Option<&str>) -> Result<deadpool_postgres::Pool, StoreError> {
+    use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+    let mut config: tokio_postgres::Config = url.parse()?;
+    config.application_name(format!("back_office_{}", schema.unwrap_or("public")));
+    if let Some(schema) = schema {
+        let options = match config.get_options() {
+            Some(o) if !o.is_empty() => format!("{o} -c search_path={schema}"),
+            _ => format!("-c search_path={schema}"),
+        };
+        config.options(options);
+    }
+    let manager = Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(PG_POOL)
+        .runtime(Runtime::Tokio1)
+        .create_timeout(Some(Duration::from_secs(10)))
+        .wait_timeout(Some(Duration::from_secs(60)))
+        .build()
+        .map_err(|e| StoreError::Other(format!("postgres pool: {e}")))
 }
 
 impl PgConn {
-    async fn connect(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
-        let mut config: tokio_postgres::Config = url.parse()?;
-        // Names the store's connections in pg_stat_activity (and lets tests find them).
-        config.application_name(format!("back_office_{}", schema.unwrap_or("public")));
-        let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::error!(error = %e, "postgres connection ended");
-            }
-        });
-        if let Some(schema) = schema {
-            client
-                .batch_execute(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"
-                ))
-                .await?;
-        }
-        Ok(PgConn {
-            client,
-            statements: HashMap::new(),
-            rt: tokio::runtime::Handle::current(),
-            url: url.to_string(),
-            schema: schema.map(str::to_string),
-        })
-    }
-
-    /// Opens the connection again if the server closed it (a restart, an administrator's
-    /// terminate): the work that failed on it was rolled back whole and is retried by its
-    /// caller (a terminal resends its batch), so nothing is lost or stored twice.
-    fn reopen_if_closed(&mut self) -> Result<(), StoreError> {
-        if !self.client.is_closed() {
-            return Ok(());
-        }
-        tracing::warn!("postgres connection closed by the server; reconnecting");
-        let rt = self.rt.clone();
-        *self = rt.block_on(PgConn::connect(&self.url, self.schema.as_deref()))?;
-        Ok(())
-    }
-
     fn statement(&mut self, sql: &str) -> Result<tokio_postgres::Statement, StoreError> {
-        if let Some(s) = self.statements.get(sql) {
-            return Ok(s.clone());
-        }
-        let s = self.rt.block_on(self.client.prepare(sql))?;
-        self.statements.insert(sql.to_string(), s.clone());
-        Ok(s)
+        Ok(self.rt.block_on(self.client.prepare_cached(sql))?)
     }
 }
 
@@ -404,7 +392,10 @@ enum Inner {
         readers: Vec<Mutex<SqliteConn>>,
     },
     Postgres {
-        conns: Vec<Mutex<PgConn>>,
+        pool: deadpool_postgres::Pool,
+        /// Work with the same shard key (a terminal) holds the same lock: a terminal's ingest
+        /// is serialised without a global lock.
+        shards: Vec<Mutex<()>>,
     },
 }
 
@@ -416,6 +407,8 @@ pub struct Store {
 
 /// Connections kept open to PostgreSQL.
 const PG_POOL: usize = 8;
+/// Locks that serialise one terminal's writes on PostgreSQL.
+const PG_SHARDS: usize = 64;
 const SQLITE_READERS: usize = 2;
 
 fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, StoreError> {
@@ -469,12 +462,18 @@ impl Store {
                 return Err(StoreError::Other(format!("bad schema name {s:?}")));
             }
         }
-        let mut conns = Vec::with_capacity(PG_POOL);
-        for _ in 0..PG_POOL {
-            conns.push(Mutex::new(PgConn::connect(url, schema).await?));
+        let pool = pg_pool(url, schema)?;
+        if let Some(schema) = schema {
+            pool.get()
+                .await?
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await?;
         }
         let store = Store {
-            inner: Arc::new(Inner::Postgres { conns }),
+            inner: Arc::new(Inner::Postgres {
+                pool,
+                shards: (0..PG_SHARDS).map(|_| Mutex::new(())).collect(),
+            }),
         };
         store
             .run("schema", |sql| crate::schema::create(sql))
@@ -539,10 +538,15 @@ impl Store {
                         f(&mut *c)
                     }
                 }
-                Inner::Postgres { conns } => {
-                    let mut c = lock(&conns[shard_of(&shard, conns.len())])?;
-                    c.reopen_if_closed()?;
-                    f(&mut *c)
+                Inner::Postgres { pool, shards } => {
+                    let _serial = if read {
+                        None
+                    } else {
+                        Some(lock(&shards[shard_of(&shard, shards.len())])?)
+                    };
+                    let rt = tokio::runtime::Handle::current();
+                    let client = rt.block_on(pool.get()).map_err(StoreError::from)?;
+                    f(&mut PgConn { client, rt })
                 }
             }
         })

@@ -8,7 +8,6 @@ use serde::Serialize;
 use crate::charts;
 use crate::db::{Sql, StoreError};
 use crate::params;
-use crate::report_out::rubles;
 
 /// A heartbeat older than this marks the terminal as not reporting.
 pub const HEARTBEAT_STALE_SECS: i64 = 5 * 60;
@@ -168,6 +167,20 @@ fn local(time_utc: Option<&str>, tz: &str) -> String {
     )
 }
 
+/// Money on a page as a Russian reader writes it: `15 100,00 ₽` (no-break spaces).
+pub fn money_ru(kopecks: i64) -> String {
+    let sign = if kopecks < 0 { "-" } else { "" };
+    let whole = (kopecks / 100).unsigned_abs().to_string();
+    let mut grouped = String::new();
+    for (i, d) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push('\u{a0}');
+        }
+        grouped.push(d);
+    }
+    format!("{sign}{grouped},{:02}\u{a0}₽", (kopecks % 100).abs())
+}
+
 /// HTML-escapes text.
 pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -216,13 +229,18 @@ pub fn page(sql: &mut dyn Sql, now: chrono::DateTime<chrono::Utc>) -> Result<Str
             .collect::<Vec<_>>(),
     );
     let takings_svg = charts::takings_lines(&takings);
+    // Times are shown as read at the terminal; those of no terminal in UTC.
+    let zones: std::collections::HashMap<String, String> = rows
+        .iter()
+        .map(|r| (r.terminal_id.clone(), r.time_zone.clone()))
+        .collect();
+    let zone_of =
+        |id: Option<&str>| -> &str { id.and_then(|i| zones.get(i)).map_or("UTC", String::as_str) };
     let mut h = String::with_capacity(16 * 1024);
     h.push_str("<!doctype html><html lang=\"ru\"><head><meta charset=\"utf-8\"><title>Терминалы — парк</title>\
-<meta http-equiv=\"refresh\" content=\"60\"><style>\
-body{font-family:sans-serif;margin:1.5em;color:#111}table{border-collapse:collapse;margin:1em 0}\
-td,th{border:1px solid #999;padding:.3em .6em;text-align:left}th{background:#eee}\
-.bad{background:#fdd}.warn{background:#ffe9b3}.ok{background:#dfd}.num{text-align:right}\
-.charts{display:flex;flex-wrap:wrap;gap:1em}</style></head><body>");
+<meta http-equiv=\"refresh\" content=\"60\"><style>");
+    h.push_str(crate::web::STYLE);
+    h.push_str(".charts{display:flex;flex-wrap:wrap;gap:1em}</style></head><body>");
     h.push_str(&format!(
         "<h1>Парк терминалов</h1><p>Обновлено {} UTC. Норматив: не более {} рабочих минут простоя.</p>",
         esc(&now.format("%Y-%m-%d %H:%M").to_string()),
@@ -238,17 +256,17 @@ td,th{border:1px solid #999;padding:.3em .6em;text-align:left}th{background:#eee
             _ => "ok",
         };
         h.push_str(&format!(
-            "<tr class=\"{class}\"><td><a href=\"/terminals/{}\">{}</a></td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{} ₽</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            "<tr class=\"{class}\"><td><a href=\"/terminals/{}\">{}</a></td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             esc(&r.terminal_id),
             esc(&r.terminal_id),
-            esc(&r.state),
+            esc(&crate::terminal_page::state_ru(&r.state)),
             r.current_outage_minutes.map(|m| m.to_string()).unwrap_or_else(|| "—".into()),
             r.sla_breaches_30d,
             esc(&local(r.last_sync_utc.as_deref(), &r.time_zone)),
             r.queue_len.map(|q| q.to_string()).unwrap_or_else(|| "—".into()),
-            rubles(r.cash_in_cassette_kopecks),
+            money_ru(r.cash_in_cassette_kopecks),
             r.bills_in_cassette,
-            esc(&r.paper),
+            esc(&crate::terminal_page::paper_ru(&r.paper)),
         ));
     }
     h.push_str("</table><div class=\"charts\">");
@@ -259,7 +277,7 @@ td,th{border:1px solid #999;padding:.3em .6em;text-align:left}th{background:#eee
     for i in &incidents {
         h.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            esc(&i.time_utc),
+            esc(&local(Some(&i.time_utc), zone_of(i.terminal_id.as_deref()))),
             esc(i.terminal_id.as_deref().unwrap_or("—")),
             esc(&i.code),
             esc(i.source.as_deref().unwrap_or("—")),
@@ -276,9 +294,9 @@ td,th{border:1px solid #999;padding:.3em .6em;text-align:left}th{background:#eee
         };
         h.push_str(&format!(
             "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&op.time_utc),
+            esc(&local(Some(&op.time_utc), zone_of(Some(&op.terminal_id)))),
             esc(&op.terminal_id),
-            esc(&op.operation),
+            esc(&crate::terminal_page::operation_ru(&op.operation)),
             esc(&op.detail)
         ));
     }

@@ -185,6 +185,7 @@ fn admin_routes() -> Router<AppState> {
         .route("/admin/users/{name}/role", post(admin::user_set_role))
         .route("/admin/users/{name}/disable", post(admin::user_disable))
         .route("/admin/users/{name}/token", post(admin::token_add))
+        .route("/admin/tokens/{id}/revoke", post(admin::token_revoke))
         .route(
             "/admin/terminals",
             get(admin::terminals_page).post(admin::terminal_add),

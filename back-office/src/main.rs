@@ -182,6 +182,10 @@ enum TokenCommand {
         #[arg(long, default_value = "")]
         label: String,
     },
+    /// The tokens that work: id, user, label, issued, last used (never the token).
+    List,
+    /// Revoke the token with this id (from 'token list'); it stops working at once (audited).
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -289,30 +293,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Alerts { .. } => unreachable!("answered before the database is opened"),
         Command::User { command } => user_command(&store, command).await?,
-        Command::Token {
-            command: TokenCommand::Add { user, label },
-        } => {
-            let token = store
-                .run("users", move |sql| -> Result<String, users::UserError> {
-                    let now = now_utc();
-                    let token = users::add_token(sql, &user, &label, &now)?;
-                    audit::record(
-                        sql,
-                        &Act {
-                            actor: "cli",
-                            action: "token_added",
-                            target: &user,
-                            source: "cli",
-                            detail: &label,
-                        },
-                        &now,
-                    )?;
-                    Ok(token)
-                })
-                .await?;
-            println!("{token}");
-            eprintln!("Keep this token secret: send it as 'Authorization: Bearer <token>'. It is shown once.");
-        }
+        Command::Token { command } => token_command(&store, command).await?,
         Command::CardTerminal { command } => card_terminal_command(&store, command).await?,
         Command::Terminal {
             command: TerminalCommand::Add { id, rotate_key },
@@ -701,6 +682,44 @@ async fn user_command(store: &Store, command: UserCommand) -> Result<()> {
                 })
                 .await?;
             println!("{name} disabled");
+        }
+    }
+    Ok(())
+}
+
+async fn token_command(store: &Store, command: TokenCommand) -> Result<()> {
+    match command {
+        TokenCommand::Add { user, label } => {
+            let token = store
+                .run("users", move |sql| {
+                    back_office::web::admin::add_token_audited(sql, "cli", "cli", &user, &label)
+                })
+                .await?;
+            println!("{token}");
+            eprintln!(
+                "Token id {} (for 'token list' and 'token revoke'). Keep the token secret: send it as 'Authorization: Bearer <token>'. It is shown once.",
+                users::token_id(&token)
+            );
+        }
+        TokenCommand::List => {
+            for t in store.read(users::list_tokens).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.user,
+                    t.label,
+                    t.created_utc,
+                    t.last_used_utc.as_deref().unwrap_or("never used")
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let t = store
+                .run("users", move |sql| {
+                    back_office::web::admin::revoke_token_audited(sql, "cli", "cli", &id)
+                })
+                .await?;
+            println!("token {} of {} revoked", t.id, t.user);
         }
     }
     Ok(())

@@ -9,8 +9,8 @@ use backend_sync::JournalEvent;
 
 use crate::db::{Sql, StoreError};
 use crate::fleet::esc;
+use crate::fleet::money_ru;
 use crate::params;
-use crate::report_out::rubles;
 
 /// A stored UTC time as read at the terminal, or `никогда`.
 fn when(time_utc: Option<&str>, tz: chrono_tz::Tz) -> String {
@@ -36,7 +36,8 @@ pub fn device_ru(device: &str) -> String {
 /// A device or service state on the page.
 pub fn state_ru(state: &str) -> String {
     match state {
-        "ok" => "исправен".into(),
+        "ok" | "up" => "исправен".into(),
+        "warning" => "предупреждение".into(),
         "in_service" => "работает".into(),
         "degraded" => "работает частично".into(),
         "out_of_service" => "не работает".into(),
@@ -56,10 +57,81 @@ pub fn state_ru(state: &str) -> String {
     }
 }
 
+/// The paper supply on the page.
+pub fn paper_ru(paper: &str) -> String {
+    match paper {
+        "ok" => "есть".into(),
+        "near_end" | "paper_low" => "заканчивается".into(),
+        "out" | "paper_out" => "нет бумаги".into(),
+        "unknown" | "" => "неизвестно".into(),
+        other => other.into(),
+    }
+}
+
+/// A device's own words for a fault (English, as the kiosk logs it: `kind: what`) on the page.
+/// Known phrases are translated; anything else is shown as the kiosk wrote it.
+pub fn detail_ru(detail: &str) -> String {
+    let (kind, what) = match detail.split_once(": ") {
+        Some((k @ ("communication" | "hardware" | "needs_attendant"), w)) => (Some(k), w),
+        _ => (None, detail),
+    };
+    let what = match what {
+        "validator jammed" | "bill jam in the transport" => "замятие купюры",
+        "validator jammed after STACK" => "замятие купюры после команды «уложить»",
+        "cassette full" => "кассета заполнена",
+        "cassette removed" => "кассета снята",
+        "cover open" => "открыта крышка",
+        "paper near end" => "бумага заканчивается",
+        "paper out" => "нет бумаги",
+        "no answer on the line" | "no answer" | "timeout" => "нет ответа",
+        "no answer / firmware hang" => "нет ответа (зависла прошивка)",
+        "port does not open" => "порт не открывается",
+        "driver stopped" => "драйвер остановлен",
+        "link down" | "link lost" => "нет связи",
+        "hardware failure" => "аппаратная неисправность",
+        "storage failure" => "сбой хранилища",
+        "the back office does not answer" => "бэк-офис не отвечает",
+        "the card terminal does not answer" => "платёжный терминал не отвечает",
+        "no payment method works" => "не работает ни один способ оплаты",
+        "UI frozen" => "экран не отвечает",
+        "terminal restarting" => "перезапуск терминала",
+        other => other,
+    };
+    match kind {
+        Some("communication") => format!("нет связи: {what}"),
+        Some("hardware") => format!("неисправность: {what}"),
+        Some(_) => format!("нужен техник: {what}"),
+        None => what.to_string(),
+    }
+}
+
+/// A technician's login or service operation on the page.
+pub fn operation_ru(operation: &str) -> String {
+    match operation {
+        "login" => "вход техника",
+        "login_refused" => "вход отклонён",
+        "login_locked_out" => "вход заблокирован",
+        "encashment" => "инкассация",
+        "encashment_slip" => "квитанция инкассации",
+        "stuck_note" => "застрявшая купюра",
+        "test_bill" => "проверка купюроприёмника",
+        "test_card_reader" => "проверка платёжного терминала",
+        "test_printer" => "проверка принтера",
+        "close_shift" => "закрытие смены",
+        "reprint" => "повторная печать чека",
+        "journal_export" => "выгрузка журнала",
+        "outage_history" => "история простоев",
+        "paper_replaced" => "замена бумаги",
+        "exit" => "выход из сервисного меню",
+        other => other,
+    }
+    .to_string()
+}
+
 fn css(state: &str) -> &'static str {
     match state {
-        "ok" | "in_service" => "ok",
-        "degraded" | "near_end" | "paper_low" | "maintenance" => "warn",
+        "ok" | "up" | "in_service" => "ok",
+        "degraded" | "near_end" | "paper_low" | "maintenance" | "warning" => "warn",
         _ => "bad",
     }
 }
@@ -108,24 +180,31 @@ fn devices(
                 .or_insert_with(|| (s.clone(), String::new(), hb.time_utc.clone()));
         }
     }
-    h.push_str("<h2>Устройства</h2><table id=\"devices\"><tr><th>Устройство</th><th>Состояние</th><th>С</th><th>Последняя ошибка</th></tr>");
+    h.push_str("<h2>Устройства</h2><table id=\"devices\"><tr><th>Устройство</th><th>Состояние</th><th>С какого времени</th><th>Последняя ошибка</th></tr>");
     for (d, (s, detail, t)) in &states {
         let last = errors
             .iter()
             .find(|e| &e.0 == d)
-            .map(|e| format!("{} — {} ({})", state_ru(&e.1), e.2, e.3))
+            .map(|e| {
+                format!(
+                    "{} — {} ({})",
+                    state_ru(&e.1),
+                    detail_ru(&e.2),
+                    crate::project::local_time(&e.3, row.time_zone)
+                )
+            })
             .unwrap_or_else(|| "—".into());
         let shown = if detail.is_empty() {
             state_ru(s)
         } else {
-            format!("{}: {detail}", state_ru(s))
+            format!("{} ({})", state_ru(s), detail_ru(detail))
         };
         h.push_str(&format!(
             "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             css(s),
             esc(&device_ru(d)),
             esc(&shown),
-            esc(t),
+            esc(&crate::project::local_time(t, row.time_zone)),
             esc(&last)
         ));
     }
@@ -147,22 +226,22 @@ fn cash(sql: &mut dyn Sql, id: &str, tz: chrono_tz::Tz, h: &mut String) -> Resul
     )? {
         total += r.int(0) * r.int(1);
         h.push_str(&format!(
-            "<tr><td class=\"num\">{} ₽</td><td class=\"num\">{}</td><td class=\"num\">{} ₽</td></tr>",
-            rubles(r.int(0)),
+            "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            money_ru(r.int(0)),
             r.int(1),
-            rubles(r.int(0) * r.int(1))
+            money_ru(r.int(0) * r.int(1))
         ));
     }
     h.push_str(&format!(
-        "<tr><th>Итого</th><th></th><th class=\"num\">{} ₽</th></tr></table>",
-        rubles(total)
+        "<tr><th>Итого</th><th></th><th class=\"num\">{}</th></tr></table>",
+        money_ru(total)
     ));
     match last {
         Some(r) => h.push_str(&format!(
-            "<p id=\"last-encashment\">Последняя инкассация: {}, пересчитано {} ₽ (по данным терминала {} ₽).</p>",
+            "<p id=\"last-encashment\">Последняя инкассация: {}, пересчитано {} (по данным терминала {}).</p>",
             esc(&crate::project::local_time(&r.text(1), tz)),
-            rubles(r.int(2)),
-            rubles(r.int(3))
+            money_ru(r.int(2)),
+            money_ru(r.int(3))
         )),
         None => h.push_str("<p id=\"last-encashment\">Инкассаций ещё не было.</p>"),
     }
@@ -194,7 +273,7 @@ fn outages(
             esc(&crate::project::local_time(&r.text(1), tz)),
             r.int(3),
             if r.int(4) == 1 { "да" } else { "нет" },
-            esc(&r.text(5))
+            esc(&detail_ru(&r.text(5)))
         ));
     }
     h.push_str("</table>");
@@ -248,7 +327,7 @@ fn history(
         h.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&crate::project::local_time(&r.text(0), tz)),
-            esc(&r.text(1)),
+            esc(&operation_ru(&r.text(1))),
             esc(&r.text(2))
         ));
     }
@@ -302,7 +381,7 @@ pub fn body(
         row.current_outage_minutes.map_or_else(|| "—".into(), |m| m.to_string()),
         esc(hb.map_or("—", |h| h.software_version.as_str())),
         esc(t.time_zone.name()),
-        esc(&state_ru(&row.paper)),
+        esc(&paper_ru(&row.paper)),
         esc(&when(row.last_sync_utc.as_deref(), t.time_zone)),
         esc(&when(row.last_heartbeat_utc.as_deref(), t.time_zone)),
         row.held_seq,
@@ -326,4 +405,35 @@ pub fn body(
     let log = crate::alerts::dispatch::log(sql, Some(id), 50)?;
     h.push_str(&crate::web::admin::alert_log_table("alerts", &log));
     Ok(Some(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_and_the_kiosks_words_read_as_russian() {
+        assert_eq!(money_ru(1_510_000), "15\u{a0}100,00\u{a0}₽");
+        assert_eq!(money_ru(123_456_789), "1\u{a0}234\u{a0}567,89\u{a0}₽");
+        assert_eq!(money_ru(5), "0,05\u{a0}₽");
+        assert_eq!(money_ru(-100_050), "-1\u{a0}000,50\u{a0}₽");
+        assert_eq!(
+            detail_ru("needs_attendant: validator jammed"),
+            "нужен техник: замятие купюры"
+        );
+        assert_eq!(
+            detail_ru("communication: no answer on the line"),
+            "нет связи: нет ответа"
+        );
+        // What is not known is shown as the kiosk wrote it, not lost.
+        assert_eq!(detail_ru("hardware: motor 2"), "неисправность: motor 2");
+        assert_eq!(
+            detail_ru("bill jammed at the stacker"),
+            "bill jammed at the stacker"
+        );
+        assert_eq!(state_ru("up"), "исправен");
+        assert_eq!(paper_ru("near_end"), "заканчивается");
+        assert_eq!(operation_ru("login_refused"), "вход отклонён");
+        assert_eq!(operation_ru("something_new"), "something_new");
+    }
 }

@@ -66,6 +66,8 @@ pub enum UserError {
     BadRole(String),
     #[error("a password needs at least {MIN_PASSWORD_CHARS} characters")]
     WeakPassword,
+    #[error("no API token with id {0:?} (see 'back-office token list')")]
+    NoSuchToken(String),
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error(transparent)]
@@ -253,6 +255,72 @@ pub fn add_token(
         params![secret_hash(&token), user, label, now],
     )?;
     Ok(token)
+}
+
+/// Hex digits of a token's SHA-256 that name it in lists, the audit log and revocation. The
+/// hash is not the token: its id cannot be used to log in, so it may be shown and logged.
+pub const TOKEN_ID_HEX: usize = 12;
+
+/// The id an API token is listed and revoked by.
+pub fn token_id(token: &str) -> String {
+    secret_hash(token)[..TOKEN_ID_HEX].to_string()
+}
+
+/// An API token as listed: never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub user: String,
+    pub label: String,
+    pub created_utc: String,
+    pub last_used_utc: Option<String>,
+}
+
+fn token_info(r: &crate::db::Row) -> TokenInfo {
+    TokenInfo {
+        id: r.text(0).chars().take(TOKEN_ID_HEX).collect(),
+        user: r.text(1),
+        label: r.text(2),
+        created_utc: r.text(3),
+        last_used_utc: r.opt_text(4),
+    }
+}
+
+/// Every API token that still works (its user enabled), by user then age.
+pub fn list_tokens(sql: &mut dyn Sql) -> Result<Vec<TokenInfo>, StoreError> {
+    Ok(sql
+        .query(
+            "SELECT t.token_hash, t.user_name, t.label, t.created_utc, t.last_used_utc
+             FROM api_tokens t JOIN users u ON u.name = t.user_name WHERE u.enabled = 1
+             ORDER BY t.user_name, t.created_utc, t.token_hash",
+            &[],
+        )?
+        .iter()
+        .map(token_info)
+        .collect())
+}
+
+/// Revokes the API token named `id` ([`token_id`]); it stops working at once. Returns what it
+/// was. An id that names no token, or more than one, revokes nothing.
+pub fn revoke_token(sql: &mut dyn Sql, id: &str) -> Result<TokenInfo, UserError> {
+    let well_formed =
+        id.len() == TOKEN_ID_HEX && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !well_formed {
+        return Err(UserError::NoSuchToken(id.to_string()));
+    }
+    // Hex has no LIKE wildcards, so the prefix match is exact.
+    let rows = sql.query(
+        "SELECT token_hash, user_name, label, created_utc, last_used_utc FROM api_tokens WHERE token_hash LIKE $1",
+        params![format!("{id}%")],
+    )?;
+    let [row] = rows.as_slice() else {
+        return Err(UserError::NoSuchToken(id.to_string()));
+    };
+    sql.exec(
+        "DELETE FROM api_tokens WHERE token_hash = $1",
+        params![row.text(0)],
+    )?;
+    Ok(token_info(row))
 }
 
 /// The enabled user an API token belongs to, with their current role.

@@ -393,7 +393,7 @@ async fn the_terminal_client_looks_up_accounts_content_and_sends_heartbeats() {
             .await
             .unwrap();
         assert!(
-            page.contains("K1") && page.contains("<svg") && page.contains("near_end"),
+            page.contains("K1") && page.contains("<svg") && page.contains("заканчивается"),
             "{page}"
         );
         assert!(
@@ -412,7 +412,7 @@ async fn the_terminal_client_looks_up_accounts_content_and_sends_heartbeats() {
             "Купюроприёмник",
             "исправен",
             "замятие — bill jammed at the stacker",
-            "1000.00 ₽",
+            "1\u{a0}000,00\u{a0}₽",
             "нарушен норматив",
             "Инкассаций ещё не было",
         ] {
@@ -580,7 +580,10 @@ async fn service_logins_and_operations_are_visible_on_the_fleet_page() {
             .await
             .unwrap();
         assert!(
-            page.contains("Сервисные операции") && page.contains("counted 1 500,00 of 1 500,00"),
+            page.contains("Сервисные операции")
+                && page.contains("counted 1 500,00 of 1 500,00")
+                && page.contains("инкассация")
+                && page.contains("вход отклонён"),
             "{page}"
         );
     }

@@ -672,6 +672,172 @@ async fn api_tokens_carry_their_users_role() {
 }
 
 #[tokio::test]
+async fn admins_list_and_revoke_api_tokens_on_the_users_page() {
+    for db in all_stores().await {
+        add_user(&db.store, "boss", Role::Admin).await;
+        let keep = api_token(&db.store, "fin", "finance").await;
+        let gone = db
+            .store
+            .run("t", |sql| {
+                users::add_token(sql, "fin", "скрипт сверки", &back_office::now_utc())
+            })
+            .await
+            .unwrap();
+        let (keep_id, gone_id) = (users::token_id(&keep), users::token_id(&gone));
+        let srv = Srv::start(AppState::new(db.store.clone())).await;
+        let report = format!(
+            "{}/api/v1/reports/reconciliation?from=2026-11-01&to=2026-11-30",
+            srv.url
+        );
+        let status = |token: String| {
+            let url = report.clone();
+            async move {
+                common::authed(&token)
+                    .get(url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        };
+        assert_eq!(status(gone.clone()).await, 200);
+
+        let boss = session(&srv.url, "boss").await;
+        let page = client()
+            .get(format!("{}/admin/users", srv.url))
+            .header(COOKIE, &boss)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for want in [
+            keep_id.as_str(),
+            gone_id.as_str(),
+            "скрипт сверки",
+            "Отозвать",
+        ] {
+            assert!(page.contains(want), "[{}] {want} not listed", db.label);
+        }
+        assert!(
+            !page.contains(&gone) && !page.contains(&keep),
+            "a token shown again"
+        );
+        let revoke = |csrf: String| {
+            client()
+                .post(format!("{}/admin/tokens/{gone_id}/revoke", srv.url))
+                .header(COOKIE, &boss)
+                .form(&[("csrf", csrf)])
+                .send()
+        };
+        // Without the page's CSRF token nothing is revoked.
+        assert_eq!(
+            revoke(users::random_secret()).await.unwrap().status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(status(gone.clone()).await, 200);
+        let csrf = csrf_of(&srv.url, &boss, "/admin/users").await;
+        let r = revoke(csrf.clone()).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.text().await.unwrap().contains("отозван"));
+        assert_eq!(
+            status(gone).await,
+            StatusCode::UNAUTHORIZED,
+            "[{}] revoked token works",
+            db.label
+        );
+        assert_eq!(status(keep).await, 200, "the other token was revoked too");
+        // Revoking it again, or an id that names nothing, is refused and changes nothing.
+        assert_eq!(
+            revoke(csrf).await.unwrap().status(),
+            StatusCode::BAD_REQUEST
+        );
+        let left = db.store.read(users::list_tokens).await.unwrap();
+        assert_eq!(
+            left.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            [keep_id.as_str()]
+        );
+        let audit = db
+            .store
+            .read(|sql| back_office::audit::latest(sql, 20))
+            .await
+            .unwrap();
+        let e = audit
+            .iter()
+            .find(|e| e.action == "token_revoked")
+            .expect("audited");
+        assert_eq!((e.actor.as_str(), e.target.as_str()), ("boss", "fin"));
+        assert!(e.detail.starts_with(&gone_id), "{}", e.detail);
+        assert_eq!(
+            audit.iter().filter(|e| e.action == "token_revoked").count(),
+            1
+        );
+    }
+}
+
+#[test]
+fn the_cli_lists_and_revokes_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bo.sqlite");
+    let bin = env!("CARGO_BIN_EXE_back-office");
+    let run = |args: &[&str], stdin: Option<&str>| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(bin)
+            .arg("--database-url")
+            .arg(&db)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = run(
+        &[
+            "user",
+            "add",
+            "fin",
+            "--role",
+            "finance",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(ok, "{err}");
+    let (ok, token, err) = run(&["token", "add", "fin", "--label", "billing"], None);
+    assert!(ok, "{err}");
+    let token = token.trim().to_string();
+    let id = users::token_id(&token);
+    assert!(err.contains(&id), "the id is not told: {err}");
+    let (ok, list, _) = run(&["token", "list"], None);
+    assert!(ok);
+    let line = list.lines().find(|l| l.starts_with(&id)).expect("listed");
+    assert!(
+        line.contains("\tfin\tbilling\t") && line.ends_with("never used"),
+        "{line}"
+    );
+    assert!(!list.contains(&token), "the token itself listed");
+    let (ok, _, err) = run(&["token", "revoke", "0123456789ab"], None);
+    assert!(!ok && err.contains("no API token"), "{err}");
+    let (ok, out, err) = run(&["token", "revoke", &id], None);
+    assert!(ok && out.contains("revoked"), "{out}{err}");
+    let (_, list, _) = run(&["token", "list"], None);
+    assert!(!list.contains(&id), "{list}");
+    let (ok, _, err) = run(&["token", "revoke", &id], None);
+    assert!(!ok, "revoked twice: {err}");
+}
+
+#[tokio::test]
 async fn a_flood_of_forged_terminal_requests_does_not_grow_the_incident_tables() {
     for db in all_stores().await {
         let key_hex = add_terminal(&db.store, "F1").await;

@@ -188,7 +188,7 @@ async fn check_pages(db: &TestDb, rep: &Report) {
         .and_then(|t| t.split("</table>").next())
         .unwrap_or_else(|| panic!("[{}] no stuck notes on the terminal page", db.label));
     assert!(
-        table.contains("S1-N3") && table.contains("2000.00 ₽"),
+        table.contains("S1-N3") && table.contains("2\u{a0}000,00\u{a0}₽"),
         "{table}"
     );
     assert!(
@@ -206,7 +206,7 @@ async fn check_pages(db: &TestDb, rep: &Report) {
     let open = finance.split("id=\"stuck-open\"").nth(1).unwrap();
     let (open, resolved) = open.split_once("id=\"stuck-resolved\"").unwrap();
     assert!(open.contains("S1-N3") && !open.contains("S1-N1"), "{open}");
-    assert!(open.contains("100000003") && open.contains("validator jammed"));
+    assert!(open.contains("100000003") && open.contains("замятие купюры после команды"));
     assert!(
         resolved.contains("S1-N1") && resolved.contains("найдена в кассете"),
         "{resolved}"

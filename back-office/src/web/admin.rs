@@ -1,4 +1,4 @@
-//! The admin pages: users (add, change role, disable, issue an API token), terminals (register,
+//! The admin pages: users (add, change role, disable, issue, list and revoke API tokens), terminals (register,
 //! rotate the key, register a card terminal to a kiosk) and the audit log. A new password, key or
 //! token is shown once on the page that created it and never again. Every change is audited.
 
@@ -61,6 +61,7 @@ fn user_error_ru(e: &UserError) -> String {
             "Пароль слишком короткий: нужно не меньше {} символов.",
             users::MIN_PASSWORD_CHARS
         ),
+        UserError::NoSuchToken(id) => format!("API-токена {id} нет (уже отозван?)."),
         UserError::Hash(_) | UserError::Store(_) => "Внутренняя ошибка, см. журнал сервера.".into(),
     }
 }
@@ -70,8 +71,14 @@ pub async fn users_page(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
 ) -> Response {
-    let list = match state.store.read(users::list).await {
-        Ok(l) => l,
+    let data = state
+        .store
+        .read(|sql| -> Result<_, crate::StoreError> {
+            Ok((users::list(sql)?, users::list_tokens(sql)?))
+        })
+        .await;
+    let (list, tokens) = match data {
+        Ok(x) => x,
         Err(e) => return crate::http::ApiError::from(e).into_response(),
     };
     let mut b = String::from("<table id=\"users\"><tr><th>Имя</th><th>Роль</th><th>Состояние</th><th>Создан</th><th>Действия</th></tr>");
@@ -100,8 +107,10 @@ pub async fn users_page(
         }
         b.push_str("</td></tr>");
     }
+    b.push_str("</table>");
+    b.push_str(&tokens_table(&who, &tokens));
     b.push_str(&format!(
-        "</table><h2>Новый пользователь</h2><form method=\"post\" action=\"/admin/users\" id=\"add-user\">{}\
+        "<h2>Новый пользователь</h2><form method=\"post\" action=\"/admin/users\" id=\"add-user\">{}\
 <label for=\"new-username\">Имя</label><input id=\"new-username\" name=\"username\" required>\
 <label for=\"new-role\">Роль</label>{}\
 <label for=\"new-password\">Пароль (пусто — сгенерировать)</label><input id=\"new-password\" name=\"password\" type=\"password\" autocomplete=\"new-password\">\
@@ -269,6 +278,105 @@ pub async fn user_disable(
     }
 }
 
+/// The API tokens that work, each with a revoke button. Ids only: a token is never shown again.
+fn tokens_table(who: &Identity, tokens: &[users::TokenInfo]) -> String {
+    let mut b = String::from("<h2>API-токены</h2><table id=\"tokens\"><tr><th>Номер</th><th>Пользователь</th><th>Для чего</th><th>Выдан (UTC)</th><th>Последнее использование (UTC)</th><th></th></tr>");
+    if tokens.is_empty() {
+        b.push_str("<tr><td colspan=\"6\">нет</td></tr>");
+    }
+    for t in tokens {
+        let id = esc(&t.id);
+        b.push_str(&format!(
+            "<tr><td><code>{id}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>\
+<form method=\"post\" action=\"/admin/tokens/{id}/revoke\">{}<button type=\"submit\" id=\"revoke-token-{id}\">Отозвать</button></form></td></tr>",
+            esc(&t.user),
+            esc(&t.label),
+            esc(&t.created_utc),
+            esc(t.last_used_utc.as_deref().unwrap_or("не использовался")),
+            csrf_input(who)
+        ));
+    }
+    b.push_str("</table>");
+    b
+}
+
+/// Revokes API token `id` and records who did it (the CLI and the users page).
+pub fn revoke_token_audited(
+    sql: &mut dyn crate::db::Sql,
+    actor: &str,
+    source: &str,
+    id: &str,
+) -> Result<users::TokenInfo, UserError> {
+    crate::db::transaction(sql, |sql| {
+        let t = users::revoke_token(sql, id)?;
+        audit::record(
+            sql,
+            &Act {
+                actor,
+                action: "token_revoked",
+                target: &t.user,
+                source,
+                detail: &format!("{} {}", t.id, t.label),
+            },
+            &crate::now_utc(),
+        )?;
+        Ok(t)
+    })
+}
+
+/// Issues an API token for `user` and records who did it; returns the token (shown once).
+pub fn add_token_audited(
+    sql: &mut dyn crate::db::Sql,
+    actor: &str,
+    source: &str,
+    user: &str,
+    label: &str,
+) -> Result<String, UserError> {
+    crate::db::transaction(sql, |sql| {
+        let now = crate::now_utc();
+        let token = users::add_token(sql, user, label, &now)?;
+        audit::record(
+            sql,
+            &Act {
+                actor,
+                action: "token_added",
+                target: user,
+                source,
+                detail: &format!("{} {label}", users::token_id(&token)),
+            },
+            &now,
+        )?;
+        Ok(token)
+    })
+}
+
+/// `POST /admin/tokens/{id}/revoke`.
+pub async fn token_revoke(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Response {
+    let (w, i) = (who.clone(), id.clone());
+    let r = state
+        .store
+        .run("users", move |sql| {
+            revoke_token_audited(sql, &w.user, &w.source, &i)
+        })
+        .await;
+    match r {
+        Ok(t) => Html(message_page(
+            Some(&who),
+            "API-токен отозван",
+            &format!(
+                "Токен {} пользователя {} больше не действует.",
+                t.id, t.user
+            ),
+        ))
+        .into_response(),
+        Err(e) => refused(&who, &user_error_ru(&e)),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct TokenForm {
     #[serde(default)]
@@ -285,28 +393,18 @@ pub async fn token_add(
     let (w, n) = (who.clone(), name.clone());
     let r = state
         .store
-        .run("users", move |sql| -> Result<String, UserError> {
-            let now = crate::now_utc();
-            let token = users::add_token(sql, &n, &f.label, &now)?;
-            audit::record(
-                sql,
-                &Act {
-                    actor: &w.user,
-                    action: "token_added",
-                    target: &n,
-                    source: &w.source,
-                    detail: &f.label,
-                },
-                &now,
-            )?;
-            Ok(token)
+        .run("users", move |sql| {
+            add_token_audited(sql, &w.user, &w.source, &n, &f.label)
         })
         .await;
     match r {
         Ok(token) => secret_page(
             &who,
             "API-токен выдан",
-            &format!("Токен пользователя {name} (заголовок Authorization: Bearer …):"),
+            &format!(
+                "Токен пользователя {name} номер {} (заголовок Authorization: Bearer …):",
+                users::token_id(&token)
+            ),
             &token,
         ),
         Err(e) => refused(&who, &user_error_ru(&e)),
@@ -618,9 +716,34 @@ fn alert_status_ru(s: &str) -> &'static str {
 
 /// The alert delivery log as a table (`id`): every alert, its thread, and each channel's
 /// attempts and outcome.
+/// An alert rule's name on the page.
+fn rule_ru(rule: &str) -> &str {
+    match rule {
+        "outage" => "простой",
+        "device_down" => "устройство неисправно",
+        "cassette_near_full" => "кассета почти полна",
+        "paper_near_end" => "бумага заканчивается",
+        "fiscal_warning" => "фискальный сбой",
+        "stuck_note" => "застрявшая купюра",
+        "sync_lag" => "нет связи",
+        "test" => "проверка",
+        other => other,
+    }
+}
+
+/// A step of an alert thread on the page.
+fn step_ru(step: &str) -> &str {
+    match step {
+        "opened" => "начало",
+        "updated" => "обновление",
+        "closed" => "завершение",
+        other => other,
+    }
+}
+
 pub fn alert_log_table(id: &str, rows: &[crate::alerts::dispatch::LogRow]) -> String {
     let mut b = format!(
-        "<table id=\"{id}\"><tr><th>Время (UTC)</th><th>Терминал</th><th>Правило</th><th>Шаг</th><th>Нить</th><th>Текст</th><th>Состояние</th><th>Канал</th><th>Попыток</th><th>Ошибка</th></tr>"
+        "<table id=\"{id}\"><tr><th>Время</th><th>Терминал</th><th>Правило</th><th>Шаг</th><th>Нить</th><th>Текст</th><th>Состояние</th><th>Канал</th><th>Попыток</th><th>Ошибка</th></tr>"
     );
     if rows.is_empty() {
         b.push_str("<tr><td colspan=\"10\">оповещений не было</td></tr>");
@@ -633,10 +756,10 @@ pub fn alert_log_table(id: &str, rows: &[crate::alerts::dispatch::LogRow]) -> St
         };
         b.push_str(&format!(
             "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            esc(&r.event_utc),
+            esc(&crate::project::local_time(&r.event_utc, chrono_tz::UTC)),
             esc(&r.terminal_id),
-            esc(&r.rule),
-            esc(&r.step),
+            esc(rule_ru(&r.rule)),
+            esc(step_ru(&r.step)),
             r.thread_id,
             esc(&r.text),
             alert_status_ru(r.channel_status.as_deref().unwrap_or(&r.status)),

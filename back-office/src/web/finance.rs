@@ -50,14 +50,14 @@ pub fn stuck_notes_table(
             _ => "не решено".into(),
         };
         b.push_str(&format!(
-            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{} ₽</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             if n.outcome.is_none() { "bad" } else { "" },
             esc(&n.terminal_id),
             esc(&n.reference),
             esc(&crate::project::local_time(&n.stuck_utc, tz)),
-            report_out::rubles(n.denomination_kopecks),
+            crate::fleet::money_ru(n.denomination_kopecks),
             esc(&n.account),
-            esc(&n.reason),
+            esc(&crate::terminal_page::detail_ru(&n.reason)),
             n.age_minutes,
             esc(&resolution)
         ));

@@ -25,7 +25,8 @@ pub use crate::fleet::esc;
 /// The login form's own CSRF cookie (double submit: there is no session yet).
 const LOGIN_CSRF_COOKIE: &str = "bo_login_csrf";
 
-const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#111}table{border-collapse:collapse;margin:1em 0}\
+/// The pages' one style sheet (the fleet page adds its charts' layout).
+pub(crate) const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#111}table{border-collapse:collapse;margin:1em 0}\
 td,th{border:1px solid #999;padding:.3em .6em;text-align:left}th{background:#eee}\
 .bad{background:#fdd}.warn{background:#ffe9b3}.ok{background:#dfd}.num{text-align:right}\
 nav{background:#eef;padding:.5em;margin-bottom:1em}nav a{margin-right:1em}nav form{display:inline;margin-left:1em}\
