@@ -13,7 +13,7 @@ fi
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/usr/lib/systemd" "$root/etc"
-cp -a /usr/lib/systemd/system "$root/usr/lib/systemd/"
+cp -a /usr/lib/systemd/. "$root/usr/lib/systemd/"
 cp /etc/passwd /etc/group "$root/etc/"
 # Debian's units name /lib/systemd/…: the merged-/usr links, as on the host.
 for d in bin sbin lib; do ln -s "usr/$d" "$root/$d"; done
