@@ -1,4 +1,5 @@
-//! The `terminal` command: run the kiosk, run the demo, check config, verify and export the journal.
+//! The `terminal` command: run the kiosk, run the demo, check config, hash the service PIN, verify
+//! and export the journal.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +73,9 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Read a service PIN (4–12 digits) from standard input and print its hash for
+    /// `[service] pin_hash` (asked twice without echo on a terminal; else the first line).
+    PinHash,
 }
 
 #[derive(Subcommand)]
@@ -178,6 +182,7 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check { file },
         } => check_config(&file),
+        Command::PinHash => pin_hash(),
         Command::Run {
             simulate: true,
             back_office_url,
@@ -326,4 +331,75 @@ fn run_configured(path: &std::path::Path, data_dir: PathBuf) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `terminal pin-hash`: the PIN never reaches stdout, stderr or a log; only its hash is printed.
+fn pin_hash() -> ExitCode {
+    use std::io::IsTerminal;
+    let pin = if std::io::stdin().is_terminal() {
+        read_pin_twice()
+    } else {
+        read_pin_line()
+    };
+    let pin = match pin {
+        Ok(pin) => pin,
+        Err(e) => {
+            eprintln!("terminal pin-hash: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match terminal::service_pin::hash_pin(&pin) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(terminal::service_pin::ServicePinError::WeakPin) => {
+            eprintln!("terminal pin-hash: refused: the service PIN must be 4 to 12 digits 0-9, nothing else");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("terminal pin-hash: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The first line of a pipe or file, without its line end.
+fn read_pin_line() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the PIN from standard input: {e}"))?;
+    if line.is_empty() {
+        return Err("no PIN on standard input".into());
+    }
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+/// Asks twice on the terminal with echo off (`stty -echo`; restored however the read ends).
+fn read_pin_twice() -> Result<String, String> {
+    struct EchoOff;
+    impl Drop for EchoOff {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("stty").arg("echo").status();
+            eprintln!();
+        }
+    }
+    let ask = |prompt: &str| -> Result<String, String> {
+        eprint!("{prompt}");
+        let off = std::process::Command::new("stty").arg("-echo").status();
+        if !off.is_ok_and(|s| s.success()) {
+            return Err("cannot turn the terminal's echo off (stty -echo failed); \
+                        pipe the PIN in instead, e.g. from a file"
+                .into());
+        }
+        let _echo = EchoOff;
+        read_pin_line()
+    };
+    let first = ask("Service PIN (4-12 digits): ")?;
+    let second = ask("The same PIN again: ")?;
+    if first != second {
+        return Err("the two PINs differ; nothing printed".into());
+    }
+    Ok(first)
 }
