@@ -250,24 +250,25 @@ fn restarted(events: &[JournalEvent]) -> Session {
     s
 }
 
-/// Journals the start of the payment `cash_with_bill_in_flight` makes, as a crash leaves it.
-fn interrupted_payment(stacked: &[i64], in_flight: Option<i64>) -> Vec<JournalEvent> {
+/// The summary with 1 000 ₽ for electricity and 500 ₽ for the second service asked for.
+fn split_1000_500() -> Session {
     let mut s = session();
     to_summary(&mut s, 1_500);
-    ui(
-        &mut s,
-        Intent::SetServiceAmount {
-            index: 0,
-            text: "1000".into(),
-        },
-    );
-    ui(
-        &mut s,
-        Intent::SetServiceAmount {
-            index: 1,
-            text: "500".into(),
-        },
-    );
+    for (index, text) in [(0, "1000"), (1, "500")] {
+        ui(
+            &mut s,
+            Intent::SetServiceAmount {
+                index,
+                text: text.into(),
+            },
+        );
+    }
+    s
+}
+
+/// Journals the start of the payment `cash_with_bill_in_flight` makes, as a crash leaves it.
+fn interrupted_payment(stacked: &[i64], in_flight: Option<i64>) -> Vec<JournalEvent> {
+    let mut s = split_1000_500();
     let mut out = ui(&mut s, Intent::PayCash);
     for &b in stacked {
         out.extend(dev(&mut s, DeviceInput::BillEscrow(rub(b))));
@@ -480,22 +481,7 @@ fn a_technician_resolves_stuck_notes_found_in_the_cassette_or_handed_back() {
 /// Journals a card payment of 1 000 + 500 ₽ up to where a crash cut it: `approved` (the approval
 /// journaled, goods-issued answered) and `completed` (the terminal confirmed, `CardCompleted`).
 fn interrupted_card_payment(approved: bool, completed: bool) -> Vec<JournalEvent> {
-    let mut s = session();
-    to_summary(&mut s, 1_500);
-    ui(
-        &mut s,
-        Intent::SetServiceAmount {
-            index: 0,
-            text: "1000".into(),
-        },
-    );
-    ui(
-        &mut s,
-        Intent::SetServiceAmount {
-            index: 1,
-            text: "500".into(),
-        },
-    );
+    let mut s = split_1000_500();
     let mut out = ui(&mut s, Intent::PayCard);
     if approved {
         out.extend(dev(&mut s, DeviceInput::CardApproved(card_approval(7))));
