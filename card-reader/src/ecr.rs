@@ -208,7 +208,7 @@ impl EcrCore {
                 code: NACK_GOODS_NOT_ISSUED,
             }
         };
-        let id = self.link.send(&answer.to_apdu()?, now)?;
+        let id = self.link.send_answer(&answer.to_apdu()?, now)?;
         active.decision = Some(goods_issued);
         active.decision_frame = Some(id);
         active.phase = Phase::Running(now + self.config.t4);
@@ -227,7 +227,7 @@ impl EcrCore {
     fn reply(&mut self, message: Message, now: Instant) {
         match message.to_apdu() {
             Ok(apdu) => {
-                if let Err(e) = self.link.send(&apdu, now) {
+                if let Err(e) = self.link.send_answer(&apdu, now) {
                     tracing::error!(error = %e, "zvt: cannot encode reply");
                 }
             }
@@ -270,8 +270,15 @@ impl EcrCore {
         // are left over from an earlier exchange (e.g. before a restart): acknowledge, ignore.
         if matches!(active.phase, Phase::Sending(_) | Phase::AwaitAck(_)) {
             match message {
-                Message::Ack => active.phase = Phase::Running(now + t4),
-                Message::Nack { code } => self.finish(OpEnd::Refused(code)),
+                Message::Ack => {
+                    active.phase = Phase::Running(now + t4);
+                    self.link.answered(now);
+                }
+                Message::Nack { code } => {
+                    // Refused: the command arrived; a repeat would run as a new one.
+                    self.link.answered(now);
+                    self.finish(OpEnd::Refused(code));
+                }
                 stale => self.answer_unexpected(stale, now),
             }
             return;

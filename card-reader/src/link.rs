@@ -50,6 +50,8 @@ pub enum LinkEvent {
 struct InFlight {
     id: FrameId,
     frame: Vec<u8>,
+    /// An answer to the peer's message (it sends its next only after receiving it).
+    answer: bool,
     attempts: u8,
     deadline: Instant,
 }
@@ -59,7 +61,7 @@ pub struct Link {
     config: LinkConfig,
     decoder: FrameDecoder,
     char_deadline: Option<Instant>,
-    queue: VecDeque<(FrameId, Vec<u8>)>,
+    queue: VecDeque<(FrameId, Vec<u8>, bool)>,
     in_flight: Option<InFlight>,
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<LinkEvent>,
@@ -86,12 +88,36 @@ impl Link {
 
     /// Queues an APDU for sending.
     pub fn send(&mut self, apdu: &Apdu, now: Instant) -> Result<FrameId, CodecError> {
+        self.enqueue(apdu, false, now)
+    }
+
+    /// Sends an answer to the peer's last message. ZVT answers every APDU before the next one
+    /// comes, so the peer's next frame shows this one arrived: it is not repeated after that (a
+    /// repeated 80 00 would be read as the answer to whatever the peer sent since).
+    pub fn send_answer(&mut self, apdu: &Apdu, now: Instant) -> Result<FrameId, CodecError> {
+        self.enqueue(apdu, true, now)
+    }
+
+    fn enqueue(&mut self, apdu: &Apdu, answer: bool, now: Instant) -> Result<FrameId, CodecError> {
         let frame = encode_frame(&apdu.encode()?);
         self.next_id += 1;
         let id = self.next_id;
-        self.queue.push_back((id, frame));
+        self.queue.push_back((id, frame, answer));
         self.start_next(now);
         Ok(id)
+    }
+
+    /// The peer answered the frame in flight at application level: it arrived, whatever became
+    /// of its ACK, and must not be repeated (the peer would take a repeat as a new message).
+    pub fn answered(&mut self, now: Instant) {
+        if let Some(flight) = self.in_flight.take() {
+            tracing::debug!(
+                frame = flight.id,
+                "zvt link: delivery shown by the peer's answer"
+            );
+            self.events.push_back(LinkEvent::Delivered(flight.id));
+            self.start_next(now);
+        }
     }
 
     /// Fault injection: do not acknowledge the next intact frame (it is still delivered upward).
@@ -122,11 +148,12 @@ impl Link {
         if self.in_flight.is_some() {
             return;
         }
-        if let Some((id, frame)) = self.queue.pop_front() {
+        if let Some((id, frame, answer)) = self.queue.pop_front() {
             self.transmit.push_back(frame.clone());
             self.in_flight = Some(InFlight {
                 id,
                 frame,
+                answer,
                 attempts: 1,
                 deadline: now + self.config.ack_timeout,
             });
@@ -158,17 +185,10 @@ impl Link {
             };
             match token {
                 Token::Frame(body) => {
-                    // The peer sends its next message only after it received ours (ZVT answers
-                    // every APDU before the next): a frame from it delivers the one in flight.
-                    // Repeating it now would be read as a new message, and a repeated 80 00 that
-                    // answered a status as the confirmation of an approval sent since.
-                    if let Some(flight) = self.in_flight.take() {
-                        tracing::debug!(
-                            frame = flight.id,
-                            "zvt link: delivery implied by the peer's next frame"
-                        );
-                        self.events.push_back(LinkEvent::Delivered(flight.id));
-                        self.start_next(now);
+                    // The peer's next frame shows our answer in flight arrived (not so a command:
+                    // the frame may be left over from an exchange before it).
+                    if self.in_flight.as_ref().is_some_and(|f| f.answer) {
+                        self.answered(now);
                     }
                     if self.swallow_next_ack {
                         self.swallow_next_ack = false;
