@@ -164,8 +164,9 @@ async fn kill_at(
                 count(ev, is_approved) > approvals && count(ev, is_completed) == completions
             })
             .await;
-            // The answer is still held by the soak: its frame will not be acknowledged.
-            emu.lose_ack_next();
+            // The terminal books on the answer, then its slip comes late: the kiosk is killed
+            // knowing it answered "issued" but not that the terminal booked.
+            emu.slow_slip_next();
             let started = Instant::now();
             while booked(emu) == before_booked && started.elapsed() < Duration::from_secs(10) {
                 tokio::time::sleep(Duration::from_millis(2)).await;

@@ -60,6 +60,10 @@ pub struct Faults {
     pub cancel_next: bool,
     pub busy_next: bool,
     pub lose_ack_next: bool,
+    /// After the next booking, the slip and the completion follow 3 s late (a slow printer
+    /// driver): the window in which the host knows the goods were issued and the terminal has
+    /// booked, but the host has not heard so.
+    pub slow_slip_next: bool,
     /// Extra "host" delay before an authorisation result (slow reply), standing.
     pub extra_delay: Duration,
     /// Send the card number unmasked (a misconfigured terminal), standing: the driver must mask it.
@@ -591,6 +595,9 @@ impl TerminalCore {
                         "emulator: approval confirmed, booked"
                     );
                     let t = t.clone();
+                    if std::mem::take(&mut self.faults.slow_slip_next) {
+                        self.steps.push_back(Step::Pause(Duration::from_secs(3)));
+                    }
                     self.steps.push_back(Step::Send(Message::PrintTextBlock {
                         receipt_type: Some(1),
                         lines: self.slip(&t, "SALE"),

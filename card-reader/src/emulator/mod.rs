@@ -137,6 +137,11 @@ impl EmulatorHandle {
         lock(&self.core).faults_mut().lose_ack_next = true;
     }
 
+    /// After the next booking, the slip and the completion come 3 s late.
+    pub fn slow_slip_next(&self) {
+        lock(&self.core).faults_mut().slow_slip_next = true;
+    }
+
     /// Slow reply: the "host" takes this much longer for every authorisation (04 FF keeps coming).
     pub fn set_delay(&self, delay: Duration) {
         lock(&self.core).faults_mut().extra_delay = delay;
