@@ -337,7 +337,13 @@ impl CardTask {
                 _ = &mut until => return,
                 command = self.commands.recv() => match command {
                     Some(CardCommand::Authorise { .. }) => refuse(&self.core).await,
-                    Some(c @ (CardCommand::Recover { .. } | CardCommand::Reverse { .. })) => {
+                    // The core's recovery steps keep their order; a `Resolved` for another
+                    // payment, dropped here, would refuse card payments for good.
+                    Some(
+                        c @ (CardCommand::Recover { .. }
+                        | CardCommand::Reverse { .. }
+                        | CardCommand::Resolved { .. }),
+                    ) => {
                         self.queued.push_back(c);
                     }
                     Some(_) => {}
