@@ -222,6 +222,19 @@ pub enum JournalEvent {
     },
 
     // --- receipts ---
+    /// Write-ahead for a fiscal sale: the kiosk is about to send this receipt to the fiscal
+    /// register. `last_fd` is the newest fiscal document the journal knew of then (with the FN
+    /// it was made on), so recovery can ask the register for a newer receipt of this payment's
+    /// total before it sells again: never two fiscal documents for one payment.
+    ReceiptRequested {
+        receipt_id: String,
+        payment_id: Option<String>,
+        total_kopecks: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fn_number: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_fd: Option<u32>,
+    },
     ReceiptFiscalised {
         receipt_id: String,
         payment_id: Option<String>,
@@ -374,6 +387,7 @@ impl JournalEvent {
             CardReversed,
             PaymentCompleted,
             PaymentCancelled,
+            ReceiptRequested,
             ReceiptFiscalised,
             ReceiptPrinted,
             ReceiptUnprinted,

@@ -194,6 +194,10 @@ fn persist(path: &Path, state: &State) -> Result<(), FiscalError> {
 }
 
 impl FiscalModule for EmulatedFiscalModule {
+    fn prints_receipts(&self) -> bool {
+        self.prints_itself
+    }
+
     fn open_shift(&mut self, now: NaiveDateTime) -> Result<ShiftInfo, FiscalError> {
         if let Some(shift) = &self.state.open_shift {
             return Err(FiscalError::ShiftAlreadyOpen(shift.number));
@@ -455,12 +459,17 @@ mod tests {
         );
         assert_eq!(fm.find_document(99).unwrap(), None);
         // Recovery after a lost answer finds the sale instead of selling again.
-        let again = fm.find_registered(before, &doc, t).unwrap().unwrap();
+        let again = fm.find_registered(before, &[], &doc, t).unwrap().unwrap();
         assert_eq!(again.fd_number, r.fd_number);
+        // ...unless that document is journaled as another payment's.
+        assert_eq!(
+            fm.find_registered(before, &[r.fd_number], &doc, t).unwrap(),
+            None
+        );
         let mut other = doc.clone();
         other.items.pop();
         other.payments.electronic -= 45_050;
-        assert_eq!(fm.find_registered(before, &other, t).unwrap(), None);
+        assert_eq!(fm.find_registered(before, &[], &other, t).unwrap(), None);
         assert!(!fm.cancel_open_receipt(t).unwrap());
     }
 

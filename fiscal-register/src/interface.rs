@@ -203,17 +203,27 @@ pub trait FiscalModule: Send {
     /// Cancels a receipt that was begun and not closed; false when none was open.
     fn cancel_open_receipt(&mut self, now: NaiveDateTime) -> Result<bool, FiscalError>;
 
+    /// True when the module prints its receipts itself (a kiosk KKT wired to the printer).
+    fn prints_receipts(&self) -> bool {
+        false
+    }
+
     /// Exactly-once recovery: the receipt made for `expected` after FD `after_fd` (the last FD
     /// number journaled before the sale was sent), if the FN holds one. Reads the FN status,
-    /// then each newer document; a receipt of the same settlement type and total is the sale.
+    /// then each newer document but those in `claimed` (journaled for other documents); a
+    /// receipt of the same settlement type and total is the sale.
     fn find_registered(
         &mut self,
         after_fd: u32,
+        claimed: &[u32],
         expected: &FiscalDocument,
         now: NaiveDateTime,
     ) -> Result<Option<FoundDocument>, FiscalError> {
         let last = self.status(now)?.last_fd_number;
         for fd in (after_fd + 1)..=last {
+            if claimed.contains(&fd) {
+                continue;
+            }
             if let Some(found) = self.find_document(fd)? {
                 if found.matches(expected) {
                     return Ok(Some(found));

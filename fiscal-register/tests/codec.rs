@@ -242,7 +242,7 @@ proptest! {
                 // Nothing half-done: whatever the FN holds is findable, nothing is open.
                 let status = reg.status(sample::time()).unwrap();
                 prop_assert!(!status.open_receipt);
-                let found = reg.find_registered(1, &sample::cash_sale(10_000), sample::time()).unwrap();
+                let found = reg.find_registered(1, &[], &sample::cash_sale(10_000), sample::time()).unwrap();
                 prop_assert_eq!(found.is_some(), receipts.len() == 1);
             }
         }

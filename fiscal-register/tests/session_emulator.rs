@@ -172,7 +172,7 @@ fn an_answer_lost_after_registration_is_recovered_from_the_fn_without_a_second_r
         .unwrap();
     assert_eq!(closes, 1, "FF45 must run exactly once");
     // The kiosk's own restart recovery finds the same document from its journaled FD.
-    let found = reg.find_registered(1, &doc, now()).unwrap().unwrap();
+    let found = reg.find_registered(1, &[], &doc, now()).unwrap().unwrap();
     assert_eq!(
         (found.fd_number, found.fiscal_sign),
         (2, result.fiscal_sign)

@@ -3,7 +3,7 @@
 //! still without a fiscal receipt, receipts that did not print. The journal is the one truth; this is
 //! a view of it, rebuilt at start-up and kept up to date as entries are appended.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use backend_sync::event::{PaymentMethod, RequestedService, ServiceAmount, StuckNoteOutcome};
 use backend_sync::JournalEvent;
@@ -81,6 +81,29 @@ pub struct Unreceipted {
     pub allocations: Vec<ServiceAmount>,
     /// A card payment's approval, for the card slip on its receipt.
     pub card_approval: Option<backend_sync::event::CardApproval>,
+    /// Its first `ReceiptRequested`: once a sale may have reached the fiscal register, every
+    /// later try asks the register for it first.
+    pub fiscal_attempt: Option<FiscalAttempt>,
+}
+
+/// The newest fiscal document the journal holds (receipt or shift report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FdMark {
+    pub fn_number: Option<String>,
+    pub fd: u32,
+}
+
+/// A receipt sent (or about to be sent) to the fiscal register and not yet journaled as
+/// fiscalised: where in the register to look for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiscalAttempt {
+    /// The journal entry of the first request: older attempts are looked up first, in the
+    /// order the register received them.
+    pub seq: u64,
+    /// The newest FD journaled before the first request (`None`: none ever).
+    pub after: Option<FdMark>,
+    /// FDs journaled since by other documents: not this payment's receipt.
+    pub claimed: BTreeSet<u32>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -109,6 +132,8 @@ pub struct Ledger {
     /// hold (count, total).
     pub card_since_end_of_day: (u32, Money),
     pub credited_total: Money,
+    /// The newest fiscal document journaled.
+    pub last_fd: Option<FdMark>,
     pub last_seq: u64,
 }
 
@@ -290,8 +315,26 @@ impl Ledger {
                         total,
                         allocations: allocations.clone(),
                         card_approval,
+                        fiscal_attempt: None,
                     },
                 );
+            }
+            JournalEvent::ReceiptRequested {
+                payment_id: Some(p),
+                fn_number,
+                last_fd,
+                ..
+            } => {
+                if let Some(u) = self.unreceipted.get_mut(p) {
+                    u.fiscal_attempt.get_or_insert_with(|| FiscalAttempt {
+                        seq,
+                        after: last_fd.map(|fd| FdMark {
+                            fn_number: fn_number.clone(),
+                            fd,
+                        }),
+                        claimed: BTreeSet::new(),
+                    });
+                }
             }
             JournalEvent::PaymentCancelled { payment_id, .. } => {
                 self.open_payments.remove(payment_id);
@@ -300,11 +343,13 @@ impl Ledger {
                 payment_id,
                 receipt_id,
                 total_kopecks,
+                fiscal,
                 ..
             } => {
                 if let Some(p) = payment_id {
                     self.unreceipted.remove(p);
                 }
+                self.fiscal_document(Some(&fiscal.fn_number), fiscal.fd_number);
                 // Printed unless a later entry says otherwise; tracked from ReceiptUnprinted.
                 let _ = (receipt_id, total_kopecks);
             }
@@ -322,8 +367,33 @@ impl Ledger {
             }
             JournalEvent::CassetteInserted {} => self.cassette_out = false,
             JournalEvent::CardEndOfDay { .. } => self.card_since_end_of_day = (0, Money::ZERO),
+            JournalEvent::ShiftOpened {
+                fn_number,
+                fd_number: Some(fd),
+                ..
+            }
+            | JournalEvent::ShiftClosed {
+                fn_number,
+                fd_number: Some(fd),
+                ..
+            } => self.fiscal_document(fn_number.as_deref(), *fd),
             _ => {}
         }
+    }
+
+    /// A fiscal document was journaled: it is the newest, and it is no pending receipt's.
+    fn fiscal_document(&mut self, fn_number: Option<&str>, fd: u32) {
+        for attempt in self
+            .unreceipted
+            .values_mut()
+            .filter_map(|u| u.fiscal_attempt.as_mut())
+        {
+            attempt.claimed.insert(fd);
+        }
+        self.last_fd = Some(FdMark {
+            fn_number: fn_number.map(str::to_string),
+            fd,
+        });
     }
 }
 

@@ -228,6 +228,10 @@ impl<E: Exchange> ShtrihRegister<E> {
 }
 
 impl<E: Exchange> FiscalModule for ShtrihRegister<E> {
+    fn prints_receipts(&self) -> bool {
+        self.prints
+    }
+
     fn open_shift(&mut self, _now: NaiveDateTime) -> Result<ShiftInfo, FiscalError> {
         if self.fn_state()?.shift_open {
             let shift = self.shift_parameters()?.shift;

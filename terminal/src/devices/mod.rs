@@ -3,6 +3,7 @@
 
 pub mod bill;
 pub mod card;
+pub mod fiscal;
 pub mod lookup;
 pub mod receipts;
 pub mod recovery;

@@ -5,12 +5,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use backend_sync::event::{FiscalAttributes, ReceiptContact};
-use backend_sync::JournalEvent;
-use chrono::{DateTime, Utc};
-use fiscal_register::{
-    FiscalDocument, FiscalError, FiscalModule, Item, Payments, Seller, SettlementType, VatRate,
-};
+use chrono::Utc;
+use fiscal_register::{FiscalError, FiscalModule, Seller, VatRate};
 use receipt_printer::{
     plain_text, shift_report, BodyLine, PrintError, PrinterHandle, PrinterStatus, Receipt,
     ReceiptKind,
@@ -18,6 +14,7 @@ use receipt_printer::{
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use super::fiscal::Fiscaliser;
 use crate::health::{Device, DeviceCondition, FaultKind};
 use crate::runtime::{CoreEvent, ReceiptJob};
 use crate::service::{ServiceInput, ShiftReport};
@@ -38,34 +35,6 @@ pub struct ReceiptSetup {
     /// Also keep the text of every printed receipt here (the demo prints it to stdout).
     pub transcript: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
     pub columns: usize,
-}
-
-fn fiscal_document(req: &FiscalRequest, seller: &Seller, vat: VatRate) -> FiscalDocument {
-    let items = req
-        .allocations
-        .iter()
-        .filter(|a| a.total().kopecks() > 0)
-        .map(|a| {
-            Item::service(
-                format!("{}, л/с {}", a.name, req.account),
-                a.total().kopecks(),
-                vat,
-            )
-        })
-        .collect();
-    FiscalDocument {
-        settlement: SettlementType::Income,
-        seller: seller.clone(),
-        items,
-        payments: Payments {
-            cash: req.cash.kopecks(),
-            electronic: req.card.kopecks(),
-        },
-        buyer_contact: req.contact.as_ref().map(|c| match c {
-            ReceiptContact::Sms(phone) => phone.clone(),
-            ReceiptContact::Email(mail) => mail.clone(),
-        }),
-    }
 }
 
 fn card_slip(req: &FiscalRequest) -> Vec<String> {
@@ -119,25 +88,24 @@ fn result_text(result: &Result<PrinterStatus, PrintError>) -> String {
     }
 }
 
-fn fiscal_condition(
-    result: &Result<fiscal_register::FiscalResult, FiscalError>,
-) -> DeviceCondition {
-    match result {
-        Ok(_) => DeviceCondition::Up,
-        Err(e) => DeviceCondition::Down {
-            kind: FaultKind::Hardware,
-            detail: e.to_string(),
-        },
-    }
+/// What the receipt task prints with (the rest of [`ReceiptSetup`] went to the [`Fiscaliser`]).
+struct Printing {
+    printer: Option<PrinterHandle>,
+    tz: chrono_tz::Tz,
+    header: Vec<String>,
+    footer: Vec<String>,
+    store: Option<PathBuf>,
+    transcript: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
+    columns: usize,
 }
 
 struct ReceiptTask {
-    setup: ReceiptSetup,
+    setup: Printing,
+    /// The fiscal module, lent to a blocking thread for each call (a KKT call blocks on its
+    /// serial line); `None` only while lent, or for good if that thread panicked.
+    fiscal: Option<Fiscaliser>,
     receipts: HashMap<String, Receipt>,
     core: mpsc::Sender<CoreEvent>,
-    /// Reports of the job running now, sent (awaited, in order) when it ends: a shift the fiscal
-    /// module opened or closed is journaled before the receipt it was opened for.
-    reports: Vec<CoreEvent>,
 }
 
 impl ReceiptTask {
@@ -147,51 +115,28 @@ impl ReceiptTask {
         self.core.clone()
     }
 
-    /// Registers with the fiscal module, opening a new shift when needed (and closing one older
-    /// than 24 hours first, as the law requires).
-    fn register(
+    /// Runs `f` on the fiscal module on a blocking thread; `None` when the module is gone (a
+    /// panic on that thread: the kiosk is then without a fiscal register until restarted).
+    async fn with_fiscal<T: Send + 'static>(
         &mut self,
-        doc: &FiscalDocument,
-        now: DateTime<Utc>,
-    ) -> Result<fiscal_register::FiscalResult, FiscalError> {
-        let local = now.with_timezone(&self.setup.tz).naive_local();
-        match self.setup.fiscal.register(doc, local) {
-            Err(FiscalError::ShiftClosed) => {
-                let shift = self.setup.fiscal.open_shift(local)?;
-                let fn_number = self.setup.fiscal.status(local).ok().map(|s| s.fn_number);
-                self.record(JournalEvent::ShiftOpened {
-                    shift_number: shift.shift,
-                    fn_number: fn_number.clone(),
-                    fd_number: Some(shift.fd_number),
-                });
-                self.setup.fiscal.register(doc, local)
+        f: impl FnOnce(&mut Fiscaliser) -> T + Send + 'static,
+    ) -> Option<T> {
+        let mut fiscal = self.fiscal.take()?;
+        match tokio::task::spawn_blocking(move || {
+            let out = f(&mut fiscal);
+            (fiscal, out)
+        })
+        .await
+        {
+            Ok((fiscal, out)) => {
+                self.fiscal = Some(fiscal);
+                Some(out)
             }
-            Err(FiscalError::ShiftExpired { .. }) => {
-                let z = self.setup.fiscal.close_shift(local)?;
-                let fn_number = self.setup.fiscal.status(local).ok().map(|s| s.fn_number);
-                self.record(JournalEvent::ShiftClosed {
-                    shift_number: z.shift,
-                    receipts: z.receipts,
-                    total_kopecks: z.income,
-                    cash_kopecks: z.cash,
-                    card_kopecks: z.electronic,
-                    fn_number: fn_number.clone(),
-                    fd_number: Some(z.fd_number),
-                });
-                let shift = self.setup.fiscal.open_shift(local)?;
-                self.record(JournalEvent::ShiftOpened {
-                    shift_number: shift.shift,
-                    fn_number: fn_number.clone(),
-                    fd_number: Some(shift.fd_number),
-                });
-                self.setup.fiscal.register(doc, local)
+            Err(e) => {
+                tracing::error!(error = %e, "the fiscal module's thread failed");
+                None
             }
-            other => other,
         }
-    }
-
-    fn record(&mut self, event: JournalEvent) {
-        self.reports.push(CoreEvent::Record(event));
     }
 
     fn keep(&mut self, receipt_id: &str, receipt: Receipt) {
@@ -228,63 +173,58 @@ impl ReceiptTask {
         }
     }
 
-    /// Registers the receipt; returns what to report, in order.
-    fn fiscalise(&mut self, req: FiscalRequest) -> (mpsc::Sender<CoreEvent>, Vec<CoreEvent>) {
-        let input = self.fiscal_outcome(req);
-        let mut reports = std::mem::take(&mut self.reports);
-        reports.push(CoreEvent::Device(input, None));
-        (self.reporter(), reports)
-    }
-
-    fn fiscal_outcome(&mut self, req: FiscalRequest) -> DeviceInput {
-        let doc = fiscal_document(&req, &self.setup.seller, self.setup.vat);
-        let registered = self.register(&doc, Utc::now());
-        let condition = fiscal_condition(&registered);
-        self.reports
-            .push(CoreEvent::Health(Device::FiscalModule, condition));
-        match registered {
-            Ok(result) => {
-                let fiscal = FiscalAttributes {
-                    fn_number: result.fn_number.clone(),
-                    fd_number: result.fd_number,
-                    fiscal_sign: result.fiscal_sign_text(),
-                    shift_number: result.shift,
-                    time: result.time.format("%Y-%m-%dT%H:%M").to_string(),
-                    qr: fiscal_register::qr_string(&doc, &result),
-                };
-                let printed_by_register = result.printed_by_module;
-                let mut receipt = Receipt::fiscal_payment(doc, result);
-                receipt.header = self.setup.header.clone();
-                receipt.footer = stuck_note_lines(&req);
-                receipt.footer.extend(self.setup.footer.iter().cloned());
-                receipt.card_slip = card_slip(&req);
-                info!(receipt = %req.receipt_id, fd = fiscal.fd_number, "receipt fiscalised");
-                self.keep(&req.receipt_id, receipt);
-                DeviceInput::Fiscalised {
-                    receipt_id: req.receipt_id,
-                    fiscal,
-                    printed_by_register,
-                }
-            }
-            Err(e) => {
-                warn!(error = %e, receipt = %req.receipt_id, "fiscal registration failed");
-                DeviceInput::FiscalisationFailed {
-                    receipt_id: req.receipt_id,
-                    reason: e.to_string(),
-                }
-            }
+    /// Registers the receipt; returns what to report, in order: a shift the fiscal module
+    /// opened or closed is journaled before the receipt it was opened for.
+    async fn fiscalise(&mut self, req: FiscalRequest) -> Vec<CoreEvent> {
+        let job = req.clone();
+        let Some(outcome) = self
+            .with_fiscal(move |fiscal| fiscal.fiscalise(&job, Utc::now()))
+            .await
+        else {
+            return vec![
+                CoreEvent::Health(
+                    Device::FiscalModule,
+                    DeviceCondition::Down {
+                        kind: FaultKind::Hardware,
+                        detail: "fiscal module lost".into(),
+                    },
+                ),
+                CoreEvent::Device(
+                    DeviceInput::FiscalisationFailed {
+                        receipt_id: req.receipt_id,
+                        reason: "fiscal module lost".into(),
+                    },
+                    None,
+                ),
+            ];
+        };
+        if let Some((doc, result)) = outcome.registered {
+            let mut receipt = Receipt::fiscal_payment(doc, result);
+            receipt.header = self.setup.header.clone();
+            receipt.footer = stuck_note_lines(&req);
+            receipt.footer.extend(self.setup.footer.iter().cloned());
+            receipt.card_slip = card_slip(&req);
+            self.keep(&req.receipt_id, receipt);
         }
+        let mut reports: Vec<CoreEvent> =
+            outcome.journal.into_iter().map(CoreEvent::Record).collect();
+        reports.push(CoreEvent::Health(Device::FiscalModule, outcome.health));
+        reports.push(CoreEvent::Device(outcome.input, None));
+        reports
     }
 
     /// Closes the fiscal shift from the service menu: the counters and the Z report to print.
-    fn close_shift(&mut self) -> Result<(ShiftReport, Receipt), String> {
-        let local = Utc::now().with_timezone(&self.setup.tz).naive_local();
-        let z = match self.setup.fiscal.close_shift(local) {
-            Ok(z) => z,
+    async fn close_shift(&mut self) -> Result<(ShiftReport, Receipt), String> {
+        let closed = self
+            .with_fiscal(|fiscal| fiscal.close_shift(Utc::now()))
+            .await
+            .ok_or_else(|| "фискальный модуль недоступен".to_string())?;
+        let (z, fn_number) = match closed {
+            Ok(closed) => closed,
             Err(FiscalError::ShiftClosed) => return Err("смена не открыта".into()),
             Err(e) => {
                 warn!(error = %e, "closing the shift failed");
-                return Err(e.to_string());
+                return Err(e.message_ru());
             }
         };
         info!(
@@ -292,7 +232,6 @@ impl ReceiptTask {
             receipts = z.receipts,
             "shift closed from the service menu"
         );
-        let fn_number = self.setup.fiscal.status(local).ok().map(|s| s.fn_number);
         let report = ShiftReport {
             shift_number: z.shift,
             receipts: z.receipts,
@@ -364,11 +303,31 @@ impl ReceiptTask {
 /// Runs the receipt task; returns the channel the core sends jobs to.
 pub fn spawn(setup: ReceiptSetup, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender<ReceiptJob> {
     let (tx, mut jobs) = mpsc::channel::<ReceiptJob>(32);
+    let ReceiptSetup {
+        fiscal,
+        printer,
+        seller,
+        vat,
+        tz,
+        header,
+        footer,
+        store,
+        transcript,
+        columns,
+    } = setup;
     let mut task = ReceiptTask {
-        setup,
+        fiscal: Some(Fiscaliser::new(fiscal, seller, vat, tz)),
+        setup: Printing {
+            printer,
+            tz,
+            header,
+            footer,
+            store,
+            transcript,
+            columns,
+        },
         receipts: HashMap::new(),
         core,
-        reports: Vec::new(),
     };
     tokio::spawn(async move {
         loop {
@@ -391,7 +350,8 @@ pub fn spawn(setup: ReceiptSetup, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender
             };
             match job {
                 ReceiptJob::Fiscalise(req) => {
-                    let (core, reports) = task.fiscalise(req);
+                    let reports = task.fiscalise(*req).await;
+                    let core = task.reporter();
                     for report in reports {
                         if core.send(report).await.is_err() {
                             return;
@@ -441,8 +401,8 @@ pub fn spawn(setup: ReceiptSetup, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender
                         .await;
                 }
                 ReceiptJob::CloseShift => {
-                    let (closed, printer, core) =
-                        (task.close_shift(), task.printer(), task.reporter());
+                    let closed = task.close_shift().await;
+                    let (printer, core) = (task.printer(), task.reporter());
                     let result = match closed {
                         Ok((mut report, z_receipt)) => {
                             report.printed = printer.print_for_technician(&z_receipt).await;

@@ -4,17 +4,19 @@
 //! emulator's own state machine, wired in memory on one fake clock. A seeded RNG picks customers
 //! (pay cash or by card, finish, cancel, walk away) and faults at every step (power loss and jams
 //! in every bill state, garbled replies, lost ACKs, slow replies, card link drops, declines, busy
-//! terminals and lost ACKs mid-authorisation, fiscal failures, paper out, process crashes that
+//! terminals and lost ACKs mid-authorisation, the fiscal register switched off, losing a sale's
+//! answer or cut off mid-sale, paper out, process crashes that
 //! drop all memory and rebuild the core from the journal). Invariants are checked after every
 //! step and at the end; a failing seed replays with `terminal simulate-faults --seed N`.
 //!
 //! The translation between the session core and the drivers is the device tasks' own
 //! ([`crate::devices::bill::driver_command`], [`crate::devices::bill::session_input`],
-//! [`crate::devices::card::session_input`], [`crate::devices::card::last_result`]): no rule is
-//! copied here. What is not simulated yet: the fiscal register's own state machine (the receipt
-//! task is modelled as answering each request in order).
+//! [`crate::devices::card::session_input`], [`crate::devices::card::last_result`], and the
+//! receipt task's [`crate::devices::fiscal::Fiscaliser`] over the Shtrih-M register and the KKT
+//! emulator's core): no rule is copied here. Printing is modelled as answering in order.
 
 mod card;
+mod fiscal;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -39,9 +41,10 @@ use crate::session::{
 use backend_sync::event::PaymentMethod;
 use card::CardSide;
 use card_reader::emulator::TxnState;
+use fiscal::{Cut, FiscalSide};
 
 /// Every kind of fault the simulation injects, by name (the report counts them).
-const FAULTS: [&str; 14] = [
+const FAULTS: [&str; 17] = [
     "power_loss",
     "jam",
     "garbled_reply",
@@ -56,6 +59,9 @@ const FAULTS: [&str; 14] = [
     "card_busy",
     "card_lost_ack",
     "card_crash",
+    "kkt_lost_answer",
+    "kkt_off_mid_sale",
+    "kkt_crash_mid_sale",
 ];
 
 /// How long the health desk may take to learn what the validator's own state shows.
@@ -75,6 +81,11 @@ pub struct Report {
     pub card_payments: u64,
     pub card_outcomes_unknown: u64,
     pub card_reversals: u64,
+    /// Receipts the simulated fiscal drive holds (one per credited payment).
+    pub fiscal_receipts: u64,
+    /// Receipts an earlier try had registered (a crash or a lost answer kept them out of the
+    /// journal), found in the fiscal drive instead of sold again.
+    pub fiscal_found_earlier: u64,
     pub violations: Vec<String>,
     /// Simulated time over wall time.
     pub speed_up: f64,
@@ -93,6 +104,8 @@ impl Report {
         self.card_payments += other.card_payments;
         self.card_outcomes_unknown += other.card_outcomes_unknown;
         self.card_reversals += other.card_reversals;
+        self.fiscal_receipts += other.fiscal_receipts;
+        self.fiscal_found_earlier += other.fiscal_found_earlier;
         self.violations.extend(other.violations);
     }
 }
@@ -164,6 +177,8 @@ pub fn run_seed(seed: u64, hours: f64) -> Report {
         }),
         card_outcomes_unknown: count(|e| matches!(e, JournalEvent::CardOutcomeUnknown { .. })),
         card_reversals: count(|e| matches!(e, JournalEvent::CardReversed { .. })),
+        fiscal_receipts: kiosk.fiscal.receipts().len() as u64,
+        fiscal_found_earlier: kiosk.fiscal_found_earlier,
         violations: Vec::new(),
         speed_up: 0.0,
     };
@@ -213,7 +228,10 @@ struct Kiosk {
     customer: Customer,
     /// Receipt task requests, answered in order.
     receipts: VecDeque<(Instant, Output)>,
-    fail_next_fiscal: bool,
+    fiscal: FiscalSide,
+    /// How the next sale is cut short.
+    fiscal_fault: Option<FiscalFault>,
+    fiscal_found_earlier: u64,
     paper_out: bool,
     crash_before_journal: bool,
     /// The process dies at the card's goods-issued answer: before it reaches the terminal, or
@@ -301,7 +319,9 @@ impl Kiosk {
                 next_arrival: start + Duration::from_secs(5),
             },
             receipts: VecDeque::new(),
-            fail_next_fiscal: false,
+            fiscal: FiscalSide::new(start, t0, session_config().tz),
+            fiscal_fault: None,
+            fiscal_found_earlier: 0,
             paper_out: false,
             crash_before_journal: false,
             crash_at_goods_issued: false,
@@ -421,8 +441,8 @@ impl Kiosk {
         let now = self.now;
         // Weighted: the bill path's faults most, whole-process crashes least; while a card
         // payment runs, the card's faults.
-        const WEIGHTS: [u32; 14] = [4, 4, 2, 2, 2, 1, 2, 1, 1, 2, 1, 1, 1, 1];
-        const CARD_WEIGHTS: [u32; 14] = [0, 0, 0, 0, 0, 1, 0, 0, 1, 4, 1, 2, 2, 3];
+        const WEIGHTS: [u32; 17] = [4, 4, 2, 2, 2, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1];
+        const CARD_WEIGHTS: [u32; 17] = [0, 0, 0, 0, 0, 1, 0, 0, 1, 4, 1, 2, 2, 3, 0, 0, 0];
         let at_card = matches!(self.session.view().screen, Screen::Card { .. });
         let weights = if at_card { CARD_WEIGHTS } else { WEIGHTS };
         let mut pick = self.rng.gen_range(0..weights.iter().sum::<u32>());
@@ -468,7 +488,7 @@ impl Kiosk {
             }
             7 => {
                 self.fault("fiscal_failure");
-                self.fail_next_fiscal = true;
+                self.fiscal_fault = Some(FiscalFault::Off);
             }
             8 => {
                 self.fault("paper_out");
@@ -490,9 +510,21 @@ impl Kiosk {
                 self.fault("card_lost_ack");
                 self.card.terminal.faults_mut().lose_ack_next = true;
             }
-            _ => {
+            13 => {
                 self.fault("card_crash");
                 self.crash_at_goods_issued = true;
+            }
+            14 => {
+                self.fault("kkt_lost_answer");
+                self.fiscal.lose_next_answer();
+            }
+            15 => {
+                self.fault("kkt_off_mid_sale");
+                self.fiscal_fault = Some(FiscalFault::OffMidSale);
+            }
+            _ => {
+                self.fault("kkt_crash_mid_sale");
+                self.fiscal_fault = Some(FiscalFault::CrashMidSale);
             }
         }
     }
@@ -514,6 +546,7 @@ impl Kiosk {
         self.bill_health = BillHealth::default();
         self.jammed_since = None;
         self.card.restart(self.now);
+        self.fiscal.restart();
         self.receipts.clear();
         self.table.clear();
         if let Customer::Active { .. } = self.customer {
@@ -730,24 +763,12 @@ impl Kiosk {
             };
             let input = match output {
                 Output::LookupAccount { .. } => DeviceInput::AccountFound(demo_account()),
-                Output::Fiscalise(req) if std::mem::take(&mut self.fail_next_fiscal) => {
-                    DeviceInput::FiscalisationFailed {
-                        receipt_id: req.receipt_id,
-                        reason: "fiscal module error (simulated)".into(),
+                Output::Fiscalise(req) => {
+                    if !self.fiscalise(&req) {
+                        return; // the process died mid-sale
                     }
+                    continue;
                 }
-                Output::Fiscalise(req) => DeviceInput::Fiscalised {
-                    receipt_id: req.receipt_id,
-                    fiscal: backend_sync::event::FiscalAttributes {
-                        fn_number: "9999078900000001".into(),
-                        fd_number: 1,
-                        fiscal_sign: "0000000001".into(),
-                        shift_number: 1,
-                        time: "2026-12-01T09:00".into(),
-                        qr: "t=20261201T0900&s=1.00&fn=9999078900000001&i=1&fp=1&n=1".into(),
-                    },
-                    printed_by_register: false,
-                },
                 Output::PrintReceipt { receipt_id } if self.paper_out => DeviceInput::PrintFailed {
                     receipt_id,
                     reason: "paper out (simulated)".into(),
@@ -757,6 +778,44 @@ impl Kiosk {
             };
             self.device_input(input);
         }
+    }
+
+    /// The receipt task's fiscal half on the simulated KKT; false when the process died.
+    fn fiscalise(&mut self, req: &crate::session::FiscalRequest) -> bool {
+        // Up to a dozen requests make a sale (status reads, lines, tags, close, lookups).
+        let cut = match self.fiscal_fault.take() {
+            None => None,
+            Some(FiscalFault::Off) => {
+                self.fiscal.switch_off(true);
+                None
+            }
+            Some(FiscalFault::OffMidSale) => Some(Cut::KktOff {
+                after: self.rng.gen_range(1..12),
+            }),
+            Some(FiscalFault::CrashMidSale) => Some(Cut::ProcessDies {
+                after: self.rng.gen_range(0..12),
+            }),
+        };
+        let (now, wall) = (self.now, self.wall());
+        let outcome = self.fiscal.fiscalise(req, now, wall, cut);
+        if matches!(cut, Some(Cut::ProcessDies { .. })) {
+            self.crash();
+            return false;
+        }
+        self.fiscal_found_earlier += u64::from(outcome.found_earlier);
+        for event in outcome.journal {
+            // The receipt task's reports, journaled the way the runtime journals them.
+            self.journaled_since_check = true;
+            match self.journal.append(&event, wall) {
+                Ok(record) => {
+                    let day = wall.date_naive();
+                    self.session.journaled(record.seq, day, &event);
+                }
+                Err(e) => self.violations.push(format!("journal append failed: {e}")),
+            }
+        }
+        self.device_input(outcome.input);
+        true
     }
 
     /// Moves bytes between the host core and the validator, and the host's events to the core.
@@ -855,7 +914,8 @@ impl Kiosk {
         self.crash_before_journal = false;
         self.crash_at_goods_issued = false;
         *self.card.terminal.faults_mut() = Default::default();
-        self.fail_next_fiscal = false;
+        self.fiscal_fault = None;
+        self.fiscal.switch_off(false);
         self.paper_out = false;
         self.closing = true;
         let _ = self.device.model.clear_jam(self.now);
@@ -994,6 +1054,41 @@ impl Kiosk {
             self.violations
                 .push(format!("payment {p} has {n} fiscal documents"));
         }
+        // The fiscal drive holds exactly the receipts the journal names, with their totals.
+        let mut journaled: BTreeMap<u32, i64> = BTreeMap::new();
+        for (_, e) in &events {
+            if let JournalEvent::ReceiptFiscalised {
+                fiscal,
+                total_kopecks,
+                ..
+            } = e
+            {
+                if journaled.insert(fiscal.fd_number, *total_kopecks).is_some() {
+                    self.violations.push(format!(
+                        "FD {} is journaled for two receipts",
+                        fiscal.fd_number
+                    ));
+                }
+            }
+        }
+        let in_fn = self.fiscal.receipts();
+        for doc in &in_fn {
+            if journaled.get(&doc.fd_number).copied() != doc.total {
+                self.violations.push(format!(
+                    "the FN holds receipt FD {} of {:?} kopecks; the journal has {:?}",
+                    doc.fd_number,
+                    doc.total,
+                    journaled.get(&doc.fd_number)
+                ));
+            }
+        }
+        if in_fn.len() != journaled.len() {
+            self.violations.push(format!(
+                "the FN holds {} receipts, the journal {}",
+                in_fn.len(),
+                journaled.len()
+            ));
+        }
         // The ledger rebuilt from the journal is the live one.
         let day = self.wall().date_naive();
         let replayed = Ledger::replay(events.iter().map(|(seq, e)| (*seq, day, e)));
@@ -1010,6 +1105,17 @@ impl Kiosk {
     fn count(events: &[(u64, JournalEvent)], what: impl Fn(&JournalEvent) -> bool) -> u64 {
         events.iter().filter(|(_, e)| what(e)).count() as u64
     }
+}
+
+/// How the next sale reaches the fiscal register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FiscalFault {
+    /// The KKT is switched off for the whole job.
+    Off,
+    /// It falls silent after a random request of the sale.
+    OffMidSale,
+    /// The process dies after a random request of the sale.
+    CrashMidSale,
 }
 
 /// The cash simulation enters no readings.

@@ -62,7 +62,7 @@ pub enum CoreEvent {
 /// Requests for the receipt task.
 #[derive(Debug, Clone)]
 pub enum ReceiptJob {
-    Fiscalise(FiscalRequest),
+    Fiscalise(Box<FiscalRequest>),
     Print {
         receipt_id: String,
     },
@@ -463,7 +463,7 @@ impl<C: Clock> Core<C> {
                 Output::Fiscalise(request) => self
                     .links
                     .receipts
-                    .send(ReceiptJob::Fiscalise(request))
+                    .send(ReceiptJob::Fiscalise(Box::new(request)))
                     .await
                     .map_err(|_| CoreError::DeviceGone("receipts"))?,
                 Output::PrintReceipt { receipt_id } => self

@@ -905,7 +905,7 @@ impl Session {
             PaymentMethod::Cash => (credited.total, Money::ZERO),
             PaymentMethod::Card => (Money::ZERO, credited.total),
         };
-        self.emit(Output::Fiscalise(FiscalRequest {
+        self.send_to_fiscal(FiscalRequest {
             receipt_id: credited.receipt_id.clone(),
             payment_id: credited.payment.id.clone(),
             account: credited.payment.account.number.clone(),
@@ -915,7 +915,8 @@ impl Session {
             contact,
             card_approval: credited.approval.clone(),
             stuck_notes: credited.stuck.clone(),
-        }));
+            resume: None,
+        });
         self.enter(State::Fiscalising(credited, choice), now);
     }
 

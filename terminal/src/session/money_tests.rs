@@ -74,7 +74,7 @@ fn a_jam_while_stacking_journals_a_stuck_note_and_credits_what_was_stacked() {
     assert!(s.ledger().open_payments.is_empty(), "the payment is closed");
 
     let out = ui(&mut s, Intent::ChooseReceipt(ReceiptChoice::Paper));
-    let Output::Fiscalise(req) = &out[0] else {
+    let Output::Fiscalise(req) = &out[1] else {
         panic!("{out:?}")
     };
     assert_eq!(req.cash, rub(1_000));
@@ -371,7 +371,7 @@ fn a_failed_fiscalisation_is_retried_with_growing_pauses() {
     let mut s = session();
     paid_1000_in_cash(&mut s);
     let out = ui(&mut s, Intent::ChooseReceipt(ReceiptChoice::Paper));
-    let Output::Fiscalise(req) = &out[0] else {
+    let Output::Fiscalise(req) = &out[1] else {
         panic!("{out:?}")
     };
     dev(

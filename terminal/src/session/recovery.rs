@@ -25,7 +25,8 @@ use backend_sync::JournalEvent;
 use chrono::{DateTime, Duration, Utc};
 
 use super::{
-    allocations_to_wire, BillPlace, DeviceInput, FiscalRequest, Output, Session, State, StuckNote,
+    allocations_to_wire, BillPlace, DeviceInput, FiscalRequest, FiscalResume, Output, Session,
+    State, StuckNote,
 };
 use crate::money::{Allocation, Money};
 
@@ -321,13 +322,16 @@ impl Session {
     /// receipt is printed if paper allows, else it stays reprintable).
     pub(super) fn fiscalise_unreceipted(&mut self) {
         let live = self.live_payment_id();
-        let pending: Vec<_> = self
+        let mut pending: Vec<_> = self
             .ledger
             .unreceipted
             .values()
             .filter(|p| Some(&p.payment_id) != live.as_ref())
             .cloned()
             .collect();
+        // Receipts tried before go first, in the order the register got them: a lookup then
+        // finds each one's document before a later receipt of the same total could claim it.
+        pending.sort_by_key(|p| p.fiscal_attempt.as_ref().map_or(u64::MAX, |a| a.seq));
         for p in pending {
             let allocations = p
                 .allocations
@@ -380,7 +384,7 @@ impl Session {
         self.recovery
             .receipts
             .insert(receipt_id.clone(), (payment_id.clone(), total));
-        self.emit(Output::Fiscalise(FiscalRequest {
+        self.send_to_fiscal(FiscalRequest {
             receipt_id,
             payment_id,
             account,
@@ -390,7 +394,32 @@ impl Session {
             contact: None,
             card_approval,
             stuck_notes,
-        }));
+            resume: None,
+        });
+    }
+
+    /// Sends a receipt to the fiscal register, write-ahead: the journal first holds the request
+    /// with the newest FD it knows; a payment tried before is looked up in the register first.
+    pub(super) fn send_to_fiscal(&mut self, mut request: FiscalRequest) {
+        request.resume = self
+            .ledger
+            .unreceipted
+            .get(&request.payment_id)
+            .and_then(|u| u.fiscal_attempt.as_ref())
+            .map(|attempt| FiscalResume {
+                fn_number: attempt.after.as_ref().and_then(|m| m.fn_number.clone()),
+                after_fd: attempt.after.as_ref().map_or(0, |m| m.fd),
+                claimed: attempt.claimed.iter().copied().collect(),
+            });
+        let last = self.ledger.last_fd.clone();
+        self.journal(JournalEvent::ReceiptRequested {
+            receipt_id: request.receipt_id.clone(),
+            payment_id: Some(request.payment_id.clone()),
+            total_kopecks: (request.cash + request.card).kopecks(),
+            fn_number: last.as_ref().and_then(|m| m.fn_number.clone()),
+            last_fd: last.map(|m| m.fd),
+        });
+        self.emit(Output::Fiscalise(request));
     }
 
     /// Fiscal and print results for receipts recovery asked for.

@@ -283,6 +283,21 @@ pub struct FiscalRequest {
     pub card_approval: Option<CardApproval>,
     /// Notes that went stuck during the payment: printed on the receipt with their reference.
     pub stuck_notes: Vec<StuckNote>,
+    /// Set when an earlier try of this payment's receipt may have reached the register.
+    pub resume: Option<FiscalResume>,
+}
+
+/// Where the fiscal register looks before it sells again: a receipt of this payment's total made
+/// after FD `after_fd` on FN `fn_number`, that no other journaled document claims, is the one
+/// an earlier try registered (a crash or a lost answer kept it out of the journal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiscalResume {
+    /// The FN the last journaled FD was made on (`None`: the journal never named one); on
+    /// another FN the whole new FN is searched.
+    pub fn_number: Option<String>,
+    pub after_fd: u32,
+    /// FDs after `after_fd` journaled for other documents.
+    pub claimed: Vec<u32>,
 }
 
 /// Non-fiscal documents.
