@@ -283,6 +283,19 @@ fn outages(
 fn fiscal(sql: &mut dyn Sql, id: &str, h: &mut String) -> Result<(), StoreError> {
     h.push_str("<h2>Фискальные предупреждения</h2><ul id=\"fiscal\">");
     let mut any = false;
+    // What the FN itself warns about (wear, memory, documents unsent to the OFD), as the
+    // terminal's health desk last reported it.
+    for r in sql.query(
+        "SELECT state, detail FROM device_states WHERE terminal_id = $1 AND device = 'fiscal_module' AND state <> 'up'",
+        params![id],
+    )? {
+        any = true;
+        h.push_str(&format!(
+            "<li>{}: {}</li>",
+            state_ru(&r.text(0)),
+            esc(&r.text(1))
+        ));
+    }
     for r in sql.query(
         "SELECT fn_number, missing_from, missing_to, day FROM fd_gaps WHERE terminal_id = $1 ORDER BY day DESC LIMIT 20",
         params![id],

@@ -338,6 +338,14 @@ async fn the_terminal_client_looks_up_accounts_content_and_sends_heartbeats() {
                 1000,
             ));
         }
+        recs.push(w.push(
+            &JournalEvent::DeviceStateChanged {
+                device: "fiscal_module".into(),
+                state: "warning".into(),
+                detail: "Память ФН заполнена на 90 %".into(),
+            },
+            1000,
+        ));
         let rid = format!("{}-R", "K1-P0000001");
         recs.push(w.push(
             &JournalEvent::EReceiptRequested {
@@ -415,6 +423,7 @@ async fn the_terminal_client_looks_up_accounts_content_and_sends_heartbeats() {
             "1\u{a0}000,00\u{a0}₽",
             "нарушен норматив",
             "Инкассаций ещё не было",
+            "<li>предупреждение: Память ФН заполнена на 90 %</li>",
         ] {
             assert!(
                 term.contains(text),

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use fiscal_register::shtrih::emulator::{Printed, ReceiptSink};
 
-use crate::emulator::{DecodedReceipt, PrinterCore};
+use crate::emulator::{DecodedReceipt, PrinterCore, ReceiptSaver};
 use crate::{encode_receipt, shift_report, PrinterProfile, Receipt};
 
 /// A [`ReceiptSink`] that prints through ESC/POS into a decoding printer core.
@@ -18,6 +18,7 @@ pub struct EscPosSink {
     decoded: Arc<Mutex<Vec<DecodedReceipt>>>,
     /// Every ESC/POS byte the KKT sent to its printer.
     bytes: Arc<Mutex<Vec<u8>>>,
+    saver: Option<ReceiptSaver>,
 }
 
 impl EscPosSink {
@@ -29,7 +30,14 @@ impl EscPosSink {
             footer,
             decoded: Arc::default(),
             bytes: Arc::default(),
+            saver: None,
         }
+    }
+
+    /// Also saves every printout in `dir` as `kkt-receipt-NNNN.txt` and `.png`.
+    pub fn saving_to(mut self, dir: std::path::PathBuf) -> Self {
+        self.saver = Some(ReceiptSaver::spawn(dir, "kkt-receipt", self.profile.dots));
+        self
     }
 
     /// Where decoded receipts appear (shared, so it can be read while the sink is owned by
@@ -69,6 +77,9 @@ impl ReceiptSink for EscPosSink {
         self.core.handle_input(&bytes);
         let mut decoded = self.decoded.lock().unwrap_or_else(|p| p.into_inner());
         while let Some(r) = self.core.poll_receipt() {
+            if let Some(saver) = &self.saver {
+                saver.save(r.clone());
+            }
             decoded.push(r);
         }
         self.bytes

@@ -36,6 +36,10 @@ enum Command {
         /// With --back-office-url: the file holding SIM01's key (`back-office terminal add SIM01`).
         #[arg(long, requires = "back_office_url")]
         back_office_key_file: Option<PathBuf>,
+        /// With --simulate: the fiscal register (`shtrih`: the Shtrih-M KKT emulator, driven by
+        /// the real driver, prints the receipts).
+        #[arg(long, value_enum, default_value = "emulated", requires = "simulate")]
+        fiscal: terminal::sim_devices::SimFiscal,
     },
     /// A scripted customer pays 1 500,00 ₽ in cash on simulated devices; prints the receipt.
     Demo,
@@ -187,6 +191,7 @@ fn main() -> ExitCode {
             simulate: true,
             back_office_url,
             back_office_key_file,
+            fiscal,
             ..
         } => {
             let link = match (back_office_url, back_office_key_file) {
@@ -205,7 +210,7 @@ fn main() -> ExitCode {
                 }
                 _ => None,
             };
-            match terminal::simulate::run(PathBuf::from("var/sim"), link) {
+            match terminal::simulate::run(PathBuf::from("var/sim"), link, fiscal) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("terminal run --simulate: {e}");

@@ -1,21 +1,24 @@
 //! The simulated kiosk cabinet used by `terminal demo`, `terminal run --simulate` and the UI tests:
 //! a CCNET bill validator emulator, a ZVT card terminal emulator and an ESC/POS printer emulator,
-//! each on its own pseudo-terminal and driven by the real drivers, an emulated fiscal module, and
-//! the demo account source. The validator's power runs through a simulated GPIO relay, so the
-//! health desk's recovery ladder can power-cycle it like a real cabinet's.
-//! the demo account source. The card terminal's end of day runs daily at 23:30 Moscow time (the
-//! default of `[devices.card_reader] end_of_day`).
+//! each on its own pseudo-terminal and driven by the real drivers, a fiscal register (the
+//! emulated module, or the Shtrih-M KKT emulator on a pty driven by the real driver, see
+//! [`SimFiscal`]), and the demo account source. The validator's power runs through a simulated
+//! GPIO relay, so the health desk's recovery ladder can power-cycle it like a real cabinet's.
+//! The card terminal's end of day runs daily at 23:30 Moscow time (the default of
+//! `[devices.card_reader] end_of_day`).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bill_acceptor::{spawn_driver, DriverConfig, Emulator as BillEmulator, Protocol};
-use fiscal_register::{EmulatedFiscalModule, VatRate};
+use fiscal_register::shtrih::emulator::{KktConfig, KktEmulator};
+use fiscal_register::{EmulatedFiscalModule, FiscalModule, VatRate};
 use receipt_printer::{Emulator as PrinterEmulator, PrinterHandle, PrinterProfile, SerialSettings};
 use tokio::sync::mpsc;
 
 use crate::accounts::{AccountScheme, FixtureSource, OfflineFallback};
+use crate::config::{FiscalConfig, FiscalKind, TaxSystem};
 use crate::devices;
 use crate::devices::card::{CardSetup, EndOfDaySchedule};
 use crate::devices::receipts::ReceiptSetup;
@@ -34,6 +37,19 @@ pub enum SimError {
     Card(#[from] card_reader::CardError),
     #[error("fiscal module: {0}")]
     Fiscal(#[from] fiscal_register::FiscalError),
+    #[error("{0}")]
+    FiscalSetup(#[from] devices::fiscal::FiscalSetupError),
+}
+
+/// The fiscal register the simulated cabinet sells through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SimFiscal {
+    /// The emulated fiscal module: the kiosk prints its receipts over ESC/POS.
+    #[default]
+    Emulated,
+    /// The Shtrih-M KKT emulator on its own pty, driven by the real driver as `fiscal.kind =
+    /// "shtrih"` drives one; the KKT prints its receipts (saved under `kkt-receipts/`).
+    Shtrih,
 }
 
 /// The running cabinet: the core's links, and the emulators' handles (the technician's hands).
@@ -44,6 +60,45 @@ pub struct SimDevices {
     pub bill: Arc<bill_acceptor::EmulatorHandle>,
     pub printer: receipt_printer::EmulatorHandle,
     pub card: card_reader::EmulatorHandle,
+    /// The KKT emulator with [`SimFiscal::Shtrih`].
+    pub kkt: Option<SimKkt>,
+}
+
+/// The emulated KKT of the cabinet and what it printed.
+pub struct SimKkt {
+    pub emulator: KktEmulator,
+    /// Every printout of the KKT, decoded from the ESC/POS it sent to its printer.
+    pub printed: Arc<Mutex<Vec<receipt_printer::DecodedReceipt>>>,
+    /// Where the printouts are saved as text and PNG.
+    pub printout_dir: std::path::PathBuf,
+}
+
+/// The simulated KKT's fiscal drive: the emulator keeps it in memory, so every start is a new
+/// FN (its own number, FDs from 1), as if the KKT's FN had been replaced.
+fn spawn_kkt(data_dir: &Path, profile: &PrinterProfile) -> Result<SimKkt, SimError> {
+    let printout_dir = data_dir.join("kkt-receipts");
+    std::fs::create_dir_all(&printout_dir)?;
+    let sink = receipt_printer::kkt::EscPosSink::new(
+        profile.clone(),
+        receipt_printer::sample::header(),
+        receipt_printer::sample::footer(),
+    )
+    .saving_to(printout_dir.clone());
+    let printed = sink.decoded();
+    let now = chrono::Utc::now();
+    let config = KktConfig {
+        fn_number: format!("99990789{:08}", now.timestamp().rem_euclid(100_000_000)),
+        key: b"simulated-kkt-key".to_vec(),
+        seller: receipt_printer::sample::seller(),
+        password: 30,
+        start_time: now.with_timezone(&chrono_tz::Europe::Moscow).naive_local(),
+    };
+    let emulator = KktEmulator::spawn(config, None, Some(Box::new(sink)))?;
+    Ok(SimKkt {
+        emulator,
+        printed,
+        printout_dir,
+    })
 }
 
 impl SimDevices {
@@ -77,6 +132,16 @@ pub async fn start(
     data_dir: &Path,
     transcript: Option<Arc<Mutex<Vec<String>>>>,
 ) -> Result<SimDevices, SimError> {
+    start_with(core, data_dir, transcript, SimFiscal::Emulated).await
+}
+
+/// [`start`] with the fiscal register of choice.
+pub async fn start_with(
+    core: mpsc::Sender<CoreEvent>,
+    data_dir: &Path,
+    transcript: Option<Arc<Mutex<Vec<String>>>>,
+    fiscal: SimFiscal,
+) -> Result<SimDevices, SimError> {
     let bill = Arc::new(BillEmulator::spawn(Protocol::Ccnet)?);
     let bill_config = DriverConfig::new(Protocol::Ccnet, bill.device_path());
     let acceptor = spawn_driver(bill_config.clone()).await?;
@@ -108,13 +173,36 @@ pub async fn start(
         profile.clone(),
         SerialSettings::for_profile(&profile),
     );
-    let fiscal = EmulatedFiscalModule::open(
-        data_dir.join("fiscal.json"),
-        "9999078900012345",
-        b"simulated-device-key",
-    )?;
+    let (fiscal, kkt): (Box<dyn FiscalModule>, _) = match fiscal {
+        SimFiscal::Emulated => (
+            Box::new(EmulatedFiscalModule::open(
+                data_dir.join("fiscal.json"),
+                "9999078900012345",
+                b"simulated-device-key",
+            )?),
+            None,
+        ),
+        SimFiscal::Shtrih => {
+            let kkt = spawn_kkt(data_dir, &PrinterProfile::EPSON_TM_T20)?;
+            let seller = receipt_printer::sample::seller();
+            // Exactly what `run --config` builds for `[fiscal] kind = "shtrih"`.
+            let config = FiscalConfig {
+                kind: FiscalKind::Shtrih,
+                port: Some(kkt.emulator.path().to_path_buf()),
+                baud: 115_200,
+                password: 30,
+                prints: true,
+                machine_number: seller.machine_number,
+                kkt_reg_number: seller.kkt_reg_number,
+                tax_system: TaxSystem::Osn,
+                agent: None,
+            };
+            let module = devices::fiscal::open_module(&config, "SIM01", data_dir)?;
+            (module, Some(kkt))
+        }
+    };
     let setup = ReceiptSetup {
-        fiscal: Box::new(fiscal),
+        fiscal,
         printer: Some(printer_handle),
         seller: receipt_printer::sample::seller(),
         vat: VatRate::Vat22,
@@ -149,6 +237,7 @@ pub async fn start(
         bill,
         printer,
         card,
+        kkt,
     })
 }
 

@@ -1,33 +1,34 @@
 //! `terminal run`: the kiosk with its window.
 //!
 //! With `--simulate` it runs on wire-level emulators of the bill validator, the card terminal and
-//! the receipt printer (each on its own pseudo-terminal, driven by the real drivers), an emulated
-//! fiscal module and a
-//! persistent journal under `var/sim/`; the technician's hands are the standard input: `insert
-//! 1000`, `insert-fake`, `jam`, `fail`, `cassette-full`, `cassette-out`, `cassette-in`,
-//! `card-off`, `paper-near-end`, `paper-out`, `paper-in`, `status`. The health desk watches every device: a
-//! fault shows on screen as a degraded or out-of-service notice, the validator's recovery ladder
-//! re-opens its port and power-cycles it through a simulated relay, and Prometheus metrics are
-//! served on localhost. Service mode opens with the demo PIN ([`crate::service::DEMO_PIN`]).
-//! With `--config F` it runs on the
-//! devices the config names (serial ports of the validator, the card reader and the printer; the
-//! emulated fiscal module until the KKT drivers land).
+//! the receipt printer (each on its own pseudo-terminal, driven by the real drivers), a fiscal
+//! register (the emulated module, or with `--fiscal shtrih` the Shtrih-M KKT emulator on a pty,
+//! which prints the receipts) and a persistent journal under `var/sim/`; the technician's hands
+//! are the standard input: `insert 1000`, `insert-fake`, `jam`, `fail`, `cassette-full`,
+//! `cassette-out`, `cassette-in`, `card-off`, `paper-near-end`, `paper-out`, `paper-in`, `status`,
+//! and the KKT's `kkt-paper-out`, `kkt-paper-in`, `kkt-off`, `kkt-on`, `kkt-lose-answer`. The
+//! health desk watches every device: a fault shows on screen as a degraded or out-of-service
+//! notice, the validator's recovery ladder re-opens its port and power-cycles it through a
+//! simulated relay, and Prometheus metrics are served on localhost. Service mode opens with the
+//! demo PIN ([`crate::service::DEMO_PIN`]). With `--config F` it runs on the devices the config
+//! names (serial ports of the validator, the card reader, the printer and the KKT).
 //!
 //! Both sync the journal to the back office ([`crate::sync`]): `--config` to its `[back_office]`,
 //! `--simulate` to an embedded one on 127.0.0.1 (demo accounts) unless one is given.
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bill_acceptor::{spawn_driver, DriverConfig, Protocol};
-use fiscal_register::{EmulatedFiscalModule, Seller, VatRate};
+use fiscal_register::shtrih::emulator::{Fault as KktFault, KktEmulator};
+use fiscal_register::{Seller, VatRate};
 use receipt_printer::{PrinterHandle, PrinterProfile, SerialSettings};
 use tokio::sync::{mpsc, watch};
 
 use crate::accounts::{FixtureSource, OfflineFallback};
-use crate::config::{BillProtocol, Config, FiscalKind};
+use crate::config::{BillProtocol, Config};
 use crate::devices;
 use crate::devices::receipts::ReceiptSetup;
 use crate::devices::recovery::RecoveryTools;
@@ -41,7 +42,7 @@ use crate::screen::ScreenBridge;
 use crate::service::DEMO_PIN_HASH;
 use crate::service_pin::ServiceAccessConfig;
 use crate::session::{Session, SessionConfig, View};
-use crate::sim_devices;
+use crate::sim_devices::{self, SimFiscal};
 use crate::supervision::{self, DEFAULT_METRICS_ADDR};
 use crate::sync::{BackOfficeLink, BackOfficeSetup, SyncSetupError};
 
@@ -217,12 +218,30 @@ pub const SIM_TERMINAL_ID: &str = "SIM01";
 
 /// `terminal run --simulate`: runs until the window is closed. Syncs to `back_office`, or to an
 /// embedded back office when none is given.
-pub fn run(data_dir: PathBuf, back_office: Option<BackOfficeLink>) -> Result<(), SimulateError> {
+pub fn run(
+    data_dir: PathBuf,
+    back_office: Option<BackOfficeLink>,
+    fiscal: SimFiscal,
+) -> Result<(), SimulateError> {
     let (window, runtime) = prepare(&data_dir)?;
     let (core_tx, core_rx) = mpsc::channel::<CoreEvent>(64);
     let mut devices = runtime
-        .block_on(sim_devices::start(core_tx.clone(), &data_dir, None))
+        .block_on(sim_devices::start_with(
+            core_tx.clone(),
+            &data_dir,
+            None,
+            fiscal,
+        ))
         .map_err(|e| SimulateError::Setup(e.to_string()))?;
+    if let Some(kkt) = &devices.kkt {
+        eprintln!(
+            "Fiscal register: the Shtrih-M KKT emulator on {} (a new FN each start); its \
+             printouts go to {} as text and PNG. KKT faults: `kkt-paper-out`, `kkt-paper-in`, \
+             `kkt-off`, `kkt-on`, `kkt-lose-answer`.",
+            kkt.emulator.path().display(),
+            kkt.printout_dir.display()
+        );
+    }
     let back_office = runtime.block_on(BackOfficeSetup::simulated(
         SIM_TERMINAL_ID,
         back_office,
@@ -245,6 +264,7 @@ pub fn run(data_dir: PathBuf, back_office: Option<BackOfficeLink>) -> Result<(),
         devices.bill.clone(),
         Arc::new(devices.printer),
         devices.card,
+        devices.kkt.take().map(|k| k.emulator),
     );
     eprintln!(
         "Kiosk running on emulated devices. Type `insert 1000`, `insert-fake`, `jam`, `fail`, \
@@ -389,7 +409,8 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
             }
             None => None,
         };
-        let fiscal = fiscal_module(&config.fiscal, &config.terminal.id, &data_dir)?;
+        let fiscal = devices::fiscal::open_module(&config.fiscal, &config.terminal.id, &data_dir)
+            .map_err(|e| SimulateError::Setup(e.to_string()))?;
         let seller = Seller {
             inn: config.seller.inn.clone(),
             name: config.seller.name.clone(),
@@ -524,8 +545,21 @@ fn spawn_console(
     bill: Arc<bill_acceptor::EmulatorHandle>,
     printer: Arc<receipt_printer::EmulatorHandle>,
     card: card_reader::EmulatorHandle,
+    kkt: Option<KktEmulator>,
 ) {
     let mut card = Some(card);
+    // The KKT's faults, for a cabinet that has one.
+    let kkt_fault = move |fault: Option<(KktFault, bool)>| match (&kkt, fault) {
+        (None, _) => Err("no KKT in this cabinet: start with --fiscal shtrih".to_string()),
+        (Some(k), Some((fault, on))) => {
+            k.set_fault(fault, on);
+            Ok(())
+        }
+        (Some(k), None) => {
+            k.paper_in();
+            Ok(())
+        }
+    };
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines().map_while(Result::ok) {
             let words: Vec<&str> = line.split_whitespace().collect();
@@ -580,6 +614,16 @@ fn spawn_console(
                     println!("cassette: {:?}", bill.cassette());
                     Ok(())
                 }
+                ["kkt-paper-out"] => kkt_fault(Some((KktFault::PaperOut, true))),
+                ["kkt-paper-in"] => {
+                    kkt_fault(Some((KktFault::PaperOut, false))).and_then(|()| kkt_fault(None))
+                }
+                ["kkt-off"] => kkt_fault(Some((KktFault::Silent, true))),
+                ["kkt-on"] => kkt_fault(Some((KktFault::Silent, false))),
+                // The next sale registers in the FN but its answer never reaches the kiosk.
+                ["kkt-lose-answer"] => {
+                    kkt_fault(Some((KktFault::LoseAnswerAfterRegistration, true)))
+                }
                 [] => Ok(()),
                 _ => Err(format!("unknown command: {line}")),
             };
@@ -593,42 +637,4 @@ fn spawn_console(
             std::thread::park();
         }
     });
-}
-
-/// The fiscal register `[fiscal]` names: the emulated module (host-printed receipts, for
-/// benches), or a Shtrih-M protocol KKT on its serial port (the driver thread owns the port; the
-/// register recovers a sale whose answer was lost without selling twice).
-pub fn fiscal_module(
-    fiscal: &crate::config::FiscalConfig,
-    terminal_id: &str,
-    data_dir: &Path,
-) -> Result<Box<dyn fiscal_register::FiscalModule>, SimulateError> {
-    match (fiscal.kind, &fiscal.port) {
-        (FiscalKind::Emulated, _) => Ok(Box::new(
-            EmulatedFiscalModule::open(
-                data_dir.join("fiscal.json"),
-                "9999078900000001",
-                terminal_id.as_bytes(),
-            )
-            .map_err(|e| SimulateError::Setup(format!("fiscal: {e}")))?,
-        )),
-        (FiscalKind::Shtrih, Some(port)) => {
-            let mut driver = fiscal_register::shtrih::DriverConfig::new(port);
-            driver.baud = fiscal.baud;
-            driver.password = fiscal.password;
-            let driver = fiscal_register::shtrih::ShtrihDriver::spawn(driver).map_err(|e| {
-                SimulateError::Setup(format!("fiscal.port {}: {e}", port.display()))
-            })?;
-            Ok(Box::new(fiscal_register::shtrih::ShtrihRegister::new(
-                driver.exchange(),
-                fiscal.prints,
-            )))
-        }
-        (FiscalKind::Shtrih, None) => Err(SimulateError::Setup(
-            "fiscal.port: a Shtrih KKT needs its serial port".into(),
-        )),
-        (FiscalKind::Atol, _) => Err(SimulateError::Setup(
-            "fiscal.kind = \"atol\": the ATOL driver is not implemented yet; use \"shtrih\" or \"emulated\"".into(),
-        )),
-    }
 }

@@ -3,6 +3,8 @@
 //! in cash: every few bills they finish, take a paper receipt and start again. It runs until killed;
 //! killing it at any moment must never lose a bill or count one twice. With `--back-office-url` it
 //! also syncs its journal there (the sync kill test: nothing lost, nothing twice at the server).
+//! With `--fiscal-port` its receipts are fiscalised on a Shtrih-M KKT there, through the real
+//! receipt task and driver (the fiscal kill test: exactly one fiscal document per payment).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -38,6 +40,10 @@ pub struct SoakArgs {
     pub key_file: Option<PathBuf>,
     #[arg(long, default_value = "SOAK01")]
     pub terminal_id: String,
+    /// The serial port of a Shtrih-M KKT (password 30) that fiscalises and prints the receipts;
+    /// without it a fake receipt task answers every request at once.
+    #[arg(long)]
+    pub fiscal_port: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +56,44 @@ pub enum SoakError {
     Driver(String),
     #[error("sync: {0}")]
     Sync(#[from] crate::sync::SyncSetupError),
+    #[error("{0}")]
+    Fiscal(#[from] devices::fiscal::FiscalSetupError),
+}
+
+/// The receipt task on the KKT at `port`, as `[fiscal] kind = "shtrih"` with a printing KKT.
+fn kkt_receipts(
+    port: &std::path::Path,
+    terminal_id: &str,
+    core: mpsc::Sender<CoreEvent>,
+) -> Result<mpsc::Sender<crate::runtime::ReceiptJob>, SoakError> {
+    let seller = fiscal_register::sample::seller();
+    let config = crate::config::FiscalConfig {
+        kind: crate::config::FiscalKind::Shtrih,
+        port: Some(port.to_path_buf()),
+        baud: 115_200,
+        password: 30,
+        prints: true,
+        machine_number: seller.machine_number.clone(),
+        kkt_reg_number: seller.kkt_reg_number.clone(),
+        tax_system: crate::config::TaxSystem::Osn,
+        agent: None,
+    };
+    let fiscal = devices::fiscal::open_module(&config, terminal_id, std::path::Path::new("."))?;
+    Ok(devices::receipts::spawn(
+        devices::receipts::ReceiptSetup {
+            fiscal,
+            printer: None,
+            seller,
+            vat: fiscal_register::VatRate::Vat22,
+            tz: chrono_tz::Europe::Moscow,
+            header: Vec::new(),
+            footer: Vec::new(),
+            store: None,
+            transcript: None,
+            columns: 48,
+        },
+        core,
+    ))
 }
 
 async fn until(view: &mut watch::Receiver<View>, pred: impl Fn(&Screen) -> bool) -> bool {
@@ -84,7 +128,10 @@ pub async fn run(args: SoakArgs) -> Result<(), SoakError> {
         lookup: fakes::spawn_lookup(vec![account], core_tx.clone()),
         bill: devices::bill::spawn(acceptor, core_tx.clone()),
         card: fakes::spawn_card(core_tx.clone()),
-        receipts: fakes::spawn_receipts(core_tx.clone(), Arc::new(Mutex::new(Vec::new()))),
+        receipts: match &args.fiscal_port {
+            Some(port) => kkt_receipts(port, &args.terminal_id, core_tx.clone())?,
+            None => fakes::spawn_receipts(core_tx.clone(), Arc::new(Mutex::new(Vec::new()))),
+        },
     };
     let limits = Limits {
         per_payment: Money::from_rubles(10_000_000),

@@ -6,8 +6,10 @@ mod device;
 mod pty;
 mod receipt;
 mod render;
+mod saver;
 
 pub use device::{decode_text, Fault, PrinterCore};
 pub use pty::{Emulator, EmulatorHandle};
 pub use receipt::{DecodedItem, DecodedLine, DecodedReceipt};
 pub use render::{render_png, RenderError};
+pub(crate) use saver::ReceiptSaver;

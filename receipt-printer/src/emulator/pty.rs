@@ -12,7 +12,7 @@ use serialport::{SerialPort, TTYPort};
 
 use super::device::{Fault, PrinterCore};
 use super::receipt::DecodedReceipt;
-use super::render::render_png;
+use super::saver::ReceiptSaver;
 use crate::profile::PrinterProfile;
 use crate::status::PrinterStatus;
 
@@ -71,18 +71,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn run(mut master: TTYPort, shared: &Shared, stop: &AtomicBool, out_dir: Option<&Path>) {
     let mut buf = [0u8; 4096];
     let width = lock(&shared.core).profile().dots;
-    // Rendering a PNG takes far longer than a status reply may: a saver thread does it, so the
-    // printer keeps answering while its last receipt is being written out.
-    let saver = out_dir.map(|dir| {
-        let dir = dir.to_path_buf();
-        let (tx, rx) = std::sync::mpsc::channel::<DecodedReceipt>();
-        let thread = std::thread::spawn(move || {
-            for (n, receipt) in rx.into_iter().enumerate() {
-                save(&dir, n + 1, &receipt, width);
-            }
-        });
-        (tx, thread)
-    });
+    let saver = out_dir.map(|dir| ReceiptSaver::spawn(dir.to_path_buf(), "receipt", width));
     while !stop.load(Ordering::Relaxed) {
         let input = match master.read(&mut buf) {
             Ok(n) => &buf[..n],
@@ -123,41 +112,12 @@ fn run(mut master: TTYPort, shared: &Shared, stop: &AtomicBool, out_dir: Option<
                 tracing::warn!(error = %e, "emulator pty write failed");
             }
         }
-        if let Some((tx, _)) = &saver {
+        if let Some(saver) = &saver {
             for receipt in finished {
-                let _ = tx.send(receipt);
+                saver.save(receipt);
             }
         }
     }
-    if let Some((tx, thread)) = saver {
-        drop(tx);
-        let _ = thread.join();
-    }
-}
-
-fn save(dir: &Path, n: usize, receipt: &DecodedReceipt, width_dots: u32) {
-    let suffix = if receipt.interrupted {
-        "-interrupted"
-    } else {
-        ""
-    };
-    let base = dir.join(format!("receipt-{n:04}{suffix}"));
-    if let Err(e) = std::fs::write(base.with_extension("txt"), receipt.text()) {
-        tracing::warn!(error = %e, "cannot save receipt text");
-    }
-    match render_png(receipt, width_dots) {
-        Ok(png) => {
-            if let Err(e) = std::fs::write(base.with_extension("png"), png) {
-                tracing::warn!(error = %e, "cannot save receipt PNG");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot render receipt"),
-    }
-    tracing::info!(
-        receipt = n,
-        interrupted = receipt.interrupted,
-        "receipt saved"
-    );
 }
 
 /// A running emulator. Dropping it stops the thread.

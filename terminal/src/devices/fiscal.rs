@@ -16,7 +16,7 @@ use backend_sync::event::{FiscalAttributes, ReceiptContact};
 use backend_sync::JournalEvent;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use fiscal_register::{
-    FiscalDocument, FiscalError, FiscalModule, FiscalResult, Item, Payments, Seller,
+    FiscalDocument, FiscalError, FiscalModule, FiscalResult, FnStatus, Item, Payments, Seller,
     SettlementType, VatRate, ZReport,
 };
 use tracing::{info, warn};
@@ -25,8 +25,62 @@ use tracing::{info, warn};
 /// request waits (older ones are in the journal, and so in every request's `claimed`).
 const ISSUED_KEPT: usize = 256;
 
+use crate::config::{FiscalConfig, FiscalKind};
 use crate::health::{DeviceCondition, FaultKind};
 use crate::session::{DeviceInput, FiscalRequest, FiscalResume};
+
+/// `[fiscal]` names a register this build cannot drive, or one that does not open.
+#[derive(Debug, thiserror::Error)]
+pub enum FiscalSetupError {
+    #[error("fiscal: {0}")]
+    Emulated(FiscalError),
+    #[error("fiscal.port {port}: {error}")]
+    Port {
+        port: std::path::PathBuf,
+        error: fiscal_register::shtrih::ShtrihError,
+    },
+    #[error("fiscal.port: a Shtrih KKT needs its serial port")]
+    NoPort,
+    #[error("fiscal.kind = \"atol\": the ATOL driver is not implemented yet; use \"shtrih\" or \"emulated\"")]
+    Atol,
+}
+
+/// The fiscal register `[fiscal]` names: the emulated module (host-printed receipts, for
+/// benches), or a Shtrih-M protocol KKT on its serial port (the driver thread owns the port; the
+/// register recovers a sale whose answer was lost without selling twice).
+pub fn open_module(
+    fiscal: &FiscalConfig,
+    terminal_id: &str,
+    data_dir: &std::path::Path,
+) -> Result<Box<dyn FiscalModule>, FiscalSetupError> {
+    match (fiscal.kind, &fiscal.port) {
+        (FiscalKind::Emulated, _) => Ok(Box::new(
+            fiscal_register::EmulatedFiscalModule::open(
+                data_dir.join("fiscal.json"),
+                "9999078900000001",
+                terminal_id.as_bytes(),
+            )
+            .map_err(FiscalSetupError::Emulated)?,
+        )),
+        (FiscalKind::Shtrih, Some(port)) => {
+            let mut driver = fiscal_register::shtrih::DriverConfig::new(port);
+            driver.baud = fiscal.baud;
+            driver.password = fiscal.password;
+            let driver = fiscal_register::shtrih::ShtrihDriver::spawn(driver).map_err(|error| {
+                FiscalSetupError::Port {
+                    port: port.clone(),
+                    error,
+                }
+            })?;
+            Ok(Box::new(fiscal_register::shtrih::ShtrihRegister::new(
+                driver.exchange(),
+                fiscal.prints,
+            )))
+        }
+        (FiscalKind::Shtrih, None) => Err(FiscalSetupError::NoPort),
+        (FiscalKind::Atol, _) => Err(FiscalSetupError::Atol),
+    }
+}
 
 /// A fiscal module and what every receipt of this kiosk carries.
 pub struct Fiscaliser<M: FiscalModule + ?Sized = dyn FiscalModule> {
@@ -101,7 +155,14 @@ impl<M: FiscalModule + ?Sized> Fiscaliser<M> {
             None => self.register(&doc, now, &mut journal),
         };
         let health = match &registered {
-            Ok(_) => DeviceCondition::Up,
+            // What the FN warns about; a status read that fails right after a sale says
+            // nothing about the sale, which worked.
+            Ok(_) => self
+                .module
+                .status(self.local(now))
+                .map_or(DeviceCondition::Up, |status| {
+                    fn_condition(&status, self.local(now))
+                }),
             Err(e) => DeviceCondition::Down {
                 kind: FaultKind::Hardware,
                 detail: e.to_string(),
@@ -157,6 +218,18 @@ impl<M: FiscalModule + ?Sized> Fiscaliser<M> {
                     found_earlier,
                 }
             }
+        }
+    }
+
+    /// The register's health between customers: it answers, and what its FN warns about.
+    pub fn check(&mut self, now: DateTime<Utc>) -> DeviceCondition {
+        let local = self.local(now);
+        match self.module.status(local) {
+            Ok(status) => fn_condition(&status, local),
+            Err(e) => DeviceCondition::Down {
+                kind: FaultKind::Hardware,
+                detail: e.message_ru(),
+            },
         }
     }
 
@@ -255,6 +328,59 @@ impl<M: FiscalModule + ?Sized> Fiscaliser<M> {
     }
 }
 
+/// Days a document may stay unsent to the OFD before the health desk is told (the FN blocks
+/// sales at 30).
+pub const UNSENT_WARN_DAYS: i64 = 3;
+/// The FN refuses to sell once a document has been unsent this long (54-FZ, art. 4.1).
+pub const UNSENT_BLOCK_DAYS: i64 = 30;
+
+/// The health of a fiscal register from its FN status, in Russian for the technician: what
+/// the FN warns about, well before it stops the kiosk. An OFD that is merely slow is not worth
+/// a warning until documents wait for days.
+pub fn fn_condition(status: &FnStatus, now: NaiveDateTime) -> DeviceCondition {
+    let w = &status.warnings;
+    let unsent_days = w
+        .oldest_unsent
+        .filter(|_| w.unsent_documents > 0)
+        .map(|oldest| (now - oldest).num_days());
+    if let Some(days) = unsent_days.filter(|d| *d >= UNSENT_BLOCK_DAYS) {
+        return DeviceCondition::Down {
+            kind: FaultKind::Hardware,
+            detail: format!(
+                "ФН заблокирован: {} док. не переданы в ОФД {days} дн.; проверьте связь с ОФД",
+                w.unsent_documents
+            ),
+        };
+    }
+    let mut notes = Vec::new();
+    if w.urgent_replacement {
+        notes.push("ФН требует срочной замены (осталось менее 3 дней)".to_string());
+    } else if w.resource_ending {
+        notes.push("ресурс ФН заканчивается: замените его в течение 30 дней".to_string());
+    }
+    if w.memory_near_full {
+        notes.push("память ФН заполнена на 90 %".to_string());
+    }
+    if let Some(days) = unsent_days.filter(|d| *d >= UNSENT_WARN_DAYS) {
+        notes.push(format!(
+            "{} док. не переданы в ОФД {days} дн. (через {} дн. ФН заблокирует продажи)",
+            w.unsent_documents,
+            UNSENT_BLOCK_DAYS - days
+        ));
+    }
+    if notes.is_empty() {
+        DeviceCondition::Up
+    } else {
+        let joined = notes.join("; ");
+        let mut chars = joined.chars();
+        let detail = match chars.next() {
+            Some(first) => first.to_uppercase().chain(chars).collect(),
+            None => joined.clone(),
+        };
+        DeviceCondition::Warning { detail }
+    }
+}
+
 /// The journal entry of a closed shift.
 fn shift_closed(z: &ZReport, fn_number: Option<String>) -> JournalEvent {
     JournalEvent::ShiftClosed {
@@ -294,5 +420,96 @@ pub fn fiscal_document(req: &FiscalRequest, seller: &Seller, vat: VatRate) -> Fi
             ReceiptContact::Sms(phone) => phone.clone(),
             ReceiptContact::Email(mail) => mail.clone(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fiscal_register::FnWarnings;
+
+    fn at(day: u32, hour: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 12, day)
+            .and_then(|d| d.and_hms_opt(hour, 0, 0))
+            .expect("valid time")
+    }
+
+    fn status(warnings: FnWarnings) -> FnStatus {
+        FnStatus {
+            fn_number: "9999078900012345".into(),
+            shift_open: true,
+            shift: 1,
+            shift_opened_at: None,
+            shift_expired: false,
+            last_fd_number: 10,
+            open_receipt: false,
+            warnings,
+        }
+    }
+
+    #[test]
+    fn a_healthy_fn_and_a_briefly_slow_ofd_are_up() {
+        assert_eq!(
+            fn_condition(&status(FnWarnings::default()), at(10, 12)),
+            DeviceCondition::Up
+        );
+        let slow = FnWarnings {
+            ofd_timeout: true,
+            unsent_documents: 4,
+            oldest_unsent: Some(at(9, 12)),
+            ..FnWarnings::default()
+        };
+        assert_eq!(fn_condition(&status(slow), at(10, 12)), DeviceCondition::Up);
+    }
+
+    #[test]
+    fn documents_unsent_for_days_warn_with_the_days_left_and_block_at_30() {
+        let unsent = |since| FnWarnings {
+            unsent_documents: 7,
+            oldest_unsent: Some(since),
+            ..FnWarnings::default()
+        };
+        let DeviceCondition::Warning { detail } =
+            fn_condition(&status(unsent(at(1, 9))), at(5, 10))
+        else {
+            panic!("a warning after 4 days")
+        };
+        assert_eq!(
+            detail,
+            "7 док. не переданы в ОФД 4 дн. (через 26 дн. ФН заблокирует продажи)"
+        );
+        let thirty_days_before = at(1, 9) - chrono::Duration::days(30);
+        assert!(matches!(
+            fn_condition(&status(unsent(thirty_days_before)), at(1, 10)),
+            DeviceCondition::Down { .. }
+        ));
+    }
+
+    #[test]
+    fn fn_wear_warnings_are_joined_in_one_russian_sentence() {
+        let worn = FnWarnings {
+            resource_ending: true,
+            memory_near_full: true,
+            ..FnWarnings::default()
+        };
+        assert_eq!(
+            fn_condition(&status(worn), at(10, 12)),
+            DeviceCondition::Warning {
+                detail: "Ресурс ФН заканчивается: замените его в течение 30 дней; память ФН заполнена на 90 %".into()
+            }
+        );
+        let urgent = FnWarnings {
+            urgent_replacement: true,
+            resource_ending: true,
+            ..FnWarnings::default()
+        };
+        let DeviceCondition::Warning { detail } = fn_condition(&status(urgent), at(10, 12)) else {
+            panic!("a warning")
+        };
+        assert!(detail.starts_with("ФН требует срочной замены"), "{detail}");
+        assert!(
+            !detail.contains("30 дней"),
+            "the urgent note replaces the early one: {detail}"
+        );
     }
 }

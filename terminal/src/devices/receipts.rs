@@ -57,6 +57,9 @@ fn card_slip(req: &FiscalRequest) -> Vec<String> {
 /// How often an idle printer is asked for its status (`DLE EOT`), so paper running out is known
 /// before the next customer chooses a paper receipt.
 const STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+/// How often an idle fiscal register is asked for its FN status (`FF01`): its warnings (FN
+/// wearing out, documents unsent to the OFD) change over days, and a sale reads it anyway.
+const FISCAL_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The printer's condition for the health monitor.
 fn printer_condition(result: &Result<PrinterStatus, PrintError>) -> DeviceCondition {
@@ -330,11 +333,24 @@ pub fn spawn(setup: ReceiptSetup, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender
         core,
     };
     tokio::spawn(async move {
+        // The first idle moment checks the register, so a worn FN is known before a customer.
+        let mut next_fiscal_check = tokio::time::Instant::now();
         loop {
             let job = match tokio::time::timeout(STATUS_EVERY, jobs.recv()).await {
                 Ok(Some(job)) => job,
                 Ok(None) => return,
                 Err(_) => {
+                    if tokio::time::Instant::now() >= next_fiscal_check {
+                        next_fiscal_check = tokio::time::Instant::now() + FISCAL_CHECK_EVERY;
+                        if let Some(condition) =
+                            task.with_fiscal(|fiscal| fiscal.check(Utc::now())).await
+                        {
+                            let _ = task
+                                .reporter()
+                                .send(CoreEvent::Health(Device::FiscalModule, condition))
+                                .await;
+                        }
+                    }
                     let (printer, core) = (task.printer(), task.reporter());
                     if let Some(handle) = &printer.handle {
                         let status = handle.status().await;
