@@ -272,6 +272,10 @@ pub enum JournalEvent {
         fn_number: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fd_number: Option<u32>,
+        /// When it opened (RFC 3339, UTC): the kiosk renews a shift before the 24 hours 54-FZ
+        /// allows, and after a restart only the journal knows how old the open one is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        opened_utc: Option<String>,
     },
     ShiftClosed {
         shift_number: u32,

@@ -226,6 +226,9 @@ pub struct FiscalConfig {
     pub kkt_reg_number: String,
     pub tax_system: TaxSystem,
     pub agent: Option<AgentConfig>,
+    /// The daily time (local) the kiosk closes the shift and opens a new one between customers
+    /// (`close_shift_at = "23:45"`); without it a shift is renewed 23 hours after it opened.
+    pub close_shift_at: Option<chrono::NaiveTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -86,6 +86,14 @@ pub struct Unreceipted {
     pub fiscal_attempt: Option<FiscalAttempt>,
 }
 
+/// An open fiscal shift, as journaled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenShift {
+    pub number: u32,
+    /// `None` for a shift journaled before the kiosk recorded opening times.
+    pub opened_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// The newest fiscal document the journal holds (receipt or shift report).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FdMark {
@@ -134,6 +142,8 @@ pub struct Ledger {
     pub credited_total: Money,
     /// The newest fiscal document journaled.
     pub last_fd: Option<FdMark>,
+    /// The fiscal shift the journal last saw opened and not closed.
+    pub shift: Option<OpenShift>,
     pub last_seq: u64,
 }
 
@@ -368,15 +378,32 @@ impl Ledger {
             JournalEvent::CassetteInserted {} => self.cassette_out = false,
             JournalEvent::CardEndOfDay { .. } => self.card_since_end_of_day = (0, Money::ZERO),
             JournalEvent::ShiftOpened {
+                shift_number,
                 fn_number,
-                fd_number: Some(fd),
-                ..
+                fd_number,
+                opened_utc,
+            } => {
+                self.shift = Some(OpenShift {
+                    number: *shift_number,
+                    opened_at: opened_utc
+                        .as_deref()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.with_timezone(&chrono::Utc)),
+                });
+                if let Some(fd) = fd_number {
+                    self.fiscal_document(fn_number.as_deref(), *fd);
+                }
             }
-            | JournalEvent::ShiftClosed {
+            JournalEvent::ShiftClosed {
                 fn_number,
-                fd_number: Some(fd),
+                fd_number,
                 ..
-            } => self.fiscal_document(fn_number.as_deref(), *fd),
+            } => {
+                self.shift = None;
+                if let Some(fd) = fd_number {
+                    self.fiscal_document(fn_number.as_deref(), *fd);
+                }
+            }
             _ => {}
         }
     }

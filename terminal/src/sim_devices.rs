@@ -196,6 +196,7 @@ pub async fn start_with(
                 kkt_reg_number: seller.kkt_reg_number,
                 tax_system: TaxSystem::Osn,
                 agent: None,
+                close_shift_at: None,
             };
             let module = devices::fiscal::open_module(&config, "SIM01", data_dir)?;
             (module, Some(kkt))

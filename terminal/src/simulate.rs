@@ -78,6 +78,8 @@ struct KioskSetup {
     recovery: Option<mpsc::Sender<RecoveryAction>>,
     /// The host office, where the out-of-service notice sends customers.
     office: String,
+    /// `[fiscal] close_shift_at`.
+    shift_close_at: Option<chrono::NaiveTime>,
     service: ServiceSetup,
     back_office: BackOfficeSetup,
 }
@@ -100,6 +102,8 @@ fn run_kiosk(
         setup.back_office.start(&mut journal, &journal_path)?
     };
     let mut config = SessionConfig::new(setup.terminal_id.clone(), setup.limits);
+    config.tz = setup.tz;
+    config.shift_close_at = setup.shift_close_at;
     config.first_document_no = journal.last_seq() + 1;
     let session = Session::new(config, Box::new(setup.rules));
     let (view_tx, view_rx) = watch::channel(session.view());
@@ -293,6 +297,7 @@ pub fn run(
         health: HealthSetup::standard(chrono_tz::Europe::Moscow),
         recovery: Some(devices.recovery.clone()),
         office: "Офис «Энергосбыт», ул. Примерная, 1".into(),
+        shift_close_at: None,
         service,
         back_office,
     };
@@ -535,6 +540,7 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
         health,
         recovery: Some(recovery),
         office: config.terminal.office.clone(),
+        shift_close_at: config.fiscal.close_shift_at,
         back_office,
     };
     run_kiosk(window, runtime, setup, core_tx, core_rx, links)

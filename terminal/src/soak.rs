@@ -77,6 +77,7 @@ fn kkt_receipts(
         kkt_reg_number: seller.kkt_reg_number.clone(),
         tax_system: crate::config::TaxSystem::Osn,
         agent: None,
+        close_shift_at: None,
     };
     let fiscal = devices::fiscal::open_module(&config, terminal_id, std::path::Path::new("."))?;
     Ok(devices::receipts::spawn(

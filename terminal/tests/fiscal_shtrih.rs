@@ -23,6 +23,7 @@ fn the_configured_shtrih_kkt_sells_once_even_when_an_answer_is_lost() {
         kkt_reg_number: "0000000001012345".into(),
         tax_system: TaxSystem::Osn,
         agent: None,
+        close_shift_at: None,
     };
     let mut register = terminal::devices::fiscal::open_module(&config, "0042", dir.path()).unwrap();
     let now = sample::time();
@@ -54,6 +55,7 @@ fn a_shtrih_kkt_without_a_port_that_opens_is_a_clear_setup_error() {
         kkt_reg_number: "0000000001012345".into(),
         tax_system: TaxSystem::Osn,
         agent: None,
+        close_shift_at: None,
     };
     let err = terminal::devices::fiscal::open_module(&config, "0042", dir.path())
         .err()
@@ -75,6 +77,7 @@ fn the_fn_warnings_of_the_kkt_reach_the_health_desk_in_russian() {
         kkt_reg_number: "0000000001012345".into(),
         tax_system: TaxSystem::Osn,
         agent: None,
+        close_shift_at: None,
     };
     let module = terminal::devices::fiscal::open_module(&config, "0042", dir.path()).unwrap();
     let mut fiscaliser = terminal::devices::fiscal::Fiscaliser::new(

@@ -350,6 +350,7 @@ pub(super) fn parse_fiscal(s: &Section<'_>, errors: &mut Vec<ConfigError>) -> Op
             "kkt_reg_number",
             "tax_system",
             "agent",
+            "close_shift_at",
         ],
         errors,
     );
@@ -433,6 +434,28 @@ pub(super) fn parse_fiscal(s: &Section<'_>, errors: &mut Vec<ConfigError>) -> Op
             None
         }
     };
+    let close_shift_at = match s.table.get("close_shift_at") {
+        None => Some(None),
+        Some(Value::String(t)) => match NaiveTime::parse_from_str(t, "%H:%M") {
+            Ok(time) => Some(Some(time)),
+            Err(_) => {
+                s.err(
+                    errors,
+                    "close_shift_at",
+                    format!("expected a time HH:MM such as \"23:45\", got \"{t}\""),
+                );
+                None
+            }
+        },
+        Some(_) => {
+            s.err(
+                errors,
+                "close_shift_at",
+                "expected a time HH:MM such as \"23:45\"",
+            );
+            None
+        }
+    };
     let kind = kind?;
     let port = port?;
     if port.is_none() && kind != FiscalKind::Emulated {
@@ -448,6 +471,7 @@ pub(super) fn parse_fiscal(s: &Section<'_>, errors: &mut Vec<ConfigError>) -> Op
         kkt_reg_number: kkt_reg_number?,
         tax_system: tax_system?,
         agent: agent?,
+        close_shift_at: close_shift_at?,
     })
 }
 

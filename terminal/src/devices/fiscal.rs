@@ -288,13 +288,13 @@ impl<M: FiscalModule + ?Sized> Fiscaliser<M> {
         let local = self.local(now);
         match self.module.register(doc, local) {
             Err(FiscalError::ShiftClosed) => {
-                self.open_shift(local, journal)?;
+                self.open_shift(now, journal)?;
                 self.module.register(doc, local)
             }
             Err(FiscalError::ShiftExpired { .. }) => {
                 let (z, fn_number) = self.close_shift(now)?;
                 journal.push(shift_closed(&z, fn_number));
-                self.open_shift(local, journal)?;
+                self.open_shift(now, journal)?;
                 self.module.register(doc, local)
             }
             other => other,
@@ -303,17 +303,54 @@ impl<M: FiscalModule + ?Sized> Fiscaliser<M> {
 
     fn open_shift(
         &mut self,
-        local: NaiveDateTime,
+        now: DateTime<Utc>,
         journal: &mut Vec<JournalEvent>,
     ) -> Result<(), FiscalError> {
+        let local = self.local(now);
         let shift = self.module.open_shift(local)?;
+        self.issued(shift.fd_number);
         let fn_number = self.module.status(local).ok().map(|s| s.fn_number);
         journal.push(JournalEvent::ShiftOpened {
             shift_number: shift.shift,
             fn_number,
             fd_number: Some(shift.fd_number),
+            opened_utc: Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         });
         Ok(())
+    }
+
+    /// Renews the shift between customers, as the core decided: the open one is closed (its
+    /// Z-report) and a new one opened. The shift reports made are in the first half whatever
+    /// the outcome, to journal.
+    pub fn renew_shift(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> (Vec<JournalEvent>, Result<(), FiscalError>) {
+        let mut journal = Vec::new();
+        let result = self.renew(now, &mut journal);
+        if let Err(e) = &result {
+            warn!(error = %e, "renewing the fiscal shift failed");
+        }
+        (journal, result)
+    }
+
+    fn renew(
+        &mut self,
+        now: DateTime<Utc>,
+        journal: &mut Vec<JournalEvent>,
+    ) -> Result<(), FiscalError> {
+        let status = self.module.status(self.local(now))?;
+        if status.shift_open {
+            let (z, fn_number) = self.close_shift(now)?;
+            self.issued(z.fd_number);
+            info!(
+                shift = z.shift,
+                receipts = z.receipts,
+                "shift closed on schedule"
+            );
+            journal.push(shift_closed(&z, fn_number));
+        }
+        self.open_shift(now, journal)
     }
 
     /// Closes the shift: its Z-report and the FN it was made on.

@@ -416,6 +416,31 @@ pub fn spawn(setup: ReceiptSetup, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender
                         .send(CoreEvent::Service(ServiceInput::TestPagePrinted(result)))
                         .await;
                 }
+                ReceiptJob::RenewShift => {
+                    let renewed = task
+                        .with_fiscal(|fiscal| fiscal.renew_shift(Utc::now()))
+                        .await;
+                    let core = task.reporter();
+                    let (journal, result) = renewed.unwrap_or_else(|| {
+                        (
+                            Vec::new(),
+                            Err(FiscalError::State("fiscal module lost".into())),
+                        )
+                    });
+                    for event in journal {
+                        if core.send(CoreEvent::Record(event)).await.is_err() {
+                            return;
+                        }
+                    }
+                    if let Err(e) = result {
+                        let input = DeviceInput::ShiftRenewalFailed {
+                            reason: e.to_string(),
+                        };
+                        if core.send(CoreEvent::Device(input, None)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
                 ReceiptJob::CloseShift => {
                     let closed = task.close_shift().await;
                     let (printer, core) = (task.printer(), task.reporter());

@@ -9,13 +9,14 @@
 
 use std::time::Instant;
 
+use backend_sync::JournalEvent;
 use chrono::{DateTime, Utc};
 use fiscal_register::shtrih::emulator::{Fault, KktConfig};
 use fiscal_register::shtrih::testkit::{sample_config, MemoryLink};
 use fiscal_register::shtrih::{
     Exchange, HostSession, LinkConfig, Reply, Request, ShtrihError, ShtrihRegister,
 };
-use fiscal_register::{DocumentKind, FoundDocument, VatRate};
+use fiscal_register::{DocumentKind, FiscalError, FoundDocument, VatRate};
 
 use crate::devices::fiscal::{FiscalOutcome, Fiscaliser};
 use crate::session::FiscalRequest;
@@ -124,6 +125,22 @@ impl FiscalSide {
             line.link.kkt.set_fault(Fault::Silent, false);
         });
         outcome
+    }
+
+    /// Renews the shift at `now`, as the receipt task does for [`crate::session::Output::RenewShift`].
+    pub(super) fn renew_shift(
+        &mut self,
+        now: Instant,
+        wall: DateTime<Utc>,
+    ) -> (Vec<JournalEvent>, Result<(), FiscalError>) {
+        let link_now = self.started.1 + (now - self.started.0);
+        self.line(|line| {
+            line.link.now = line.link.now.max(link_now);
+            line.calls = 0;
+        });
+        let renewed = self.fiscaliser.renew_shift(wall);
+        self.line(|line| line.link.kkt.set_fault(Fault::Silent, false));
+        renewed
     }
 
     /// The KKT is off for the next job (`true`) or back on.

@@ -86,6 +86,8 @@ pub struct Report {
     /// Receipts an earlier try had registered (a crash or a lost answer kept them out of the
     /// journal), found in the fiscal drive instead of sold again.
     pub fiscal_found_earlier: u64,
+    /// Shifts the core renewed between customers before their 24 hours ran out.
+    pub shift_renewals: u64,
     pub violations: Vec<String>,
     /// Simulated time over wall time.
     pub speed_up: f64,
@@ -106,6 +108,7 @@ impl Report {
         self.card_reversals += other.card_reversals;
         self.fiscal_receipts += other.fiscal_receipts;
         self.fiscal_found_earlier += other.fiscal_found_earlier;
+        self.shift_renewals += other.shift_renewals;
         self.violations.extend(other.violations);
     }
 }
@@ -179,6 +182,7 @@ pub fn run_seed(seed: u64, hours: f64) -> Report {
         card_reversals: count(|e| matches!(e, JournalEvent::CardReversed { .. })),
         fiscal_receipts: kiosk.fiscal.receipts().len() as u64,
         fiscal_found_earlier: kiosk.fiscal_found_earlier,
+        shift_renewals: kiosk.shift_renewals,
         violations: Vec::new(),
         speed_up: 0.0,
     };
@@ -229,6 +233,8 @@ struct Kiosk {
     /// Receipt task requests, answered in order.
     receipts: VecDeque<(Instant, Output)>,
     fiscal: FiscalSide,
+    /// Shifts renewed between customers on the core's schedule.
+    shift_renewals: u64,
     /// How the next sale is cut short.
     fiscal_fault: Option<FiscalFault>,
     fiscal_found_earlier: u64,
@@ -320,6 +326,7 @@ impl Kiosk {
             },
             receipts: VecDeque::new(),
             fiscal: FiscalSide::new(start, t0, session_config().tz),
+            shift_renewals: 0,
             fiscal_fault: None,
             fiscal_found_earlier: 0,
             paper_out: false,
@@ -713,7 +720,7 @@ impl Kiosk {
                     let driver = driver_command(&command, &self.table);
                     self.host.handle_command(HostCommand::Bill(driver), now);
                 }
-                Output::Fiscalise(_) | Output::PrintReceipt { .. } => {
+                Output::Fiscalise(_) | Output::PrintReceipt { .. } | Output::RenewShift => {
                     let delay = Duration::from_millis(self.rng.gen_range(100..1_500));
                     self.receipts.push_back((self.now + delay, output));
                 }
@@ -769,6 +776,18 @@ impl Kiosk {
                     }
                     continue;
                 }
+                Output::RenewShift => {
+                    let (now, wall) = (self.now, self.wall());
+                    let (journal, result) = self.fiscal.renew_shift(now, wall);
+                    self.shift_renewals += u64::from(result.is_ok());
+                    self.journal_receipt_task(journal, wall);
+                    match result {
+                        Ok(()) => continue,
+                        Err(e) => DeviceInput::ShiftRenewalFailed {
+                            reason: e.to_string(),
+                        },
+                    }
+                }
                 Output::PrintReceipt { receipt_id } if self.paper_out => DeviceInput::PrintFailed {
                     receipt_id,
                     reason: "paper out (simulated)".into(),
@@ -803,8 +822,18 @@ impl Kiosk {
             return false;
         }
         self.fiscal_found_earlier += u64::from(outcome.found_earlier);
-        for event in outcome.journal {
-            // The receipt task's reports, journaled the way the runtime journals them.
+        self.journal_receipt_task(outcome.journal, wall);
+        self.device_input(outcome.input);
+        true
+    }
+
+    /// The receipt task's reports, journaled the way the runtime journals them.
+    fn journal_receipt_task(
+        &mut self,
+        events: Vec<JournalEvent>,
+        wall: chrono::DateTime<chrono::Utc>,
+    ) {
+        for event in events {
             self.journaled_since_check = true;
             match self.journal.append(&event, wall) {
                 Ok(record) => {
@@ -814,8 +843,6 @@ impl Kiosk {
                 Err(e) => self.violations.push(format!("journal append failed: {e}")),
             }
         }
-        self.device_input(outcome.input);
-        true
     }
 
     /// Moves bytes between the host core and the validator, and the host's events to the core.

@@ -166,6 +166,12 @@ pub fn spawn_receipts(
                         ServiceInput::ShiftClosed(Err("no fiscal module in the fakes".into()));
                     let _ = core.send(CoreEvent::Service(input)).await;
                 }
+                ReceiptJob::RenewShift => {
+                    let input = DeviceInput::ShiftRenewalFailed {
+                        reason: "no fiscal module in the fakes".into(),
+                    };
+                    let _ = core.send(CoreEvent::Device(input, None)).await;
+                }
                 ReceiptJob::Document(receipt) => {
                     if let Ok(mut out) = printed.lock() {
                         out.push(receipt_printer::plain_text(&receipt, 40));

@@ -71,6 +71,8 @@ pub enum ReceiptJob {
     TestPage,
     /// Service mode: close the fiscal shift and print the Z report.
     CloseShift,
+    /// The core's schedule: close the shift and open a new one between customers.
+    RenewShift,
     /// Service mode: print a ready document (the encashment receipt).
     Document(Box<receipt_printer::Receipt>),
 }
@@ -464,6 +466,12 @@ impl<C: Clock> Core<C> {
                     .links
                     .receipts
                     .send(ReceiptJob::Fiscalise(Box::new(request)))
+                    .await
+                    .map_err(|_| CoreError::DeviceGone("receipts"))?,
+                Output::RenewShift => self
+                    .links
+                    .receipts
+                    .send(ReceiptJob::RenewShift)
                     .await
                     .map_err(|_| CoreError::DeviceGone("receipts"))?,
                 Output::PrintReceipt { receipt_id } => self

@@ -18,6 +18,7 @@
 
 mod card_recovery;
 mod recovery;
+mod shift;
 mod types;
 mod view;
 
@@ -34,6 +35,7 @@ use crate::money::{allocate_requested, Allocation, Limits, Money};
 use card_recovery::CardSettled;
 
 pub use card_recovery::{assess, CardLastResult, CardRecoveryStep, CardVerdict, KnownCardPayment};
+pub use shift::{renewal_due, RENEW_AFTER, RENEW_RETRY};
 pub use types::*;
 pub use view::*;
 
@@ -77,6 +79,9 @@ pub struct SessionConfig {
     /// `fiscal_retry_max`.
     pub fiscal_retry_min: Duration,
     pub fiscal_retry_max: Duration,
+    /// The daily time (local) the fiscal shift is closed and a new one opened, between
+    /// customers; without it a shift is renewed [`RENEW_AFTER`] after it opened.
+    pub shift_close_at: Option<chrono::NaiveTime>,
 }
 
 impl SessionConfig {
@@ -94,6 +99,7 @@ impl SessionConfig {
             startup_deadline: Duration::seconds(60),
             fiscal_retry_min: Duration::seconds(30),
             fiscal_retry_max: Duration::minutes(30),
+            shift_close_at: None,
         }
     }
 }
@@ -246,6 +252,8 @@ pub struct Session {
     bill_table: Vec<Money>,
     /// What the journal says about money (kept in step by [`Session::journaled`]).
     ledger: Ledger,
+    /// The fiscal shift's renewal between customers (`shift.rs`).
+    shift_renewal: shift::ShiftRenewal,
     /// Crash recovery, unreceipted payments and fiscal retries (`recovery.rs`).
     recovery: recovery::Recovery,
     card_recovery: card_recovery::CardRecovery,
@@ -279,6 +287,7 @@ impl Session {
             next_no,
             bill_table: Vec::new(),
             ledger: Ledger::default(),
+            shift_renewal: shift::ShiftRenewal::default(),
             recovery: recovery::Recovery::default(),
             card_recovery: card_recovery::CardRecovery::default(),
             now: DateTime::<Utc>::UNIX_EPOCH,
@@ -304,6 +313,34 @@ impl Session {
     /// service operations…). The session's own [`Output::Journal`] entries are in it already.
     pub fn journaled(&mut self, seq: u64, date: chrono::NaiveDate, event: &JournalEvent) {
         self.ledger.apply(seq, date, event);
+        if matches!(
+            event,
+            JournalEvent::ShiftOpened { .. } | JournalEvent::ShiftClosed { .. }
+        ) {
+            self.shift_renewal.answered();
+        }
+    }
+
+    /// When the open fiscal shift is to be renewed, while no customer is served.
+    fn shift_renewal_due(&self) -> Option<DateTime<Utc>> {
+        if !self.is_idle() || self.holds_customers(self.now) {
+            return None;
+        }
+        let opened_at = self.ledger.shift.as_ref().and_then(|s| s.opened_at);
+        self.shift_renewal
+            .next(opened_at, self.config.shift_close_at, self.config.tz)
+    }
+
+    /// Asks the receipt task to renew the shift when it is due and nobody is served.
+    fn renew_shift_if_due(&mut self, now: DateTime<Utc>) {
+        if self.shift_renewal_due().is_some_and(|due| due <= now) {
+            tracing::info!(
+                shift = self.ledger.shift.as_ref().map(|s| s.number),
+                "renewing the fiscal shift between customers"
+            );
+            self.shift_renewal.pending = true;
+            self.emit(Output::RenewShift);
+        }
     }
 
     /// True when no customer is being served (the kiosk may run service work).
@@ -349,10 +386,15 @@ impl Session {
             State::Cash(cash) => cash.stack_deadline,
             _ => None,
         };
-        [self.idle_deadline, stack, self.recovery.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.idle_deadline,
+            stack,
+            self.recovery.poll_timeout(),
+            self.shift_renewal_due(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn next_number(&mut self) -> u64 {
@@ -407,6 +449,11 @@ impl Session {
 
     /// Feeds one input.
     pub fn handle(&mut self, input: Input, now: DateTime<Utc>) {
+        self.on_input(input, now);
+        self.renew_shift_if_due(now);
+    }
+
+    fn on_input(&mut self, input: Input, now: DateTime<Utc>) {
         self.now = now;
         match input {
             Input::Ui(_) if self.holds_customers(now) => {
@@ -426,6 +473,10 @@ impl Session {
             }
             Input::Device(DeviceInput::BillValidatorSettled) => self.validator_settled(now),
             Input::Device(DeviceInput::CassetteRemoved) => self.cassette_removed(),
+            Input::Device(DeviceInput::ShiftRenewalFailed { reason }) => {
+                tracing::warn!(%reason, "the fiscal shift was not renewed; trying again later");
+                self.shift_renewal.failed(now);
+            }
             Input::Device(device) if self.recovery.owns(&device) => {
                 self.on_recovery_receipt(device, now)
             }
@@ -440,6 +491,11 @@ impl Session {
 
     /// Call when `now` has reached [`Session::poll_timeout`].
     pub fn handle_timeout(&mut self, now: DateTime<Utc>) {
+        self.on_timeout(now);
+        self.renew_shift_if_due(now);
+    }
+
+    fn on_timeout(&mut self, now: DateTime<Utc>) {
         self.now = now;
         self.recovery_timeout(now);
         let stack_overdue =
@@ -1824,5 +1880,7 @@ fn initial_amounts(account: &CustomerAccount, sum_hint: Option<Money>) -> Vec<Mo
 
 #[cfg(test)]
 mod money_tests;
+#[cfg(test)]
+mod shift_tests;
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ pub(super) fn t0() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-struct AnyReading;
+pub(super) struct AnyReading;
 impl ReadingRules for AnyReading {
     fn check_meter(
         &self,
@@ -918,7 +918,8 @@ impl World {
                 ) => {}
                 Output::Fiscalise(req) => self.fiscalise.push_back(req.receipt_id.clone()),
                 Output::PrintReceipt { receipt_id } => self.print.push_back(receipt_id.clone()),
-                Output::PrintSlip(_) => {}
+                // No shift is ever journaled here, so none is renewed.
+                Output::PrintSlip(_) | Output::RenewShift => {}
             }
         }
     }

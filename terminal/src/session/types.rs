@@ -191,6 +191,11 @@ pub enum DeviceInput {
         receipt_id: String,
         reason: String,
     },
+    /// [`Output::RenewShift`] could not be carried out (the shift reports it made, if any, are
+    /// journaled).
+    ShiftRenewalFailed {
+        reason: String,
+    },
     Printed {
         receipt_id: String,
     },
@@ -338,6 +343,10 @@ pub enum Output {
     Bill(BillCommand),
     Card(CardCommand),
     Fiscalise(FiscalRequest),
+    /// Close the fiscal shift (its Z-report) and open a new one: no customer is served and the
+    /// shift is due ([`crate::session::renewal_due`]). The shift reports come back journaled;
+    /// a failure as [`DeviceInput::ShiftRenewalFailed`].
+    RenewShift,
     /// Print the fiscal receipt `receipt_id` (after `Fiscalised` unless the register printed it).
     PrintReceipt {
         receipt_id: String,

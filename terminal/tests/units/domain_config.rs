@@ -214,6 +214,10 @@ fn each_bad_value_names_its_key_and_reason() {
             "fiscal.port: missing (required unless kind is \"emulated\")",
         ),
         (
+            edit("# close_shift_at = \"23:45\"", "close_shift_at = \"23:75\""),
+            "fiscal.close_shift_at: expected a time HH:MM such as \"23:45\", got \"23:75\"",
+        ),
+        (
             edit(
                 "kind = \"emulated\"\n# port = \"/dev/ttyS3\"",
                 "kind = \"shtrih\"\nport = \"/dev/ttyS3\"\nbaud = 7",
