@@ -32,6 +32,9 @@ pub struct FleetRow {
     pub cash_in_cassette_kopecks: i64,
     pub bills_in_cassette: i64,
     pub paper: String,
+    /// What the fiscal register's FN warns about (wear, memory, documents unsent to the OFD),
+    /// as the terminal last reported it; `None` while it is fine.
+    pub fiscal_warning: Option<String>,
     /// The terminal's time zone (IANA); the page shows its times in it.
     pub time_zone: String,
 }
@@ -68,6 +71,13 @@ pub fn rows(
         &[],
     )? {
         printer.insert(r.text(0), r.text(1));
+    }
+    let mut fiscal: HashMap<String, String> = HashMap::new();
+    for r in sql.query(
+        "SELECT terminal_id, detail FROM device_states WHERE device = 'fiscal_module' AND state <> 'up'",
+        &[],
+    )? {
+        fiscal.insert(r.text(0), r.text(1));
     }
     let mut out = Vec::new();
     for t in crate::terminals::list(sql)? {
@@ -124,6 +134,7 @@ pub fn rows(
             cash_in_cassette_kopecks: cash.0,
             bills_in_cassette: cash.1,
             paper,
+            fiscal_warning: fiscal.get(&t.id).cloned(),
             state,
             time_zone: t.time_zone.name().to_string(),
             terminal_id: t.id,
@@ -247,16 +258,17 @@ pub fn page(sql: &mut dyn Sql, now: chrono::DateTime<chrono::Utc>) -> Result<Str
         SLA_OUTAGE_MINUTES
     ));
     h.push_str("<table><tr><th>Терминал</th><th>Состояние</th><th>Простой сейчас, раб. мин</th><th>Нарушения SLA (30 дн.)</th>\
-<th>Последняя синхронизация (время терминала)</th><th>Очередь</th><th>Наличные в кассете</th><th>Купюр</th><th>Бумага</th></tr>");
+<th>Последняя синхронизация (время терминала)</th><th>Очередь</th><th>Наличные в кассете</th><th>Купюр</th><th>Бумага</th><th>ФН</th></tr>");
     for r in &rows {
         let class = match (r.state.as_str(), r.current_outage_minutes) {
             (_, Some(m)) if m >= SLA_OUTAGE_MINUTES => "bad",
             ("out_of_service" | "silent" | "never_seen", _) => "bad",
             (_, Some(_)) | ("degraded", _) => "warn",
+            _ if r.fiscal_warning.is_some() => "warn",
             _ => "ok",
         };
         h.push_str(&format!(
-            "<tr class=\"{class}\"><td><a href=\"/terminals/{}\">{}</a></td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            "<tr class=\"{class}\"><td><a href=\"/terminals/{}\">{}</a></td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
             esc(&r.terminal_id),
             esc(&r.terminal_id),
             esc(&crate::terminal_page::state_ru(&r.state)),
@@ -267,6 +279,7 @@ pub fn page(sql: &mut dyn Sql, now: chrono::DateTime<chrono::Utc>) -> Result<Str
             money_ru(r.cash_in_cassette_kopecks),
             r.bills_in_cassette,
             esc(&crate::terminal_page::paper_ru(&r.paper)),
+            esc(r.fiscal_warning.as_deref().unwrap_or("в порядке")),
         ));
     }
     h.push_str("</table><div class=\"charts\">");

@@ -408,6 +408,10 @@ async fn the_terminal_client_looks_up_accounts_content_and_sends_heartbeats() {
             page.contains("href=\"/terminals/K1\""),
             "the fleet links each terminal's page"
         );
+        assert!(
+            page.contains("Память ФН заполнена на 90 %"),
+            "the FN's warning is on the fleet page"
+        );
         let term = tech
             .get(format!("{}terminals/K1", server.url()))
             .send()
@@ -449,6 +453,7 @@ async fn the_terminal_client_looks_up_accounts_content_and_sends_heartbeats() {
         assert_eq!(fleet[0]["current_outage_minutes"], 61);
         assert_eq!(fleet[0]["sla_breaches_30d"], 1);
         assert_eq!(fleet[0]["state"], "in_service");
+        assert_eq!(fleet[0]["fiscal_warning"], "Память ФН заполнена на 90 %");
         let svg = tech
             .get(format!("{}fleet/charts/outage.svg", server.url()))
             .send()
