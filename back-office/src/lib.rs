@@ -27,6 +27,7 @@ pub mod report_out;
 pub mod schema;
 pub mod sessions;
 pub mod settlement;
+pub mod smtp;
 pub mod stuck_notes;
 pub mod terminal_page;
 pub mod terminals;
