@@ -21,6 +21,7 @@ pub mod incidents;
 pub mod ingest;
 pub mod messages;
 pub mod openapi;
+pub mod pg_tls;
 pub mod project;
 pub mod reconcile;
 pub mod report_out;
