@@ -106,12 +106,26 @@ impl Row {
 pub enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", with_causes(.0))]
     Postgres(#[from] tokio_postgres::Error),
-    #[error("postgres pool: {0}")]
+    #[error("postgres pool: {}", with_causes(.0))]
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("storage: {0}")]
     Other(String),
+}
+
+/// An error and its causes (a TLS handshake's names the certificate problem), each once.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !text.contains(&t) {
+            text = format!("{text}: {t}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Which database a store talks to.
@@ -301,9 +315,10 @@ pub struct PgConn {
 /// administrator's terminate) is dropped when it comes back to the pool and a new one is opened
 /// for the next caller; the work that failed on it was rolled back whole and is retried by its
 /// caller (a terminal resends its batch), so nothing is lost or stored twice.
+/// TLS as the URL's `sslmode`/`sslrootcert` say ([`crate::pg_tls`]).
 fn pg_pool(url: &str, schema: Option<&str>) -> Result<deadpool_postgres::Pool, StoreError> {
     use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-    let mut config: tokio_postgres::Config = url.parse()?;
+    let (mut config, tls) = crate::pg_tls::connector(url)?;
     config.application_name(format!("back_office_{}", schema.unwrap_or("public")));
     if let Some(schema) = schema {
         let options = match config.get_options() {
@@ -314,7 +329,7 @@ fn pg_pool(url: &str, schema: Option<&str>) -> Result<deadpool_postgres::Pool, S
     }
     let manager = Manager::from_config(
         config,
-        tokio_postgres::NoTls,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -423,7 +438,7 @@ fn shard_of(key: &str, n: usize) -> usize {
 }
 
 impl Store {
-    /// Opens `postgres://…`/`postgresql://…`, or a SQLite file (`sqlite:PATH` or a plain path),
+    /// Opens `postgres://…`/`postgresql://…` (TLS per `sslmode`, see [`crate::pg_tls`]), or a SQLite file (`sqlite:PATH` or a plain path),
     /// and creates the schema.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {

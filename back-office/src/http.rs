@@ -154,6 +154,8 @@ fn fleet_routes() -> Router<AppState> {
         .route("/terminals/{id}", get(terminal_page))
         .route("/api/v1/fleet", get(fleet_json))
         .route("/api/v1/incidents", get(incidents_json))
+        .route("/api/v1/messages", get(messages_json))
+        .route("/metrics", get(metrics_text))
 }
 
 /// Finance's part: reports, exports, imports.
@@ -680,6 +682,63 @@ async fn incidents_json(
             .read(move |sql| incidents::latest(sql, limit))
             .await?,
     ))
+}
+
+/// `GET /api/v1/messages?late=true&terminal=T-001&limit=100`: the latest e-receipts with their
+/// delivery status (addresses masked), or only those that missed the 5 minutes.
+async fn messages_json(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let limit: i64 = match q.get("limit") {
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::bad("limit must be 1–1000"))?,
+        None => 100,
+    };
+    let late = match q.get("late").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(ApiError::bad(format!("late={other:?}: use true or false"))),
+    };
+    let terminal = q.get("terminal").cloned();
+    let now = chrono::Utc::now();
+    let (stats, rows) = state
+        .store
+        .read(move |sql| -> Result<_, StoreError> {
+            let t = terminal.as_deref();
+            let rows = if late {
+                crate::messages::late_rows(sql, t, limit, now)?
+            } else {
+                crate::messages::list(sql, t, limit, now)?
+            };
+            Ok((crate::messages::stats(sql, t, now)?, rows))
+        })
+        .await?;
+    Ok(Json(serde_json::json!({
+        "confirmation_limit_seconds": crate::messages::CONFIRMATION_LIMIT_SECS,
+        "stats": stats,
+        "messages": rows,
+    })))
+}
+
+/// `GET /metrics`: the Prometheus text format (messages and their 5-minute confirmation).
+async fn metrics_text(State(state): State<AppState>) -> ApiResult<Response> {
+    let now = chrono::Utc::now();
+    let text = state
+        .store
+        .read(move |sql| crate::messages::metrics(sql, now))
+        .await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// `?dialect=standard|excel-ru` (standard when absent).

@@ -34,6 +34,10 @@ struct Cli {
     /// Alert channels, recipients and rules (JSON, see the README); `serve` alerts only with it.
     #[arg(long, global = true, env = "BACK_OFFICE_ALERTS_CONFIG")]
     alerts_config: Option<PathBuf>,
+    /// E-receipt senders (SMTP, SMS gateway) and retries (JSON, see the README); without it
+    /// `serve` appends messages to --messages-file (development).
+    #[arg(long, global = true, env = "BACK_OFFICE_MESSAGES_CONFIG")]
+    messages_config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,9 +60,15 @@ enum Command {
         /// How long a browser login lasts, in minutes.
         #[arg(long, default_value_t = 480)]
         session_minutes: u64,
-        /// Development message sender: e-receipts and confirmations are appended here.
+        /// Development message sender, used without --messages-config: e-receipts and
+        /// confirmations are appended here.
         #[arg(long, default_value = "messages.jsonl")]
         messages_file: PathBuf,
+    },
+    /// E-receipts and confirmations: delivery status, retries, a test message.
+    Messages {
+        #[command(subcommand)]
+        command: MessagesCommand,
     },
     /// Terminal registration.
     Terminal {
@@ -124,6 +134,29 @@ enum Command {
     Alerts {
         #[command(subcommand)]
         command: AlertsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MessagesCommand {
+    /// The latest messages with their delivery status (addresses masked).
+    List {
+        /// Only those that missed the standard's 5 minutes.
+        #[arg(long)]
+        late: bool,
+        #[arg(long)]
+        terminal: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Queue a failed message again (its attempts start over).
+    Retry { id: i64 },
+    /// Send one test message through the configured sender (needs --messages-config).
+    Test {
+        #[arg(value_parser = ["sms", "email"])]
+        channel: String,
+        /// +79991234567 or an e-mail address.
+        address: String,
     },
 }
 
@@ -269,6 +302,17 @@ async fn run(cli: Cli) -> Result<()> {
         // Needs no database.
         return alerts_test(alerts).await;
     }
+    let messages = cli
+        .messages_config
+        .as_deref()
+        .map(back_office::messages::config::MessagesConfig::load)
+        .transpose()?;
+    if let Command::Messages {
+        command: MessagesCommand::Test { channel, address },
+    } = &cli.command
+    {
+        return messages_test(messages, channel, address).await;
+    }
     let store = Store::open(&cli.database_url)
         .await
         .with_context(|| format!("opening database {}", redact(&cli.database_url)))?;
@@ -287,11 +331,13 @@ async fn run(cli: Cli) -> Result<()> {
                 trusted_proxies,
                 session: Duration::from_secs(session_minutes.max(1) * 60),
                 messages_file,
+                messages,
                 alerts,
             };
             serve_command(store, opts).await?;
         }
         Command::Alerts { .. } => unreachable!("answered before the database is opened"),
+        Command::Messages { command } => messages_command(&store, command).await?,
         Command::User { command } => user_command(&store, command).await?,
         Command::Token { command } => token_command(&store, command).await?,
         Command::CardTerminal { command } => card_terminal_command(&store, command).await?,
@@ -501,7 +547,97 @@ struct ServeOptions {
     trusted_proxies: Vec<std::net::IpAddr>,
     session: Duration,
     messages_file: PathBuf,
+    messages: Option<back_office::messages::config::MessagesConfig>,
     alerts: Option<back_office::alerts::AlertConfig>,
+}
+
+/// `messages list` / `messages retry`.
+async fn messages_command(store: &Store, command: MessagesCommand) -> Result<()> {
+    use back_office::messages;
+    match command {
+        MessagesCommand::List {
+            late,
+            terminal,
+            limit,
+        } => {
+            let rows = store
+                .read(move |sql| {
+                    let now = chrono::Utc::now();
+                    if late {
+                        messages::late_rows(sql, terminal.as_deref(), limit, now)
+                    } else {
+                        messages::list(sql, terminal.as_deref(), limit, now)
+                    }
+                })
+                .await?;
+            println!("id\tterminal\treceipt\tchannel\tto\tstatus\tattempts\tqueued_utc\tdelivered_utc\tseconds\tlast_error");
+            for r in rows {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    r.id,
+                    r.terminal_id,
+                    r.receipt_id,
+                    r.channel,
+                    r.address,
+                    r.status.as_str(),
+                    r.attempts,
+                    r.queued_utc,
+                    r.delivered_utc.unwrap_or_default(),
+                    r.latency_seconds
+                        .map_or_else(String::new, |s| s.to_string()),
+                    r.last_error.unwrap_or_default()
+                );
+            }
+        }
+        MessagesCommand::Retry { id } => {
+            let done = store
+                .run("messages", move |sql| messages::dispatch::requeue(sql, id))
+                .await?;
+            if !done {
+                anyhow::bail!("message {id} is not a failed message");
+            }
+            println!("message {id} queued again");
+        }
+        MessagesCommand::Test { .. } => unreachable!("answered before the database is opened"),
+    }
+    Ok(())
+}
+
+/// `messages test CHANNEL ADDRESS`: one message through the configured sender, now.
+async fn messages_test(
+    config: Option<back_office::messages::config::MessagesConfig>,
+    channel: &str,
+    address: &str,
+) -> Result<()> {
+    let Some(config) = config else {
+        anyhow::bail!("no messages configuration: pass --messages-config FILE");
+    };
+    let routes = config.routes()?;
+    let sender = match channel {
+        "sms" => routes.sms,
+        _ => routes.email,
+    };
+    let Some(sender) = sender else {
+        anyhow::bail!("the messages configuration has no sender for {channel}");
+    };
+    let m = back_office::messages::OutgoingMessage {
+        id: 0,
+        terminal_id: "test".into(),
+        receipt_id: "test".into(),
+        channel: channel.into(),
+        address: address.into(),
+        body: "Проверка отправки чеков бэк-офиса: это тестовое сообщение.".into(),
+        queued_utc: now_utc(),
+    };
+    sender
+        .send(&m)
+        .await
+        .map_err(|e| anyhow::anyhow!("{channel}: FAILED: {e}"))?;
+    println!(
+        "{channel}: sent to {}",
+        back_office::messages::mask_address(address)
+    );
+    Ok(())
 }
 
 /// `alerts test`: one test message per configured channel; fails if any failed.
@@ -533,9 +669,26 @@ async fn serve_command(store: Store, opts: ServeOptions) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&opts.listen)
         .await
         .with_context(|| format!("binding {}", opts.listen))?;
-    let sender: Arc<dyn MessageSender> = Arc::new(FileSender::new(opts.messages_file));
-    let dispatcher =
-        back_office::messages::spawn_dispatcher(store.clone(), sender, Duration::from_secs(5));
+    let (messages_stop, messages_task) = {
+        use back_office::messages::dispatch::{Dispatcher, RetryPolicy, Routes};
+        let d = match &opts.messages {
+            Some(config) => {
+                tracing::info!(senders = %config.describe(), "messages on");
+                Dispatcher::new(store.clone(), config.routes()?, config.policy())
+            }
+            None => {
+                tracing::warn!(file = %opts.messages_file.display(), "no --messages-config: e-receipts are appended to a file (development)");
+                let sender: Arc<dyn MessageSender> =
+                    Arc::new(FileSender::new(opts.messages_file.clone()));
+                Dispatcher::new(store.clone(), Routes::all(sender), RetryPolicy::default())
+            }
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(d.run(async {
+            let _ = rx.await;
+        }));
+        (tx, task)
+    };
     let (alerts_stop, alerts_task) = match opts.alerts {
         Some(config) => {
             tracing::info!(channels = ?config.channel_names(), "alerts on");
@@ -566,7 +719,8 @@ async fn serve_command(store: Store, opts: ServeOptions) -> Result<()> {
             back_office::serve(listener, state, shutdown_signal()).await?;
         }
     }
-    dispatcher.abort();
+    let _ = messages_stop.send(());
+    let _ = messages_task.await;
     if let (Some(stop), Some(task)) = (alerts_stop, alerts_task) {
         let _ = stop.send(());
         let _ = task.await;

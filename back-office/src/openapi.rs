@@ -89,6 +89,15 @@ pub fn document() -> Value {
         "/api/v1/incidents": {"get": {"summary": "Refused signatures, replays, broken chains…", "security": [{"apiToken": []}, {"session": []}],
           "parameters": [{"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
           "responses": {"200": {"description": "Newest first", "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}, "400": err("Bad parameter"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
+        "/api/v1/messages": {"get": {"summary": "E-receipts with their delivery status (addresses masked) and the 5-minute confirmation figures", "security": [{"apiToken": []}, {"session": []}],
+          "parameters": [
+            {"name": "late", "in": "query", "required": false, "description": "Only those that missed the 5 minutes", "schema": {"type": "string", "enum": ["true", "false"]}},
+            {"name": "terminal", "in": "query", "required": false, "schema": {"type": "string"}},
+            {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+          ],
+          "responses": {"200": {"description": "Figures and messages", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": err("Bad parameter"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics: messages per channel and status, queue-to-delivery latency, late confirmations", "security": [{"apiToken": []}, {"session": []}],
+          "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}, "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
         "/api/v1/reports/reconciliation": {"get": {"summary": "Reconciliation report as JSON", "security": [{"apiToken": []}, {"session": []}],
           "parameters": day_params(),
           "responses": {"200": {"description": "The report", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": err("Bad dates"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},

@@ -200,11 +200,31 @@ pub const PROJECTIONS: &[&str] = &[
 /// auto-increment primary key). A database records each applied one in `schema_version`; a
 /// database from before versioning gets the baseline, which only creates what is missing.
 /// A later change of a table is a new entry here, never an edit of an applied one.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "baseline: the journal, projections, people, incidents, stuck notes and alerts",
-    SCHEMA,
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "baseline: the journal, projections, people, incidents, stuck notes and alerts",
+        SCHEMA,
+    ),
+    (
+        2,
+        "messages: delivery status, claims with a lease, retry time, queue-to-delivery latency",
+        MESSAGES_DELIVERY,
+    ),
+];
+
+/// Migration 2. `status` is `queued`, `sending`, `delivered` or `failed`; `claim` and
+/// `claimed_until` are the lease of the worker sending it; `sent_utc` is when it was delivered.
+const MESSAGES_DELIVERY: &str = "
+ALTER TABLE messages ADD COLUMN status TEXT NOT NULL DEFAULT 'queued';
+ALTER TABLE messages ADD COLUMN next_try_utc TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN claim TEXT;
+ALTER TABLE messages ADD COLUMN claimed_until TEXT;
+ALTER TABLE messages ADD COLUMN latency_ms BIGINT;
+UPDATE messages SET status = 'delivered' WHERE sent_utc IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_due ON messages (status, next_try_utc);
+CREATE INDEX IF NOT EXISTS messages_terminal ON messages (terminal_id, id);
+";
 
 /// Brings the schema to the newest version: applies, each in its own transaction, every
 /// migration the database has not recorded. Safe to run on every start and by two servers at
@@ -232,7 +252,7 @@ pub fn create(sql: &mut dyn Sql) -> Result<(), StoreError> {
             if done {
                 return Ok(());
             }
-            sql.batch(&text.replace("{ID}", id))?;
+            apply(sql, &text.replace("{ID}", id))?;
             sql.exec(
                 "INSERT INTO schema_version (version, name, applied_utc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 crate::params![*version, *name, crate::now_utc()],
@@ -240,6 +260,28 @@ pub fn create(sql: &mut dyn Sql) -> Result<(), StoreError> {
             tracing::info!(version, name, "schema migration applied");
             Ok(())
         })?;
+    }
+    Ok(())
+}
+
+/// Runs a migration's statements; an `ALTER TABLE t ADD COLUMN c …` whose column is there
+/// already is skipped, so a database whose tables are newer than its `schema_version` says
+/// (restored from a dump without it, or from before versioning) still migrates.
+fn apply(sql: &mut dyn Sql, text: &str) -> Result<(), StoreError> {
+    for stmt in text.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let words: Vec<&str> = stmt.split_whitespace().take(6).collect();
+        if let ["ALTER", "TABLE", table, "ADD", "COLUMN", column] = words[..] {
+            let q = match sql.backend() {
+                Backend::Sqlite => "SELECT 1 FROM pragma_table_info($1) WHERE name = $2",
+                Backend::Postgres => {
+                    "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2"
+                }
+            };
+            if sql.query_one(q, crate::params![table, column])?.is_some() {
+                continue;
+            }
+        }
+        sql.batch(stmt)?;
     }
     Ok(())
 }

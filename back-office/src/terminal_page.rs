@@ -2,7 +2,7 @@
 //! last error in Russian, paper, sync (last sync, queue, lag), cash in the cassette by
 //! denomination, the last encashment, open stuck notes, outage history in working minutes, fiscal warnings
 //! (document-number gaps, unprinted receipts), service history, incidents and the alert delivery
-//! log. Reads projections
+//! log, the e-receipts' delivery (the 5-minute confirmation). Reads projections
 //! only; the frame and navigation come from [`crate::web`].
 
 use backend_sync::JournalEvent;
@@ -362,6 +362,74 @@ fn history(
     Ok(())
 }
 
+fn message_table(
+    table_id: &str,
+    rows: &[crate::messages::MessageRow],
+    tz: chrono_tz::Tz,
+    h: &mut String,
+) {
+    h.push_str(&format!("<table id=\"{table_id}\"><tr><th>Поставлено в очередь</th><th>Канал</th><th>Кому</th><th>Чек</th><th>Состояние</th><th>Попыток</th><th>Доставлено</th><th>За, с</th><th>Последняя ошибка</th></tr>"));
+    for r in rows {
+        let class = match r.status {
+            crate::messages::Status::Failed => "bad",
+            _ if r.late => "warn",
+            crate::messages::Status::Delivered => "ok",
+            _ => "",
+        };
+        h.push_str(&format!(
+            "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&crate::project::local_time(&r.queued_utc, tz)),
+            if r.channel == "sms" { "СМС" } else { "эл. почта" },
+            esc(&r.address),
+            esc(&r.receipt_id),
+            r.status.ru(),
+            if r.late { " (позже 5 минут)" } else { "" },
+            r.attempts,
+            esc(&when(r.delivered_utc.as_deref(), tz)),
+            r.latency_seconds.map_or_else(|| "—".into(), |s| s.to_string()),
+            esc(r.last_error.as_deref().unwrap_or("")),
+        ));
+    }
+    h.push_str("</table>");
+}
+
+/// The e-receipts: the 5-minute confirmation figures, the late ones, the latest ones.
+fn messages(
+    sql: &mut dyn Sql,
+    id: &str,
+    tz: chrono_tz::Tz,
+    now: chrono::DateTime<chrono::Utc>,
+    h: &mut String,
+) -> Result<(), StoreError> {
+    let s = crate::messages::stats(sql, Some(id), now)?;
+    let secs = |v: Option<i64>| v.map_or_else(|| "—".to_string(), |v| format!("{v} с"));
+    h.push_str(&format!(
+        "<h2>Электронные чеки</h2><table id=\"messages-summary\">\
+<tr><th>Доставлено</th><td>{}</td></tr><tr><th>Из них за 5 минут</th><td>{}</td></tr>\
+<tr><th>Не уложились в 5 минут</th><td class=\"{}\">{}</td></tr>\
+<tr><th>В очереди / отправляется</th><td>{} / {}</td></tr><tr><th>Не доставлено</th><td class=\"{}\">{}</td></tr>\
+<tr><th>Время доставки: медиана / 95% / максимум</th><td>{} / {} / {}</td></tr></table>",
+        s.delivered,
+        s.delivered_in_time,
+        if s.late > 0 { "warn" } else { "ok" },
+        s.late,
+        s.queued,
+        s.sending,
+        if s.failed > 0 { "bad" } else { "ok" },
+        s.failed,
+        secs(s.median_seconds),
+        secs(s.p95_seconds),
+        secs(s.max_seconds),
+    ));
+    let late = crate::messages::late_rows(sql, Some(id), 50, now)?;
+    h.push_str("<h3>Не уложились в 5 минут</h3>");
+    message_table("messages-late", &late, tz, h);
+    let latest = crate::messages::list(sql, Some(id), 50, now)?;
+    h.push_str("<h3>Последние</h3>");
+    message_table("messages", &latest, tz, h);
+    Ok(())
+}
+
 /// The body of terminal `id`'s page, or `None` when no such terminal is registered.
 pub fn body(
     sql: &mut dyn Sql,
@@ -414,6 +482,7 @@ pub fn body(
     outages(sql, id, tz, &mut h)?;
     fiscal(sql, id, &mut h)?;
     history(sql, id, tz, &mut h)?;
+    messages(sql, id, tz, now, &mut h)?;
     h.push_str("<h2>Оповещения</h2>");
     let log = crate::alerts::dispatch::log(sql, Some(id), 50)?;
     h.push_str(&crate::web::admin::alert_log_table("alerts", &log));

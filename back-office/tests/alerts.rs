@@ -485,12 +485,14 @@ async fn e_mail_alerts_of_one_outage_are_one_thread() {
         confirm_seconds: 0,
         tick_ms: 50,
         email: Some(back_office::alerts::EmailConfig {
-            smtp_host: "127.0.0.1".into(),
-            smtp_port: Some(port),
-            security: back_office::alerts::SmtpSecurity::None,
-            username: None,
-            password: None,
-            from: "alerts@kiosk.example".into(),
+            smtp: back_office::smtp::SmtpConfig {
+                smtp_host: "127.0.0.1".into(),
+                smtp_port: Some(port),
+                security: back_office::alerts::SmtpSecurity::None,
+                username: None,
+                password: None,
+                from: "alerts@kiosk.example".into(),
+            },
             to: vec!["duty@kiosk.example".into()],
         }),
         ..AlertConfig::default()

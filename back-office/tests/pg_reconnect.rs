@@ -22,10 +22,7 @@ async fn ingest_goes_on_after_postgres_closed_every_connection() {
         .await
         .unwrap();
 
-    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let admin = back_office::pg_tls::connect(&url).await.unwrap();
     let app = format!("back_office_{}", db.pg_schema().unwrap());
     let killed = admin
         .query(

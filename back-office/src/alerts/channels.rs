@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::{AlertConfig, EmailConfig, SmtpSecurity, TelegramConfig, WebhookConfig};
+use super::{AlertConfig, EmailConfig, TelegramConfig, WebhookConfig};
 
 /// One step of one thread, as every channel gets it.
 #[derive(Debug, Clone, Serialize)]
@@ -177,18 +177,22 @@ async fn telegram(
 /// `References`) so mail programs show one thread.
 async fn email(e: &EmailConfig, msg: &Outgoing) -> Result<Option<String>, ChannelError> {
     use lettre::message::header::ContentType;
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    use lettre::Message;
 
     let mail_err = |x: &dyn std::fmt::Display| ChannelError::Email(x.to_string());
-    let domain = e.from.rsplit('@').next().unwrap_or("back-office");
-    let own_id = format!("<alert-{}-{}@{domain}>", msg.thread_id, msg.event_id);
+    let own_id = format!(
+        "<alert-{}-{}@{}>",
+        msg.thread_id,
+        msg.event_id,
+        e.smtp.domain()
+    );
     let thread = msg.thread_ref.clone().unwrap_or_else(|| own_id.clone());
     let subject = match msg.step.as_str() {
         "opened" | "test" => format!("Киоск {}: {}", msg.terminal_id, msg.rule),
         _ => format!("Re: Киоск {}: {}", msg.terminal_id, msg.rule),
     };
     let mut b = Message::builder()
-        .from(e.from.parse().map_err(|x| mail_err(&x))?)
+        .from(e.smtp.from_mailbox().map_err(|x| mail_err(&x))?)
         .subject(subject)
         .message_id(Some(own_id.clone()));
     for to in &e.to {
@@ -201,25 +205,8 @@ async fn email(e: &EmailConfig, msg: &Outgoing) -> Result<Option<String>, Channe
         .header(ContentType::TEXT_PLAIN)
         .body(msg.text.clone())
         .map_err(|x| mail_err(&x))?;
-    let mut t = match e.security {
-        SmtpSecurity::Tls => {
-            AsyncSmtpTransport::<Tokio1Executor>::relay(&e.smtp_host).map_err(|x| mail_err(&x))?
-        }
-        SmtpSecurity::Starttls => {
-            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&e.smtp_host)
-                .map_err(|x| mail_err(&x))?
-        }
-        SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&e.smtp_host),
-    };
-    if let Some(p) = e.smtp_port {
-        t = t.port(p);
-    }
-    if let (Some(u), Some(p)) = (&e.username, &e.password) {
-        t = t.credentials(lettre::transport::smtp::authentication::Credentials::new(
-            u.clone(),
-            p.expose().to_string(),
-        ));
-    }
-    t.build().send(m).await.map_err(|x| mail_err(&x))?;
+    crate::smtp::send(&e.smtp, m)
+        .await
+        .map_err(|x| mail_err(&x))?;
     Ok(Some(thread))
 }

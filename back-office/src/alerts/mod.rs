@@ -52,30 +52,14 @@ fn default_telegram() -> String {
     "https://api.telegram.org".into()
 }
 
-/// How the SMTP connection is secured.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum SmtpSecurity {
-    /// TLS from the first byte (port 465).
-    Tls,
-    /// STARTTLS (port 587).
-    Starttls,
-    /// Plain, for a relay on localhost only.
-    None,
-}
+pub use crate::smtp::SmtpSecurity;
 
-/// E-mail through an SMTP server.
+/// E-mail through an SMTP server (the settings shared with the e-receipts, [`crate::smtp`]) to
+/// the people on duty.
 #[derive(Debug, Clone, Deserialize)]
 pub struct EmailConfig {
-    pub smtp_host: String,
-    #[serde(default)]
-    pub smtp_port: Option<u16>,
-    pub security: SmtpSecurity,
-    #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default)]
-    pub password: Option<Secret>,
-    pub from: String,
+    #[serde(flatten)]
+    pub smtp: crate::smtp::SmtpConfig,
     pub to: Vec<String>,
 }
 
