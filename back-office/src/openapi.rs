@@ -31,7 +31,7 @@ fn csv_ok(desc: &str) -> Value {
 /// The document.
 pub fn document() -> Value {
     let mut section_params = vec![json!({"name": "section", "in": "path", "required": true,
-        "schema": {"type": "string", "enum": ["days.csv", "encashments.csv", "card.csv", "fd_gaps.csv", "unprinted.csv", "uncredited.csv", "stuck_notes.csv"]}})];
+        "schema": {"type": "string", "enum": ["days.csv", "encashments.csv", "card.csv", "fd_gaps.csv", "shifts.csv", "unprinted.csv", "uncredited.csv", "stuck_notes.csv"]}})];
     section_params.extend(day_params().as_array().cloned().unwrap_or_default());
     section_params.push(dialect_param());
     let mut export_params = day_params().as_array().cloned().unwrap_or_default();
@@ -104,7 +104,7 @@ pub fn document() -> Value {
         "/api/v1/reports/reconciliation.xlsx": {"get": {"summary": "Reconciliation report as an XLSX workbook (a sheet per section)", "security": [{"apiToken": []}, {"session": []}],
           "parameters": day_params(),
           "responses": {"200": {"description": "Workbook", "content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string", "format": "binary"}}}}, "400": err("Bad dates"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token")}}},
-        "/api/v1/reports/reconciliation/{section}": {"get": {"summary": "One section as CSV: days.csv, encashments.csv, card.csv, fd_gaps.csv, unprinted.csv, uncredited.csv, stuck_notes.csv", "security": [{"apiToken": []}, {"session": []}],
+        "/api/v1/reports/reconciliation/{section}": {"get": {"summary": "One section as CSV: days.csv, encashments.csv, card.csv, fd_gaps.csv, shifts.csv, unprinted.csv, uncredited.csv, stuck_notes.csv", "security": [{"apiToken": []}, {"session": []}],
           "parameters": section_params,
           "responses": {"200": csv_ok("The section"), "400": err("Bad dates"), "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token"), "404": err("No such section")}}},
         "/api/v1/settlements": {"post": {"summary": "Import the acquirer's settlement CSV (format in the crate README)", "security": [{"apiToken": []}, {"session": []}],

@@ -196,11 +196,12 @@ pub fn apply(
             printed_by_register,
         } => {
             sql.exec(
-                "INSERT INTO receipts (terminal_id, receipt_id, seq, time_utc, day, payment_id, total_kopecks, fn_number, fd_number, fiscal_sign, qr, printed)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+                "INSERT INTO receipts (terminal_id, receipt_id, seq, time_utc, day, payment_id, total_kopecks, fn_number, fd_number, fiscal_sign, qr, printed, shift_number)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
                 params![
                     terminal, receipt_id, seq, t, &day, payment_id.clone(), *total_kopecks, &fiscal.fn_number,
-                    fiscal.fd_number, &fiscal.fiscal_sign, &fiscal.qr, i64::from(*printed_by_register)
+                    fiscal.fd_number, &fiscal.fiscal_sign, &fiscal.qr, i64::from(*printed_by_register),
+                    i64::from(fiscal.shift_number)
                 ],
             )?;
             fiscal_doc(
@@ -241,10 +242,27 @@ pub fn apply(
             ..
         } => fiscal_doc(sql, terminal, fn_number, *fd, &day, "shift_open")?,
         JournalEvent::ShiftClosed {
-            fn_number: Some(fn_number),
-            fd_number: Some(fd),
-            ..
-        } => fiscal_doc(sql, terminal, fn_number, *fd, &day, "shift_close")?,
+            shift_number,
+            receipts,
+            total_kopecks,
+            cash_kopecks,
+            card_kopecks,
+            fn_number,
+            fd_number,
+        } => {
+            // The Z-report's totals, reconciled against the shift's receipts (`reconcile`).
+            sql.exec(
+                "INSERT INTO shifts (terminal_id, fn_number, shift_number, seq, time_utc, day, fd_number, z_receipts, z_total_kopecks, z_cash_kopecks, z_card_kopecks)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+                params![
+                    terminal, fn_number.as_deref().unwrap_or(""), i64::from(*shift_number), seq, t, &day,
+                    fd_number.map(i64::from), i64::from(*receipts), *total_kopecks, *cash_kopecks, *card_kopecks
+                ],
+            )?;
+            if let (Some(fn_number), Some(fd)) = (fn_number, fd_number) {
+                fiscal_doc(sql, terminal, fn_number, *fd, &day, "shift_close")?;
+            }
+        }
         JournalEvent::MeterReadingAccepted {
             registration_no,
             account,

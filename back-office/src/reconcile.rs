@@ -83,6 +83,26 @@ pub struct FdGap {
     pub day: String,
 }
 
+/// A closed fiscal shift: the KKT's Z-report against the receipts the journal holds for it,
+/// as a retail till monitor checks them. `matches` is false when any figure differs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShiftCheck {
+    pub terminal_id: String,
+    pub fn_number: String,
+    pub shift_number: i64,
+    /// Business day of the Z-report.
+    pub day: String,
+    pub z_receipts: i64,
+    pub z_total_kopecks: i64,
+    pub z_cash_kopecks: i64,
+    pub z_card_kopecks: i64,
+    pub journal_receipts: i64,
+    pub journal_total_kopecks: i64,
+    pub journal_cash_kopecks: i64,
+    pub journal_card_kopecks: i64,
+    pub matches: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnprintedReceipt {
     pub terminal_id: String,
@@ -112,6 +132,8 @@ pub struct Report {
     pub encashments: Vec<EncashmentRow>,
     pub card_mismatches: Vec<CardMismatch>,
     pub fd_gaps: Vec<FdGap>,
+    /// Every fiscal shift closed in the range, mismatches first.
+    pub shifts: Vec<ShiftCheck>,
     pub unprinted: Vec<UnprintedReceipt>,
     pub uncredited: Vec<UncreditedPayment>,
     /// True when `uncredited` was cut at [`UNCREDITED_DETAIL_LIMIT`].
@@ -134,6 +156,7 @@ impl Report {
                 .count()
             + self.card_mismatches.len()
             + self.fd_gaps.len()
+            + self.shifts.iter().filter(|s| !s.matches).count()
             + self.unprinted.len()
             + self
                 .stuck_notes
@@ -238,6 +261,8 @@ pub fn report(sql: &mut dyn Sql, from: &str, to: &str) -> Result<Report, Reconci
 
     let fd_gaps = fd_gaps(sql, from, to)?;
     lap.lap("fd_gaps");
+    let shifts = shift_checks(sql, from, to)?;
+    lap.lap("shifts");
     let unprinted = sql
         .query(
             "SELECT terminal_id, receipt_id, day, fd_number, total_kopecks, print_problem FROM receipts
@@ -286,6 +311,7 @@ pub fn report(sql: &mut dyn Sql, from: &str, to: &str) -> Result<Report, Reconci
         encashments,
         card_mismatches,
         fd_gaps,
+        shifts,
         unprinted,
         uncredited,
         uncredited_truncated,
@@ -392,6 +418,59 @@ fn fd_gaps(sql: &mut dyn Sql, from: &str, to: &str) -> Result<Vec<FdGap>, StoreE
             day: r.text(4),
         })
         .collect())
+}
+
+/// Each fiscal shift whose Z-report falls in the range against the receipts journaled for it
+/// (the cash and card split from the payment each receipt is for).
+pub fn shift_checks(
+    sql: &mut dyn Sql,
+    from: &str,
+    to: &str,
+) -> Result<Vec<ShiftCheck>, StoreError> {
+    let closed = sql.query(
+        "SELECT terminal_id, fn_number, shift_number, day, z_receipts, z_total_kopecks, z_cash_kopecks, z_card_kopecks
+         FROM shifts WHERE day >= $1 AND day <= $2 ORDER BY terminal_id, fn_number, shift_number",
+        params![from, to],
+    )?;
+    let mut out = Vec::with_capacity(closed.len());
+    for r in closed {
+        let (terminal_id, fn_number, shift_number) = (r.text(0), r.text(1), r.int(2));
+        let journal = sql
+            .query_one(
+                "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(r.total_kopecks), 0) AS BIGINT),
+                        CAST(COALESCE(SUM(CASE WHEN p.method = 'card' THEN r.total_kopecks ELSE 0 END), 0) AS BIGINT)
+                 FROM receipts r LEFT JOIN payments p ON p.terminal_id = r.terminal_id AND p.payment_id = r.payment_id
+                 WHERE r.terminal_id = $1 AND r.fn_number = $2 AND r.shift_number = $3",
+                params![&terminal_id, &fn_number, shift_number],
+            )?
+            .map(|j| (j.int(0), j.int(1), j.int(2)))
+            .unwrap_or((0, 0, 0));
+        let (receipts, total, card) = journal;
+        let mut check = ShiftCheck {
+            terminal_id,
+            fn_number,
+            shift_number,
+            day: r.text(3),
+            z_receipts: r.int(4),
+            z_total_kopecks: r.int(5),
+            z_cash_kopecks: r.int(6),
+            z_card_kopecks: r.int(7),
+            journal_receipts: receipts,
+            journal_total_kopecks: total,
+            journal_cash_kopecks: total - card,
+            journal_card_kopecks: card,
+            matches: false,
+        };
+        check.matches = (
+            check.z_receipts,
+            check.z_total_kopecks,
+            check.z_cash_kopecks,
+            check.z_card_kopecks,
+        ) == (receipts, total, total - card, card);
+        out.push(check);
+    }
+    out.sort_by_key(|c| c.matches);
+    Ok(out)
 }
 
 /// Each encashment in the range against the bills stacked since the previous one.

@@ -14,6 +14,7 @@ pub const SECTIONS: &[&str] = &[
     "encashments",
     "card",
     "fd_gaps",
+    "shifts",
     "unprinted",
     "uncredited",
     "stuck_notes",
@@ -251,6 +252,44 @@ pub fn section(report: &Report, name: &str) -> Option<(Vec<&'static str>, Vec<Ve
                 })
                 .collect(),
         ),
+        "shifts" => (
+            vec![
+                "terminal_id",
+                "fn_number",
+                "shift_number",
+                "day",
+                "matches",
+                "z_receipts",
+                "journal_receipts",
+                "z_total_rub",
+                "journal_total_rub",
+                "z_cash_rub",
+                "journal_cash_rub",
+                "z_card_rub",
+                "journal_card_rub",
+            ],
+            report
+                .shifts
+                .iter()
+                .map(|c| {
+                    vec![
+                        t(&c.terminal_id),
+                        t(&c.fn_number),
+                        Cell::Int(c.shift_number),
+                        Cell::Date(c.day.clone()),
+                        t(if c.matches { "да" } else { "НЕТ" }),
+                        Cell::Count(c.z_receipts),
+                        Cell::Count(c.journal_receipts),
+                        Cell::Money(c.z_total_kopecks),
+                        Cell::Money(c.journal_total_kopecks),
+                        Cell::Money(c.z_cash_kopecks),
+                        Cell::Money(c.journal_cash_kopecks),
+                        Cell::Money(c.z_card_kopecks),
+                        Cell::Money(c.journal_card_kopecks),
+                    ]
+                })
+                .collect(),
+        ),
         "unprinted" => (
             vec![
                 "terminal_id",
@@ -366,6 +405,7 @@ fn sheet_title(name: &str) -> &'static str {
         "encashments" => "Инкассации",
         "card" => "Карты",
         "fd_gaps" => "Пропуски ФД",
+        "shifts" => "Смены ККТ",
         "unprinted" => "Не напечатаны",
         "stuck_notes" => "Застрявшие купюры",
         _ => "Не зачислены",

@@ -194,6 +194,7 @@ pub const PROJECTIONS: &[&str] = &[
     "device_states",
     "service_log",
     "stuck_notes",
+    "shifts",
 ];
 
 /// The numbered migrations, oldest first: (version, what it does, SQL with `{ID}` for an
@@ -211,7 +212,27 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "messages: delivery status, claims with a lease, retry time, queue-to-delivery latency",
         MESSAGES_DELIVERY,
     ),
+    (
+        3,
+        "shifts: each closed fiscal shift's Z-report totals, and the shift of every receipt",
+        SHIFTS,
+    ),
 ];
+
+/// Migration 3. `fn_number` is `''` when the terminal did not know it; a receipt's
+/// `shift_number` is the one its fiscal attributes name.
+const SHIFTS: &str = "
+CREATE TABLE IF NOT EXISTS shifts (
+    terminal_id TEXT NOT NULL, fn_number TEXT NOT NULL, shift_number BIGINT NOT NULL,
+    seq BIGINT NOT NULL, time_utc TEXT NOT NULL, day TEXT NOT NULL, fd_number BIGINT,
+    z_receipts BIGINT NOT NULL, z_total_kopecks BIGINT NOT NULL, z_cash_kopecks BIGINT NOT NULL,
+    z_card_kopecks BIGINT NOT NULL,
+    PRIMARY KEY (terminal_id, fn_number, shift_number)
+);
+CREATE INDEX IF NOT EXISTS shifts_day ON shifts (day);
+ALTER TABLE receipts ADD COLUMN shift_number BIGINT;
+CREATE INDEX IF NOT EXISTS receipts_shift ON receipts (terminal_id, fn_number, shift_number);
+";
 
 /// Migration 2. `status` is `queued`, `sending`, `delivered` or `failed`; `claim` and
 /// `claimed_until` are the lease of the worker sending it; `sent_utc` is when it was delivered.

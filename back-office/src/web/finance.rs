@@ -83,6 +83,49 @@ async fn stuck_notes_part(state: &AppState) -> Result<String, crate::StoreError>
         .await
 }
 
+/// The fiscal shifts of `from..=to` whose Z-report disagrees with the journal.
+async fn shift_part(
+    state: &AppState,
+    from: String,
+    to: String,
+) -> Result<String, crate::StoreError> {
+    let checks = state
+        .store
+        .read(move |sql| crate::reconcile::shift_checks(sql, &from, &to))
+        .await?;
+    let bad: Vec<_> = checks.iter().filter(|c| !c.matches).collect();
+    let mut b = format!(
+        "<h2>Смены ККТ: Z-отчёт и журнал</h2><p>Закрыто смен за период: {}, расхождений: {}.</p>",
+        checks.len(),
+        bad.len()
+    );
+    if bad.is_empty() {
+        return Ok(b);
+    }
+    b.push_str("<table id=\"shift-mismatches\"><tr><th>Терминал</th><th>ФН</th><th>Смена</th><th>День</th>\
+<th>Чеков (Z / журнал)</th><th>Итого (Z / журнал)</th><th>Наличные (Z / журнал)</th><th>Карты (Z / журнал)</th></tr>");
+    for c in bad {
+        b.push_str(&format!(
+            "<tr class=\"bad\"><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{} / {}</td>\
+<td class=\"num\">{} / {}</td><td class=\"num\">{} / {}</td><td class=\"num\">{} / {}</td></tr>",
+            esc(&c.terminal_id),
+            esc(&c.fn_number),
+            c.shift_number,
+            esc(&c.day),
+            c.z_receipts,
+            c.journal_receipts,
+            crate::fleet::money_ru(c.z_total_kopecks),
+            crate::fleet::money_ru(c.journal_total_kopecks),
+            crate::fleet::money_ru(c.z_cash_kopecks),
+            crate::fleet::money_ru(c.journal_cash_kopecks),
+            crate::fleet::money_ru(c.z_card_kopecks),
+            crate::fleet::money_ru(c.journal_card_kopecks),
+        ));
+    }
+    b.push_str("</table>");
+    Ok(b)
+}
+
 /// `GET /finance`.
 pub async fn finance_page(
     State(state): State<AppState>,
@@ -133,6 +176,10 @@ pub async fn finance_page(
 <button type=\"submit\" id=\"upload-credited\">Загрузить отметки</button></form>",
         csrf_input(&who)
     ));
+    match shift_part(&state, from, to).await {
+        Ok(shifts) => b.push_str(&shifts),
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    }
     b.push_str(&stuck);
     Html(page("Финансы", Some(&who), &b)).into_response()
 }
