@@ -323,7 +323,15 @@ impl Session {
 
     /// When the open fiscal shift is to be renewed, while no customer is served.
     fn shift_renewal_due(&self) -> Option<DateTime<Utc>> {
-        if !self.is_idle() || self.holds_customers(self.now) {
+        // A receipt whose earlier try may be in the register is looked up first: found after a
+        // renewal it would be journaled with the new shift, and that shift's Z-report would
+        // not match the journal.
+        let lookup_pending = self
+            .ledger
+            .unreceipted
+            .values()
+            .any(|u| u.fiscal_attempt.is_some());
+        if !self.is_idle() || self.holds_customers(self.now) || lookup_pending {
             return None;
         }
         let opened_at = self.ledger.shift.as_ref().and_then(|s| s.opened_at);

@@ -138,3 +138,53 @@ fn a_shift_whose_opening_time_the_journal_does_not_know_is_left_to_the_register(
     // The register refuses a sale after 24 hours; the receipt task then closes and reopens.
     assert_eq!(at(&mut s, t0() + Duration::hours(30)), 0);
 }
+
+#[test]
+fn a_receipt_that_may_already_be_in_the_register_is_looked_up_before_the_shift_is_renewed() {
+    let mut s = session();
+    s.journaled(1, day(), &opened_at(t0()));
+    // A credited payment whose sale was sent and never answered (a crash mid-sale).
+    for (seq, event) in [
+        JournalEvent::PaymentStarted {
+            payment_id: "P1".into(),
+            account: "1000000001".into(),
+            account_verified: true,
+            method: backend_sync::event::PaymentMethod::Cash,
+            requested_kopecks: 100_000,
+            services: Vec::new(),
+        },
+        JournalEvent::PaymentCompleted {
+            payment_id: "P1".into(),
+            account: "1000000001".into(),
+            method: backend_sync::event::PaymentMethod::Cash,
+            total_kopecks: 100_000,
+            allocations: Vec::new(),
+        },
+        JournalEvent::ReceiptRequested {
+            receipt_id: "R1".into(),
+            payment_id: Some("P1".into()),
+            total_kopecks: 100_000,
+            fn_number: None,
+            last_fd: Some(1),
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        s.journaled(seq as u64 + 2, day(), &event);
+    }
+    let due = t0() + Duration::hours(23);
+    assert_eq!(at(&mut s, due), 0, "the lookup comes first");
+    s.journaled(
+        5,
+        day(),
+        &JournalEvent::ReceiptFiscalised {
+            receipt_id: "R1".into(),
+            payment_id: Some("P1".into()),
+            total_kopecks: 100_000,
+            fiscal: super::tests::fiscal(),
+            printed_by_register: true,
+        },
+    );
+    assert_eq!(at(&mut s, due + Duration::seconds(1)), 1);
+}
