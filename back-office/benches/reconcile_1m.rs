@@ -64,7 +64,7 @@ fn main() {
                             let fd = i + 1 + i / 10_000;
                             sql.exec("INSERT INTO receipts (terminal_id, receipt_id, seq, time_utc, day, payment_id, total_kopecks, fn_number, fd_number, fiscal_sign, qr, printed) VALUES ($1,$2,$3,$4,$5,$6,$7,'FN1',$8,'1','q',1)",
                                 params![&tid, format!("{pid}-R"), seq, &time, &day, &pid, amount, fd])?;
-                            back_office::project::fiscal_doc(sql, &tid, "FN1", fd as u32, &day, "receipt")?;
+                            back_office::project::fiscal_doc(sql, &tid, "FN1", fd as u32, &day, "receipt", &mut back_office::project::BatchMemo::default())?;
                             if i % 5000 == 4999 {
                                 seq += 1;
                                 sql.exec("INSERT INTO encashments (terminal_id, seq, time_utc, day, encashment_id, counted, counted_total_kopecks, terminal_expected_total_kopecks) VALUES ($1,$2,$3,$4,$5,'{\"100000\":3000,\"50000\":3333}',0,0)",

@@ -25,7 +25,7 @@ pub fn claim(
     terminal: &str,
     now: &str,
 ) -> Result<String, StoreError> {
-    sql.exec(
+    sql.exec_deferred(
         "INSERT INTO card_terminals (card_terminal_id, terminal_id, registered_utc, how) VALUES ($1, $2, $3, 'first_seen') ON CONFLICT DO NOTHING",
         params![card_terminal_id, terminal, now],
     )?;

@@ -144,6 +144,13 @@ pub trait Sql: Send {
     /// Runs several statements without parameters (schema, `BEGIN`…).
     fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
 
+    /// Runs a statement whose row count nobody reads, possibly later: PostgreSQL keeps it and
+    /// sends everything kept, in one round trip, with the next statement, query or commit —
+    /// runs of the same `INSERT … VALUES (…)` merged into multi-row INSERTs. An error then
+    /// surfaces at that later call (and fails its transaction, as it would have anyway).
+    fn exec_deferred(&mut self, sql: &str, params: &[Val]) -> Result<(), StoreError> {
+        self.exec(sql, params).map(|_| ())
+    }
     fn query_one(&mut self, sql: &str, params: &[Val]) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, params)?.into_iter().next())
     }
@@ -168,10 +175,15 @@ pub fn transaction<R, E: From<StoreError>>(
 ) -> Result<R, E> {
     sql.begin()?;
     match f(sql) {
-        Ok(r) => {
-            sql.commit()?;
-            Ok(r)
-        }
+        Ok(r) => match sql.commit() {
+            Ok(()) => Ok(r),
+            Err(e) => {
+                // A deferred statement failed at the commit (or the commit itself): leave no
+                // transaction open on the connection.
+                let _ = sql.rollback();
+                Err(e.into())
+            }
+        },
         Err(e) => {
             let _ = sql.rollback();
             Err(e)
@@ -308,6 +320,8 @@ impl PgToSql for Val {
 pub struct PgConn {
     client: deadpool_postgres::Object,
     rt: tokio::runtime::Handle,
+    /// Deferred statements ([`Sql::exec_deferred`]), in order.
+    pending: Vec<(String, Vec<Val>)>,
 }
 
 /// The pool: `PG_POOL` connections, named `back_office_<schema>` in `pg_stat_activity`, each
@@ -347,6 +361,248 @@ impl PgConn {
     fn statement(&mut self, sql: &str) -> Result<tokio_postgres::Statement, StoreError> {
         Ok(self.rt.block_on(self.client.prepare_cached(sql))?)
     }
+
+    /// Sends the pending statements in one pipeline ([`merge_plan`]); the last one, unless
+    /// `last` is [`Last::Deferred`], on its own as the caller's statement (its row count) or
+    /// query (its rows).
+    fn pipeline(&mut self, last: Last) -> Result<(u64, Vec<tokio_postgres::Row>), StoreError> {
+        let mut pending = std::mem::take(&mut self.pending);
+        let last = match last {
+            Last::Deferred => None,
+            Last::Exec => pending.pop().map(|l| (l, false)),
+            Last::Query => pending.pop().map(|l| (l, true)),
+        };
+        let plan = merge_plan(pending);
+        let mut stmts: Vec<(tokio_postgres::Statement, Vec<Val>)> = Vec::new();
+        for (text, rows) in plan {
+            let width = rows[0].len().max(1);
+            let per = (MAX_PG_PARAMS / width).clamp(1, MAX_MERGED_ROWS);
+            for chunk in rows.chunks(per) {
+                let merged = if chunk.len() == 1 {
+                    text.clone()
+                } else {
+                    multi_row(&text, chunk.len(), width)
+                        .ok_or_else(|| StoreError::Other(format!("cannot merge {text:?}")))?
+                };
+                stmts.push((self.statement(&merged)?, chunk.concat()));
+            }
+        }
+        let last = match last {
+            Some(((text, params), is_query)) => Some((self.statement(&text)?, params, is_query)),
+            None => None,
+        };
+        let client: &tokio_postgres::Client = &self.client;
+        let refs: Vec<Vec<&(dyn PgToSql + Sync)>> = stmts
+            .iter()
+            .map(|(_, p)| p.iter().map(|v| v as &(dyn PgToSql + Sync)).collect())
+            .collect();
+        let last_refs: Vec<&(dyn PgToSql + Sync)> = last
+            .as_ref()
+            .map(|(_, p, _)| p.iter().map(|v| v as &(dyn PgToSql + Sync)).collect())
+            .unwrap_or_default();
+        type Fut<'a> = std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>,
+        >;
+        let mut writes: Vec<Fut<'_>> = stmts
+            .iter()
+            .zip(&refs)
+            .map(|((st, _), r)| Box::pin(client.execute(st, &r[..])) as Fut<'_>)
+            .collect();
+        let exec_last = matches!(last, Some((_, _, false)));
+        if let Some((st, _, false)) = &last {
+            writes.push(Box::pin(client.execute(st, &last_refs[..])));
+        }
+        let mut read = match &last {
+            Some((st, _, true)) => Some(Box::pin(client.query(st, &last_refs[..]))),
+            _ => None,
+        };
+        let rt = self.rt.clone();
+        rt.block_on(async {
+            use std::future::Future as _;
+            // Polled together, the requests go out back to back (tokio-postgres pipelines
+            // them) and run in order on the server.
+            let mut done: Vec<Option<Result<u64, tokio_postgres::Error>>> =
+                writes.iter().map(|_| None).collect();
+            let mut read_done = None;
+            std::future::poll_fn(|cx| {
+                let mut all = true;
+                for (f, d) in writes.iter_mut().zip(done.iter_mut()) {
+                    if d.is_none() {
+                        match f.as_mut().poll(cx) {
+                            std::task::Poll::Ready(r) => *d = Some(r),
+                            std::task::Poll::Pending => all = false,
+                        }
+                    }
+                }
+                if let (Some(f), None) = (read.as_mut(), read_done.as_ref()) {
+                    match f.as_mut().poll(cx) {
+                        std::task::Poll::Ready(r) => read_done = Some(r),
+                        std::task::Poll::Pending => all = false,
+                    }
+                }
+                if all {
+                    std::task::Poll::Ready(())
+                } else {
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            let mut count = 0;
+            for d in done.into_iter().flatten() {
+                count = d?;
+            }
+            if !exec_last {
+                count = 0;
+            }
+            Ok((count, read_done.transpose()?.unwrap_or_default()))
+        })
+    }
+}
+
+/// What [`PgConn::pipeline`] does with the last pending statement.
+#[derive(Clone, Copy)]
+enum Last {
+    /// Nothing special: it is deferred like the others.
+    Deferred,
+    /// The caller's statement: its row count is returned.
+    Exec,
+    /// The caller's query: its rows are returned.
+    Query,
+}
+
+/// The tables a statement names (after `INTO`, `UPDATE`, `FROM`, `JOIN`).
+fn tables_named(sql: &str) -> Vec<&str> {
+    let words: Vec<&str> = sql
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect();
+    words
+        .windows(2)
+        .filter(|w| matches!(w[0], "INTO" | "UPDATE" | "FROM" | "JOIN"))
+        .map(|w| w[1])
+        .collect()
+}
+
+/// The order the deferred statements run in: each one-row INSERT joins the latest earlier
+/// INSERT of the same text, unless a statement between them names its table (an UPDATE of it,
+/// or one that reads it) — INSERTs into other tables and statements about other tables do not
+/// depend on it. Every other statement keeps its place.
+fn merge_plan(pending: Vec<(String, Vec<Val>)>) -> Vec<(String, Vec<Vec<Val>>)> {
+    struct Planned {
+        text: String,
+        rows: Vec<Vec<Val>>,
+        /// The table of an INSERT.
+        table: Option<String>,
+        /// The tables any other statement names.
+        names: Vec<String>,
+    }
+    let mut plan: Vec<Planned> = Vec::new();
+    for (text, params) in pending {
+        if insert_tuple(&text).is_some() {
+            let table = tables_named(&text).first().map(|t| t.to_string());
+            let mut target = None;
+            for (i, p) in plan.iter().enumerate().rev() {
+                if p.text == text {
+                    target = Some(i);
+                    break;
+                }
+                if let Some(t) = &table {
+                    if p.table.as_ref() == Some(t) || p.names.iter().any(|n| n == t) {
+                        break;
+                    }
+                }
+            }
+            match target {
+                Some(i) => plan[i].rows.push(params),
+                None => plan.push(Planned {
+                    text,
+                    rows: vec![params],
+                    table,
+                    names: Vec::new(),
+                }),
+            }
+        } else {
+            let names = tables_named(&text)
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            plan.push(Planned {
+                text,
+                rows: vec![params],
+                table: None,
+                names,
+            });
+        }
+    }
+    plan.into_iter().map(|p| (p.text, p.rows)).collect()
+}
+
+/// Parameters one PostgreSQL statement may carry (the protocol allows 65 535).
+const MAX_PG_PARAMS: usize = 30_000;
+/// Rows one merged INSERT carries at most.
+const MAX_MERGED_ROWS: usize = 1_000;
+
+/// The `(…)` tuple of a one-row `INSERT … VALUES (…) …` whose parameters all sit in it: its
+/// byte range.
+fn insert_tuple(sql: &str) -> Option<(usize, usize)> {
+    let t = sql.trim_start();
+    if !t.starts_with("INSERT INTO") {
+        return None;
+    }
+    let v = sql.find(" VALUES ")? + " VALUES ".len();
+    let open = v + sql[v..].find('(')?;
+    if !sql[v..open].trim().is_empty() {
+        return None;
+    }
+    let mut depth = 0;
+    let mut in_str = false;
+    for (i, c) in sql[open..].char_indices() {
+        match c {
+            '\'' => in_str = !in_str,
+            '(' if !in_str => depth += 1,
+            ')' if !in_str => {
+                depth -= 1;
+                if depth == 0 {
+                    let close = open + i;
+                    // A parameter outside the tuple (e.g. in ON CONFLICT … SET) cannot be merged.
+                    return (!sql[close..].contains('$')).then_some((open, close));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `rows` copies of the tuple, the parameters of copy `i` shifted by `i * width`.
+fn multi_row(sql: &str, rows: usize, width: usize) -> Option<String> {
+    let (open, close) = insert_tuple(sql)?;
+    let tuple = &sql[open..=close];
+    let mut out = String::with_capacity(sql.len() + rows * (tuple.len() + 8));
+    out.push_str(&sql[..open]);
+    for i in 0..rows {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let mut chars = tuple.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '$' && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+                let mut n = 0usize;
+                while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                    n = n * 10 + d as usize;
+                    chars.next();
+                }
+                if n == 0 || n > width {
+                    return None;
+                }
+                out.push_str(&format!("${}", n + i * width));
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    out.push_str(&sql[close + 1..]);
+    Some(out)
 }
 
 fn pg_value(row: &tokio_postgres::Row, i: usize) -> Result<Val, StoreError> {
@@ -375,14 +631,31 @@ impl Sql for PgConn {
         Backend::Postgres
     }
     fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, StoreError> {
+        if !self.pending.is_empty() {
+            // The deferred statements and this one in one round trip.
+            self.pending.push((sql.to_string(), params.to_vec()));
+            return Ok(self.pipeline(Last::Exec)?.0);
+        }
         let stmt = self.statement(sql)?;
         let refs: Vec<&(dyn PgToSql + Sync)> = params.iter().map(|p| p as _).collect();
         Ok(self.rt.block_on(self.client.execute(&stmt, &refs))?)
     }
+    fn exec_deferred(&mut self, sql: &str, params: &[Val]) -> Result<(), StoreError> {
+        self.pending.push((sql.to_string(), params.to_vec()));
+        if self.pending.len() >= MAX_MERGED_ROWS {
+            self.pipeline(Last::Deferred)?;
+        }
+        Ok(())
+    }
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, StoreError> {
-        let stmt = self.statement(sql)?;
-        let refs: Vec<&(dyn PgToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        let rows = self.rt.block_on(self.client.query(&stmt, &refs))?;
+        let rows = if self.pending.is_empty() {
+            let stmt = self.statement(sql)?;
+            let refs: Vec<&(dyn PgToSql + Sync)> = params.iter().map(|p| p as _).collect();
+            self.rt.block_on(self.client.query(&stmt, &refs))?
+        } else {
+            self.pending.push((sql.to_string(), params.to_vec()));
+            self.pipeline(Last::Query)?.1
+        };
         rows.iter()
             .map(|r| {
                 (0..r.len())
@@ -393,6 +666,12 @@ impl Sql for PgConn {
             .collect()
     }
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        if sql.trim_start().starts_with("ROLLBACK") {
+            // What was deferred is undone with the rest.
+            self.pending.clear();
+        } else if !self.pending.is_empty() {
+            self.pipeline(Last::Deferred)?;
+        }
         self.rt.block_on(self.client.batch_execute(sql))?;
         Ok(())
     }
@@ -561,7 +840,17 @@ impl Store {
                     };
                     let rt = tokio::runtime::Handle::current();
                     let client = rt.block_on(pool.get()).map_err(StoreError::from)?;
-                    f(&mut PgConn { client, rt })
+                    let mut conn = PgConn {
+                        client,
+                        rt,
+                        pending: Vec::new(),
+                    };
+                    let r = f(&mut conn)?;
+                    // Work outside a transaction may leave deferred statements: run them now.
+                    if !conn.pending.is_empty() {
+                        conn.pipeline(Last::Deferred).map_err(E::from)?;
+                    }
+                    Ok(r)
                 }
             }
         })
@@ -573,6 +862,56 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_row_inserts_merge_into_multi_row_inserts() {
+        let q = "INSERT INTO card_ops (a, b, c) VALUES ($1, 'approved', $2) ON CONFLICT DO NOTHING";
+        assert_eq!(
+            multi_row(q, 3, 2).unwrap(),
+            "INSERT INTO card_ops (a, b, c) VALUES ($1, 'approved', $2), ($3, 'approved', $4), ($5, 'approved', $6) ON CONFLICT DO NOTHING"
+        );
+        let q10 = "INSERT INTO t (a) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+        assert!(multi_row(q10, 2, 10)
+            .unwrap()
+            .ends_with("($11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"));
+        for not_mergeable in [
+            "UPDATE t SET a = $1",
+            "INSERT INTO t (a) SELECT $1",
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2",
+        ] {
+            assert!(insert_tuple(not_mergeable).is_none(), "{not_mergeable}");
+        }
+    }
+
+    #[test]
+    fn deferred_inserts_merge_past_statements_about_other_tables_only() {
+        let ins_a = "INSERT INTO a (x) VALUES ($1)";
+        let ins_b = "INSERT INTO b (x) VALUES ($1)";
+        let upd_b = "UPDATE b SET x = 0 WHERE x = $1";
+        let reads_a = "UPDATE c SET y = 1 WHERE EXISTS (SELECT 1 FROM a WHERE a.x = $1)";
+        let p = |t: &str, v: i64| (t.to_string(), vec![Val::Int(v)]);
+        let plan = merge_plan(vec![
+            p(ins_a, 1),
+            p(ins_b, 1),
+            p(upd_b, 1),
+            p(ins_a, 2),
+            p(ins_b, 2),
+            p(reads_a, 2),
+            p(ins_a, 3),
+        ]);
+        let shape: Vec<(&str, usize)> = plan.iter().map(|(t, r)| (t.as_str(), r.len())).collect();
+        assert_eq!(
+            shape,
+            [
+                (ins_a, 2),
+                (ins_b, 1),
+                (upd_b, 1),
+                (ins_b, 1),
+                (reads_a, 1),
+                (ins_a, 1)
+            ]
+        );
+    }
 
     #[test]
     fn placeholders_become_sqlite_numbered_parameters() {

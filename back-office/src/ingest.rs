@@ -138,8 +138,10 @@ pub fn ingest(
         }
         let tz = crate::terminals::time_zone(sql, terminal)?;
         let confirm = crate::alerts::dispatch::confirm_seconds(sql)?;
+        let mut memo = project::BatchMemo::default();
+        let mut open_threads = crate::alerts::rules::open_subjects(sql, terminal)?;
         for r in &fresh {
-            sql.exec(
+            sql.exec_deferred(
                 "INSERT INTO journal (terminal_id, seq, time_utc, kind, payload, prev_hash, hash)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 params![
@@ -154,9 +156,17 @@ pub fn ingest(
             )?;
             match JournalEvent::from_payload(&r.payload) {
                 Ok(ev) if ev.kind() == r.kind => {
-                    project::apply(sql, terminal, tz, r, &ev, now)?;
+                    project::apply(sql, terminal, tz, r, &ev, now, &mut memo)?;
                     // Fresh records only, in the same transaction: each alerts exactly once.
-                    crate::alerts::rules::observe(sql, terminal, r, &ev, confirm, now)?;
+                    crate::alerts::rules::observe(
+                        sql,
+                        terminal,
+                        r,
+                        &ev,
+                        confirm,
+                        now,
+                        &mut open_threads,
+                    )?;
                 }
                 Ok(_) | Err(_) => {
                     // Kept in the journal (it is the terminal's signed truth) but flagged: a newer
@@ -175,7 +185,7 @@ pub fn ingest(
             }
         }
         if let Some(r) = fresh.last() {
-            sql.exec(
+            sql.exec_deferred(
                 "UPDATE terminals SET held_seq = $2, held_hash = $3, last_sync_utc = $4 WHERE id = $1",
                 params![terminal, r.seq, &r.hash, now],
             )?;

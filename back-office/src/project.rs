@@ -70,8 +70,22 @@ fn level_name(l: OutageLevel) -> &'static str {
     }
 }
 
+/// What the projection of one terminal's batch learns as it goes, so it need not ask the
+/// database again within the batch (a terminal's records are projected one batch at a time,
+/// under its row lock, so nothing else changes these meanwhile).
+#[derive(Debug, Default)]
+pub struct BatchMemo {
+    /// Per fiscal module: its highest document number, when known to be the highest.
+    fiscal_max: std::collections::HashMap<String, i64>,
+    /// Per card terminal id: the kiosk that owns it.
+    card_owner: std::collections::HashMap<String, String>,
+    /// Per card terminal id: whether the settlement has any line of it.
+    card_settled: std::collections::HashMap<String, bool>,
+}
+
 /// Applies one record's event; its business day is the day in the terminal's time zone `tz`.
-/// `now` is the server's time, used for queued messages.
+/// `now` is the server's time, used for queued messages. `memo` is the batch's, for one
+/// terminal.
 pub fn apply(
     sql: &mut dyn Sql,
     terminal: &str,
@@ -79,6 +93,7 @@ pub fn apply(
     rec: &JournalRecord,
     event: &JournalEvent,
     now: &str,
+    memo: &mut BatchMemo,
 ) -> Result<(), StoreError> {
     let day = business_day_in(&rec.time_utc, tz);
     let seq = rec.seq;
@@ -92,7 +107,7 @@ pub fn apply(
             allocations,
         } => {
             let alloc = serde_json::to_string(allocations).unwrap_or_else(|_| "[]".into());
-            sql.exec(
+            sql.exec_deferred(
                 "INSERT INTO payments (terminal_id, payment_id, seq, time_utc, day, account, method, total_kopecks, allocations)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
                 params![terminal, payment_id, seq, t, &day, account, method_name(*method), *total_kopecks, alloc],
@@ -102,7 +117,7 @@ pub fn apply(
             payment_id,
             denomination_kopecks,
         } => {
-            sql.exec(
+            sql.exec_deferred(
                 "INSERT INTO bills (terminal_id, seq, time_utc, day, denomination_kopecks, payment_id)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 params![terminal, seq, t, &day, *denomination_kopecks, payment_id.clone()],
@@ -144,7 +159,7 @@ pub fn apply(
             payment_id,
             approval,
         } => {
-            sql.exec(
+            sql.exec_deferred(
                 "INSERT INTO card_ops (terminal_id, payment_id, seq, time_utc, day, card_terminal_id, receipt_no, rrn, masked_pan, auth_code, amount_kopecks, state, settle_until)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'approved', $12) ON CONFLICT DO NOTHING",
                 params![
@@ -153,8 +168,20 @@ pub fn apply(
                     shift_day(&day, 1)
                 ],
             )?;
-            let owner =
-                crate::card_terminals::claim(sql, &approval.card_terminal_id, terminal, now)?;
+            let owner = match memo.card_owner.get(&approval.card_terminal_id) {
+                Some(o) => o.clone(),
+                None => {
+                    let o = crate::card_terminals::claim(
+                        sql,
+                        &approval.card_terminal_id,
+                        terminal,
+                        now,
+                    )?;
+                    memo.card_owner
+                        .insert(approval.card_terminal_id.clone(), o.clone());
+                    o
+                }
+            };
             if owner != terminal {
                 crate::card_terminals::flag_foreign(
                     sql,
@@ -165,25 +192,42 @@ pub fn apply(
                     now,
                 )?;
             }
-            // The settlement may have been imported before the journal arrived.
-            crate::settlement::rematch(
-                sql,
-                Some((
-                    &approval.card_terminal_id,
-                    i64::from(approval.receipt_no),
-                    &day,
-                    &shift_day(&day, 1),
-                )),
-            )?;
+            // The settlement may have been imported before the journal arrived (if it has any
+            // line of this card terminal at all).
+            let settled = match memo.card_settled.get(&approval.card_terminal_id) {
+                Some(&b) => b,
+                None => {
+                    let b = sql
+                        .query_one(
+                            "SELECT 1 FROM settlement WHERE card_terminal_id = $1 LIMIT 1",
+                            params![&approval.card_terminal_id],
+                        )?
+                        .is_some();
+                    memo.card_settled
+                        .insert(approval.card_terminal_id.clone(), b);
+                    b
+                }
+            };
+            if settled {
+                crate::settlement::rematch(
+                    sql,
+                    Some((
+                        &approval.card_terminal_id,
+                        i64::from(approval.receipt_no),
+                        &day,
+                        &shift_day(&day, 1),
+                    )),
+                )?;
+            }
         }
         JournalEvent::CardCompleted { payment_id, .. } => {
-            sql.exec(
+            sql.exec_deferred(
                 "UPDATE card_ops SET state = 'completed' WHERE terminal_id = $1 AND payment_id = $2 AND state = 'approved'",
                 params![terminal, payment_id],
             )?;
         }
         JournalEvent::CardReversed { payment_id, .. } => {
-            sql.exec(
+            sql.exec_deferred(
                 "UPDATE card_ops SET state = 'reversed' WHERE terminal_id = $1 AND payment_id = $2",
                 params![terminal, payment_id],
             )?;
@@ -195,7 +239,7 @@ pub fn apply(
             fiscal,
             printed_by_register,
         } => {
-            sql.exec(
+            sql.exec_deferred(
                 "INSERT INTO receipts (terminal_id, receipt_id, seq, time_utc, day, payment_id, total_kopecks, fn_number, fd_number, fiscal_sign, qr, printed, shift_number)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
                 params![
@@ -211,17 +255,18 @@ pub fn apply(
                 fiscal.fd_number,
                 &day,
                 "receipt",
+                memo,
             )?;
         }
         JournalEvent::ReceiptPrinted { receipt_id }
         | JournalEvent::ReceiptReprinted { receipt_id } => {
-            sql.exec(
+            sql.exec_deferred(
                 "UPDATE receipts SET printed = 1, print_problem = NULL WHERE terminal_id = $1 AND receipt_id = $2",
                 params![terminal, receipt_id],
             )?;
         }
         JournalEvent::ReceiptUnprinted { receipt_id, reason } => {
-            sql.exec(
+            sql.exec_deferred(
                 "UPDATE receipts SET printed = -1, print_problem = $3 WHERE terminal_id = $1 AND receipt_id = $2",
                 params![terminal, receipt_id, reason],
             )?;
@@ -240,7 +285,7 @@ pub fn apply(
             fn_number: Some(fn_number),
             fd_number: Some(fd),
             ..
-        } => fiscal_doc(sql, terminal, fn_number, *fd, &day, "shift_open")?,
+        } => fiscal_doc(sql, terminal, fn_number, *fd, &day, "shift_open", memo)?,
         JournalEvent::ShiftClosed {
             shift_number,
             receipts,
@@ -251,7 +296,7 @@ pub fn apply(
             fd_number,
         } => {
             // The Z-report's totals, reconciled against the shift's receipts (`reconcile`).
-            sql.exec(
+            sql.exec_deferred(
                 "INSERT INTO shifts (terminal_id, fn_number, shift_number, seq, time_utc, day, fd_number, z_receipts, z_total_kopecks, z_cash_kopecks, z_card_kopecks)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
                 params![
@@ -260,7 +305,7 @@ pub fn apply(
                 ],
             )?;
             if let (Some(fn_number), Some(fd)) = (fn_number, fd_number) {
-                fiscal_doc(sql, terminal, fn_number, *fd, &day, "shift_close")?;
+                fiscal_doc(sql, terminal, fn_number, *fd, &day, "shift_close", memo)?;
             }
         }
         JournalEvent::MeterReadingAccepted {
@@ -357,51 +402,75 @@ pub fn fiscal_doc(
     fd: u32,
     day: &str,
     doc: &str,
+    memo: &mut BatchMemo,
 ) -> Result<(), StoreError> {
     let fd = i64::from(fd);
-    let new = sql.exec(
-        "INSERT INTO fiscal_docs (terminal_id, fn_number, fd_number, day, doc) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        params![terminal, fn_number, fd, day, doc],
-    )?;
-    if new == 0 {
-        return Ok(());
-    }
+    let insert = |sql: &mut dyn Sql| {
+        sql.exec_deferred(
+            "INSERT INTO fiscal_docs (terminal_id, fn_number, fd_number, day, doc) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            params![terminal, fn_number, fd, day, doc],
+        )
+    };
     let add_gap = |sql: &mut dyn Sql, from: i64, to: i64, day: &str| -> Result<(), StoreError> {
         if from <= to {
-            sql.exec(
+            sql.exec_deferred(
                 "INSERT INTO fd_gaps (terminal_id, fn_number, missing_from, missing_to, day) VALUES ($1, $2, $3, $4, $5)",
                 params![terminal, fn_number, from, to, day],
             )?;
         }
         Ok(())
     };
-    // The number fills (part of) a known gap: split it.
-    if let Some(g) = sql.query_one(
-        "SELECT missing_from, missing_to, day FROM fd_gaps WHERE terminal_id = $1 AND fn_number = $2 AND missing_from <= $3 AND missing_to >= $3",
+    // The usual case: the next number after the module's highest (a jump opens a gap).
+    if let Some(&max) = memo.fiscal_max.get(fn_number) {
+        if fd > max {
+            insert(sql)?;
+            add_gap(sql, max + 1, fd - 1, day)?;
+            memo.fiscal_max.insert(fn_number.to_string(), fd);
+            return Ok(());
+        }
+    }
+    // One round trip: whether the number is known, a known gap it falls in, the module's
+    // number below it and the one above it. (A terminal's records are ingested one batch at a
+    // time, under its row lock, so nothing else adds its documents meanwhile.)
+    let around = sql.query_one(
+        "SELECT
+           (SELECT 1 FROM fiscal_docs WHERE terminal_id = $1 AND fn_number = $2 AND fd_number = $3),
+           (SELECT missing_from FROM fd_gaps WHERE terminal_id = $1 AND fn_number = $2 AND missing_from <= $3 AND missing_to >= $3 LIMIT 1),
+           (SELECT missing_to FROM fd_gaps WHERE terminal_id = $1 AND fn_number = $2 AND missing_from <= $3 AND missing_to >= $3 LIMIT 1),
+           (SELECT day FROM fd_gaps WHERE terminal_id = $1 AND fn_number = $2 AND missing_from <= $3 AND missing_to >= $3 LIMIT 1),
+           (SELECT MAX(fd_number) FROM fiscal_docs WHERE terminal_id = $1 AND fn_number = $2 AND fd_number < $3),
+           (SELECT MIN(fd_number) FROM fiscal_docs WHERE terminal_id = $1 AND fn_number = $2 AND fd_number > $3),
+           (SELECT day FROM fiscal_docs WHERE terminal_id = $1 AND fn_number = $2 AND fd_number > $3 ORDER BY fd_number LIMIT 1)",
         params![terminal, fn_number, fd],
-    )? {
+    )?;
+    let Some(around) = around else {
+        return Ok(());
+    };
+    if around.opt_int(0).is_some() {
+        return Ok(());
+    }
+    insert(sql)?;
+    let around = crate::db::Row(around.0[1..].to_vec());
+    // The number fills (part of) a known gap: split it.
+    if let Some(from) = around.opt_int(0) {
+        let to = around.int(1);
         sql.exec(
             "DELETE FROM fd_gaps WHERE terminal_id = $1 AND fn_number = $2 AND missing_from = $3",
-            params![terminal, fn_number, g.int(0)],
+            params![terminal, fn_number, from],
         )?;
-        add_gap(sql, g.int(0), fd - 1, day)?;
-        add_gap(sql, fd + 1, g.int(1), &g.text(2))?;
+        add_gap(sql, from, fd - 1, day)?;
+        add_gap(sql, fd + 1, to, &around.text(2))?;
         return Ok(());
     }
     // Otherwise it extends the module's numbers up or down; a jump opens a gap.
-    let below = sql.query_one(
-        "SELECT fd_number FROM fiscal_docs WHERE terminal_id = $1 AND fn_number = $2 AND fd_number < $3 ORDER BY fd_number DESC LIMIT 1",
-        params![terminal, fn_number, fd],
-    )?;
-    if let Some(b) = below {
-        add_gap(sql, b.int(0) + 1, fd - 1, day)?;
+    if let Some(below) = around.opt_int(3) {
+        add_gap(sql, below + 1, fd - 1, day)?;
     }
-    let above = sql.query_one(
-        "SELECT fd_number, day FROM fiscal_docs WHERE terminal_id = $1 AND fn_number = $2 AND fd_number > $3 ORDER BY fd_number LIMIT 1",
-        params![terminal, fn_number, fd],
-    )?;
-    if let Some(a) = above {
-        add_gap(sql, fd + 1, a.int(0) - 1, &a.text(1))?;
+    match around.opt_int(4) {
+        Some(above) => add_gap(sql, fd + 1, above - 1, &around.text(5))?,
+        None => {
+            memo.fiscal_max.insert(fn_number.to_string(), fd);
+        }
     }
     Ok(())
 }
@@ -422,6 +491,7 @@ pub fn rebuild(sql: &mut dyn Sql, now: &str) -> Result<u64, StoreError> {
         for t in terminals {
             let terminal = t.text(0);
             let tz = crate::terminals::time_zone(sql, &terminal)?;
+            let mut memo = BatchMemo::default();
             let mut after = 0i64;
             loop {
                 let rows = sql.query(
@@ -443,7 +513,7 @@ pub fn rebuild(sql: &mut dyn Sql, now: &str) -> Result<u64, StoreError> {
                     };
                     after = r.int(0);
                     if let Ok(ev) = JournalEvent::from_payload(&rec.payload) {
-                        apply(sql, &terminal, tz, &rec, &ev, now)?;
+                        apply(sql, &terminal, tz, &rec, &ev, now, &mut memo)?;
                     }
                     n += 1;
                 }

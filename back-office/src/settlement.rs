@@ -192,11 +192,11 @@ pub fn rematch(sql: &mut dyn Sql, key: Option<(&str, i64, &str, &str)>) -> Resul
     let (set_net, set_matched) = (SET_NET, SET_MATCHED);
     match key {
         Some((term, receipt, first_day, last_day)) => {
-            sql.exec(
+            sql.exec_deferred(
                 &format!("{set_net} WHERE card_terminal_id = $1 AND receipt_no = $2 AND day >= $3 AND day <= $4"),
                 params![term, receipt, first_day, last_day],
             )?;
-            sql.exec(
+            sql.exec_deferred(
                 &format!("{set_matched} WHERE card_terminal_id = $1 AND receipt_no = $2"),
                 params![term, receipt],
             )?;

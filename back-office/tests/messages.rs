@@ -564,7 +564,8 @@ async fn a_version_1_messages_table_migrates() {
             .unwrap();
         let again = db.reopen().await;
         let v = again.read(back_office::schema::version).await.unwrap();
-        assert_eq!(v, 2, "[{}]", db.label);
+        let newest = back_office::schema::MIGRATIONS.last().map(|m| m.0);
+        assert_eq!(Some(v), newest, "[{}] migration 2 applied again", db.label);
         let r = rows(&again).await;
         assert_eq!(
             r.iter().map(|r| r.status).collect::<Vec<_>>(),

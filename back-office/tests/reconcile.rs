@@ -468,8 +468,12 @@ async fn fd_gap_search_matches_a_naive_scan() {
         let (t2, f2) = (t.clone(), fnn.clone());
         db.store
             .run("g", move |sql| -> Result<(), back_office::StoreError> {
+                // One batch's memo across them all, as an ingest batch has.
+                let mut memo = back_office::project::BatchMemo::default();
                 for fd in rows {
-                    back_office::project::fiscal_doc(sql, &t2, &f2, fd as u32, DAY, "receipt")?;
+                    back_office::project::fiscal_doc(
+                        sql, &t2, &f2, fd as u32, DAY, "receipt", &mut memo,
+                    )?;
                 }
                 Ok(())
             })

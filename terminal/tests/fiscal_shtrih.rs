@@ -9,13 +9,11 @@ use fiscal_register::{sample, DocumentKind};
 use terminal::config::{FiscalConfig, FiscalKind, TaxSystem};
 use terminal::health::DeviceCondition;
 
-#[test]
-fn the_configured_shtrih_kkt_sells_once_even_when_an_answer_is_lost() {
-    let kkt = KktEmulator::spawn(sample_config(), None, None).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = FiscalConfig {
+/// `[fiscal] kind = "shtrih"` on `port`, as a kiosk config gives it.
+fn shtrih_config(port: std::path::PathBuf) -> FiscalConfig {
+    FiscalConfig {
         kind: FiscalKind::Shtrih,
-        port: Some(kkt.path().to_path_buf()),
+        port: Some(port),
         baud: 115_200,
         password: 30,
         prints: true,
@@ -24,7 +22,14 @@ fn the_configured_shtrih_kkt_sells_once_even_when_an_answer_is_lost() {
         tax_system: TaxSystem::Osn,
         agent: None,
         close_shift_at: None,
-    };
+    }
+}
+
+#[test]
+fn the_configured_shtrih_kkt_sells_once_even_when_an_answer_is_lost() {
+    let kkt = KktEmulator::spawn(sample_config(), None, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = shtrih_config(kkt.path().to_path_buf());
     let mut register = terminal::devices::fiscal::open_module(&config, "0042", dir.path()).unwrap();
     let now = sample::time();
     register.open_shift(now).unwrap();
@@ -45,18 +50,7 @@ fn the_configured_shtrih_kkt_sells_once_even_when_an_answer_is_lost() {
 #[test]
 fn a_shtrih_kkt_without_a_port_that_opens_is_a_clear_setup_error() {
     let dir = tempfile::tempdir().unwrap();
-    let config = FiscalConfig {
-        kind: FiscalKind::Shtrih,
-        port: Some(dir.path().join("no-such-tty")),
-        baud: 115_200,
-        password: 30,
-        prints: true,
-        machine_number: "KIOSK-0042".into(),
-        kkt_reg_number: "0000000001012345".into(),
-        tax_system: TaxSystem::Osn,
-        agent: None,
-        close_shift_at: None,
-    };
+    let config = shtrih_config(dir.path().join("no-such-tty"));
     let err = terminal::devices::fiscal::open_module(&config, "0042", dir.path())
         .err()
         .expect("refused");
@@ -67,18 +61,7 @@ fn a_shtrih_kkt_without_a_port_that_opens_is_a_clear_setup_error() {
 fn the_fn_warnings_of_the_kkt_reach_the_health_desk_in_russian() {
     let kkt = KktEmulator::spawn(sample_config(), None, None).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = FiscalConfig {
-        kind: FiscalKind::Shtrih,
-        port: Some(kkt.path().to_path_buf()),
-        baud: 115_200,
-        password: 30,
-        prints: true,
-        machine_number: "KIOSK-0042".into(),
-        kkt_reg_number: "0000000001012345".into(),
-        tax_system: TaxSystem::Osn,
-        agent: None,
-        close_shift_at: None,
-    };
+    let config = shtrih_config(kkt.path().to_path_buf());
     let module = terminal::devices::fiscal::open_module(&config, "0042", dir.path()).unwrap();
     let mut fiscaliser = terminal::devices::fiscal::Fiscaliser::new(
         module,

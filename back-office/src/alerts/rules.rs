@@ -282,6 +282,24 @@ fn outage_alert(
 
 /// Looks at one freshly ingested record (after its projection) and queues what it means for
 /// people. `confirm_seconds` holds an outage's opening back so a blip alerts nobody.
+/// The subjects of `terminal`'s open threads, for one batch's [`observe`] calls.
+pub fn open_subjects(
+    sql: &mut dyn Sql,
+    terminal: &str,
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    Ok(sql
+        .query(
+            "SELECT subject FROM alert_threads WHERE terminal_id = $1 AND closed_utc IS NULL",
+            params![terminal],
+        )?
+        .into_iter()
+        .map(|r| r.text(0))
+        .collect())
+}
+
+/// `open` holds the subjects of the terminal's open threads ([`open_subjects`] at the batch's
+/// start) and is kept up to date for the fiscal and stuck-note threads, whose ends (one per
+/// receipt) then need no lookup when nothing was open.
 pub fn observe(
     sql: &mut dyn Sql,
     terminal: &str,
@@ -289,6 +307,7 @@ pub fn observe(
     event: &JournalEvent,
     confirm_seconds: i64,
     now: &str,
+    open: &mut std::collections::HashSet<String>,
 ) -> Result<(), StoreError> {
     let t = rec.time_utc.as_str();
     let alert = |subject: String, rule: Rule, step: Step, text: String| Alert {
@@ -330,7 +349,7 @@ pub fn observe(
             state,
             detail,
         } => device_alerts(sql, terminal, t, device, state, detail, now)?,
-        _ => receipt_and_note_alerts(sql, terminal, t, event, now)?,
+        _ => receipt_and_note_alerts(sql, terminal, t, event, now, open)?,
     }
     Ok(())
 }
@@ -343,7 +362,26 @@ fn receipt_and_note_alerts(
     t: &str,
     event: &JournalEvent,
     now: &str,
+    open: &mut std::collections::HashSet<String>,
 ) -> Result<(), StoreError> {
+    let subject = match event {
+        JournalEvent::FiscalisationFailed { receipt_id, .. }
+        | JournalEvent::ReceiptFiscalised { receipt_id, .. } => format!("fiscal:{receipt_id}"),
+        JournalEvent::BillStuck { reference, .. }
+        | JournalEvent::StuckNoteResolved { reference, .. } => format!("stuck:{reference}"),
+        _ => return Ok(()),
+    };
+    let closes = matches!(
+        event,
+        JournalEvent::ReceiptFiscalised { .. } | JournalEvent::StuckNoteResolved { .. }
+    );
+    if closes && !open.remove(&subject) {
+        // No such thread is open: nothing to end.
+        return Ok(());
+    }
+    if !closes {
+        open.insert(subject);
+    }
     let alert = |subject: String, rule: Rule, step: Step, text: String| Alert {
         terminal,
         subject,
