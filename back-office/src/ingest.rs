@@ -138,7 +138,7 @@ pub fn ingest(
         }
         let tz = crate::terminals::time_zone(sql, terminal)?;
         let confirm = crate::alerts::dispatch::confirm_seconds(sql)?;
-        let mut memo = project::BatchMemo::default();
+        let mut memo = project::BatchMemo::for_batch(fresh.iter().copied());
         let mut open_threads = crate::alerts::rules::open_subjects(sql, terminal)?;
         for r in &fresh {
             sql.exec_deferred(

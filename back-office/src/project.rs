@@ -81,6 +81,46 @@ pub struct BatchMemo {
     card_owner: std::collections::HashMap<String, String>,
     /// Per card terminal id: whether the settlement has any line of it.
     card_settled: std::collections::HashMap<String, bool>,
+    /// Receipts fiscalised in this batch and then only printed (no `ReceiptUnprinted`): their
+    /// row is inserted as printed, without an UPDATE per receipt.
+    printed_at_insert: std::collections::HashSet<String>,
+}
+
+impl BatchMemo {
+    /// The memo of a batch of `records` (only the receipt records' payloads are read).
+    pub fn for_batch<'a>(records: impl IntoIterator<Item = &'a JournalRecord>) -> Self {
+        use std::collections::{HashMap, HashSet};
+        // Per receipt fiscalised in the batch: whether everything after it was a print.
+        let mut only_printed: HashMap<String, bool> = HashMap::new();
+        let mut printed: HashSet<String> = HashSet::new();
+        for r in records {
+            if !r.kind.starts_with("Receipt") {
+                continue;
+            }
+            match JournalEvent::from_payload(&r.payload) {
+                Ok(JournalEvent::ReceiptFiscalised { receipt_id, .. }) => {
+                    only_printed.insert(receipt_id, true);
+                }
+                Ok(
+                    JournalEvent::ReceiptPrinted { receipt_id }
+                    | JournalEvent::ReceiptReprinted { receipt_id },
+                ) if only_printed.contains_key(&receipt_id) => {
+                    printed.insert(receipt_id);
+                }
+                Ok(JournalEvent::ReceiptUnprinted { receipt_id, .. }) => {
+                    if let Some(ok) = only_printed.get_mut(&receipt_id) {
+                        *ok = false;
+                    }
+                }
+                _ => {}
+            }
+        }
+        printed.retain(|id| only_printed.get(id).copied().unwrap_or(false));
+        BatchMemo {
+            printed_at_insert: printed,
+            ..BatchMemo::default()
+        }
+    }
 }
 
 /// Applies one record's event; its business day is the day in the terminal's time zone `tz`.
@@ -244,7 +284,8 @@ pub fn apply(
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
                 params![
                     terminal, receipt_id, seq, t, &day, payment_id.clone(), *total_kopecks, &fiscal.fn_number,
-                    fiscal.fd_number, &fiscal.fiscal_sign, &fiscal.qr, i64::from(*printed_by_register),
+                    fiscal.fd_number, &fiscal.fiscal_sign, &fiscal.qr,
+                    i64::from(*printed_by_register || memo.printed_at_insert.contains(receipt_id)),
                     i64::from(fiscal.shift_number)
                 ],
             )?;
@@ -258,6 +299,9 @@ pub fn apply(
                 memo,
             )?;
         }
+        JournalEvent::ReceiptPrinted { receipt_id }
+        | JournalEvent::ReceiptReprinted { receipt_id }
+            if memo.printed_at_insert.contains(receipt_id) => {}
         JournalEvent::ReceiptPrinted { receipt_id }
         | JournalEvent::ReceiptReprinted { receipt_id } => {
             sql.exec_deferred(
@@ -532,6 +576,52 @@ pub fn rebuild(sql: &mut dyn Sql, now: &str) -> Result<u64, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_receipt_is_inserted_as_printed_only_when_the_batch_shows_nothing_but_prints_after_it() {
+        let mut w = crate::testkit::JournalWriter::new("PF", chrono::Utc::now());
+        let fiscalised = |id: &str| JournalEvent::ReceiptFiscalised {
+            receipt_id: id.into(),
+            payment_id: None,
+            total_kopecks: 100,
+            fiscal: backend_sync::event::FiscalAttributes {
+                fn_number: "9282000100000001".into(),
+                fd_number: 1,
+                fiscal_sign: "0000000001".into(),
+                shift_number: 1,
+                time: "2026-12-02T10:00".into(),
+                qr: String::new(),
+            },
+            printed_by_register: false,
+        };
+        let printed = |id: &str| JournalEvent::ReceiptPrinted {
+            receipt_id: id.into(),
+        };
+        let records: Vec<JournalRecord> = [
+            fiscalised("A"),
+            printed("A"),
+            fiscalised("B"),
+            JournalEvent::ReceiptUnprinted {
+                receipt_id: "B".into(),
+                reason: "paper out".into(),
+            },
+            JournalEvent::ReceiptReprinted {
+                receipt_id: "B".into(),
+            },
+            printed("C"),
+            fiscalised("D"),
+        ]
+        .iter()
+        .map(|e| w.push(e, 10))
+        .collect();
+        let memo = BatchMemo::for_batch(&records);
+        // A: printed right away. B: unprinted on the way (its UPDATEs keep the order). C: its
+        // receipt came in an earlier batch. D: not printed yet.
+        assert_eq!(
+            memo.printed_at_insert,
+            std::collections::HashSet::from(["A".to_string()])
+        );
+    }
 
     #[test]
     fn business_day_is_moscow_time() {
