@@ -408,7 +408,8 @@ impl Ledger {
         }
     }
 
-    /// A fiscal document was journaled: it is the newest, and it is no pending receipt's.
+    /// A fiscal document was journaled: it is no pending receipt's, and the newest if its number
+    /// is the highest on its FN.
     fn fiscal_document(&mut self, fn_number: Option<&str>, fd: u32) {
         for attempt in self
             .unreceipted
@@ -417,16 +418,60 @@ impl Ledger {
         {
             attempt.claimed.insert(fd);
         }
-        self.last_fd = Some(FdMark {
-            fn_number: fn_number.map(str::to_string),
-            fd,
-        });
+        // The highest FD of the FN, not the last journaled: a receipt found in the FN after a
+        // crash is journaled after newer documents, and a lookup that started after it would
+        // take those newer documents for its own (seed 104276 of the long run).
+        let newer = match &self.last_fd {
+            Some(mark) if mark.fn_number.as_deref() == fn_number => fd > mark.fd,
+            _ => true,
+        };
+        if newer {
+            self.last_fd = Some(FdMark {
+                fn_number: fn_number.map(str::to_string),
+                fd,
+            });
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_newest_fd_is_the_highest_on_the_fn_even_when_an_older_one_is_journaled_later() {
+        let receipt = |id: &str, fd: u32| JournalEvent::ReceiptFiscalised {
+            receipt_id: id.into(),
+            payment_id: None,
+            total_kopecks: 162_000,
+            fiscal: backend_sync::event::FiscalAttributes {
+                fn_number: "9999078900012345".into(),
+                fd_number: fd,
+                fiscal_sign: "0000000001".into(),
+                shift_number: 1,
+                time: "2026-12-01T15:07".into(),
+                qr: String::new(),
+            },
+            printed_by_register: true,
+        };
+        let mut l = Ledger::default();
+        l.apply(1, day(), &receipt("R61", 61));
+        // A receipt whose answer a crash lost, found in the FN after FD 61 was made.
+        l.apply(2, day(), &receipt("R60", 60));
+        assert_eq!(l.last_fd.as_ref().map(|m| m.fd), Some(61));
+        // A new FN numbers from 1 again: its documents are the newest.
+        l.apply(
+            3,
+            day(),
+            &JournalEvent::ShiftOpened {
+                shift_number: 1,
+                fn_number: Some("9999078900099999".into()),
+                fd_number: Some(1),
+                opened_utc: None,
+            },
+        );
+        assert_eq!(l.last_fd.as_ref().map(|m| m.fd), Some(1));
+    }
 
     fn day() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 27).unwrap()
