@@ -157,30 +157,17 @@ impl<M: FiscalModule + ?Sized> Fiscaliser<M> {
         let health = match &registered {
             // What the FN warns about; a status read that fails right after a sale says
             // nothing about the sale, which worked.
-            Ok(_) => self
-                .module
-                .status(self.local(now))
-                .map_or(DeviceCondition::Up, |status| {
-                    fn_condition(&status, self.local(now))
-                }),
+            Ok(_) => {
+                let local = self.local(now);
+                self.module
+                    .status(local)
+                    .map_or(DeviceCondition::Up, |status| fn_condition(&status, local))
+            }
             Err(e) => DeviceCondition::Down {
                 kind: FaultKind::Hardware,
                 detail: e.to_string(),
             },
         };
-        for event in &journal {
-            if let JournalEvent::ShiftOpened {
-                fd_number: Some(fd),
-                ..
-            }
-            | JournalEvent::ShiftClosed {
-                fd_number: Some(fd),
-                ..
-            } = event
-            {
-                self.issued(*fd);
-            }
-        }
         match registered {
             Ok(result) => {
                 self.issued(result.fd_number);
@@ -342,7 +329,6 @@ impl<M: FiscalModule + ?Sized> Fiscaliser<M> {
         let status = self.module.status(self.local(now))?;
         if status.shift_open {
             let (z, fn_number) = self.close_shift(now)?;
-            self.issued(z.fd_number);
             info!(
                 shift = z.shift,
                 receipts = z.receipts,
@@ -360,6 +346,7 @@ impl<M: FiscalModule + ?Sized> Fiscaliser<M> {
     ) -> Result<(ZReport, Option<String>), FiscalError> {
         let local = self.local(now);
         let z = self.module.close_shift(local)?;
+        self.issued(z.fd_number);
         let fn_number = self.module.status(local).ok().map(|s| s.fn_number);
         Ok((z, fn_number))
     }

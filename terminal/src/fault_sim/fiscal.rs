@@ -105,7 +105,28 @@ impl FiscalSide {
         self.fiscaliser.module().with_exchange(f).ok()
     }
 
-    /// Runs one receipt job at `now`, cut where told; the KKT is back on afterwards.
+    /// Runs one receipt-task job at `now`, cut where told; the KKT is back on afterwards.
+    fn job<T>(
+        &mut self,
+        now: Instant,
+        cut: Option<Cut>,
+        f: impl FnOnce(&mut Fiscaliser<ShtrihRegister<SimLine>>) -> T,
+    ) -> T {
+        let link_now = self.started.1 + (now - self.started.0);
+        self.line(|line| {
+            line.link.now = line.link.now.max(link_now);
+            line.cut = cut;
+            line.calls = 0;
+        });
+        let out = f(&mut self.fiscaliser);
+        self.line(|line| {
+            line.cut = None;
+            line.link.kkt.set_fault(Fault::Silent, false);
+        });
+        out
+    }
+
+    /// Fiscalises `req` at `now`, cut where told.
     pub(super) fn fiscalise(
         &mut self,
         req: &FiscalRequest,
@@ -113,18 +134,7 @@ impl FiscalSide {
         wall: DateTime<Utc>,
         cut: Option<Cut>,
     ) -> FiscalOutcome {
-        let link_now = self.started.1 + (now - self.started.0);
-        self.line(|line| {
-            line.link.now = line.link.now.max(link_now);
-            line.cut = cut;
-            line.calls = 0;
-        });
-        let outcome = self.fiscaliser.fiscalise(req, wall);
-        self.line(|line| {
-            line.cut = None;
-            line.link.kkt.set_fault(Fault::Silent, false);
-        });
-        outcome
+        self.job(now, cut, |fiscaliser| fiscaliser.fiscalise(req, wall))
     }
 
     /// Renews the shift at `now`, as the receipt task does for [`crate::session::Output::RenewShift`].
@@ -133,14 +143,7 @@ impl FiscalSide {
         now: Instant,
         wall: DateTime<Utc>,
     ) -> (Vec<JournalEvent>, Result<(), FiscalError>) {
-        let link_now = self.started.1 + (now - self.started.0);
-        self.line(|line| {
-            line.link.now = line.link.now.max(link_now);
-            line.calls = 0;
-        });
-        let renewed = self.fiscaliser.renew_shift(wall);
-        self.line(|line| line.link.kkt.set_fault(Fault::Silent, false));
-        renewed
+        self.job(now, None, |fiscaliser| fiscaliser.renew_shift(wall))
     }
 
     /// The KKT is off for the next job (`true`) or back on.
