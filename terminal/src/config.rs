@@ -231,6 +231,30 @@ pub struct FiscalConfig {
     pub close_shift_at: Option<chrono::NaiveTime>,
 }
 
+impl FiscalConfig {
+    /// `baud` when the file does not say.
+    pub const DEFAULT_BAUD: u32 = 115_200;
+    /// `password` when the file does not say: the Shtrih administrator's.
+    pub const DEFAULT_PASSWORD: u32 = 30;
+
+    /// A kiosk KKT that prints its own receipts, on `port` with the defaults, registered for
+    /// `seller` (the simulated cabinet and the cash-soak harness plug this in).
+    pub fn printing_shtrih(port: PathBuf, seller: &fiscal_register::Seller) -> Self {
+        FiscalConfig {
+            kind: FiscalKind::Shtrih,
+            port: Some(port),
+            baud: Self::DEFAULT_BAUD,
+            password: Self::DEFAULT_PASSWORD,
+            prints: true,
+            machine_number: seller.machine_number.clone(),
+            kkt_reg_number: seller.kkt_reg_number.clone(),
+            tax_system: TaxSystem::Osn,
+            agent: None,
+            close_shift_at: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SellerConfig {
     /// Tag 1018, 10 or 12 digits with valid check digits.

@@ -18,7 +18,7 @@ use receipt_printer::{Emulator as PrinterEmulator, PrinterHandle, PrinterProfile
 use tokio::sync::mpsc;
 
 use crate::accounts::{AccountScheme, FixtureSource, OfflineFallback};
-use crate::config::{FiscalConfig, FiscalKind, TaxSystem};
+use crate::config::FiscalConfig;
 use crate::devices;
 use crate::devices::card::{CardSetup, EndOfDaySchedule};
 use crate::devices::receipts::ReceiptSetup;
@@ -184,20 +184,11 @@ pub async fn start_with(
         ),
         SimFiscal::Shtrih => {
             let kkt = spawn_kkt(data_dir, &PrinterProfile::EPSON_TM_T20)?;
-            let seller = receipt_printer::sample::seller();
             // Exactly what `run --config` builds for `[fiscal] kind = "shtrih"`.
-            let config = FiscalConfig {
-                kind: FiscalKind::Shtrih,
-                port: Some(kkt.emulator.path().to_path_buf()),
-                baud: 115_200,
-                password: 30,
-                prints: true,
-                machine_number: seller.machine_number,
-                kkt_reg_number: seller.kkt_reg_number,
-                tax_system: TaxSystem::Osn,
-                agent: None,
-                close_shift_at: None,
-            };
+            let config = FiscalConfig::printing_shtrih(
+                kkt.emulator.path().to_path_buf(),
+                &receipt_printer::sample::seller(),
+            );
             let module = devices::fiscal::open_module(&config, "SIM01", data_dir)?;
             (module, Some(kkt))
         }

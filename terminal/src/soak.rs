@@ -67,18 +67,7 @@ fn kkt_receipts(
     core: mpsc::Sender<CoreEvent>,
 ) -> Result<mpsc::Sender<crate::runtime::ReceiptJob>, SoakError> {
     let seller = fiscal_register::sample::seller();
-    let config = crate::config::FiscalConfig {
-        kind: crate::config::FiscalKind::Shtrih,
-        port: Some(port.to_path_buf()),
-        baud: 115_200,
-        password: 30,
-        prints: true,
-        machine_number: seller.machine_number.clone(),
-        kkt_reg_number: seller.kkt_reg_number.clone(),
-        tax_system: crate::config::TaxSystem::Osn,
-        agent: None,
-        close_shift_at: None,
-    };
+    let config = crate::config::FiscalConfig::printing_shtrih(port.to_path_buf(), &seller);
     let fiscal = devices::fiscal::open_module(&config, terminal_id, std::path::Path::new("."))?;
     Ok(devices::receipts::spawn(
         devices::receipts::ReceiptSetup {

@@ -418,13 +418,13 @@ pub(super) fn parse_fiscal(s: &Section<'_>, errors: &mut Vec<ConfigError>) -> Op
         s.integer_in("baud", 1_200..=921_600, errors)
             .and_then(|b| u32::try_from(b).ok())
     } else {
-        Some(115_200)
+        Some(FiscalConfig::DEFAULT_BAUD)
     };
     let password = if s.table.contains_key("password") {
         s.integer_in("password", 0..=99_999_999, errors)
             .and_then(|p| u32::try_from(p).ok())
     } else {
-        Some(30)
+        Some(FiscalConfig::DEFAULT_PASSWORD)
     };
     let prints = match s.table.get("prints") {
         None => Some(true),
