@@ -555,14 +555,10 @@ fn spawn_console(
 ) {
     let mut card = Some(card);
     // The KKT's faults, for a cabinet that has one.
-    let kkt_fault = move |fault: Option<(KktFault, bool)>| match (&kkt, fault) {
-        (None, _) => Err("no KKT in this cabinet: start with --fiscal shtrih".to_string()),
-        (Some(k), Some((fault, on))) => {
+    let kkt_fault = move |fault: KktFault, on: bool| match &kkt {
+        None => Err("no KKT in this cabinet: start with --fiscal shtrih".to_string()),
+        Some(k) => {
             k.set_fault(fault, on);
-            Ok(())
-        }
-        (Some(k), None) => {
-            k.paper_in();
             Ok(())
         }
     };
@@ -620,16 +616,13 @@ fn spawn_console(
                     println!("cassette: {:?}", bill.cassette());
                     Ok(())
                 }
-                ["kkt-paper-out"] => kkt_fault(Some((KktFault::PaperOut, true))),
-                ["kkt-paper-in"] => {
-                    kkt_fault(Some((KktFault::PaperOut, false))).and_then(|()| kkt_fault(None))
-                }
-                ["kkt-off"] => kkt_fault(Some((KktFault::Silent, true))),
-                ["kkt-on"] => kkt_fault(Some((KktFault::Silent, false))),
+                ["kkt-paper-out"] => kkt_fault(KktFault::PaperOut, true),
+                // Paper loaded; a receipt held for it waits for the host's continue-print.
+                ["kkt-paper-in"] => kkt_fault(KktFault::PaperOut, false),
+                ["kkt-off"] => kkt_fault(KktFault::Silent, true),
+                ["kkt-on"] => kkt_fault(KktFault::Silent, false),
                 // The next sale registers in the FN but its answer never reaches the kiosk.
-                ["kkt-lose-answer"] => {
-                    kkt_fault(Some((KktFault::LoseAnswerAfterRegistration, true)))
-                }
+                ["kkt-lose-answer"] => kkt_fault(KktFault::LoseAnswerAfterRegistration, true),
                 [] => Ok(()),
                 _ => Err(format!("unknown command: {line}")),
             };
