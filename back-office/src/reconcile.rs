@@ -427,48 +427,44 @@ pub fn shift_checks(
     from: &str,
     to: &str,
 ) -> Result<Vec<ShiftCheck>, StoreError> {
-    let closed = sql.query(
-        "SELECT terminal_id, fn_number, shift_number, day, z_receipts, z_total_kopecks, z_cash_kopecks, z_card_kopecks
-         FROM shifts WHERE day >= $1 AND day <= $2 ORDER BY terminal_id, fn_number, shift_number",
+    // One query: each shift with the receipts journaled for it and their payments' method.
+    let rows = sql.query(
+        "SELECT s.terminal_id, s.fn_number, s.shift_number, s.day,
+                s.z_receipts, s.z_total_kopecks, s.z_cash_kopecks, s.z_card_kopecks,
+                CAST(COUNT(r.receipt_id) AS BIGINT), CAST(COALESCE(SUM(r.total_kopecks), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN p.method = 'card' THEN r.total_kopecks ELSE 0 END), 0) AS BIGINT)
+         FROM shifts s
+         LEFT JOIN receipts r ON r.terminal_id = s.terminal_id AND r.fn_number = s.fn_number AND r.shift_number = s.shift_number
+         LEFT JOIN payments p ON p.terminal_id = r.terminal_id AND p.payment_id = r.payment_id
+         WHERE s.day >= $1 AND s.day <= $2
+         GROUP BY s.terminal_id, s.fn_number, s.shift_number, s.day,
+                  s.z_receipts, s.z_total_kopecks, s.z_cash_kopecks, s.z_card_kopecks
+         ORDER BY s.terminal_id, s.fn_number, s.shift_number",
         params![from, to],
     )?;
-    let mut out = Vec::with_capacity(closed.len());
-    for r in closed {
-        let (terminal_id, fn_number, shift_number) = (r.text(0), r.text(1), r.int(2));
-        let journal = sql
-            .query_one(
-                "SELECT CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(r.total_kopecks), 0) AS BIGINT),
-                        CAST(COALESCE(SUM(CASE WHEN p.method = 'card' THEN r.total_kopecks ELSE 0 END), 0) AS BIGINT)
-                 FROM receipts r LEFT JOIN payments p ON p.terminal_id = r.terminal_id AND p.payment_id = r.payment_id
-                 WHERE r.terminal_id = $1 AND r.fn_number = $2 AND r.shift_number = $3",
-                params![&terminal_id, &fn_number, shift_number],
-            )?
-            .map(|j| (j.int(0), j.int(1), j.int(2)))
-            .unwrap_or((0, 0, 0));
-        let (receipts, total, card) = journal;
-        let mut check = ShiftCheck {
-            terminal_id,
-            fn_number,
-            shift_number,
-            day: r.text(3),
-            z_receipts: r.int(4),
-            z_total_kopecks: r.int(5),
-            z_cash_kopecks: r.int(6),
-            z_card_kopecks: r.int(7),
-            journal_receipts: receipts,
-            journal_total_kopecks: total,
-            journal_cash_kopecks: total - card,
-            journal_card_kopecks: card,
-            matches: false,
-        };
-        check.matches = (
-            check.z_receipts,
-            check.z_total_kopecks,
-            check.z_cash_kopecks,
-            check.z_card_kopecks,
-        ) == (receipts, total, total - card, card);
-        out.push(check);
-    }
+    let mut out: Vec<ShiftCheck> = rows
+        .into_iter()
+        .map(|r| {
+            let (z_receipts, z_total, z_cash, z_card) = (r.int(4), r.int(5), r.int(6), r.int(7));
+            let (receipts, total, card) = (r.int(8), r.int(9), r.int(10));
+            ShiftCheck {
+                terminal_id: r.text(0),
+                fn_number: r.text(1),
+                shift_number: r.int(2),
+                day: r.text(3),
+                z_receipts,
+                z_total_kopecks: z_total,
+                z_cash_kopecks: z_cash,
+                z_card_kopecks: z_card,
+                journal_receipts: receipts,
+                journal_total_kopecks: total,
+                journal_cash_kopecks: total - card,
+                journal_card_kopecks: card,
+                matches: (z_receipts, z_total, z_cash, z_card)
+                    == (receipts, total, total - card, card),
+            }
+        })
+        .collect();
     out.sort_by_key(|c| c.matches);
     Ok(out)
 }
