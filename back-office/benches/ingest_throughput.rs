@@ -8,7 +8,8 @@ use std::time::Instant;
 use back_office::db::Store;
 use back_office::http::AppState;
 use back_office::testkit::JournalWriter;
-use backend_sync::{JournalRecord, SyncClient};
+use backend_sync::JournalRecord;
+use sync_client::SyncClient;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)

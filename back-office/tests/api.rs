@@ -8,8 +8,9 @@ use back_office::{now_utc, params};
 use backend_sync::auth;
 use backend_sync::event::ReceiptContact;
 use backend_sync::wire::{ErrorCode, ErrorReply, Heartbeat, IngestBatch, WIRE_VERSION};
-use backend_sync::{JournalEvent, JournalRecord, SyncClient};
+use backend_sync::{JournalEvent, JournalRecord};
 use common::{add_terminal, all_stores, chain, Server};
+use sync_client::SyncClient;
 
 async fn ingest_direct(
     store: &back_office::Store,
@@ -499,10 +500,10 @@ async fn the_embedded_back_office_serves_a_simulated_terminal() {
         1000,
     ));
     sim.append(recs);
-    let mut cfg = backend_sync::SyncConfig::new(sim.path.clone(), &bo.url, "SIM-1", &bo.key_hex);
+    let mut cfg = sync_client::SyncConfig::new(sim.path.clone(), &bo.url, "SIM-1", &bo.key_hex);
     cfg.idle_poll = std::time::Duration::from_millis(50);
     cfg.heartbeat_every = std::time::Duration::from_millis(100);
-    let sync = backend_sync::spawn_syncer(cfg).unwrap();
+    let sync = sync_client::spawn_syncer(cfg).unwrap();
     sync.set_health(Heartbeat {
         service_state: "in_service".into(),
         paper: "ok".into(),

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use back_office::testkit::{totals, DENOMINATIONS};
 use back_office::Store;
-use backend_sync::syncer::{spawn, SyncConfig};
 use backend_sync::{verify_chain, JournalRecord, GENESIS_HASH};
 use common::{add_terminal, Server, SimTerminal};
 use rand::{Rng, SeedableRng};
+use sync_client::syncer::{spawn, SyncConfig};
 
 const TERMINALS: usize = 100;
 const PAYMENTS: usize = 25;

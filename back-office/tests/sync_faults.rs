@@ -7,11 +7,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use back_office::testkit::{totals, DENOMINATIONS};
-use backend_sync::syncer::{spawn, SyncConfig};
 use backend_sync::{verify_chain, JournalRecord, GENESIS_HASH};
 use common::proxy::{Faults, Proxy};
 use common::{add_terminal, all_stores, Server, SimTerminal, TestDb};
 use rand::{Rng, SeedableRng};
+use sync_client::syncer::{spawn, SyncConfig};
 
 const TERMINALS: usize = 3;
 const PAYMENTS: usize = 1000;

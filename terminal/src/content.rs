@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use backend_sync::wire::ContentBundle;
-use backend_sync::SyncClient;
+use sync_client::SyncClient;
 use tracing::{info, warn};
 use ui::view::{InfoEntry, InfoTopic};
 

@@ -1,5 +1,7 @@
-//! `terminal` is the kiosk daemon: customer session core, journal, config, account lookup,
-//! meter-reading rules, health monitor, service operations and device wiring.
+//! `terminal` is the kiosk daemon: journal, config, account lookup, health monitor, device wiring,
+//! the runtime that drives the pure core (`kiosk-core`, re-exported below) and the simulations.
+
+pub use kiosk_core::{ledger, money, readings, service, service_pin, session};
 
 pub mod accounts;
 pub mod card_soak;
@@ -11,16 +13,10 @@ pub mod fault_sim;
 pub mod gpio;
 pub mod health;
 pub mod journal;
-pub mod ledger;
 pub mod metrics;
-pub mod money;
 pub mod reading_check;
-pub mod readings;
 pub mod runtime;
 pub mod screen;
-pub mod service;
-pub mod service_pin;
-pub mod session;
 pub mod sim_devices;
 pub mod simulate;
 pub mod soak;

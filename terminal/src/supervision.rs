@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use backend_sync::syncer::HealthSlot;
 use backend_sync::wire::Heartbeat;
-use backend_sync::SyncStatus;
+use sync_client::syncer::HealthSlot;
+use sync_client::SyncStatus;
 
 use crate::metrics::{self, MetricsSnapshot};
 use crate::runtime::{Clock, Core};

@@ -1,10 +1,10 @@
 //! The running kiosk's link to the back office: every journal entry reaches it exactly once.
 //!
 //! * **Outbox.** [`attach_outbox`] creates the outbox tables in the journal's own SQLite database and
-//!   registers [`backend_sync::outbox::enqueue`] as the journal's append hook, so an entry and its
+//!   registers [`sync_client::outbox::enqueue`] as the journal's append hook, so an entry and its
 //!   outbox row commit in one transaction (or neither does). Entries written before the outbox
 //!   existed are queued once at start-up.
-//! * **Syncer.** [`KioskSync::start`] spawns [`backend_sync::syncer`] on the journal database and
+//! * **Syncer.** [`KioskSync::start`] spawns [`sync_client::syncer`] on the journal database and
 //!   wakes it after every committed append. [`KioskSync`] is what the kiosk keeps: status, queue
 //!   length and lag for metrics, [`KioskSync::health_slot`] for heartbeats. When the back office
 //!   says it holds less than the outbox can still send (restored from an old backup, or a fresh
@@ -25,12 +25,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use back_office::EmbeddedBackOffice;
-use backend_sync::outbox;
-use backend_sync::syncer::{SyncConfig, SyncHandle, SyncStatus, SyncWaker};
 use backend_sync::wire::{AccountInfo, Heartbeat};
-use backend_sync::{JournalRecord, SyncClient, SyncError};
+use backend_sync::JournalRecord;
 use chrono::NaiveDate;
 use rusqlite::{params, Connection, OptionalExtension};
+use sync_client::outbox;
+use sync_client::syncer::{SyncConfig, SyncHandle, SyncStatus, SyncWaker};
+use sync_client::{SyncClient, SyncError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -454,7 +455,7 @@ impl KioskSync {
         cfg.backoff_min = timing.backoff_min;
         cfg.backoff_max = timing.backoff_max;
         cfg.heartbeat_every = timing.heartbeat_every;
-        let handle = backend_sync::spawn_syncer(cfg)?;
+        let handle = sync_client::spawn_syncer(cfg)?;
         // Until the health monitor feeds real states (`set_health`), say only what is known.
         handle.set_health(Heartbeat {
             software_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -500,7 +501,7 @@ impl KioskSync {
 
     /// Where the kiosk's health goes into the heartbeats (queue length and lag are filled in by
     /// the syncer; `supervision` keeps it current).
-    pub fn health_slot(&self) -> backend_sync::syncer::HealthSlot {
+    pub fn health_slot(&self) -> sync_client::syncer::HealthSlot {
         self.handle.health_slot()
     }
 

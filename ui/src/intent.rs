@@ -1,5 +1,7 @@
 //! Everything the person at the screen can do. The UI reports intents; the core decides.
 
+pub use kiosk_core::service::ServiceOp;
+
 /// One user action, reported through the callback given to [`crate::Ui::on_intent`].
 ///
 /// Every intent is activity for the idle timer; [`Intent::Touched`] is only sent for taps that
@@ -66,25 +68,6 @@ pub enum Intent {
     Service(ServiceOp),
     /// One of a service report's choices (e.g. which receipt to reprint).
     ServicePick(usize),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServiceOp {
-    DeviceTests,
-    Encashment,
-    PaperReplaced,
-    CloseShift,
-    Reprint,
-    OutageHistory,
-    /// Notes a jam or power cut left uncounted: found in the cassette, or handed back.
-    StuckNotes,
-    /// Copy the journal to removable media.
-    ExportJournal,
-    /// Confirm the operation on the current report screen.
-    Confirm,
-    /// Back to the service status screen.
-    Back,
-    Exit,
 }
 
 impl Intent {

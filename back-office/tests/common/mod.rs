@@ -177,7 +177,7 @@ impl SimTerminal {
             "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, time_utc TEXT, kind TEXT, payload TEXT, prev_hash TEXT, hash TEXT)",
         )
         .unwrap();
-        backend_sync::outbox::create_schema(&conn).unwrap();
+        sync_client::outbox::create_schema(&conn).unwrap();
         let start = chrono::DateTime::parse_from_rfc3339("2026-11-20T06:00:00Z")
             .unwrap()
             .with_timezone(&chrono::Utc);
@@ -198,7 +198,7 @@ impl SimTerminal {
                 rusqlite::params![r.seq as i64, r.time_utc, r.kind, r.payload, r.prev_hash, r.hash],
             )
             .unwrap();
-            backend_sync::outbox::enqueue(&tx, r).unwrap();
+            sync_client::outbox::enqueue(&tx, r).unwrap();
         }
         tx.commit().unwrap();
         self.records.extend(recs);

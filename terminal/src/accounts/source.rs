@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::masking::{mask_address, mask_full_name};
-use super::number::{AccountError, AccountNumber, AccountScheme};
 use crate::readings::{Meter, Zone, ZoneCode};
+use kiosk_core::accounts::{mask_address, mask_full_name};
+use kiosk_core::accounts::{AccountError, AccountNumber, AccountScheme};
 
 /// One billed service on an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

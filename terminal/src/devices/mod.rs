@@ -8,3 +8,4 @@ pub mod lookup;
 pub mod receipts;
 pub mod recovery;
 pub mod sensors;
+pub mod slips;

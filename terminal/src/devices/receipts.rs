@@ -455,7 +455,8 @@ pub fn spawn(setup: ReceiptSetup, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender
                         .send(CoreEvent::Service(ServiceInput::ShiftClosed(result)))
                         .await;
                 }
-                ReceiptJob::Document(mut receipt) => {
+                ReceiptJob::EncashmentSlip(slip) => {
+                    let mut receipt = super::slips::encashment(&slip);
                     receipt.header = task.setup.header.clone();
                     let (printer, core) = (task.printer(), task.reporter());
                     let result = printer.print_for_technician(&receipt).await;

@@ -15,6 +15,7 @@ pub mod calendar;
 pub mod fleet_sim;
 pub mod monitor;
 pub mod recovery;
+pub mod service_facts;
 
 use serde::{Deserialize, Serialize};
 

@@ -74,7 +74,7 @@ pub enum ReceiptJob {
     /// The core's schedule: close the shift and open a new one between customers.
     RenewShift,
     /// Service mode: print a ready document (the encashment receipt).
-    Document(Box<receipt_printer::Receipt>),
+    EncashmentSlip(crate::service::EncashmentSlip),
 }
 
 /// Where the core sends commands.
@@ -247,7 +247,7 @@ impl<C: Clock> Core<C> {
             self.record(&event)?;
         }
         // The service menu's device lines and outage history read the monitor.
-        self.set_health_facts(crate::service::HealthFacts::from_monitor(
+        self.set_health_facts(crate::health::service_facts::health_facts(
             self.health.monitor(),
             now,
             self.tz,

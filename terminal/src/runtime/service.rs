@@ -283,8 +283,9 @@ impl<C: Clock> Core<C> {
                     self.send_receipt_job(ReceiptJob::TestPage).await?
                 }
                 ServiceCommand::CloseShift => self.send_receipt_job(ReceiptJob::CloseShift).await?,
-                ServiceCommand::PrintSlip(receipt) => {
-                    self.send_receipt_job(ReceiptJob::Document(receipt)).await?
+                ServiceCommand::PrintEncashmentSlip(slip) => {
+                    self.send_receipt_job(ReceiptJob::EncashmentSlip(slip))
+                        .await?
                 }
                 ServiceCommand::Reprint { receipt_id } => {
                     self.send_receipt_job(ReceiptJob::Print { receipt_id })

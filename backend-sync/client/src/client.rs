@@ -5,9 +5,9 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
-use crate::auth::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TERMINAL, HEADER_TIMESTAMP};
-use crate::record::JournalRecord;
-use crate::wire::{
+use backend_sync::auth::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TERMINAL, HEADER_TIMESTAMP};
+use backend_sync::record::JournalRecord;
+use backend_sync::wire::{
     paths, AccountInfo, AccountReply, ContentReply, ErrorCode, ErrorReply, Heartbeat,
     HeartbeatReply, IngestBatch, IngestReply, WIRE_VERSION,
 };

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::record::JournalRecord;
+use backend_sync::record::JournalRecord;
 
 /// Tables of the outbox (idempotent).
 pub const SCHEMA: &str = "
@@ -150,7 +150,7 @@ pub fn stats(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<OutboxSt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::GENESIS_HASH;
+    use backend_sync::record::GENESIS_HASH;
 
     fn records(n: u64) -> Vec<JournalRecord> {
         let mut prev = GENESIS_HASH.to_string();

@@ -263,7 +263,7 @@ fn encashment_journals_the_count_resets_the_cassette_and_prints_a_receipt() {
     // The receipt is printed only after the count is journaled.
     assert!(matches!(
         commands.last(),
-        Some(ServiceCommand::PrintSlip(_))
+        Some(ServiceCommand::PrintEncashmentSlip(_))
     ));
     // Confirming twice does not count twice.
     intent(&mut d, ServiceIntent::Op(ServiceOp::Confirm), &f, t0());
@@ -608,50 +608,6 @@ fn a_failed_shift_close_is_journaled_and_can_be_retried() {
         .any(|e| matches!(e, JournalEvent::ShiftClosed { .. })));
     intent(&mut d, ServiceIntent::Op(ServiceOp::Confirm), &f, t0());
     assert!(drain(&mut d).contains(&ServiceCommand::CloseShift));
-}
-
-#[test]
-fn health_facts_come_from_the_monitor_with_the_open_outage_first() {
-    use crate::health::calendar::{CalendarConfig, WorkingCalendar};
-    use crate::health::monitor::{AlertConfig, Device, DeviceCondition, FaultKind, HealthMonitor};
-    use chrono::TimeZone;
-    let cal: CalendarConfig = toml::from_str(
-        r#"
-time_zone = "Europe/Moscow"
-[week]
-wed = { open = "08:00", close = "20:00" }
-"#,
-    )
-    .unwrap();
-    let mut m = HealthMonitor::new(
-        "T01",
-        AlertConfig::default(),
-        WorkingCalendar::new(cal).unwrap(),
-    );
-    let tz = chrono_tz::Europe::Moscow;
-    let t = tz
-        .with_ymd_and_hms(2026, 3, 4, 10, 0, 0)
-        .unwrap()
-        .with_timezone(&Utc);
-    let down = |detail: &str| DeviceCondition::Down {
-        kind: FaultKind::Communication,
-        detail: detail.into(),
-    };
-    m.handle_device(Device::BillValidator, down("нет ответа"), t);
-    m.handle_device(Device::CardReader, down("нет связи"), t);
-    let facts = HealthFacts::from_monitor(&m, t + Duration::minutes(45), tz);
-    let validator = facts
-        .devices
-        .iter()
-        .find(|d| d.name == "Купюроприёмник")
-        .unwrap();
-    assert!(!validator.ok);
-    assert_eq!(validator.state, "нет ответа");
-    assert_eq!(facts.outages.len(), 1);
-    assert_eq!(facts.outages[0].started, "04.03 10:00");
-    assert_eq!(facts.outages[0].ended, None);
-    assert_eq!(facts.outages[0].working_minutes, 45);
-    assert_eq!(facts.paper.as_deref(), Some("есть"));
 }
 
 #[test]

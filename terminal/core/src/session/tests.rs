@@ -1,5 +1,4 @@
 use super::*;
-use crate::journal::Journal;
 use backend_sync::event::{CardApproval, FiscalAttributes};
 use proptest::prelude::*;
 
@@ -894,11 +893,21 @@ struct World {
 }
 
 impl World {
-    fn absorb(&mut self, outputs: &[Output], journal: &mut Journal, now: DateTime<Utc>) {
+    /// Whether a device still owes the session an answer.
+    fn owes_an_answer(&self) -> bool {
+        self.lookup.is_some()
+            || self.stack
+            || self.goods.is_some()
+            || self.authorise.is_some()
+            || !self.fiscalise.is_empty()
+            || !self.print.is_empty()
+    }
+
+    fn absorb(&mut self, outputs: &[Output], journal: &mut Vec<JournalEvent>) {
         for o in outputs {
             match o {
                 Output::Journal(e) => {
-                    journal.append(e, now).unwrap();
+                    journal.push(e.clone());
                 }
                 Output::LookupAccount { number } => self.lookup = Some(number.clone()),
                 Output::Bill(BillCommand::Stack) => self.stack = true,
@@ -1029,11 +1038,11 @@ fn intent(n: u8) -> Intent {
     }
 }
 
-fn totals(journal: &Journal) -> (i64, i64, i64) {
+fn totals(journal: &[JournalEvent]) -> (i64, i64, i64) {
     let (mut stacked, mut card, mut credited) = (0, 0, 0);
     // A stuck note found in the cassette (or reported stacked late) is stacked cash too.
     let mut stuck = std::collections::BTreeMap::new();
-    for (_, e) in journal.events().unwrap() {
+    for e in journal.iter().cloned() {
         match e {
             JournalEvent::BillStuck {
                 reference,
@@ -1071,7 +1080,7 @@ proptest! {
     fn credited_equals_stacked_plus_card_and_every_session_ends(ops in proptest::collection::vec(op(), 1..120)) {
         let mut s = session();
         let mut world = World::default();
-        let mut journal = Journal::in_memory().unwrap();
+        let mut journal: Vec<JournalEvent> = Vec::new();
         let mut now = t0();
         for op in ops {
             match op {
@@ -1097,11 +1106,12 @@ proptest! {
                 Op::Wait(secs) => now += Duration::seconds(i64::from(secs % 200)),
             }
             let out = drain(&mut s);
-            world.absorb(&out, &mut journal, now);
+            world.absorb(&out, &mut journal);
         }
         // Let every device finish what it was asked and the customer walk away.
         for _ in 0..200 {
-            if s.is_idle() && world.answer(0, true).is_none() {
+            // (Asking `answer` here would take an answer the session never sees.)
+            if s.is_idle() && !world.owes_an_answer() {
                 break;
             }
             if let Some(input) = world.answer(1, true) {
@@ -1111,15 +1121,14 @@ proptest! {
                 s.handle_timeout(now);
             }
             let out = drain(&mut s);
-            world.absorb(&out, &mut journal, now);
+            world.absorb(&out, &mut journal);
         }
         prop_assert!(s.is_idle(), "session did not end: {:?}", s.view().screen);
         let (stacked, card, credited) = totals(&journal);
         prop_assert_eq!(credited, stacked + card);
-        prop_assert!(journal.verify().is_ok());
         // Every credited payment got a fiscal receipt or a recorded failure to make one.
-        let events: Vec<JournalEvent> = journal.events().unwrap().into_iter().map(|(_, e)| e).collect();
-        for e in &events {
+        let events = &journal;
+        for e in events {
             if let JournalEvent::PaymentCompleted { payment_id, .. } = e {
                 let receipted = events.iter().any(|r| matches!(r,
                     JournalEvent::ReceiptFiscalised { payment_id: Some(p), .. } | JournalEvent::FiscalisationFailed { payment_id: Some(p), .. } if p == payment_id));

@@ -19,7 +19,6 @@
 
 mod facts;
 mod lockout;
-mod slips;
 mod view;
 
 #[cfg(test)]
@@ -38,7 +37,6 @@ pub use facts::{
     ShiftFact,
 };
 pub use lockout::lockout_from_journal;
-pub use ui::ServiceOp;
 pub use view::{DeviceLine, PinRefusal, ServiceView};
 
 use crate::money::Money;
@@ -55,6 +53,26 @@ pub const DEMO_PIN_HASH: &str =
 
 /// The largest bill the validator may take for the test (it is returned).
 const TEST_BILL_MAX: Money = Money::from_rubles(5_000);
+
+/// A service-desk operation the technician picks (the UI names them; the desk runs them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceOp {
+    DeviceTests,
+    Encashment,
+    PaperReplaced,
+    CloseShift,
+    Reprint,
+    OutageHistory,
+    /// Notes a jam or power cut left uncounted: found in the cassette, or handed back.
+    StuckNotes,
+    /// Copy the journal to removable media.
+    ExportJournal,
+    /// Confirm the operation on the current report screen.
+    Confirm,
+    /// Back to the service status screen.
+    Back,
+    Exit,
+}
 
 /// What the technician does, already stripped of presentation (from the screen bridge).
 #[derive(Clone, PartialEq, Eq)]
@@ -132,7 +150,7 @@ pub enum ServiceCommand {
     Card(CardCommand),
     PrintTestPage,
     CloseShift,
-    PrintSlip(Box<receipt_printer::Receipt>),
+    PrintEncashmentSlip(EncashmentSlip),
     Reprint {
         receipt_id: String,
     },
@@ -144,6 +162,17 @@ pub enum ServiceCommand {
         reference: String,
         found_in_cassette: bool,
     },
+}
+
+/// The encashment receipt the technician signs: expected and counted notes per denomination
+/// (kopecks → count) at the desk's local time. The receipt task lays it out on paper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncashmentSlip {
+    pub encashment_id: String,
+    pub terminal_id: String,
+    pub expected: BTreeMap<i64, u32>,
+    pub counted: BTreeMap<i64, u32>,
+    pub time: chrono::NaiveDateTime,
 }
 
 /// How the desk is set up.
@@ -216,7 +245,7 @@ fn op_event(operation: &str, detail: impl Into<String>) -> ServiceCommand {
 }
 
 fn rub(kopecks: i64) -> String {
-    ui::format::rubles(kopecks)
+    crate::money::rubles(kopecks)
 }
 
 fn total(counts: &BTreeMap<i64, u32>) -> i64 {
@@ -522,14 +551,13 @@ impl ServiceDesk {
             "encashment",
             format!("{id}: counted {counted_total} of expected {expected_total} kopecks"),
         ));
-        let slip = slips::encashment(
-            &id,
-            &facts.terminal_id,
-            expected,
-            counted,
-            local.naive_local(),
-        );
-        self.push(ServiceCommand::PrintSlip(Box::new(slip)));
+        self.push(ServiceCommand::PrintEncashmentSlip(EncashmentSlip {
+            encashment_id: id.clone(),
+            terminal_id: facts.terminal_id.clone(),
+            expected: expected.clone(),
+            counted: counted.clone(),
+            time: local.naive_local(),
+        }));
         self.set_log("Инкассация", id);
         self.set_log("Квитанция", "печатается…");
     }

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::client::{SyncClient, SyncError};
 use crate::outbox;
-use crate::wire::Heartbeat;
+use backend_sync::wire::Heartbeat;
 
 /// How the syncer runs.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ pub struct SyncConfig {
     pub terminal_id: String,
     /// Hex key issued by `back-office terminal add`.
     pub key_hex: String,
-    /// Records per request (at most [`crate::wire::MAX_BATCH_RECORDS`]).
+    /// Records per request (at most [`backend_sync::wire::MAX_BATCH_RECORDS`]).
     pub batch_max: usize,
     /// How often to look at an empty outbox when nobody calls [`SyncHandle::wake`].
     pub idle_poll: Duration,
@@ -244,7 +244,10 @@ impl Worker {
     }
 
     async fn send_one_batch(&self) -> Result<bool, SyncError> {
-        let limit = self.cfg.batch_max.clamp(1, crate::wire::MAX_BATCH_RECORDS);
+        let limit = self
+            .cfg
+            .batch_max
+            .clamp(1, backend_sync::wire::MAX_BATCH_RECORDS);
         let batch = self.db(move |c| outbox::pending(c, limit)).await?;
         if batch.is_empty() {
             return Ok(false);

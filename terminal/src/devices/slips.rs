@@ -2,25 +2,27 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDateTime;
 use receipt_printer::{format_rub, BodyLine, Receipt, ReceiptKind};
 
+use crate::service::EncashmentSlip;
+
 /// The encashment receipt: expected and counted per denomination, totals and the difference.
-pub fn encashment(
-    encashment_id: &str,
-    terminal_id: &str,
-    expected: &BTreeMap<i64, u32>,
-    counted: &BTreeMap<i64, u32>,
-    time: NaiveDateTime,
-) -> Receipt {
-    let mut receipt = Receipt::new(ReceiptKind::Encashment, time);
+pub fn encashment(slip: &EncashmentSlip) -> Receipt {
+    let EncashmentSlip {
+        encashment_id,
+        terminal_id,
+        expected,
+        counted,
+        time,
+    } = slip;
+    let mut receipt = Receipt::new(ReceiptKind::Encashment, *time);
     let total = |m: &BTreeMap<i64, u32>| -> i64 { m.iter().map(|(d, n)| d * i64::from(*n)).sum() };
     receipt
         .body
-        .push(BodyLine::Pair("Терминал".into(), terminal_id.into()));
+        .push(BodyLine::Pair("Терминал".into(), terminal_id.clone()));
     receipt
         .body
-        .push(BodyLine::Pair("Инкассация №".into(), encashment_id.into()));
+        .push(BodyLine::Pair("Инкассация №".into(), encashment_id.clone()));
     receipt.body.push(BodyLine::Separator);
     let mut denominations: Vec<i64> = expected.keys().chain(counted.keys()).copied().collect();
     denominations.sort_unstable();
