@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use terminal::accounts::{
+use kiosk_core::accounts::{
     identify_from_qr, parse_payment_qr, parse_payment_qr_text, AccountScheme, ScannerInput,
 };
 
