@@ -53,6 +53,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+pub use super::calendar::default_calendar;
 use super::calendar::{CalendarConfig, WorkingCalendar};
 use super::monitor::{AlertConfig, Device, DeviceCondition, FaultKind, HealthMonitor};
 use super::recovery::{LadderConfig, RecoveryLadder, RecoveryStep};
@@ -275,35 +276,6 @@ impl FleetReport {
             self_recovery: self.self_recovery,
         }
     }
-}
-
-/// The calendar used when none is given: a Moscow customer office, 2026 public holidays.
-pub fn default_calendar() -> CalendarConfig {
-    let toml = r#"
-        time_zone = "Europe/Moscow"
-        holidays = ["2026-01-01", "2026-01-02", "2026-01-05", "2026-01-06", "2026-01-07",
-                    "2026-01-08", "2026-01-09", "2026-02-23", "2026-03-09", "2026-05-01",
-                    "2026-05-11", "2026-06-12", "2026-11-04", "2026-12-31"]
-        [week]
-        mon = { open = "08:00", close = "20:00", lunch = { start = "13:00", end = "14:00" } }
-        tue = { open = "08:00", close = "20:00", lunch = { start = "13:00", end = "14:00" } }
-        wed = { open = "08:00", close = "20:00", lunch = { start = "13:00", end = "14:00" } }
-        thu = { open = "08:00", close = "20:00", lunch = { start = "13:00", end = "14:00" } }
-        fri = { open = "08:00", close = "19:00", lunch = { start = "13:00", end = "14:00" } }
-        sat = { open = "09:00", close = "15:00" }
-        [[shortened_days]]
-        date = "2026-03-06"
-        [[shortened_days]]
-        date = "2026-04-30"
-        [[shortened_days]]
-        date = "2026-05-08"
-        [[shortened_days]]
-        date = "2026-06-11"
-        [[shortened_days]]
-        date = "2026-11-03"
-    "#;
-    // A constant that the unit tests parse; a failure here is a programming error.
-    toml::from_str(toml).unwrap_or_else(|e| panic!("built-in calendar does not parse: {e}"))
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -470,6 +470,35 @@ impl WorkingCalendar {
     }
 }
 
+/// The calendar used when none is given: a Moscow customer office, 2026 public holidays.
+pub fn default_calendar() -> CalendarConfig {
+    let toml = r#"
+        time_zone = "Europe/Moscow"
+        holidays = ["2026-01-01", "2026-01-02", "2026-01-05", "2026-01-06", "2026-01-07",
+                    "2026-01-08", "2026-01-09", "2026-02-23", "2026-03-09", "2026-05-01",
+                    "2026-05-11", "2026-06-12", "2026-11-04", "2026-12-31"]
+        [week]
+        mon = { open = "08:00", close = "20:00", lunch = { start = "13:00", end = "14:00" } }
+        tue = { open = "08:00", close = "20:00", lunch = { start = "13:00", end = "14:00" } }
+        wed = { open = "08:00", close = "20:00", lunch = { start = "13:00", end = "14:00" } }
+        thu = { open = "08:00", close = "20:00", lunch = { start = "13:00", end = "14:00" } }
+        fri = { open = "08:00", close = "19:00", lunch = { start = "13:00", end = "14:00" } }
+        sat = { open = "09:00", close = "15:00" }
+        [[shortened_days]]
+        date = "2026-03-06"
+        [[shortened_days]]
+        date = "2026-04-30"
+        [[shortened_days]]
+        date = "2026-05-08"
+        [[shortened_days]]
+        date = "2026-06-11"
+        [[shortened_days]]
+        date = "2026-11-03"
+    "#;
+    // A constant that the unit tests parse; a failure here is a programming error.
+    toml::from_str(toml).unwrap_or_else(|e| panic!("built-in calendar does not parse: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,7 +555,7 @@ mod tests {
 
     #[test]
     fn the_week_reads_like_an_office_door() {
-        let config = crate::health::fleet_sim::default_calendar();
+        let config = default_calendar();
         assert_eq!(
             config.week.describe_ru(),
             "Пн–Чт 08:00–20:00 (обед 13:00–14:00); Пт 08:00–19:00 (обед 13:00–14:00); Сб 09:00–15:00"
