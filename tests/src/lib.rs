@@ -6,3 +6,8 @@
 //! through the real screens, core, journal and emulators) and `cli.rs`. Cross-crate flows that do
 //! not need the binary — the terminal's outbox syncing to an embedded back office, card payments
 //! through the ZVT emulator — belong here as they are wired.
+//!
+//! `tests/dependency_rules.rs` checks the workspace's dependency rules against `cargo metadata`:
+//! device crates and the screens import no kiosk crate; the pure cores (`kiosk-core`,
+//! `kiosk-health`) and the sync contract do no I/O; the back office compiles only the sync
+//! contract; only `terminal` (for `run --simulate`) and tests import the back office.

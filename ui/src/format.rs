@@ -1,7 +1,7 @@
-//! Russian number formats for the screens: `+7 (912) 345-67-89`; amounts (`1 500,00 ₽`) are the
-//! money core's, re-exported.
+//! Russian number formats for the screens: `+7 (912) 345-67-89`; amounts (`1 500,00 ₽`) are
+//! `ui-model`'s, shared with the money core, re-exported.
 
-pub use kiosk_core::money::{group_thousands, rubles, rubles_whole};
+pub use ui_model::{group_thousands, rubles, rubles_whole};
 
 /// Shows the digits of a Russian mobile number typed after `+7` as `+7 (912) 345-67-89`,
 /// with underscores for what is still missing.

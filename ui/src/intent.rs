@@ -1,6 +1,6 @@
 //! Everything the person at the screen can do. The UI reports intents; the core decides.
 
-pub use kiosk_core::service::ServiceOp;
+pub use ui_model::ServiceOp;
 
 /// One user action, reported through the callback given to [`crate::Ui::on_intent`].
 ///

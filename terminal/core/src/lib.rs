@@ -5,7 +5,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`money`] | `Money`, limits, allocation of a payment over services, how amounts are shown |
+//! | [`money`] | `Money`, limits, allocation of a payment over services |
 //! | [`session`] | the customer session, crash recovery of open payments, card outcome assessment, unreceipted fiscalisation, shift renewal |
 //! | [`ledger`] | what the journal says about money: open payments, the cassette, stuck notes, fiscal documents |
 //! | [`service`] | the service desk: PIN entry and lockout, encashment, stuck-note resolution, shift close |

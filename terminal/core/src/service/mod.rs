@@ -54,25 +54,7 @@ pub const DEMO_PIN_HASH: &str =
 /// The largest bill the validator may take for the test (it is returned).
 const TEST_BILL_MAX: Money = Money::from_rubles(5_000);
 
-/// A service-desk operation the technician picks (the UI names them; the desk runs them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServiceOp {
-    DeviceTests,
-    Encashment,
-    PaperReplaced,
-    CloseShift,
-    Reprint,
-    OutageHistory,
-    /// Notes a jam or power cut left uncounted: found in the cassette, or handed back.
-    StuckNotes,
-    /// Copy the journal to removable media.
-    ExportJournal,
-    /// Confirm the operation on the current report screen.
-    Confirm,
-    /// Back to the service status screen.
-    Back,
-    Exit,
-}
+pub use ui_model::ServiceOp;
 
 /// What the technician does, already stripped of presentation (from the screen bridge).
 #[derive(Clone, PartialEq, Eq)]
@@ -245,7 +227,7 @@ fn op_event(operation: &str, detail: impl Into<String>) -> ServiceCommand {
 }
 
 fn rub(kopecks: i64) -> String {
-    crate::money::rubles(kopecks)
+    ui_model::rubles(kopecks)
 }
 
 fn total(counts: &BTreeMap<i64, u32>) -> i64 {
