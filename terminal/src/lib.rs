@@ -19,6 +19,7 @@ pub mod runtime;
 pub mod screen;
 pub mod sim_devices;
 pub mod simulate;
+pub mod slips;
 pub mod soak;
 pub mod supervision;
 pub mod sync;

@@ -253,7 +253,11 @@ pub fn run(
     ))?;
     devices.links.lookup = {
         let _rt = runtime.enter();
-        back_office.spawn_lookup(crate::accounts::AccountScheme::default(), core_tx.clone())?
+        crate::devices::lookup::spawn_for(
+            &back_office,
+            crate::accounts::AccountScheme::default(),
+            core_tx.clone(),
+        )?
     };
     match back_office.embedded() {
         Some(_) => eprintln!(
@@ -466,7 +470,7 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), SimulateE
                     .map_err(|e| SimulateError::Setup(format!("accounts.fixture_file: {e}")))?;
                 devices::lookup::spawn(scheme, OfflineFallback::new(source), core_tx.clone())
             }
-            None => back_office.spawn_lookup(scheme, core_tx.clone())?,
+            None => crate::devices::lookup::spawn_for(&back_office, scheme, core_tx.clone())?,
         };
         // What is not fitted is known to the health desk (`configured_health`).
         let card = card.unwrap_or_else(absent);

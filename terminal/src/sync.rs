@@ -35,9 +35,7 @@ use sync_client::{SyncClient, SyncError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::accounts::{
-    mask_address, mask_full_name, Account, AccountNumber, AccountScheme, LookupError, Service,
-};
+use crate::accounts::{mask_address, mask_full_name, Account, AccountNumber, LookupError, Service};
 use crate::health::{Device, DeviceCondition, FaultKind};
 use crate::journal::{Journal, JournalError};
 use crate::readings::{Meter, Zone, ZoneCode};
@@ -396,21 +394,6 @@ impl BackOfficeSetup {
         self.embedded.as_ref()
     }
 
-    /// Starts the account lookup task against this back office (inside a tokio runtime).
-    pub fn spawn_lookup(
-        &self,
-        scheme: AccountScheme,
-        core: mpsc::Sender<CoreEvent>,
-    ) -> Result<mpsc::Sender<String>, SyncSetupError> {
-        let accounts = BackOfficeAccounts::new(&self.link)?;
-        Ok(crate::devices::lookup::spawn_back_office(
-            scheme,
-            accounts,
-            Some(self.availability.clone()),
-            core,
-        ))
-    }
-
     /// Attaches the outbox to `journal` (at `db_path`) and starts the syncer.
     pub fn start(self, journal: &mut Journal, db_path: &Path) -> Result<KioskSync, SyncSetupError> {
         let mut sync = KioskSync::start(
@@ -726,7 +709,7 @@ mod tests {
     #[test]
     fn the_back_office_demo_set_is_the_kiosk_demo_set() {
         let fixture = crate::accounts::FixtureSource::demo();
-        let scheme = AccountScheme::default();
+        let scheme = crate::accounts::AccountScheme::default();
         let today = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
         let wire = back_office::accounts::kiosk_demo_accounts();
         assert_eq!(wire.len(), fixture.len());

@@ -71,9 +71,12 @@ impl Kiosk {
             .await
             .unwrap();
         back_office.timing = fast();
-        devices.links.lookup = back_office
-            .spawn_lookup(AccountScheme::default(), core_tx.clone())
-            .unwrap();
+        devices.links.lookup = terminal::devices::lookup::spawn_for(
+            &back_office,
+            AccountScheme::default(),
+            core_tx.clone(),
+        )
+        .unwrap();
         let journal_path = dir.join("journal.sqlite");
         let mut journal = Journal::open(&journal_path).unwrap();
         let sync = back_office.start(&mut journal, &journal_path).unwrap();

@@ -11,3 +11,5 @@
 //! device crates and the screens import no kiosk crate; the pure cores (`kiosk-core`,
 //! `kiosk-health`) and the sync contract do no I/O; the back office compiles only the sync
 //! contract; only `terminal` (for `run --simulate`) and tests import the back office.
+//! `tests/module_cycles.rs` checks that no crate's modules name each other in a cycle (the two
+//! crates that still have one are listed there).

@@ -19,14 +19,6 @@ pub fn crc16_kermit(data: &[u8]) -> u16 {
     crc
 }
 
-/// The CRC of a ZVT frame carrying `apdu`: computed over the APDU and ETX.
-pub fn frame_crc(apdu: &[u8]) -> u16 {
-    let mut crc_input = Vec::with_capacity(apdu.len() + 1);
-    crc_input.extend_from_slice(apdu);
-    crc_input.push(super::frame::ETX);
-    crc16_kermit(&crc_input)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //!
 //! The CRC bytes follow the ETX unescaped. Single bytes ACK (06) and NAK (15) travel outside frames.
 
-use super::crc::frame_crc;
+use super::crc::crc16_kermit;
 
 pub const DLE: u8 = 0x10;
 pub const STX: u8 = 0x02;
@@ -158,6 +158,14 @@ impl FrameDecoder {
             }
         }
     }
+}
+
+/// The CRC of a ZVT frame carrying `apdu`: computed over the APDU and ETX.
+pub fn frame_crc(apdu: &[u8]) -> u16 {
+    let mut crc_input = Vec::with_capacity(apdu.len() + 1);
+    crc_input.extend_from_slice(apdu);
+    crc_input.push(ETX);
+    crc16_kermit(&crc_input)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`money`] | `Money`, limits, allocation of a payment over services |
 //! | [`session`] | the customer session, crash recovery of open payments, card outcome assessment, unreceipted fiscalisation, shift renewal |
+//! | [`commands`] | the commands the core sends the bill validator and the card reader |
 //! | [`ledger`] | what the journal says about money: open payments, the cassette, stuck notes, fiscal documents |
 //! | [`service`] | the service desk: PIN entry and lockout, encashment, stuck-note resolution, shift close |
 //! | [`service_pin`] | service-PIN hashes (Argon2id) and the lockout rule |
@@ -14,6 +15,7 @@
 //! | [`readings`] | meters, tariff zones and the acceptance rules for readings |
 
 pub mod accounts;
+pub mod commands;
 pub mod ledger;
 pub mod money;
 pub mod readings;

@@ -12,7 +12,7 @@ use crate::accounts::{
 use crate::money::{Money, ServiceDue};
 use crate::runtime::CoreEvent;
 use crate::session::{AccountProblem, CustomerAccount, DeviceInput, MeterInfo, ZoneInfo};
-use crate::sync::{AvailabilityFeed, BackOfficeAccounts};
+use crate::sync::{AvailabilityFeed, BackOfficeAccounts, BackOfficeSetup, SyncSetupError};
 
 /// The session's view of a looked-up account.
 pub fn customer_account(account: Account) -> CustomerAccount {
@@ -84,6 +84,21 @@ where
         }
     });
     tx
+}
+
+/// Starts the account lookup task against a prepared back office (inside a tokio runtime).
+pub fn spawn_for(
+    setup: &BackOfficeSetup,
+    scheme: AccountScheme,
+    core: mpsc::Sender<CoreEvent>,
+) -> Result<mpsc::Sender<String>, SyncSetupError> {
+    let accounts = BackOfficeAccounts::new(&setup.link)?;
+    Ok(spawn_back_office(
+        scheme,
+        accounts,
+        Some(setup.availability.clone()),
+        core,
+    ))
 }
 
 /// Runs the lookup task against the back office, with the offline fallback when it does not

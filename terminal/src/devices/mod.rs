@@ -8,4 +8,3 @@ pub mod lookup;
 pub mod receipts;
 pub mod recovery;
 pub mod sensors;
-pub mod slips;

@@ -456,7 +456,7 @@ pub fn spawn(setup: ReceiptSetup, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender
                         .await;
                 }
                 ReceiptJob::EncashmentSlip(slip) => {
-                    let mut receipt = super::slips::encashment(&slip);
+                    let mut receipt = crate::slips::encashment(&slip);
                     receipt.header = task.setup.header.clone();
                     let (printer, core) = (task.printer(), task.reporter());
                     let result = printer.print_for_technician(&receipt).await;

@@ -173,7 +173,7 @@ pub fn spawn_receipts(
                     let _ = core.send(CoreEvent::Device(input, None)).await;
                 }
                 ReceiptJob::EncashmentSlip(slip) => {
-                    let receipt = crate::devices::slips::encashment(&slip);
+                    let receipt = crate::slips::encashment(&slip);
                     if let Ok(mut out) = printed.lock() {
                         out.push(receipt_printer::plain_text(&receipt, 40));
                     }

@@ -7,8 +7,9 @@ mod validate;
 mod window;
 
 pub use meter::{Meter, MeterError, Zone, ZoneCode, MAX_METER_DIGITS};
-pub use registration::{BadRegistrationNumber, RegisteredReading, Registrar, RegistrationNumber};
-pub use validate::{
-    validate, ReadingRules, Refusal, ValidatedReading, ZoneInput, ZoneLabel, ZoneReading,
+pub use registration::{
+    BadRegistrationNumber, RegisteredReading, Registrar, RegistrationNumber, ValidatedReading,
+    ZoneReading,
 };
+pub use validate::{validate, ReadingRules, Refusal, ZoneInput, ZoneLabel};
 pub use window::{month_genitive, AcceptanceWindow};

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Serialize, Serializer};
 
-use super::validate::{ValidatedReading, ZoneReading};
+use super::meter::ZoneCode;
 use crate::accounts::AccountNumber;
 
 /// `T{terminal}-{YYMMDD}-{seq:04}`.
@@ -139,6 +139,29 @@ impl Registrar {
             corrects: reading.corrects,
         }
     }
+}
+
+/// One accepted zone value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ZoneReading {
+    pub zone: ZoneCode,
+    pub zone_name: &'static str,
+    pub value: u64,
+    pub previous: u64,
+    /// kWh since the previous reading (through zero when `rollover`).
+    pub consumption: u64,
+    pub rollover: bool,
+}
+
+/// A reading that passed every check, not yet registered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValidatedReading {
+    pub meter_id: String,
+    pub meter_serial: String,
+    pub meter_name: String,
+    pub zones: Vec<ZoneReading>,
+    /// The earlier reading of this month that this one corrects.
+    pub corrects: Option<RegistrationNumber>,
 }
 
 /// An accepted meter reading (all zones of one meter), as journalled and printed on the slip.

@@ -22,10 +22,9 @@
 use std::fmt;
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
-use serde::Serialize;
 
 use super::meter::{Meter, ZoneCode};
-use super::registration::{RegisteredReading, RegistrationNumber};
+use super::registration::{RegisteredReading, RegistrationNumber, ValidatedReading, ZoneReading};
 use super::window::{month_genitive, AcceptanceWindow};
 
 /// The configured rules.
@@ -50,29 +49,6 @@ impl ZoneInput {
             entered: entered.into(),
         }
     }
-}
-
-/// One accepted zone value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ZoneReading {
-    pub zone: ZoneCode,
-    pub zone_name: &'static str,
-    pub value: u64,
-    pub previous: u64,
-    /// kWh since the previous reading (through zero when `rollover`).
-    pub consumption: u64,
-    pub rollover: bool,
-}
-
-/// A reading that passed every check, not yet registered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ValidatedReading {
-    pub meter_id: String,
-    pub meter_serial: String,
-    pub meter_name: String,
-    pub zones: Vec<ZoneReading>,
-    /// The earlier reading of this month that this one corrects.
-    pub corrects: Option<RegistrationNumber>,
 }
 
 /// Which zone a refusal is about; printed as « по зоне T2 (ночь)», or nothing on a one-zone meter.

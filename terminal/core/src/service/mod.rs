@@ -39,11 +39,11 @@ pub use facts::{
 pub use lockout::lockout_from_journal;
 pub use view::{DeviceLine, PinRefusal, ServiceView};
 
+use crate::commands::{BillCommand, CardCommand};
 use crate::money::Money;
 use crate::service_pin::{
     Credential, LockoutState, LoginOutcome, ServiceAccess, ServiceAccessConfig, ServicePinError,
 };
-use crate::session::{BillCommand, CardCommand};
 
 /// The PIN of `terminal run --simulate` and the demo: 1234 (documented in the README).
 pub const DEMO_PIN: &str = "1234";

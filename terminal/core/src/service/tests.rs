@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 
 use super::*;
-use crate::session::{BillCommand, CardCommand};
+use crate::commands::{BillCommand, CardCommand};
 
 const PIN: &str = "2468";
 

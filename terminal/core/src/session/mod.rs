@@ -34,6 +34,7 @@ use crate::ledger::Ledger;
 use crate::money::{allocate_requested, Allocation, Limits, Money};
 use card_recovery::CardSettled;
 
+pub use crate::commands::{BillCommand, CardCommand};
 pub use card_recovery::{assess, CardLastResult, CardRecoveryStep, CardVerdict, KnownCardPayment};
 pub use shift::{renewal_due, RENEW_AFTER, RENEW_RETRY};
 pub use types::*;

@@ -5,6 +5,7 @@ use backend_sync::JournalEvent;
 use chrono::{DateTime, Utc};
 
 use super::CardRecoveryStep;
+use crate::commands::{BillCommand, CardCommand};
 use crate::money::{Allocation, Money, ServiceDue};
 
 /// What the customer came for.
@@ -127,6 +128,20 @@ impl Default for Availability {
     }
 }
 
+/// Why an account number was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountProblem {
+    /// Nothing typed.
+    Empty,
+    /// Wrong length, not digits or a bad check digit.
+    Invalid,
+    NotFound,
+    /// The billing system could not be asked or answered badly.
+    Unreachable,
+    /// A scanned code that is not one of our bills.
+    UnknownCode,
+}
+
 /// What the devices and services around the core reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceInput {
@@ -136,7 +151,7 @@ pub enum DeviceInput {
     },
     /// The lookup failed and the account is not checksum-valid either, or the QR was refused.
     AccountRefused {
-        problem: super::view::AccountProblem,
+        problem: AccountProblem,
         /// The customer's words, from the domain rules (shown as is).
         message: String,
     },
@@ -211,51 +226,6 @@ pub enum DeviceInput {
 pub enum Input {
     Ui(Intent),
     Device(DeviceInput),
-}
-
-/// Commands for the bill validator.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BillCommand {
-    /// Accept bills up to this amount.
-    Enable {
-        max_bill: Money,
-    },
-    Disable,
-    Stack,
-    Return,
-}
-
-/// Commands for the card reader.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CardCommand {
-    Authorise {
-        payment_id: String,
-        amount: Money,
-    },
-    /// Answer to the unattended "goods issued?" question: true → 80 00, false → 84 66.
-    GoodsIssued {
-        payment_id: String,
-        issued: bool,
-    },
-    Abort,
-    /// Service mode: run the reader's diagnosis (ZVT 06 70).
-    Diagnose,
-    /// Recovery: ask the terminal what became of a payment whose outcome is unknown (06 20,
-    /// repeated while the terminal is busy); the answer comes back as a [`CardRecoveryStep`].
-    ///
-    /// [`CardRecoveryStep`]: super::CardRecoveryStep
-    Recover {
-        payment_id: String,
-    },
-    /// Recovery: reverse it (06 30); `CardReversalRequested` is journaled first.
-    Reverse {
-        payment_id: String,
-        receipt_no: u32,
-    },
-    /// Recovery of this payment is settled: the reader may serve payments again.
-    Resolved {
-        payment_id: String,
-    },
 }
 
 /// Where a bill was when the validator powered up.

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::types::{AcceptedReading, CustomerAccount, Purpose};
+use super::types::{AcceptedReading, AccountProblem, CustomerAccount, Purpose};
 use crate::money::Money;
 
 /// A refusal: its kind for the screen's logic, and the exact Russian explanation the domain rules
@@ -20,20 +20,6 @@ impl<K> Refused<K> {
             message: message.into(),
         }
     }
-}
-
-/// Why an account number was not taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccountProblem {
-    /// Nothing typed.
-    Empty,
-    /// Wrong length, not digits or a bad check digit.
-    Invalid,
-    NotFound,
-    /// The billing system could not be asked or answered badly.
-    Unreachable,
-    /// A scanned code that is not one of our bills.
-    UnknownCode,
 }
 
 /// What the account summary has to tell the customer (a refused action or a limit).

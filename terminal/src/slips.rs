@@ -1,4 +1,4 @@
-//! Paper the service desk prints.
+//! Paper the service desk prints, laid out for the receipt printer.
 
 use std::collections::BTreeMap;
 
