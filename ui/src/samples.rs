@@ -2,6 +2,16 @@
 //! The data is invented (no real person's account or address).
 
 use crate::view::*;
+use ui_model::{mask_address, mask_full_name};
+
+/// The invented account holder, masked by the one rule the live screens use.
+fn holder() -> String {
+    mask_full_name("Иванов Иван Иванович")
+}
+
+fn address() -> String {
+    mask_address("г. Тверь, ул. Советская, д. 12, кв. 34")
+}
 
 fn screen(screen: Screen) -> ViewState {
     ViewState {
@@ -13,8 +23,8 @@ fn screen(screen: Screen) -> ViewState {
 pub fn account_summary() -> AccountSummary {
     AccountSummary {
         account: "7701234567".into(),
-        holder_masked: "Ив***в И. И.".into(),
-        address_masked: "г. Тверь, ул. Со*****, д. **, кв. **".into(),
+        holder_masked: holder(),
+        address_masked: address(),
         services: vec![
             ServiceDebt {
                 name: "Электроэнергия".into(),
@@ -342,7 +352,7 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
             "certificate",
             screen(Screen::NoDebtCertificate(NoDebtCertificate {
                 account: "7701234567".into(),
-                holder_masked: "Ив***в И. И.".into(),
+                holder_masked: holder(),
                 as_of: "27.11.2026".into(),
                 outcome: CertificateOutcome::Printed,
             })),

@@ -1,6 +1,11 @@
 //! `ui-model` is the small vocabulary the screens (`ui`) and the money core (`kiosk-core`) share,
-//! so that neither imports the other: the service-desk operations a technician picks, and how an
-//! amount is written on a screen. It depends on nothing.
+//! so that neither imports the other: the service-desk operations a technician picks, how an
+//! amount is written on a screen, and how personal data is masked on it (152-FZ). It depends on
+//! nothing.
+
+mod masking;
+
+pub use masking::{mask_address, mask_full_name};
 
 /// A service-desk operation the technician picks: the screens name them, the core's service desk
 /// runs them.
