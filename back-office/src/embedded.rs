@@ -1,6 +1,7 @@
 //! An in-process back office for `terminal run --simulate` and tests: a temporary SQLite database,
 //! demo accounts and content, one registered terminal and an `admin` user whose generated
-//! password is printed once on stderr, served on an ephemeral loopback port.
+//! password is written to a file readable only by the owner (its path is printed on stderr, never
+//! the password: console output ends up in logs), served on an ephemeral loopback port.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -89,8 +90,14 @@ impl EmbeddedBackOffice {
             let _ = rx.await;
         }));
         tracing::info!(%addr, terminal = terminal_id, "embedded back office started");
-        // A throw-away database of one run: its admin login is told to the person at the console.
-        eprintln!("embedded back office: log in at http://{addr}/login as admin, password {password} (this run only)");
+        // A throw-away database of one run: the person at the console is told where its admin
+        // password is, not the password itself.
+        let password_file = dir.path().join("admin-password");
+        write_owner_only(&password_file, &password)?;
+        eprintln!(
+            "embedded back office: log in at http://{addr}/login as admin; this run's password is in {}",
+            password_file.display()
+        );
         Ok(EmbeddedBackOffice {
             url: format!("http://{addr}/"),
             terminal_id: terminal_id.to_string(),
@@ -123,4 +130,17 @@ impl Drop for EmbeddedBackOffice {
         }
         self.dispatcher.abort();
     }
+}
+
+/// Writes `secret` to a new file only its owner may read.
+fn write_owner_only(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")
 }

@@ -121,6 +121,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| quiet.into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, not into log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
         Command::Demo => demo(),
