@@ -3,6 +3,8 @@
 //! terminal that sends one), and the daily end of day on a fake clock — its totals equal the
 //! journal's card completions since the previous end of day, and it never runs mid-payment.
 
+mod support;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,32 +15,16 @@ use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use terminal::devices::card::{self, CardSetup, EndOfDaySchedule};
 use terminal::journal::Journal;
 use terminal::ledger::Ledger;
-use terminal::money::{Limits, Money};
-use terminal::runtime::{
-    fakes, wait_for_screen, Clock, Core, CoreEvent, CoreSetup, DeviceLinks, SystemClock,
-};
-use terminal::session::{Intent, Purpose, ReceiptChoice, Screen, Session, SessionConfig, View};
+use terminal::money::Money;
+use terminal::runtime::{fakes, wait_for_screen, Clock, CoreEvent, DeviceLinks};
+use terminal::session::{Intent, Purpose, ReceiptChoice, Screen, SessionConfig, View};
 use tokio::sync::{mpsc, watch};
 
-fn session() -> Session {
-    let limits = Limits {
-        per_payment: Money::from_rubles(15_000),
-        per_day: Money::from_rubles(600_000),
-    };
-    Session::new(
-        SessionConfig::new("CARD01", limits),
-        Box::new(terminal::reading_check::MeterRules::any_day(
-            chrono_tz::Europe::Moscow,
-        )),
-    )
-}
-
-fn core_setup() -> CoreSetup {
-    CoreSetup {
-        tz: chrono_tz::Europe::Moscow,
-        terminal_id: "CARD01".into(),
-        wait_for_bill_ready: false,
-    }
+/// A card kiosk: its day limit leaves room for the repeated payments of the soak-like tests.
+fn config() -> SessionConfig {
+    let mut limits = support::limits();
+    limits.per_day = Money::from_rubles(600_000);
+    SessionConfig::new("CARD01", limits)
 }
 
 /// The scripted customer: opens account 1000000001 and puts `rubles` on its first service.
@@ -111,17 +97,7 @@ async fn card_slip_on_the_printed_receipt_never_a_full_pan() {
             .await
             .unwrap();
     let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
-    let session = session();
-    let (view_tx, mut view) = watch::channel(session.view());
-    let core = Core::new(
-        session,
-        journal,
-        devices.links.clone(),
-        SystemClock,
-        view_tx,
-        core_setup(),
-    )
-    .unwrap();
+    let (core, mut view) = support::core(config(), journal, devices.links.clone());
     let core_task = tokio::spawn(core.run(core_rx));
 
     pay_by_card(&core_tx, &mut view, 700).await;
@@ -264,9 +240,7 @@ fn card_kiosk(
         receipts: fakes::spawn_receipts(core_tx.clone(), Arc::new(Mutex::new(Vec::new()))),
     };
     let journal = Journal::open(journal).unwrap();
-    let session = session();
-    let (view_tx, view) = watch::channel(session.view());
-    let core = Core::new(session, journal, links, SystemClock, view_tx, core_setup()).unwrap();
+    let (core, view) = support::core(config(), journal, links);
     (core_tx, view, tokio::spawn(core.run(core_rx)))
 }
 

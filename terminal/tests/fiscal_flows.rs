@@ -7,6 +7,8 @@
 //! `KIOSK_DOCS_PNG_DIR=docs/screens/fiscal cargo test -p terminal --test fiscal_flows` writes
 //! the two printouts there.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use backend_sync::JournalEvent;
@@ -14,9 +16,9 @@ use fiscal_register::DocumentKind;
 use receipt_printer::emulator::render_png;
 use receipt_printer::{DecodedReceipt, PrinterProfile};
 use terminal::journal::Journal;
-use terminal::money::{Limits, Money};
-use terminal::runtime::{wait_for_screen, Core, CoreEvent, CoreSetup, SystemClock};
-use terminal::session::{Intent, Purpose, ReceiptChoice, Screen, Session, SessionConfig, View};
+use terminal::money::Money;
+use terminal::runtime::{wait_for_screen, CoreEvent};
+use terminal::session::{Intent, Purpose, ReceiptChoice, Screen, SessionConfig, View};
 use terminal::sim_devices::{self, SimFiscal};
 use tokio::sync::{mpsc, watch};
 
@@ -69,32 +71,12 @@ async fn cash_and_card_payments_are_printed_by_the_emulated_kkt_with_the_journal
     let devices = sim_devices::start_with(core_tx.clone(), dir.path(), None, SimFiscal::Shtrih)
         .await
         .unwrap();
-    let limits = Limits {
-        per_payment: Money::from_rubles(15_000),
-        per_day: Money::from_rubles(60_000),
-    };
-    let session = Session::new(
-        SessionConfig::new("SIM01", limits),
-        Box::new(terminal::reading_check::MeterRules::any_day(
-            chrono_tz::Europe::Moscow,
-        )),
-    );
-    let (view_tx, mut view) = watch::channel(session.view());
-    let setup = CoreSetup {
-        tz: chrono_tz::Europe::Moscow,
-        terminal_id: "SIM01".into(),
-        wait_for_bill_ready: false,
-    };
     let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
-    let core = Core::new(
-        session,
+    let (core, mut view) = support::core(
+        SessionConfig::new("SIM01", support::limits()),
         journal,
         devices.links.clone(),
-        SystemClock,
-        view_tx,
-        setup,
-    )
-    .unwrap();
+    );
     let core_task = tokio::spawn(core.run(core_rx));
     let send = |i: Intent| core_tx.send(CoreEvent::Ui(i));
 

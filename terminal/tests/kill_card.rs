@@ -9,9 +9,12 @@
 //! `kill_at_each_point_of_a_card_payment` runs in the normal suite; the long random version is
 //! `cargo test -p terminal --test kill_card -- --ignored`.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -54,23 +57,19 @@ fn start_terminal(
     log: &Path,
     payments: Option<u64>,
 ) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(binary)
-        .args(["card-soak", "--port"])
-        .arg(link)
-        .arg("--journal")
-        .arg(journal)
-        .args(["--answer-delay-ms", &ANSWER_DELAY_MS.to_string()])
-        .args(payments.map(|n| format!("--payments={n}")))
-        .env("KIOSK_LOG", "info,card_reader=debug")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    let delay = ANSWER_DELAY_MS.to_string();
+    let payments = payments.map(|n| format!("--payments={n}"));
+    let mut args: Vec<&OsStr> = vec![
+        "card-soak".as_ref(),
+        "--port".as_ref(),
+        link.as_ref(),
+        "--journal".as_ref(),
+        journal.as_ref(),
+        "--answer-delay-ms".as_ref(),
+        delay.as_ref(),
+    ];
+    args.extend(payments.as_deref().map(OsStr::new));
+    support::spawn_logged(binary, &args, "info,card_reader=debug", log)
 }
 
 fn events(journal: &Path) -> Vec<(u64, JournalEvent)> {

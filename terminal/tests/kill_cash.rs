@@ -5,8 +5,11 @@
 //! `kill_during_cash_insertions` runs a short version in the normal suite; the 200-insertion version
 //! is `cargo test -p terminal --test kill_cash -- --ignored` (see BENCHMARKS.md).
 
+mod support;
+
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use backend_sync::JournalEvent;
@@ -18,21 +21,15 @@ use terminal::ledger::Ledger;
 const BILLS: [i64; 6] = [10, 50, 100, 500, 1000, 5000];
 
 fn start_terminal(link: &Path, journal: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_terminal"))
-        .args(["cash-soak", "--port"])
-        .arg(link)
-        .arg("--journal")
-        .arg(journal)
-        .env("KIOSK_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    let args: [&OsStr; 5] = [
+        "cash-soak".as_ref(),
+        "--port".as_ref(),
+        link.as_ref(),
+        "--journal".as_ref(),
+        journal.as_ref(),
+    ];
+    let binary = Path::new(env!("CARGO_BIN_EXE_terminal"));
+    support::spawn_logged(binary, &args, "info", log)
 }
 
 fn ledger_of(journal: &Path) -> Option<(Ledger, u64)> {

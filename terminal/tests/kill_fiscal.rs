@@ -5,9 +5,12 @@
 //! answered. After every restart and recovery: exactly one fiscal document per payment, every one
 //! of them journaled with the FN's own FD number, fiscal sign and total.
 
+mod support;
+
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use backend_sync::JournalEvent;
@@ -23,23 +26,19 @@ const OPERATION: KktCommand = KktCommand(0xFF46);
 const CLOSE_CHECK: KktCommand = KktCommand(0xFF45);
 
 fn start_terminal(validator: &Path, kkt: &Path, journal: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_terminal"))
-        .args(["cash-soak", "--bills-per-payment", "1", "--port"])
-        .arg(validator)
-        .arg("--fiscal-port")
-        .arg(kkt)
-        .arg("--journal")
-        .arg(journal)
-        .env("KIOSK_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    let args: [&OsStr; 9] = [
+        "cash-soak".as_ref(),
+        "--bills-per-payment".as_ref(),
+        "1".as_ref(),
+        "--port".as_ref(),
+        validator.as_ref(),
+        "--fiscal-port".as_ref(),
+        kkt.as_ref(),
+        "--journal".as_ref(),
+        journal.as_ref(),
+    ];
+    let binary = Path::new(env!("CARGO_BIN_EXE_terminal"));
+    support::spawn_logged(binary, &args, "info", log)
 }
 
 fn events(journal: &Path) -> Vec<JournalEvent> {

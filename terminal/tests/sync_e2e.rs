@@ -8,6 +8,8 @@
 //!
 //! The fault proxy, forged signatures and reconciliation are the back-office crate's tests.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,9 +24,9 @@ use rusqlite::{params, Connection, OpenFlags};
 use terminal::accounts::AccountScheme;
 use terminal::journal::Journal;
 use terminal::ledger::Ledger;
-use terminal::money::{Limits, Money};
-use terminal::runtime::{wait_for_screen, Core, CoreEvent, CoreSetup, SystemClock};
-use terminal::session::{Intent, Purpose, ReceiptChoice, Screen, Session, SessionConfig, View};
+use terminal::money::Money;
+use terminal::runtime::{wait_for_screen, CoreEvent};
+use terminal::session::{Intent, Purpose, ReceiptChoice, Screen, SessionConfig, View};
 use terminal::sim_devices::{self, SimDevices};
 use terminal::sync::{BackOfficeLink, BackOfficeSetup, KioskSync, SyncTiming};
 use tokio::net::{TcpListener, TcpStream};
@@ -80,34 +82,10 @@ impl Kiosk {
         let journal_path = dir.join("journal.sqlite");
         let mut journal = Journal::open(&journal_path).unwrap();
         let sync = back_office.start(&mut journal, &journal_path).unwrap();
-        let limits = Limits {
-            per_payment: Money::from_rubles(15_000),
-            per_day: Money::from_rubles(60_000),
-        };
         // Document (and payment) numbers carry on after a restart, as in `terminal run`.
-        let mut config = SessionConfig::new(terminal_id, limits);
+        let mut config = SessionConfig::new(terminal_id, support::limits());
         config.first_document_no = journal.last_seq() + 1;
-        let session = Session::new(
-            config,
-            Box::new(terminal::reading_check::MeterRules::any_day(
-                chrono_tz::Europe::Moscow,
-            )),
-        );
-        let (view_tx, view) = watch::channel(session.view());
-        let setup = CoreSetup {
-            tz: chrono_tz::Europe::Moscow,
-            terminal_id: terminal_id.into(),
-            wait_for_bill_ready: false,
-        };
-        let core = Core::new(
-            session,
-            journal,
-            devices.links.clone(),
-            SystemClock,
-            view_tx,
-            setup,
-        )
-        .unwrap();
+        let (core, view) = support::core(config, journal, devices.links.clone());
         let core_task = tokio::spawn(core.run(core_rx));
         Kiosk {
             core: core_tx,

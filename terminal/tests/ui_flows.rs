@@ -2,6 +2,8 @@
 //! label) against the real session core, journal and screen bridge, with the bill validator and
 //! the printer on wire-level emulators.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,13 +11,13 @@ use backend_sync::JournalEvent;
 use terminal::health::{Device, LadderConfig, RecoveryStep};
 use terminal::journal::Journal;
 use terminal::metrics::MetricsSnapshot;
-use terminal::money::{Limits, Money};
+use terminal::money::Money;
 use terminal::runtime::health::HealthSetup;
-use terminal::runtime::{Core, CoreEvent, CoreSetup, ServiceSetup, SystemClock};
+use terminal::runtime::{CoreEvent, ServiceSetup};
 use terminal::screen::ScreenBridge;
 use terminal::service::{ServiceView, DEMO_PIN, DEMO_PIN_HASH};
 use terminal::service_pin::ServiceAccessConfig;
-use terminal::session::{Availability, Screen, Session, SessionConfig, View};
+use terminal::session::{Availability, Screen, SessionConfig, View};
 use terminal::sim_devices::{self, SimDevices};
 use tokio::sync::{mpsc, watch};
 use ui::testing::TestUi;
@@ -65,45 +67,22 @@ impl Kiosk {
         let devices = runtime
             .block_on(sim_devices::start(core_tx.clone(), dir.path(), None))
             .unwrap();
-        let limits = Limits {
-            per_payment: Money::from_rubles(15_000),
-            per_day: Money::from_rubles(60_000),
-        };
-        let mut config = SessionConfig::new("UI01", limits);
+        let mut config = SessionConfig::new("UI01", support::limits());
         configure(&mut config);
-        let session = Session::new(
-            config,
-            Box::new(terminal::reading_check::MeterRules::any_day(
-                chrono_tz::Europe::Moscow,
-            )),
-        );
-        let (view_tx, view) = watch::channel(session.view());
-        let setup = CoreSetup {
-            tz: chrono_tz::Europe::Moscow,
-            terminal_id: "UI01".into(),
-            wait_for_bill_ready: false,
-        };
         let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
-        let core = Core::new(
-            session,
-            journal,
-            devices.links.clone(),
-            SystemClock,
-            view_tx,
-            setup,
-        )
-        .unwrap()
-        .with_service(ServiceSetup {
-            access: ServiceAccessConfig {
-                pin_hash: DEMO_PIN_HASH.into(),
-                card_hashes: Vec::new(),
-                max_failures: 5,
-                lockout_seconds: 900,
-            },
-            export_dir: dir.path().join("export"),
-            idle_seconds: 300,
-        })
-        .unwrap();
+        let (core, view) = support::core(config, journal, devices.links.clone());
+        let core = core
+            .with_service(ServiceSetup {
+                access: ServiceAccessConfig {
+                    pin_hash: DEMO_PIN_HASH.into(),
+                    card_hashes: Vec::new(),
+                    max_failures: 5,
+                    lockout_seconds: 900,
+                },
+                export_dir: dir.path().join("export"),
+                idle_seconds: 300,
+            })
+            .unwrap();
         let (core, metrics) = match health {
             Some(health) => {
                 let (metrics_tx, metrics) = watch::channel(MetricsSnapshot::default());
