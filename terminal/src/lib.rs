@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod reading_check;
 pub mod runtime;
 pub mod screen;
+mod signals;
 pub mod sim_devices;
 pub mod simulate;
 pub mod slips;

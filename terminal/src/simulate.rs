@@ -58,6 +58,8 @@ pub enum SimulateError {
     Setup(String),
     #[error("{0}")]
     Sync(#[from] SyncSetupError),
+    #[error("the session core stopped: {0}")]
+    Core(String),
 }
 
 /// The retailer's free hotline, on every notice.
@@ -129,10 +131,21 @@ fn run_kiosk(
         &sync,
         &terminal_id,
     );
+    {
+        let _rt = runtime.enter();
+        crate::signals::spawn_orderly_stop(core_tx.clone())
+            .map_err(|e| SimulateError::Setup(format!("signal handlers: {e}")))?;
+    }
+    let ui = window.handle();
+    let (core_ended, core_outcome) = std::sync::mpsc::channel();
     runtime.spawn(async move {
-        if let Err(e) = core.run(core_rx).await {
+        let outcome = core.run(core_rx).await.map(|_| ());
+        if let Err(e) = &outcome {
             tracing::error!(error = %e, "core stopped");
         }
+        let _ = core_ended.send(outcome.map_err(|e| e.to_string()));
+        // The screen ends with the core: a kiosk whose core is gone must not look in service.
+        let _ = ui.quit();
     });
 
     let local_info = crate::content::LocalInfo {
@@ -202,9 +215,15 @@ fn run_kiosk(
         });
     }
     let shown = window.run();
+    // The syncer stops between requests; what it has not sent waits in the outbox.
     runtime.block_on(sync.shutdown());
     drop(runtime);
-    Ok(shown?)
+    shown?;
+    match core_outcome.try_recv() {
+        Ok(Err(e)) => Err(SimulateError::Core(e)),
+        // Ended in order, or the window was closed with the core still running.
+        Ok(Ok(())) | Err(_) => Ok(()),
+    }
 }
 
 fn prepare(data_dir: &std::path::Path) -> Result<(ui::Ui, tokio::runtime::Runtime), SimulateError> {

@@ -58,6 +58,8 @@ pub enum SoakError {
     Sync(#[from] crate::sync::SyncSetupError),
     #[error("{0}")]
     Fiscal(#[from] devices::fiscal::FiscalSetupError),
+    #[error("signal handlers: {0}")]
+    Signals(std::io::Error),
 }
 
 /// The receipt task on the KKT at `port`, as `[fiscal] kind = "shtrih"` with a printing KKT.
@@ -108,6 +110,8 @@ pub async fn run(args: SoakArgs) -> Result<(), SoakError> {
         _ => None,
     };
     let (core_tx, core_rx) = mpsc::channel::<CoreEvent>(64);
+    // SIGTERM stops it in order, as it stops the kiosk (the stop test).
+    crate::signals::spawn_orderly_stop(core_tx.clone()).map_err(SoakError::Signals)?;
     let acceptor = spawn_driver(DriverConfig::new(args.protocol, &args.port))
         .await
         .map_err(|e| SoakError::Driver(e.to_string()))?;
@@ -137,6 +141,9 @@ pub async fn run(args: SoakArgs) -> Result<(), SoakError> {
         }
     };
     loop {
+        if core_task.is_finished() {
+            break;
+        }
         // Start-up recovery drops intents until it has settled: knock until the screen answers.
         send(Intent::Start(Purpose::Pay)).await;
         if !wait_for_screen(&mut view, Duration::from_millis(200), |s| {
@@ -173,12 +180,10 @@ pub async fn run(args: SoakArgs) -> Result<(), SoakError> {
         send(Intent::ChooseReceipt(ReceiptChoice::Paper)).await;
         until(&mut view, |s| matches!(s, Screen::Done { .. })).await;
         send(Intent::Home).await;
-        if core_task.is_finished() {
-            return match core_task.await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(e.into()),
-                Err(_) => Err(SoakError::Driver("core task panicked".into())),
-            };
-        }
+    }
+    match core_task.await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(SoakError::Driver("core task panicked".into())),
     }
 }

@@ -5,9 +5,10 @@
 //! (pay cash or by card, finish, cancel, walk away) and faults at every step (power loss and jams
 //! in every bill state, garbled replies, lost ACKs, slow replies, card link drops, declines, busy
 //! terminals and lost ACKs mid-authorisation, the fiscal register switched off, losing a sale's
-//! answer or cut off mid-sale, paper out, process crashes that
-//! drop all memory and rebuild the core from the journal). Invariants are checked after every
-//! step and at the end; a failing seed replays with `terminal simulate-faults --seed N`.
+//! answer or cut off mid-sale, paper out, process crashes that drop all memory and rebuild the
+//! core from the journal, and orderly stops (SIGTERM) that must finish the customer's payment
+//! within systemd's stop timeout before the restart). Invariants are checked after every step
+//! and at the end; a failing seed replays with `terminal simulate-faults --seed N`.
 //!
 //! The translation between the session core and the drivers is the device tasks' own
 //! ([`crate::devices::bill::driver_command`], [`crate::devices::bill::session_input`],
@@ -44,7 +45,7 @@ use card_reader::emulator::TxnState;
 use fiscal::{Cut, FiscalSide};
 
 /// Every kind of fault the simulation injects, by name (the report counts them).
-const FAULTS: [&str; 17] = [
+const FAULTS: [&str; 18] = [
     "power_loss",
     "jam",
     "garbled_reply",
@@ -62,7 +63,11 @@ const FAULTS: [&str; 17] = [
     "kkt_lost_answer",
     "kkt_off_mid_sale",
     "kkt_crash_mid_sale",
+    "orderly_stop",
 ];
+
+/// How long systemd waits for an orderly stop (`TimeoutStopSec=` of `kiosk-terminal.service`).
+const STOP_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// How long the health desk may take to learn what the validator's own state shows.
 const HEALTH_LAG: Duration = Duration::from_secs(10);
@@ -245,6 +250,8 @@ struct Kiosk {
     crash_at_goods_issued: bool,
     /// Counts process starts: what the previous process was about to deliver dies with it.
     incarnation: u64,
+    /// An orderly stop (SIGTERM) was asked for then; the process restarts once it may stop.
+    stopping_since: Option<Instant>,
     /// The next fault, and the technician's visit to a jammed validator.
     next_fault: Instant,
     technician_at: Option<Instant>,
@@ -333,6 +340,7 @@ impl Kiosk {
             crash_before_journal: false,
             crash_at_goods_issued: false,
             incarnation: 0,
+            stopping_since: None,
             next_fault: start + Duration::from_secs(30),
             technician_at: None,
             closing: false,
@@ -373,6 +381,30 @@ impl Kiosk {
         self.exchange();
         self.exchange_card();
         self.check_every_step();
+        self.check_stop();
+    }
+
+    /// An orderly stop ends once the session may stop (then the process starts again), and
+    /// within systemd's stop timeout.
+    fn check_stop(&mut self) {
+        let Some(since) = self.stopping_since else {
+            return;
+        };
+        if self.session.may_stop() {
+            let open = self.session.ledger().open_payments.clone();
+            if !open.is_empty() {
+                self.violations.push(format!(
+                    "an orderly stop left payments open: {:?}",
+                    open.keys()
+                ));
+            }
+            self.crash();
+        } else if self.now - since > STOP_TIMEOUT {
+            self.violations.push(format!(
+                "an orderly stop did not end within {STOP_TIMEOUT:?}: {:?}",
+                self.session.view().screen
+            ));
+        }
     }
 
     fn next_wake(&self) -> Instant {
@@ -448,8 +480,8 @@ impl Kiosk {
         let now = self.now;
         // Weighted: the bill path's faults most, whole-process crashes least; while a card
         // payment runs, the card's faults.
-        const WEIGHTS: [u32; 17] = [4, 4, 2, 2, 2, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1];
-        const CARD_WEIGHTS: [u32; 17] = [0, 0, 0, 0, 0, 1, 0, 0, 1, 4, 1, 2, 2, 3, 0, 0, 0];
+        const WEIGHTS: [u32; 18] = [4, 4, 2, 2, 2, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1];
+        const CARD_WEIGHTS: [u32; 18] = [0, 0, 0, 0, 0, 1, 0, 0, 1, 4, 1, 2, 2, 3, 0, 0, 0, 1];
         let at_card = matches!(self.session.view().screen, Screen::Card { .. });
         let weights = if at_card { CARD_WEIGHTS } else { WEIGHTS };
         let mut pick = self.rng.gen_range(0..weights.iter().sum::<u32>());
@@ -529,9 +561,15 @@ impl Kiosk {
                 self.fault("kkt_off_mid_sale");
                 self.fiscal_fault = Some(FiscalFault::OffMidSale);
             }
-            _ => {
+            16 => {
                 self.fault("kkt_crash_mid_sale");
                 self.fiscal_fault = Some(FiscalFault::CrashMidSale);
+            }
+            _ => {
+                self.fault("orderly_stop");
+                self.stopping_since.get_or_insert(now);
+                self.session.request_stop(self.wall());
+                self.drain();
             }
         }
     }
@@ -540,6 +578,7 @@ impl Kiosk {
     /// a fresh driver opens the port. The validator (its own power) keeps going.
     fn crash(&mut self) {
         self.incarnation += 1;
+        self.stopping_since = None;
         let day = self.wall().date_naive();
         let events = self.journal.events().unwrap_or_default();
         let ledger = Ledger::replay(events.iter().map(|(seq, e)| (*seq, day, e)));

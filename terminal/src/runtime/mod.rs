@@ -56,6 +56,10 @@ pub enum CoreEvent {
     },
     /// Results for service mode (test page, Z report, card diagnosis…).
     Service(crate::service::ServiceInput),
+    /// An orderly stop (SIGTERM): the session finishes what the customer is doing, and the core
+    /// ends once no money is in flight ([`Session::may_stop`]).
+    Stop,
+    /// Ends the core at once (tests and the demo; a crash for the money rules).
     Shutdown,
 }
 
@@ -326,8 +330,9 @@ impl<C: Clock> Core<C> {
         self.session.handle(Input::Device(input), now);
         self.flush().await
     }
-    /// Runs until `Shutdown` or a fatal error (a journal that cannot be written stops everything:
-    /// no money may move without its record).
+    /// Runs until `Shutdown`, until a `Stop` has let the customer's business finish, or until a
+    /// fatal error (a journal that cannot be written stops everything: no money may move without
+    /// its record).
     pub async fn run(
         mut self,
         mut events: mpsc::Receiver<CoreEvent>,
@@ -372,6 +377,11 @@ impl<C: Clock> Core<C> {
                     None | Some(CoreEvent::Shutdown) => {
                         info!("core stopping");
                         return Ok(self.journal);
+                    }
+                    Some(CoreEvent::Stop) => {
+                        let now = self.clock.now();
+                        self.session.request_stop(now);
+                        self.flush().await?;
                     }
                     Some(CoreEvent::Ui(intent)) => {
                         // A technician is never locked out: service mode has its own money checks.
@@ -432,6 +442,10 @@ impl<C: Clock> Core<C> {
                     self.health.on_timeout(now);
                     self.flush_health().await?;
                 }
+            }
+            if self.session.may_stop() {
+                info!("stopped in order: no money in flight");
+                return Ok(self.journal);
             }
         }
     }

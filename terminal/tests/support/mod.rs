@@ -54,6 +54,17 @@ pub fn spawn_logged(
     log_filter: &str,
     log: &std::path::Path,
 ) -> std::process::Child {
+    spawn_logged_with(binary, args, log_filter, log, &[])
+}
+
+/// [`spawn_logged`] with more environment variables (e.g. `NOTIFY_SOCKET`).
+pub fn spawn_logged_with(
+    binary: &std::path::Path,
+    args: &[&std::ffi::OsStr],
+    log_filter: &str,
+    log: &std::path::Path,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> std::process::Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -62,6 +73,7 @@ pub fn spawn_logged(
     std::process::Command::new(binary)
         .args(args)
         .env("KIOSK_LOG", log_filter)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()

@@ -19,6 +19,7 @@
 mod card_recovery;
 mod recovery;
 mod shift;
+mod stop;
 mod types;
 mod view;
 
@@ -258,6 +259,8 @@ pub struct Session {
     /// Crash recovery, unreceipted payments and fiscal retries (`recovery.rs`).
     recovery: recovery::Recovery,
     card_recovery: card_recovery::CardRecovery,
+    /// An orderly stop was asked for (`stop.rs`).
+    stopping: bool,
     /// The time of the input being handled (journal entries are dated with it).
     now: DateTime<Utc>,
 }
@@ -291,6 +294,7 @@ impl Session {
             shift_renewal: shift::ShiftRenewal::default(),
             recovery: recovery::Recovery::default(),
             card_recovery: card_recovery::CardRecovery::default(),
+            stopping: false,
             now: DateTime::<Utc>::UNIX_EPOCH,
         }
     }
@@ -332,7 +336,7 @@ impl Session {
             .unreceipted
             .values()
             .any(|u| u.fiscal_attempt.is_some());
-        if !self.is_idle() || self.holds_customers(self.now) || lookup_pending {
+        if self.stopping || !self.is_idle() || self.holds_customers(self.now) || lookup_pending {
             return None;
         }
         let opened_at = self.ledger.shift.as_ref().and_then(|s| s.opened_at);
@@ -459,7 +463,16 @@ impl Session {
     /// Feeds one input.
     pub fn handle(&mut self, input: Input, now: DateTime<Utc>) {
         self.on_input(input, now);
-        self.renew_shift_if_due(now);
+        self.after_step(now);
+    }
+
+    /// What follows every input and timeout: the shift's renewal, or a stop's next step.
+    fn after_step(&mut self, now: DateTime<Utc>) {
+        if self.stopping {
+            self.park_for_stop(now);
+        } else {
+            self.renew_shift_if_due(now);
+        }
     }
 
     fn on_input(&mut self, input: Input, now: DateTime<Utc>) {
@@ -467,6 +480,9 @@ impl Session {
         match input {
             Input::Ui(_) if self.holds_customers(now) => {
                 tracing::info!("start-up recovery still running; the screen waits");
+            }
+            Input::Ui(_) if self.stopping => {
+                tracing::info!("stopping: the screen takes no more touches");
             }
             Input::Ui(intent) => {
                 if self.idle_deadline.is_some() {
@@ -501,7 +517,7 @@ impl Session {
     /// Call when `now` has reached [`Session::poll_timeout`].
     pub fn handle_timeout(&mut self, now: DateTime<Utc>) {
         self.on_timeout(now);
-        self.renew_shift_if_due(now);
+        self.after_step(now);
     }
 
     fn on_timeout(&mut self, now: DateTime<Utc>) {
@@ -900,7 +916,9 @@ impl Session {
         if cash.inserted <= Money::ZERO {
             self.journal(JournalEvent::PaymentCancelled {
                 payment_id: cash.payment.id.clone(),
-                reason: if by_timeout {
+                reason: if self.stopping {
+                    "terminal stopping, nothing inserted"
+                } else if by_timeout {
                     "idle timeout, nothing inserted"
                 } else {
                     "cancelled, nothing inserted"
@@ -1821,7 +1839,11 @@ impl Session {
                 .idle_deadline
                 .filter(|_| !final_screen)
                 .map(|deadline| deadline - self.config.idle_warning),
-            availability: self.availability,
+            availability: Availability {
+                // A stopping kiosk takes no new customer: its start screen says so.
+                out_of_service: self.availability.out_of_service || self.stopping,
+                ..self.availability
+            },
             service: None,
         }
     }
@@ -1891,5 +1913,7 @@ fn initial_amounts(account: &CustomerAccount, sum_hint: Option<Money>) -> Vec<Mo
 mod money_tests;
 #[cfg(test)]
 mod shift_tests;
+#[cfg(test)]
+mod stop_tests;
 #[cfg(test)]
 mod tests;

@@ -52,6 +52,11 @@ impl Recovery {
             .min()
     }
 
+    /// True when no receipt recovery asked for is still out at the receipt task.
+    pub(super) fn is_idle(&self) -> bool {
+        self.receipts.is_empty()
+    }
+
     /// True for fiscal and print results of receipts recovery asked for.
     pub(super) fn owns(&self, input: &DeviceInput) -> bool {
         let id = match input {

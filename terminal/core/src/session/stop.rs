@@ -1,0 +1,94 @@
+//! An orderly stop (SIGTERM from systemd: a `systemctl stop`, a reboot, a package upgrade).
+//!
+//! Once a stop is asked for, the kiosk takes no new customer (the welcome screen becomes the
+//! out-of-service notice) and ends what the customer in front of it is doing the way an idle
+//! timeout would, only at once: the cash stacked so far is credited and receipted (a note still
+//! stacking is waited for, up to its stack deadline), a card payment not yet authorised is
+//! aborted on the terminal, a receipt still to be chosen goes on paper. [`Session::may_stop`]
+//! turns true only when no money is in flight and nothing the journal waits for is out at a
+//! device (a receipt recovery asked for, a card payment a restart left open, a shift renewal).
+//!
+//! A stop that does not finish in time (systemd kills the process after its stop timeout) is a
+//! crash like any other: the recovery rules settle it from the journal at the next start.
+
+use chrono::{DateTime, Utc};
+
+use super::{CardPhase, Intent, ReceiptChoice, Session, State};
+
+impl Session {
+    /// Asks for an orderly stop; see the module docs. Asking again changes nothing.
+    pub fn request_stop(&mut self, now: DateTime<Utc>) {
+        self.now = now;
+        if !self.stopping {
+            tracing::info!(
+                holds_money = self.holds_money(),
+                "stop requested: finishing what the customer is doing"
+            );
+        }
+        self.stopping = true;
+        self.park_for_stop(now);
+    }
+
+    /// True once a stop was asked for.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping
+    }
+
+    /// True when a stop was asked for and the process may end now without leaving money in
+    /// flight or a device request the journal waits for.
+    pub fn may_stop(&self) -> bool {
+        self.stopping
+            && !self.holds_money()
+            && !matches!(self.state, State::LookingUp { .. })
+            && !self.is_recovering()
+            && self.recovery.is_idle()
+            && !self.card_recovery.is_settling()
+            && !self.shift_renewal.pending
+    }
+
+    /// Moves the session one step towards a state it may stop in. Called after every input and
+    /// timeout while stopping, so a state reached later (a lookup answered, a stack reported)
+    /// is parked too.
+    pub(super) fn park_for_stop(&mut self, now: DateTime<Utc>) {
+        let state = std::mem::replace(&mut self.state, State::Welcome);
+        match state {
+            // Credits what was stacked (or cancels an empty payment); waits for a stacking note.
+            State::Cash(cash) => self.finish_cash(cash, true, now),
+            State::Card(card)
+                if matches!(
+                    card.phase,
+                    CardPhase::Authorising {
+                        cancel_requested: false
+                    }
+                ) =>
+            {
+                // The terminal's answer to the abort (or the approval that raced it) is handled
+                // by the card rules as for a customer's cancel.
+                self.state = State::Card(card);
+                self.on_intent(Intent::Cancel, now);
+            }
+            State::ReceiptChoice(credited) => {
+                let choice = if self.availability.paper {
+                    ReceiptChoice::Paper
+                } else {
+                    ReceiptChoice::ScreenOnly
+                };
+                self.fiscalise(credited, choice, now);
+            }
+            // Waiting on a device: its answer comes back here and is parked then.
+            waiting @ (State::Card(_)
+            | State::Fiscalising(..)
+            | State::Printing(..)
+            | State::LookingUp { .. }) => self.state = waiting,
+            // Nothing of the customer's money is open: back to the (out-of-service) start.
+            State::Welcome
+            | State::AccountEntry { .. }
+            | State::Summary { .. }
+            | State::Readings { .. }
+            | State::Done { .. }
+            | State::ReadingsDone { .. }
+            | State::CertificateDone { .. }
+            | State::Notice { .. } => self.enter(State::Welcome, now),
+        }
+    }
+}
