@@ -401,7 +401,8 @@ impl Kiosk {
             self.crash();
         } else if self.now - since > STOP_TIMEOUT {
             self.violations.push(format!(
-                "an orderly stop did not end within {STOP_TIMEOUT:?}: {:?}",
+                "an orderly stop did not end within {STOP_TIMEOUT:?}: waiting for {} on {:?}",
+                self.session.stop_waits_for().unwrap_or("nothing"),
                 self.session.view().screen
             ));
         }

@@ -5,8 +5,10 @@
 //! timeout would, only at once: the cash stacked so far is credited and receipted (a note still
 //! stacking is waited for, up to its stack deadline), a card payment not yet authorised is
 //! aborted on the terminal, a receipt still to be chosen goes on paper. [`Session::may_stop`]
-//! turns true only when no money is in flight and nothing the journal waits for is out at a
-//! device (a receipt recovery asked for, a card payment a restart left open, a shift renewal).
+//! turns true only when no customer's money is in flight and no receipt or shift renewal is out
+//! at the fiscal register. What the next start resumes from the journal in any case does not
+//! hold the stop: the validator's start-up and the settling of card payments a restart left
+//! open (a card terminal that does not answer would hold it for good).
 //!
 //! A stop that does not finish in time (systemd kills the process after its stop timeout) is a
 //! crash like any other: the recovery rules settle it from the journal at the next start.
@@ -37,13 +39,22 @@ impl Session {
     /// True when a stop was asked for and the process may end now without leaving money in
     /// flight or a device request the journal waits for.
     pub fn may_stop(&self) -> bool {
-        self.stopping
-            && !self.holds_money()
-            && !matches!(self.state, State::LookingUp { .. })
-            && !self.is_recovering()
-            && self.recovery.is_idle()
-            && !self.card_recovery.is_settling()
-            && !self.shift_renewal.pending
+        self.stopping && self.stop_waits_for().is_none()
+    }
+
+    /// What an orderly stop still waits for (`None`: nothing), for the log and the simulation.
+    pub fn stop_waits_for(&self) -> Option<&'static str> {
+        if self.holds_money() {
+            Some("the customer's payment")
+        } else if matches!(self.state, State::LookingUp { .. }) {
+            Some("an account lookup")
+        } else if !self.recovery.is_idle() {
+            Some("a receipt recovery asked for")
+        } else if self.shift_renewal.pending {
+            Some("a shift renewal")
+        } else {
+            None
+        }
     }
 
     /// Moves the session one step towards a state it may stop in. Called after every input and
