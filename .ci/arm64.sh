@@ -54,7 +54,7 @@ machine() {
 }
 
 terminal() {
-    cargo build --target "$TARGET" -p terminal --bin terminal
+    cargo build --target "$TARGET" -p terminal --bin terminal --no-default-features
     machine
     # It starts: the help text, under qemu.
     qemu-aarch64 -L /usr/aarch64-linux-gnu "${CARGO_TARGET_DIR:-target}/$TARGET/debug/terminal" --version
@@ -72,7 +72,7 @@ kiosk() {
     # pkgconf:arm64 (pulled in by the -dev packages) provides aarch64-linux-gnu-pkg-config, which
     # reads the arm64 multiarch .pc files only; the pkg-config crate takes it for this target.
     PKG_CONFIG_aarch64_unknown_linux_gnu=aarch64-linux-gnu-pkg-config \
-        cargo build --target "$TARGET" -p terminal --bin terminal --features kiosk
+        cargo build --target "$TARGET" -p terminal --bin terminal --no-default-features --features kiosk
     machine
 }
 

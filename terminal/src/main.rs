@@ -24,49 +24,16 @@ enum Command {
     Run {
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Use emulated devices.
-        #[arg(long)]
-        simulate: bool,
         /// Where the journal, fiscal state and stored receipts live (not with --simulate: var/sim).
         #[arg(long, default_value = "var/kiosk")]
         data_dir: PathBuf,
-        /// With --simulate: sync to this back office (terminal SIM01) instead of an embedded one.
-        #[arg(long, requires = "back_office_key_file", conflicts_with = "config")]
-        back_office_url: Option<String>,
-        /// With --back-office-url: the file holding SIM01's key (`back-office terminal add SIM01`).
-        #[arg(long, requires = "back_office_url")]
-        back_office_key_file: Option<PathBuf>,
-        /// With --simulate: the fiscal register (`shtrih`: the Shtrih-M KKT emulator, driven by
-        /// the real driver, prints the receipts).
-        #[arg(long, value_enum, default_value = "emulated", requires = "simulate")]
-        fiscal: terminal::sim_devices::SimFiscal,
+        #[cfg(feature = "sim")]
+        #[command(flatten)]
+        sim: sim::RunArgs,
     },
-    /// A scripted customer pays 1 500,00 ₽ in cash on simulated devices; prints the receipt.
-    Demo,
-    /// Test harness: a scripted customer pays in cash forever against a validator on --port.
-    #[command(hide = true)]
-    CashSoak(terminal::soak::SoakArgs),
-    /// Test harness: a scripted customer pays by card forever against a card terminal on --port.
-    #[command(hide = true)]
-    CardSoak(terminal::card_soak::CardSoakArgs),
-    /// Fast-forward a fleet of simulated kiosks through the real health monitor.
-    SimulateFleet(terminal::health::fleet_sim::FleetArgs),
-    /// Seeded fault simulation of the kiosk (session core, validator host core and model, ZVT ECR
-    /// core and terminal model, on one fake clock); prints one JSON line, exits non-zero on any
-    /// invariant violation.
-    SimulateFaults {
-        /// Replay this one seed.
-        #[arg(long, conflicts_with = "seeds")]
-        seed: Option<u64>,
-        /// How many seeds to run (from --first-seed).
-        #[arg(long, default_value_t = 100)]
-        seeds: u64,
-        #[arg(long, default_value_t = 0)]
-        first_seed: u64,
-        /// Simulated hours per seed.
-        #[arg(long, default_value_t = 24.0)]
-        hours: f64,
-    },
+    #[cfg(feature = "sim")]
+    #[command(flatten)]
+    Sim(sim::Command),
     /// The hash-chained journal.
     Journal {
         #[command(subcommand)]
@@ -111,8 +78,9 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The fault simulation's faults are its purpose: their warnings would only drown its report.
-    let quiet = match cli.command {
-        Command::SimulateFaults { .. } => "error",
+    let quiet = match &cli.command {
+        #[cfg(feature = "sim")]
+        Command::Sim(command) => command.log_level(),
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -125,54 +93,8 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.command {
-        Command::Demo => demo(),
-        Command::SimulateFaults {
-            seed,
-            seeds,
-            first_seed,
-            hours,
-        } => {
-            let (first, count) = match seed {
-                Some(s) => (s, 1),
-                None => (first_seed, seeds),
-            };
-            let report = terminal::fault_sim::run_many(first, count, hours);
-            match serde_json::to_string(&report) {
-                Ok(line) => println!("{line}"),
-                Err(e) => eprintln!("report not written: {e}"),
-            }
-            for v in &report.violations {
-                eprintln!("{v}");
-            }
-            if report.violations.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Command::SimulateFleet(args) => {
-            match terminal::health::fleet_sim::run_cli(&args, &mut std::io::stdout().lock()) {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("fleet simulation failed: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Command::CashSoak(args) => match runtime().block_on(terminal::soak::run(args)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("cash soak stopped: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::CardSoak(args) => match runtime().block_on(terminal::card_soak::run(args)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("card soak stopped: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        #[cfg(feature = "sim")]
+        Command::Sim(command) => sim::run(command),
         Command::Journal {
             command: JournalCommand::Verify { journal },
         } => verify(&journal),
@@ -189,49 +111,22 @@ fn main() -> ExitCode {
             command: ConfigCommand::Check { file },
         } => check_config(&file),
         Command::PinHash => pin_hash(),
+        #[cfg(feature = "sim")]
         Command::Run {
-            simulate: true,
-            back_office_url,
-            back_office_key_file,
-            fiscal,
+            sim: args @ sim::RunArgs { simulate: true, .. },
             ..
-        } => {
-            let link = match (back_office_url, back_office_key_file) {
-                (Some(url), Some(key_file)) => {
-                    match terminal::sync::BackOfficeLink::from_key_file(
-                        &url,
-                        terminal::simulate::SIM_TERMINAL_ID,
-                        &key_file,
-                    ) {
-                        Ok(link) => Some(link),
-                        Err(e) => {
-                            eprintln!("terminal run --simulate: {e}");
-                            return ExitCode::from(2);
-                        }
-                    }
-                }
-                _ => None,
-            };
-            match terminal::simulate::run(PathBuf::from("var/sim"), link, fiscal) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("terminal run --simulate: {e}");
-                    ExitCode::from(2)
-                }
-            }
-        }
+        } => sim::run_simulated(args),
         Command::Run {
-            simulate: false,
             config: Some(path),
             data_dir,
             ..
         } => run_configured(&path, data_dir),
-        Command::Run {
-            simulate: false,
-            config: None,
-            ..
-        } => {
-            eprintln!("terminal run: give --config FILE for the kiosk's devices, or --simulate for emulated ones");
+        Command::Run { config: None, .. } => {
+            if cfg!(feature = "sim") {
+                eprintln!("terminal run: give --config FILE for the kiosk's devices, or --simulate for emulated ones");
+            } else {
+                eprintln!("terminal run: give --config FILE (this build has no simulated devices: it was built without the `sim` feature)");
+            }
             ExitCode::from(2)
         }
     }
@@ -246,20 +141,6 @@ fn runtime() -> tokio::runtime::Runtime {
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
             std::process::exit(1);
-        }
-    }
-}
-
-fn demo() -> ExitCode {
-    match runtime().block_on(terminal::demo::run_demo()) {
-        Ok((receipt, entries)) => {
-            println!("{receipt}");
-            println!("Журнал: {entries} записей, цепочка проверена.");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("demo failed: {e}");
-            ExitCode::FAILURE
         }
     }
 }
@@ -331,7 +212,7 @@ fn run_configured(path: &std::path::Path, data_dir: PathBuf) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match terminal::simulate::run_configured(config, data_dir) {
+    match terminal::kiosk::run_configured(config, data_dir) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("terminal run: {e}");
@@ -409,4 +290,173 @@ fn read_pin_twice() -> Result<String, String> {
         return Err("the two PINs differ; nothing printed".into());
     }
     Ok(first)
+}
+
+/// The development and test commands (the `sim` feature): the kiosk on emulated devices, the demo,
+/// the soak harnesses and the simulations.
+#[cfg(feature = "sim")]
+mod sim {
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+
+    use clap::{Args, Subcommand};
+
+    use super::runtime;
+
+    #[derive(Args)]
+    pub struct RunArgs {
+        /// Use emulated devices.
+        #[arg(long)]
+        pub simulate: bool,
+        /// With --simulate: sync to this back office (terminal SIM01) instead of an embedded one.
+        #[arg(long, requires = "back_office_key_file", conflicts_with = "config")]
+        back_office_url: Option<String>,
+        /// With --back-office-url: the file holding SIM01's key (`back-office terminal add SIM01`).
+        #[arg(long, requires = "back_office_url")]
+        back_office_key_file: Option<PathBuf>,
+        /// With --simulate: the fiscal register (`shtrih`: the Shtrih-M KKT emulator, driven by
+        /// the real driver, prints the receipts).
+        #[arg(long, value_enum, default_value = "emulated", requires = "simulate")]
+        fiscal: terminal::sim_devices::SimFiscal,
+    }
+
+    #[derive(Subcommand)]
+    pub enum Command {
+        /// A scripted customer pays 1 500,00 ₽ in cash on simulated devices; prints the receipt.
+        Demo,
+        /// Test harness: a scripted customer pays in cash forever against a validator on --port.
+        #[command(hide = true)]
+        CashSoak(terminal::soak::SoakArgs),
+        /// Test harness: a scripted customer pays by card forever against a card terminal on --port.
+        #[command(hide = true)]
+        CardSoak(terminal::card_soak::CardSoakArgs),
+        /// Fast-forward a fleet of simulated kiosks through the real health monitor.
+        SimulateFleet(terminal::health::fleet_sim::FleetArgs),
+        /// Seeded fault simulation of the kiosk (session core, validator host core and model, ZVT
+        /// ECR core and terminal model, on one fake clock); prints one JSON line, exits non-zero on
+        /// any invariant violation.
+        SimulateFaults {
+            /// Replay this one seed.
+            #[arg(long, conflicts_with = "seeds")]
+            seed: Option<u64>,
+            /// How many seeds to run (from --first-seed).
+            #[arg(long, default_value_t = 100)]
+            seeds: u64,
+            #[arg(long, default_value_t = 0)]
+            first_seed: u64,
+            /// Simulated hours per seed.
+            #[arg(long, default_value_t = 24.0)]
+            hours: f64,
+        },
+    }
+
+    impl Command {
+        /// The log level when `KIOSK_LOG` is unset.
+        pub fn log_level(&self) -> &'static str {
+            match self {
+                // The fault simulation's faults are its purpose: their warnings would only drown
+                // its report.
+                Command::SimulateFaults { .. } => "error",
+                _ => "warn",
+            }
+        }
+    }
+
+    pub fn run(command: Command) -> ExitCode {
+        match command {
+            Command::Demo => demo(),
+            Command::SimulateFaults {
+                seed,
+                seeds,
+                first_seed,
+                hours,
+            } => {
+                let (first, count) = match seed {
+                    Some(s) => (s, 1),
+                    None => (first_seed, seeds),
+                };
+                simulate_faults(first, count, hours)
+            }
+            Command::SimulateFleet(args) => {
+                match terminal::health::fleet_sim::run_cli(&args, &mut std::io::stdout().lock()) {
+                    Ok(_) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("fleet simulation failed: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            Command::CashSoak(args) => match runtime().block_on(terminal::soak::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("cash soak stopped: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+            Command::CardSoak(args) => match runtime().block_on(terminal::card_soak::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("card soak stopped: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+        }
+    }
+
+    fn simulate_faults(first: u64, count: u64, hours: f64) -> ExitCode {
+        let report = terminal::fault_sim::run_many(first, count, hours);
+        match serde_json::to_string(&report) {
+            Ok(line) => println!("{line}"),
+            Err(e) => eprintln!("report not written: {e}"),
+        }
+        for v in &report.violations {
+            eprintln!("{v}");
+        }
+        if report.violations.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+
+    /// `terminal run --simulate`.
+    pub fn run_simulated(args: RunArgs) -> ExitCode {
+        let link = match (args.back_office_url, args.back_office_key_file) {
+            (Some(url), Some(key_file)) => {
+                match terminal::sync::BackOfficeLink::from_key_file(
+                    &url,
+                    terminal::simulate::SIM_TERMINAL_ID,
+                    &key_file,
+                ) {
+                    Ok(link) => Some(link),
+                    Err(e) => {
+                        eprintln!("terminal run --simulate: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            _ => None,
+        };
+        match terminal::simulate::run(PathBuf::from("var/sim"), link, args.fiscal) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("terminal run --simulate: {e}");
+                ExitCode::from(2)
+            }
+        }
+    }
+
+    fn demo() -> ExitCode {
+        match runtime().block_on(terminal::demo::run_demo()) {
+            Ok((receipt, entries)) => {
+                println!("{receipt}");
+                println!("Журнал: {entries} записей, цепочка проверена.");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("demo failed: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
 }

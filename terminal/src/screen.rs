@@ -18,8 +18,9 @@ use crate::money::Money;
 use crate::readings::ZoneCode;
 use crate::service::{PinRefusal, ServiceIntent, ServiceView};
 use crate::session::{
-    self, AccountProblem, Availability, CashProblem, Purpose, ReadingInput, ReadingProblem,
-    ReceiptChoice, ReceiptDelivery, Refused, Screen, SummaryProblem, View,
+    self, AcceptedReading, AccountProblem, Availability, CashProblem, CustomerAccount, MeterInfo,
+    Purpose, ReadingInput, ReadingProblem, ReadingRefusal, ReceiptChoice, ReceiptDelivery, Refused,
+    Screen, SummaryProblem, View, ZoneInfo,
 };
 
 #[derive(Debug, Default)]
@@ -175,143 +176,141 @@ impl ScreenBridge {
         if view.service.is_some() {
             return vec![S::Service(service_intent(intent))];
         }
-        let touch = vec![S::Touch];
         match intent {
-            U::Touched | U::StillHere => touch,
-            U::ToggleLargeText => {
-                self.a11y.large_text = !self.a11y.large_text;
-                touch
-            }
-            U::ToggleHighContrast => {
-                self.a11y.high_contrast = !self.a11y.high_contrast;
-                touch
-            }
             U::Home | U::Finish => {
                 self.info = None;
                 self.how_to = false;
                 vec![S::Home]
             }
-            U::Back => {
-                if self.info.is_some() || self.how_to {
-                    self.info = None;
-                    self.how_to = false;
-                    touch
-                } else if self.editing.is_some() || self.choosing_method || self.contact.is_some() {
-                    self.editing = None;
-                    self.choosing_method = false;
-                    self.contact = None;
-                    self.input.clear();
-                    touch
-                } else {
-                    vec![S::Cancel]
-                }
-            }
-            U::StartPayment => vec![S::Start(Purpose::Pay)],
-            U::StartReadings => vec![S::Start(Purpose::Readings)],
-            U::StartCertificate => vec![S::Start(Purpose::Certificate)],
-            U::OpenInfo => {
-                self.info = Some(0);
-                touch
-            }
-            U::OpenHowToUse => {
-                self.how_to = true;
-                touch
-            }
-            U::SelectInfoTopic(i) => {
-                self.info = Some(i);
-                touch
-            }
-            U::Digit(d) => {
-                self.type_char(char::from(b'0' + d.min(9)), view);
-                touch
-            }
-            U::Char(c) => {
-                self.type_char(c, view);
-                touch
-            }
-            U::DecimalComma => {
-                if !self.input.contains(',') {
-                    self.type_char(',', view);
-                }
-                touch
-            }
-            U::Backspace => {
-                match &view.screen {
-                    Screen::Readings { .. } => {
-                        self.readings.entry(self.zone).or_default().pop();
-                    }
-                    _ => {
-                        self.input.pop();
-                    }
-                }
-                touch
-            }
-            U::Clear => {
-                match &view.screen {
-                    Screen::Readings { .. } => {
-                        self.readings.remove(&self.zone);
-                    }
-                    _ => self.input.clear(),
-                }
-                touch
+            U::Back => self.back(),
+            U::Digit(_) | U::Char(_) | U::DecimalComma | U::Backspace | U::Clear => {
+                self.keypad(intent, view);
+                vec![S::Touch]
             }
             U::Submit => self.submit(view),
-            U::ToggleService(index) => match &view.screen {
-                Screen::Summary {
-                    account, amounts, ..
-                } => {
-                    let now_paying = amounts.get(index).copied().unwrap_or_default() > Money::ZERO;
-                    let debt = account
-                        .services
-                        .get(index)
-                        .map(|s| s.debt.max(Money::ZERO))
-                        .unwrap_or_default();
-                    let amount = if now_paying { Money::ZERO } else { debt };
-                    vec![S::SetServiceAmount {
-                        index,
-                        text: amount.format_plain(),
-                    }]
-                }
-                _ => touch,
-            },
-            U::EditAmount(index) => {
-                self.editing = Some(index);
-                self.input.clear();
-                touch
-            }
+            U::ToggleService(index) => toggle_service(index, view),
             U::ProceedToPayment => {
                 self.choosing_method = true;
                 self.method_notice = match &view.screen {
                     Screen::Summary { notice, .. } => notice.clone(),
                     _ => None,
                 };
-                touch
+                vec![S::Touch]
             }
-            U::ChooseCash => vec![S::PayCash],
-            U::ChooseCard => vec![S::PayCard],
-            U::FinishCash => vec![S::FinishCash],
-            U::CancelPayment => vec![S::Cancel],
-            U::ReceiptPaper => vec![S::ChooseReceipt(ReceiptChoice::Paper)],
-            U::ReceiptNone => vec![S::ChooseReceipt(ReceiptChoice::ScreenOnly)],
+            other => self.plain_intent(other),
+        }
+    }
+
+    /// «Назад»: closes what the bridge has open over the core's screen, or cancels.
+    fn back(&mut self) -> Vec<session::Intent> {
+        if self.info.is_some() || self.how_to {
+            self.info = None;
+            self.how_to = false;
+        } else if self.editing.is_some() || self.choosing_method || self.contact.is_some() {
+            self.editing = None;
+            self.choosing_method = false;
+            self.contact = None;
+            self.input.clear();
+        } else {
+            return vec![session::Intent::Cancel];
+        }
+        vec![session::Intent::Touch]
+    }
+
+    /// Typing on the current keypad (an amount, an account number, a contact or a reading).
+    fn keypad(&mut self, intent: ui::Intent, view: &View) {
+        use ui::Intent as U;
+        let readings = matches!(view.screen, Screen::Readings { .. });
+        match intent {
+            U::Digit(d) => self.type_char(char::from(b'0' + d.min(9)), view),
+            U::Char(c) => self.type_char(c, view),
+            U::DecimalComma if !self.input.contains(',') => self.type_char(',', view),
+            U::Backspace if readings => {
+                self.readings.entry(self.zone).or_default().pop();
+            }
+            U::Backspace => {
+                self.input.pop();
+            }
+            U::Clear if readings => {
+                self.readings.remove(&self.zone);
+            }
+            U::Clear => self.input.clear(),
+            _ => {}
+        }
+    }
+
+    /// The intents that need no screen state: a session intent as it is, or a switch of what the
+    /// bridge shows.
+    fn plain_intent(&mut self, intent: ui::Intent) -> Vec<session::Intent> {
+        use session::Intent as S;
+        use ui::Intent as U;
+        let session = match intent {
+            U::StartPayment => S::Start(Purpose::Pay),
+            U::StartReadings => S::Start(Purpose::Readings),
+            U::StartCertificate => S::Start(Purpose::Certificate),
+            U::ChooseCash => S::PayCash,
+            U::ChooseCard => S::PayCard,
+            U::FinishCash => S::FinishCash,
+            U::CancelPayment => S::Cancel,
+            U::ReceiptPaper => S::ChooseReceipt(ReceiptChoice::Paper),
+            U::ReceiptNone => S::ChooseReceipt(ReceiptChoice::ScreenOnly),
+            U::PrintSlip => S::PrintReadingSlip,
+            U::ServiceCornerTapped => S::Service(ServiceIntent::CornerTapped),
+            U::ToggleLargeText => {
+                self.a11y.large_text = !self.a11y.large_text;
+                S::Touch
+            }
+            U::ToggleHighContrast => {
+                self.a11y.high_contrast = !self.a11y.high_contrast;
+                S::Touch
+            }
+            U::OpenInfo => {
+                self.info = Some(0);
+                S::Touch
+            }
+            U::OpenHowToUse => {
+                self.how_to = true;
+                S::Touch
+            }
+            U::SelectInfoTopic(i) => {
+                self.info = Some(i);
+                S::Touch
+            }
+            U::EditAmount(index) => {
+                self.editing = Some(index);
+                self.input.clear();
+                S::Touch
+            }
             U::ReceiptSms | U::RequestElectronicReceipt => {
                 self.contact = Some(v::ContactKind::Phone);
                 self.input.clear();
-                touch
+                S::Touch
             }
             U::ReceiptEmail => {
                 self.contact = Some(v::ContactKind::Email);
                 self.input.clear();
-                touch
+                S::Touch
             }
-            U::PrintSlip => vec![S::PrintReadingSlip],
             U::SelectZone { meter, zone } => {
                 self.zone = (meter, zone);
-                touch
+                S::Touch
             }
-            U::ServiceCornerTapped => vec![S::Service(ServiceIntent::CornerTapped)],
-            // Service screens are not showing: nothing to operate.
-            U::Service(_) | U::ServicePick(_) => touch,
-        }
+            // Touches, and service screens that are not showing: nothing to operate.
+            U::Touched | U::StillHere | U::Service(_) | U::ServicePick(_) => S::Touch,
+            // Read with the screen's state in `on_intent`.
+            U::Home
+            | U::Finish
+            | U::Back
+            | U::Digit(_)
+            | U::Char(_)
+            | U::DecimalComma
+            | U::Backspace
+            | U::Clear
+            | U::Submit
+            | U::ToggleService(_)
+            | U::ProceedToPayment => S::Touch,
+        };
+        vec![session]
     }
 
     fn submit(&mut self, view: &View) -> Vec<session::Intent> {
@@ -429,86 +428,20 @@ impl ScreenBridge {
         if let Some(service) = &view.service {
             return service_screen(service);
         }
+        if let Some(overlay) = self.overlay(&view.screen) {
+            return overlay;
+        }
         match &view.screen {
-            // No payment method, no fiscal module or no screen: say so, and where to go instead.
-            Screen::Welcome if availability.out_of_service => {
-                v::Screen::OutOfService(v::OutOfService {
-                    nearest_office: self.office.0.clone(),
-                    office_hours: self.office.1.clone(),
-                    hotline: self.hotline.clone(),
-                })
-            }
-            Screen::Welcome if self.how_to => v::Screen::HowToUse,
-            Screen::Welcome if self.info.is_some() => v::Screen::Info(v::Info {
-                topics: self.info_topics.clone(),
-                selected: self.info.unwrap_or(0),
-            }),
-            Screen::Welcome => v::Screen::Welcome(v::Welcome {
-                payment_available: availability.cash || availability.card,
-                readings_available: true,
-                certificate_available: availability.online,
-                scanner_available: false,
-            }),
-            Screen::AccountEntry { purpose: p, error } => {
-                v::Screen::AccountEntry(v::AccountEntry {
-                    purpose: purpose(*p),
-                    input: self.input.clone(),
-                    error: error
-                        .as_ref()
-                        .map(|e| v::Reason::explained(account_error(e.kind), &e.message)),
-                    scanner_available: false,
-                })
-            }
+            Screen::Welcome => self.welcome(availability),
+            Screen::AccountEntry { purpose: p, error } => self.account_entry(*p, error.as_ref()),
             Screen::LookingUp { .. } => v::Screen::Processing(v::Processing::Account),
             Screen::Summary {
                 account,
                 amounts,
                 total,
-                max_payment,
                 notice,
-                cash,
-                card,
-            } => {
-                if let Some(index) = self.editing {
-                    let service = account.services.get(index);
-                    return v::Screen::AmountEdit(v::AmountEdit {
-                        service_name: service.map(|s| s.name.clone()).unwrap_or_default(),
-                        balance_kopecks: service.map(|s| s.debt.kopecks()).unwrap_or_default(),
-                        input: self.input.clone(),
-                        error: None,
-                    });
-                }
-                if self.choosing_method && *notice == self.method_notice {
-                    let over_limit = total > max_payment;
-                    return v::Screen::PaymentMethod(v::PaymentMethod {
-                        total_kopecks: total.kopecks(),
-                        cash_available: *cash && *max_payment > Money::ZERO,
-                        card_available: *card && *total > Money::ZERO && !over_limit,
-                        over_limit_kopecks: over_limit.then(|| max_payment.kopecks()),
-                    });
-                }
-                v::Screen::AccountSummary(v::AccountSummary {
-                    account: account.number.clone(),
-                    holder_masked: account.holder_masked.clone(),
-                    address_masked: account.address_masked.clone(),
-                    services: account
-                        .services
-                        .iter()
-                        .zip(amounts)
-                        .map(|(s, a)| v::ServiceDebt {
-                            name: s.name.clone(),
-                            balance_kopecks: s.debt.kopecks(),
-                            to_pay_kopecks: a.kopecks(),
-                            selected: *a > Money::ZERO,
-                        })
-                        .collect(),
-                    total_kopecks: total.kopecks(),
-                    certificate_available: account.verified && account.total_debt() <= Money::ZERO,
-                    notice: notice
-                        .as_ref()
-                        .map(|n| v::Reason::explained(summary_notice(n.kind), &n.message)),
-                })
-            }
+                ..
+            } => account_summary(account, amounts, *total, notice.as_ref()),
             Screen::Cash {
                 requested,
                 inserted,
@@ -518,45 +451,23 @@ impl ScreenBridge {
                 notice,
                 busy,
                 ..
-            } => v::Screen::CashInsertion(v::CashInsertion {
-                due_kopecks: requested.kopecks(),
-                inserted_kopecks: inserted.kopecks(),
-                accepted_notes_kopecks: accepted.iter().map(|m| m.kopecks()).collect(),
-                limit_kopecks: limit.kopecks(),
-                left_kopecks: max_left.kopecks(),
-                status: match notice {
-                    _ if *busy => v::CashStatus::Accepting.into(),
-                    // The bill that came back and why, in the core's words.
-                    Some(Refused {
-                        kind: CashProblem::OverLimit | CashProblem::Rejected,
-                        message,
-                    }) => v::Reason::explained(v::CashStatus::Rejected, message),
-                    None if *max_left <= Money::ZERO => v::CashStatus::LimitReached.into(),
-                    None => v::CashStatus::Waiting.into(),
-                },
-                can_finish: !*busy && *inserted > Money::ZERO,
-                can_cancel: !*busy && *inserted == Money::ZERO,
-            }),
+            } => cash_insertion(
+                *requested,
+                *inserted,
+                *limit,
+                *max_left,
+                accepted,
+                notice.as_ref(),
+                *busy,
+            ),
             Screen::Card {
                 amount,
                 prompt,
                 can_cancel,
                 ..
-            } => v::Screen::CardPayment(v::CardPayment {
-                amount_kopecks: amount.kopecks(),
-                prompt: v::CardPrompt::Reader(prompt.clone()),
-                can_cancel: *can_cancel,
-            }),
+            } => card_payment(*amount, prompt, *can_cancel),
             Screen::Processing { .. } => v::Screen::Processing(v::Processing::Receipt),
-            Screen::ReceiptChoice { total, paper } => {
-                self.contact_screen()
-                    .unwrap_or(v::Screen::ReceiptChoice(v::ReceiptChoice {
-                        amount_kopecks: total.kopecks(),
-                        paper_available: *paper,
-                        sms_available: availability.online,
-                        email_available: availability.online,
-                    }))
-            }
+            Screen::ReceiptChoice { total, paper } => receipt_choice(*total, *paper, availability),
             Screen::Done {
                 total,
                 qr,
@@ -565,142 +476,356 @@ impl ScreenBridge {
                 certificate_available,
                 stuck_notice,
                 ..
-            } => self.contact_screen().unwrap_or_else(|| {
-                let receipt = match (delivery, qr) {
-                    (ReceiptDelivery::Printed, _) => v::ReceiptOutcome::Printed,
-                    (ReceiptDelivery::Sent { to }, _) => v::ReceiptOutcome::Sent { to: to.clone() },
-                    (ReceiptDelivery::OnScreen, Some(qr)) => v::ReceiptOutcome::PaperOut {
-                        fiscal_qr: qr.clone(),
-                    },
-                    (ReceiptDelivery::OnScreen, None) => v::ReceiptOutcome::Declined,
-                    (ReceiptDelivery::Later, _) => v::ReceiptOutcome::Later,
-                };
-                v::Screen::Done(v::Done {
-                    amount_kopecks: total.kopecks(),
-                    receipt,
-                    advance_kopecks: advance.kopecks(),
-                    certificate_available: *certificate_available,
-                    notice: stuck_notice.clone(),
-                })
+            } => v::Screen::Done(v::Done {
+                amount_kopecks: total.kopecks(),
+                receipt: receipt_outcome(delivery, qr.as_deref()),
+                advance_kopecks: advance.kopecks(),
+                certificate_available: *certificate_available,
+                notice: stuck_notice.clone(),
             }),
             Screen::Readings {
                 account,
                 refusals,
                 accepted,
-            } => {
-                // Outside the acceptance window refuses the whole submission: one message for
-                // the screen, not one per zone.
-                let whole = refusals
-                    .iter()
-                    .find(|r| matches!(r.kind, ReadingProblem::OutsideWindow { .. }));
-                let window_days = whole.and_then(|r| match r.kind {
-                    ReadingProblem::OutsideWindow {
-                        first_day,
-                        last_day,
-                    } => Some((first_day, last_day)),
-                    _ => None,
-                });
-                v::Screen::MeterReadings(v::MeterReadings {
-                    account: account.number.clone(),
-                    meters: account
-                        .meters
-                        .iter()
-                        .enumerate()
-                        .map(|(m, meter)| v::MeterView {
-                            serial: meter
-                                .meter
-                                .as_ref()
-                                .map_or_else(|| meter.name.clone(), |rm| rm.serial.clone()),
-                            zones: meter
-                                .zones
-                                .iter()
-                                .enumerate()
-                                .map(|(z, zone)| {
-                                    let refused = refusals.iter().find(|r| {
-                                        r.meter_id == meter.id
-                                            && r.zone == zone.code
-                                            && !matches!(
-                                                r.kind,
-                                                ReadingProblem::OutsideWindow { .. }
-                                            )
-                                    });
-                                    let done = accepted
-                                        .iter()
-                                        .any(|a| a.meter_id == meter.id && a.zone == zone.code);
-                                    let input =
-                                        self.readings.get(&(m, z)).cloned().unwrap_or_default();
-                                    v::ZoneView {
-                                        zone: zone_kind(&zone.code, meter.zones.len()),
-                                        previous: ui::format::group_thousands(zone.previous),
-                                        state: match (refused, done, input.is_empty()) {
-                                            (Some(r), _, _) => {
-                                                v::ZoneState::Refused(v::Reason::explained(
-                                                    reading_refusal(r.kind),
-                                                    &r.message,
-                                                ))
-                                            }
-                                            (None, true, _) => v::ZoneState::Accepted,
-                                            (None, false, false) => v::ZoneState::Entered,
-                                            (None, false, true) => v::ZoneState::Empty,
-                                        },
-                                        input,
-                                    }
-                                })
-                                .collect(),
-                        })
-                        .collect(),
-                    selected: self.zone,
-                    window_days,
-                    error: whole.map(|r| v::Reason::explained(reading_refusal(r.kind), &r.message)),
-                    can_submit: self.readings.values().any(|t| !t.is_empty()),
-                })
-            }
+            } => self.meter_readings(account, refusals, accepted),
             Screen::ReadingsDone {
                 accepted,
                 printed,
                 time,
                 terminal_id,
-            } => v::Screen::ReadingsDone(v::ReadingsDone {
-                registration_number: accepted
-                    .first()
-                    .map(|a| a.registration_no.clone())
-                    .unwrap_or_default(),
-                registered_at: self.local(*time),
-                terminal_id: terminal_id.clone(),
-                lines: accepted
-                    .iter()
-                    .map(|a| {
-                        (
-                            format!("{} · {}", a.meter_name, a.zone),
-                            ui::format::group_thousands(a.value),
-                        )
-                    })
-                    .collect(),
-                slip_printed: *printed,
-                can_print_slip: !*printed && availability.paper,
-            }),
+            } => self.readings_done(accepted, *printed, *time, terminal_id, availability),
             Screen::CertificateDone {
                 printed,
                 account,
                 holder_masked,
                 time,
                 ..
-            } => v::Screen::NoDebtCertificate(v::NoDebtCertificate {
-                account: account.clone(),
-                holder_masked: holder_masked.clone(),
-                as_of: self.local(*time),
-                outcome: if *printed {
-                    v::CertificateOutcome::Printed
-                } else {
-                    v::CertificateOutcome::PrinterUnavailable
-                },
-            }),
-            Screen::Notice { text } => v::Screen::Notice(v::Notice {
-                message: text.clone(),
-                hotline: self.hotline.clone(),
-            }),
+            } => self.certificate(account, holder_masked, *time, *printed),
+            Screen::Notice { text } => self.notice(text),
         }
     }
+
+    /// The start screen, or what covers it: out of service, how to use, information.
+    fn welcome(&self, availability: Availability) -> v::Screen {
+        if availability.out_of_service {
+            // No payment method, no fiscal module or no screen: say so, and where to go instead.
+            return v::Screen::OutOfService(v::OutOfService {
+                nearest_office: self.office.0.clone(),
+                office_hours: self.office.1.clone(),
+                hotline: self.hotline.clone(),
+            });
+        }
+        if self.how_to {
+            return v::Screen::HowToUse;
+        }
+        if let Some(selected) = self.info {
+            return v::Screen::Info(v::Info {
+                topics: self.info_topics.clone(),
+                selected,
+            });
+        }
+        v::Screen::Welcome(v::Welcome {
+            payment_available: availability.cash || availability.card,
+            readings_available: true,
+            certificate_available: availability.online,
+            scanner_available: false,
+        })
+    }
+
+    /// What the bridge opened over the core's screen: a service's amount being edited, the
+    /// choice of payment method, the keypad for an e-receipt's contact.
+    fn overlay(&self, screen: &Screen) -> Option<v::Screen> {
+        match screen {
+            Screen::Summary {
+                account,
+                total,
+                max_payment,
+                notice,
+                cash,
+                card,
+                ..
+            } => {
+                if let Some(index) = self.editing {
+                    return Some(self.amount_edit(account, index));
+                }
+                (self.choosing_method && *notice == self.method_notice)
+                    .then(|| payment_method(*total, *max_payment, *cash, *card))
+            }
+            Screen::ReceiptChoice { .. } | Screen::Done { .. } => self.contact_screen(),
+            _ => None,
+        }
+    }
+
+    fn certificate(
+        &self,
+        account: &str,
+        holder_masked: &str,
+        time: DateTime<Utc>,
+        printed: bool,
+    ) -> v::Screen {
+        v::Screen::NoDebtCertificate(v::NoDebtCertificate {
+            account: account.to_owned(),
+            holder_masked: holder_masked.to_owned(),
+            as_of: self.local(time),
+            outcome: if printed {
+                v::CertificateOutcome::Printed
+            } else {
+                v::CertificateOutcome::PrinterUnavailable
+            },
+        })
+    }
+
+    fn notice(&self, text: &str) -> v::Screen {
+        v::Screen::Notice(v::Notice {
+            message: text.to_owned(),
+            hotline: self.hotline.clone(),
+        })
+    }
+
+    fn account_entry(&self, p: Purpose, error: Option<&Refused<AccountProblem>>) -> v::Screen {
+        v::Screen::AccountEntry(v::AccountEntry {
+            purpose: purpose(p),
+            input: self.input.clone(),
+            error: error.map(|e| v::Reason::explained(account_error(e.kind), &e.message)),
+            scanner_available: false,
+        })
+    }
+
+    /// The keypad over one service's amount.
+    fn amount_edit(&self, account: &CustomerAccount, index: usize) -> v::Screen {
+        let service = account.services.get(index);
+        v::Screen::AmountEdit(v::AmountEdit {
+            service_name: service.map(|s| s.name.clone()).unwrap_or_default(),
+            balance_kopecks: service.map(|s| s.debt.kopecks()).unwrap_or_default(),
+            input: self.input.clone(),
+            error: None,
+        })
+    }
+
+    fn meter_readings(
+        &self,
+        account: &CustomerAccount,
+        refusals: &[ReadingRefusal],
+        accepted: &[AcceptedReading],
+    ) -> v::Screen {
+        // Outside the acceptance window refuses the whole submission: one message for the
+        // screen, not one per zone.
+        let whole = refusals
+            .iter()
+            .find(|r| matches!(r.kind, ReadingProblem::OutsideWindow { .. }));
+        let window_days = whole.and_then(|r| match r.kind {
+            ReadingProblem::OutsideWindow {
+                first_day,
+                last_day,
+            } => Some((first_day, last_day)),
+            _ => None,
+        });
+        v::Screen::MeterReadings(v::MeterReadings {
+            account: account.number.clone(),
+            meters: account
+                .meters
+                .iter()
+                .enumerate()
+                .map(|(m, meter)| v::MeterView {
+                    serial: meter
+                        .meter
+                        .as_ref()
+                        .map_or_else(|| meter.name.clone(), |rm| rm.serial.clone()),
+                    zones: meter
+                        .zones
+                        .iter()
+                        .enumerate()
+                        .map(|(z, zone)| self.zone_view(meter, (m, z), zone, refusals, accepted))
+                        .collect(),
+                })
+                .collect(),
+            selected: self.zone,
+            window_days,
+            error: whole.map(|r| v::Reason::explained(reading_refusal(r.kind), &r.message)),
+            can_submit: self.readings.values().any(|t| !t.is_empty()),
+        })
+    }
+
+    /// One zone of a meter: what was typed, and whether the core refused or took it.
+    fn zone_view(
+        &self,
+        meter: &MeterInfo,
+        at: (usize, usize),
+        zone: &ZoneInfo,
+        refusals: &[ReadingRefusal],
+        accepted: &[AcceptedReading],
+    ) -> v::ZoneView {
+        let refused = refusals.iter().find(|r| {
+            r.meter_id == meter.id
+                && r.zone == zone.code
+                && !matches!(r.kind, ReadingProblem::OutsideWindow { .. })
+        });
+        let done = accepted
+            .iter()
+            .any(|a| a.meter_id == meter.id && a.zone == zone.code);
+        let input = self.readings.get(&at).cloned().unwrap_or_default();
+        v::ZoneView {
+            zone: zone_kind(&zone.code, meter.zones.len()),
+            previous: ui::format::group_thousands(zone.previous),
+            state: match (refused, done, input.is_empty()) {
+                (Some(r), _, _) => {
+                    v::ZoneState::Refused(v::Reason::explained(reading_refusal(r.kind), &r.message))
+                }
+                (None, true, _) => v::ZoneState::Accepted,
+                (None, false, false) => v::ZoneState::Entered,
+                (None, false, true) => v::ZoneState::Empty,
+            },
+            input,
+        }
+    }
+
+    fn readings_done(
+        &self,
+        accepted: &[AcceptedReading],
+        printed: bool,
+        time: DateTime<Utc>,
+        terminal_id: &str,
+        availability: Availability,
+    ) -> v::Screen {
+        v::Screen::ReadingsDone(v::ReadingsDone {
+            registration_number: accepted
+                .first()
+                .map(|a| a.registration_no.clone())
+                .unwrap_or_default(),
+            registered_at: self.local(time),
+            terminal_id: terminal_id.to_owned(),
+            lines: accepted
+                .iter()
+                .map(|a| {
+                    (
+                        format!("{} · {}", a.meter_name, a.zone),
+                        ui::format::group_thousands(a.value),
+                    )
+                })
+                .collect(),
+            slip_printed: printed,
+            can_print_slip: !printed && availability.paper,
+        })
+    }
+}
+
+fn receipt_choice(total: Money, paper: bool, availability: Availability) -> v::Screen {
+    v::Screen::ReceiptChoice(v::ReceiptChoice {
+        amount_kopecks: total.kopecks(),
+        paper_available: paper,
+        sms_available: availability.online,
+        email_available: availability.online,
+    })
+}
+
+fn card_payment(amount: Money, prompt: &str, can_cancel: bool) -> v::Screen {
+    v::Screen::CardPayment(v::CardPayment {
+        amount_kopecks: amount.kopecks(),
+        prompt: v::CardPrompt::Reader(prompt.to_owned()),
+        can_cancel,
+    })
+}
+
+/// The choice between cash and card for `total`.
+fn payment_method(total: Money, max_payment: Money, cash: bool, card: bool) -> v::Screen {
+    let over_limit = total > max_payment;
+    v::Screen::PaymentMethod(v::PaymentMethod {
+        total_kopecks: total.kopecks(),
+        cash_available: cash && max_payment > Money::ZERO,
+        card_available: card && total > Money::ZERO && !over_limit,
+        over_limit_kopecks: over_limit.then(|| max_payment.kopecks()),
+    })
+}
+
+fn account_summary(
+    account: &CustomerAccount,
+    amounts: &[Money],
+    total: Money,
+    notice: Option<&Refused<SummaryProblem>>,
+) -> v::Screen {
+    v::Screen::AccountSummary(v::AccountSummary {
+        account: account.number.clone(),
+        holder_masked: account.holder_masked.clone(),
+        address_masked: account.address_masked.clone(),
+        services: account
+            .services
+            .iter()
+            .zip(amounts)
+            .map(|(s, a)| v::ServiceDebt {
+                name: s.name.clone(),
+                balance_kopecks: s.debt.kopecks(),
+                to_pay_kopecks: a.kopecks(),
+                selected: *a > Money::ZERO,
+            })
+            .collect(),
+        total_kopecks: total.kopecks(),
+        certificate_available: account.verified && account.total_debt() <= Money::ZERO,
+        notice: notice.map(|n| v::Reason::explained(summary_notice(n.kind), &n.message)),
+    })
+}
+
+fn cash_insertion(
+    requested: Money,
+    inserted: Money,
+    limit: Money,
+    max_left: Money,
+    accepted: &[Money],
+    notice: Option<&Refused<CashProblem>>,
+    busy: bool,
+) -> v::Screen {
+    v::Screen::CashInsertion(v::CashInsertion {
+        due_kopecks: requested.kopecks(),
+        inserted_kopecks: inserted.kopecks(),
+        accepted_notes_kopecks: accepted.iter().map(|m| m.kopecks()).collect(),
+        limit_kopecks: limit.kopecks(),
+        left_kopecks: max_left.kopecks(),
+        status: match notice {
+            _ if busy => v::CashStatus::Accepting.into(),
+            // The bill that came back and why, in the core's words.
+            Some(Refused {
+                kind: CashProblem::OverLimit | CashProblem::Rejected,
+                message,
+            }) => v::Reason::explained(v::CashStatus::Rejected, message),
+            None if max_left <= Money::ZERO => v::CashStatus::LimitReached.into(),
+            None => v::CashStatus::Waiting.into(),
+        },
+        can_finish: !busy && inserted > Money::ZERO,
+        can_cancel: !busy && inserted == Money::ZERO,
+    })
+}
+
+/// How the receipt reached the customer, for the final screen.
+fn receipt_outcome(delivery: &ReceiptDelivery, qr: Option<&str>) -> v::ReceiptOutcome {
+    match (delivery, qr) {
+        (ReceiptDelivery::Printed, _) => v::ReceiptOutcome::Printed,
+        (ReceiptDelivery::Sent { to }, _) => v::ReceiptOutcome::Sent { to: to.clone() },
+        (ReceiptDelivery::OnScreen, Some(qr)) => v::ReceiptOutcome::PaperOut {
+            fiscal_qr: qr.to_owned(),
+        },
+        (ReceiptDelivery::OnScreen, None) => v::ReceiptOutcome::Declined,
+        (ReceiptDelivery::Later, _) => v::ReceiptOutcome::Later,
+    }
+}
+
+/// A service's line tapped on the summary: pay its whole debt, or nothing.
+fn toggle_service(index: usize, view: &View) -> Vec<session::Intent> {
+    let Screen::Summary {
+        account, amounts, ..
+    } = &view.screen
+    else {
+        return vec![session::Intent::Touch];
+    };
+    let now_paying = amounts.get(index).copied().unwrap_or_default() > Money::ZERO;
+    let debt = account
+        .services
+        .get(index)
+        .map(|s| s.debt.max(Money::ZERO))
+        .unwrap_or_default();
+    let amount = if now_paying { Money::ZERO } else { debt };
+    vec![session::Intent::SetServiceAmount {
+        index,
+        text: amount.format_plain(),
+    }]
 }
 
 fn account_error(problem: AccountProblem) -> v::AccountError {

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "sim")]
 use back_office::EmbeddedBackOffice;
 use backend_sync::wire::{AccountInfo, Heartbeat};
 use backend_sync::JournalRecord;
@@ -53,6 +54,7 @@ pub enum SyncSetupError {
     #[error("journal: {0}")]
     Journal(#[from] JournalError),
     #[error("{0}")]
+    #[cfg(feature = "sim")]
     Embedded(#[from] back_office::embedded::EmbeddedError),
 }
 
@@ -352,6 +354,7 @@ pub struct BackOfficeSetup {
     pub link: BackOfficeLink,
     pub availability: AvailabilityFeed,
     pub timing: SyncTiming,
+    #[cfg(feature = "sim")]
     embedded: Option<EmbeddedBackOffice>,
 }
 
@@ -362,10 +365,12 @@ impl BackOfficeSetup {
             link,
             availability: AvailabilityFeed::spawn(core),
             timing: SyncTiming::default(),
+            #[cfg(feature = "sim")]
             embedded: None,
         }
     }
 
+    #[cfg(feature = "sim")]
     /// `terminal run --simulate`: the configured back office if any, else an embedded one on
     /// 127.0.0.1 with the demo accounts and `terminal_id` registered.
     pub async fn simulated(
@@ -390,12 +395,14 @@ impl BackOfficeSetup {
     }
 
     /// The embedded server, when this setup started one.
+    #[cfg(feature = "sim")]
     pub fn embedded(&self) -> Option<&EmbeddedBackOffice> {
         self.embedded.as_ref()
     }
 
     /// Attaches the outbox to `journal` (at `db_path`) and starts the syncer.
     pub fn start(self, journal: &mut Journal, db_path: &Path) -> Result<KioskSync, SyncSetupError> {
+        #[cfg_attr(not(feature = "sim"), allow(unused_mut))]
         let mut sync = KioskSync::start(
             journal,
             db_path,
@@ -403,7 +410,10 @@ impl BackOfficeSetup {
             self.timing,
             Some(self.availability),
         )?;
-        sync.embedded = self.embedded;
+        #[cfg(feature = "sim")]
+        {
+            sync.embedded = self.embedded;
+        }
         Ok(sync)
     }
 }
@@ -413,6 +423,7 @@ pub struct KioskSync {
     handle: SyncHandle,
     link: BackOfficeLink,
     watcher: JoinHandle<()>,
+    #[cfg(feature = "sim")]
     embedded: Option<EmbeddedBackOffice>,
 }
 
@@ -464,6 +475,7 @@ impl KioskSync {
             handle,
             link,
             watcher,
+            #[cfg(feature = "sim")]
             embedded: None,
         })
     }
@@ -493,6 +505,7 @@ impl KioskSync {
     }
 
     /// The embedded back office (`run --simulate` without a configured one).
+    #[cfg(feature = "sim")]
     pub fn embedded(&self) -> Option<&EmbeddedBackOffice> {
         self.embedded.as_ref()
     }
@@ -501,6 +514,7 @@ impl KioskSync {
     pub async fn shutdown(self) {
         self.watcher.abort();
         self.handle.shutdown().await;
+        #[cfg(feature = "sim")]
         if let Some(bo) = self.embedded {
             bo.shutdown().await;
         }
@@ -707,6 +721,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "sim")]
     fn the_back_office_demo_set_is_the_kiosk_demo_set() {
         let fixture = crate::accounts::FixtureSource::demo();
         let scheme = crate::accounts::AccountScheme::default();

@@ -14,9 +14,15 @@ struct Graph {
 }
 
 fn graph() -> Graph {
+    graph_with(&[])
+}
+
+/// The graph with more `cargo metadata` flags (e.g. `--no-default-features`).
+fn graph_with(flags: &[&str]) -> Graph {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--offline"])
+        .args(flags)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata runs");
@@ -154,9 +160,29 @@ fn only_the_simulated_cabinet_and_tests_import_the_back_office() {
         .filter(|(_, deps)| deps.contains("back-office"))
         .map(|(name, _)| name.as_str())
         .collect();
-    // `terminal` embeds a back office for `run --simulate` only. It is the one exception left:
-    // it goes when the simulated cabinet becomes its own dev-only crate.
+    // `terminal` embeds a back office for `run --simulate` only, behind its `sim` feature (see
+    // the next test: the kiosk as shipped links none).
     let allowed: BTreeSet<&str> = ["terminal", "tests"].into();
     let extra: Vec<_> = importers.difference(&allowed).collect();
     assert!(extra.is_empty(), "back-office is imported by {extra:?}");
+}
+
+#[test]
+fn the_kiosk_as_shipped_links_no_back_office() {
+    // The package is built without terminal's default `sim` feature (terminal/Cargo.toml,
+    // `[package.metadata.deb]`): no embedded server, no database client, no charts.
+    let g = graph_with(&["--no-default-features"]);
+    let shipped = &g.closure["terminal"];
+    let bad: Vec<_> = [
+        "back-office",
+        "tokio-postgres",
+        "plotters",
+        "rust_xlsxwriter",
+    ]
+    .into_iter()
+    .filter(|c| shipped.contains(*c))
+    .collect();
+    assert!(bad.is_empty(), "the shipped kiosk links {bad:?}");
+    // With the feature (tests, `run --simulate`) the embedded back office is there.
+    assert!(graph().closure["terminal"].contains("back-office"));
 }

@@ -229,127 +229,213 @@ async fn reopen_port(
     }
 }
 
+/// The bill task's state: the driver, and what it needs to translate (no money).
+struct BillTask {
+    acceptor: BillAcceptor,
+    reopen: Option<(DriverConfig, mpsc::Receiver<()>)>,
+    core: mpsc::Sender<CoreEvent>,
+    /// The validator's denominations (kopecks), from its last Ready.
+    table: BTreeSet<i64>,
+    /// What the core last asked for, re-applied after Ready or a new cassette.
+    wanted: Option<Money>,
+    /// `BillReady` went to the core (once per task).
+    ready: bool,
+    bill_health: BillHealth,
+}
+
+/// The task is over: the core is gone, or the driver with no way to re-open it.
+struct Ended;
+
 async fn run(
-    mut acceptor: BillAcceptor,
-    mut reopen: Option<(DriverConfig, mpsc::Receiver<()>)>,
+    acceptor: BillAcceptor,
+    reopen: Option<(DriverConfig, mpsc::Receiver<()>)>,
     mut commands: mpsc::Receiver<BillCommand>,
     core: mpsc::Sender<CoreEvent>,
 ) {
-    {
-        let mut table: BTreeSet<i64> = BTreeSet::new();
-        // What the core last asked for, re-applied after Ready or a new cassette.
-        let mut wanted: Option<Money> = None;
-        let mut ready = false;
-        let mut bill_health = BillHealth::default();
-        loop {
-            let reopen_requested = async {
-                match &mut reopen {
-                    Some((_, rx)) => rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                Some(()) = reopen_requested => {
-                    let Some((config, _)) = &reopen else { continue };
-                    reopen_port(&mut acceptor, config, &core).await;
-                }
-                command = commands.recv() => {
-                    let Some(command) = command else { return };
-                    match command {
-                        BillCommand::Enable { max_bill } => wanted = Some(max_bill),
-                        BillCommand::Disable => wanted = None,
-                        BillCommand::Stack | BillCommand::Return => {}
-                    }
-                    let driver_command = driver_command(&command, &table);
-                    if acceptor.command(driver_command).await.is_err() {
-                        warn!("bill acceptor driver stopped");
-                        let _ = core.send(down(FaultKind::Communication, "driver stopped")).await;
-                        if reopen.is_none() {
-                            return;
-                        }
-                    }
-                }
-                event = acceptor.next_event() => {
-                    let Some(event) = event else {
-                        let _ = core.send(down(FaultKind::Communication, "driver stopped")).await;
-                        if reopen.is_none() {
-                            return;
-                        }
-                        // Wait for the ladder to re-open the port.
-                        let Some((config, rx)) = &mut reopen else { return };
-                        if rx.recv().await.is_none() {
-                            return;
-                        }
-                        reopen_port(&mut acceptor, config, &core).await;
-                        continue;
-                    };
-                    let input = session_input(&event);
-                    let condition = bill_health.on_event(&event).map(health);
-                    let to_core: Vec<CoreEvent> = match event {
-                        BillEvent::Ready { bill_table, identification } => {
-                            table = bill_table.bills.iter().map(|b| b.denomination_kopecks).collect();
-                            info!(model = %identification.part_number, bills = table.len(), "bill validator ready");
-                            if let Some(max_bill) = wanted {
-                                let _ = acceptor.command(driver_command(&BillCommand::Enable { max_bill }, &table)).await;
-                            }
-                            // The screen lists what the validator takes (and the core caps it by the limit).
-                            if let Some(bills) = input {
-                                let _ = core.send(CoreEvent::Device(bills, None)).await;
-                            }
-                            if !ready {
-                                ready = true;
-                                let _ = core.send(CoreEvent::BillReady).await;
-                            }
-                            condition.into_iter().collect()
-                        }
-                        BillEvent::Stacked { token, .. } | BillEvent::Returned { token, .. } => {
-                            let (ack, acked) = oneshot::channel();
-                            let Some(report) = input else { continue };
-                            if core.send(CoreEvent::Device(report, Some(ack))).await.is_err() || acked.await.is_err() {
-                                // The core is gone: do not acknowledge; the device repeats it.
-                                return;
-                            }
-                            let _ = acceptor.confirm(token).await;
-                            vec![]
-                        }
-                        BillEvent::Escrow { .. } | BillEvent::Rejected { .. } => {
-                            input.map(|i| CoreEvent::Device(i, None)).into_iter().collect()
-                        }
-                        BillEvent::CassetteFull | BillEvent::FaultCleared | BillEvent::Failure { .. } => {
-                            condition.into_iter().collect()
-                        }
-                        BillEvent::CassetteRemoved => {
-                            [CoreEvent::CassetteRemoved].into_iter().chain(condition).collect()
-                        }
-                        BillEvent::CassetteInserted => {
-                            if let Some(max_bill) = wanted {
-                                let _ = acceptor.command(driver_command(&BillCommand::Enable { max_bill }, &table)).await;
-                            }
-                            [CoreEvent::Record(JournalEvent::CassetteInserted {})].into_iter().chain(condition).collect()
-                        }
-                        BillEvent::Jammed { .. } => {
-                            let jammed = input.map(|i| CoreEvent::Device(i, None));
-                            jammed.into_iter().chain(condition).collect()
-                        }
-                        BillEvent::Cheated => vec![device_state("cheated", "")],
-                        BillEvent::PowerUp { bill, denomination_kopecks } => {
-                            let state = device_state("power_up", format!("bill {bill:?} {denomination_kopecks:?}"));
-                            [state].into_iter().chain(input.map(|i| CoreEvent::Device(i, None))).collect()
-                        }
-                        BillEvent::LinkLost | BillEvent::LinkRestored => condition.into_iter().collect(),
-                        BillEvent::CommandRefused { command, why } => {
-                            warn!(%command, %why, "bill validator refused a command");
-                            vec![]
-                        }
-                    };
-                    for event in to_core {
-                        if core.send(event).await.is_err() {
-                            return;
-                        }
-                    }
-                }
+    let mut task = BillTask {
+        acceptor,
+        reopen,
+        core,
+        table: BTreeSet::new(),
+        wanted: None,
+        ready: false,
+        bill_health: BillHealth::default(),
+    };
+    loop {
+        let reopen_requested = async {
+            match &mut task.reopen {
+                Some((_, rx)) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let step = tokio::select! {
+            Some(()) = reopen_requested => task.reopen_port().await,
+            command = commands.recv() => match command {
+                Some(command) => task.on_command(command).await,
+                None => Err(Ended),
+            },
+            event = task.acceptor.next_event() => match event {
+                Some(event) => task.on_event(event).await,
+                None => task.driver_stopped().await,
+            },
+        };
+        if step.is_err() {
+            return;
+        }
+    }
+}
+
+impl BillTask {
+    async fn reopen_port(&mut self) -> Result<(), Ended> {
+        if let Some((config, _)) = &self.reopen {
+            reopen_port(&mut self.acceptor, config, &self.core).await;
+        }
+        Ok(())
+    }
+
+    async fn on_command(&mut self, command: BillCommand) -> Result<(), Ended> {
+        match command {
+            BillCommand::Enable { max_bill } => self.wanted = Some(max_bill),
+            BillCommand::Disable => self.wanted = None,
+            BillCommand::Stack | BillCommand::Return => {}
+        }
+        let driver_command = driver_command(&command, &self.table);
+        if self.acceptor.command(driver_command).await.is_err() {
+            warn!("bill acceptor driver stopped");
+            let _ = self
+                .core
+                .send(down(FaultKind::Communication, "driver stopped"))
+                .await;
+            if self.reopen.is_none() {
+                return Err(Ended);
             }
         }
+        Ok(())
+    }
+
+    /// The driver's event stream ended: wait for the ladder to re-open the port.
+    async fn driver_stopped(&mut self) -> Result<(), Ended> {
+        let _ = self
+            .core
+            .send(down(FaultKind::Communication, "driver stopped"))
+            .await;
+        let Some((config, rx)) = &mut self.reopen else {
+            return Err(Ended);
+        };
+        if rx.recv().await.is_none() {
+            return Err(Ended);
+        }
+        reopen_port(&mut self.acceptor, config, &self.core).await;
+        Ok(())
+    }
+
+    /// Re-applies what the core last asked for (after Ready or a new cassette).
+    async fn enable_as_wanted(&mut self) {
+        if let Some(max_bill) = self.wanted {
+            let command = driver_command(&BillCommand::Enable { max_bill }, &self.table);
+            let _ = self.acceptor.command(command).await;
+        }
+    }
+
+    async fn on_event(&mut self, event: BillEvent) -> Result<(), Ended> {
+        let input = session_input(&event);
+        let condition = self.bill_health.on_event(&event).map(health);
+        let to_core: Vec<CoreEvent> = match event {
+            BillEvent::Ready {
+                bill_table,
+                identification,
+            } => {
+                self.table = bill_table
+                    .bills
+                    .iter()
+                    .map(|b| b.denomination_kopecks)
+                    .collect();
+                info!(model = %identification.part_number, bills = self.table.len(), "bill validator ready");
+                self.enable_as_wanted().await;
+                // The screen lists what the validator takes (and the core caps it by the limit).
+                let mut to_core: Vec<CoreEvent> = input
+                    .map(|bills| CoreEvent::Device(bills, None))
+                    .into_iter()
+                    .collect();
+                if !std::mem::replace(&mut self.ready, true) {
+                    to_core.push(CoreEvent::BillReady);
+                }
+                to_core.extend(condition);
+                to_core
+            }
+            BillEvent::Stacked { token, .. } | BillEvent::Returned { token, .. } => {
+                let Some(report) = input else {
+                    return Ok(());
+                };
+                let (ack, acked) = oneshot::channel();
+                if self
+                    .core
+                    .send(CoreEvent::Device(report, Some(ack)))
+                    .await
+                    .is_err()
+                    || acked.await.is_err()
+                {
+                    // The core is gone: do not acknowledge; the device repeats it.
+                    return Err(Ended);
+                }
+                let _ = self.acceptor.confirm(token).await;
+                vec![]
+            }
+            BillEvent::CassetteInserted => {
+                self.enable_as_wanted().await;
+                [CoreEvent::Record(JournalEvent::CassetteInserted {})]
+                    .into_iter()
+                    .chain(condition)
+                    .collect()
+            }
+            other => translate(other, input, condition),
+        };
+        for event in to_core {
+            self.core.send(event).await.map_err(|_| Ended)?;
+        }
+        Ok(())
+    }
+}
+
+/// What the core hears of an event that needs nothing from the task.
+fn translate(
+    event: BillEvent,
+    input: Option<DeviceInput>,
+    condition: Option<CoreEvent>,
+) -> Vec<CoreEvent> {
+    let device = input.map(|i| CoreEvent::Device(i, None));
+    match event {
+        BillEvent::Escrow { .. } | BillEvent::Rejected { .. } => device.into_iter().collect(),
+        BillEvent::Jammed { .. } => device.into_iter().chain(condition).collect(),
+        BillEvent::CassetteRemoved => [CoreEvent::CassetteRemoved]
+            .into_iter()
+            .chain(condition)
+            .collect(),
+        BillEvent::Cheated => vec![device_state("cheated", "")],
+        BillEvent::PowerUp {
+            bill,
+            denomination_kopecks,
+        } => {
+            let state = device_state(
+                "power_up",
+                format!("bill {bill:?} {denomination_kopecks:?}"),
+            );
+            [state].into_iter().chain(device).collect()
+        }
+        BillEvent::CommandRefused { command, why } => {
+            warn!(%command, %why, "bill validator refused a command");
+            vec![]
+        }
+        BillEvent::CassetteFull
+        | BillEvent::FaultCleared
+        | BillEvent::Failure { .. }
+        | BillEvent::LinkLost
+        | BillEvent::LinkRestored => condition.into_iter().collect(),
+        // The task handles these itself (they need its state).
+        BillEvent::Ready { .. }
+        | BillEvent::Stacked { .. }
+        | BillEvent::Returned { .. }
+        | BillEvent::CassetteInserted => condition.into_iter().collect(),
     }
 }
 

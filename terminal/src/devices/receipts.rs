@@ -303,6 +303,141 @@ impl ReceiptTask {
     }
 }
 
+/// The core is gone: the task ends.
+struct CoreGone;
+
+impl ReceiptTask {
+    /// Between jobs: the printer's status, and the register's every [`FISCAL_CHECK_EVERY`].
+    async fn check_devices(&mut self, next_fiscal_check: &mut tokio::time::Instant) {
+        if tokio::time::Instant::now() >= *next_fiscal_check {
+            *next_fiscal_check = tokio::time::Instant::now() + FISCAL_CHECK_EVERY;
+            if let Some(condition) = self.with_fiscal(|fiscal| fiscal.check(Utc::now())).await {
+                let _ = self
+                    .reporter()
+                    .send(CoreEvent::Health(Device::FiscalModule, condition))
+                    .await;
+            }
+        }
+        let (printer, core) = (self.printer(), self.reporter());
+        if let Some(handle) = &printer.handle {
+            let status = handle.status().await;
+            let _ = core
+                .send(CoreEvent::Health(
+                    Device::Printer,
+                    printer_condition(&status),
+                ))
+                .await;
+        }
+    }
+
+    /// Carries out one job and reports its outcome to the core.
+    async fn run(&mut self, job: ReceiptJob) -> Result<(), CoreGone> {
+        let core = self.reporter();
+        let send = |event: CoreEvent| {
+            let core = core.clone();
+            async move { core.send(event).await.map_err(|_| CoreGone) }
+        };
+        match job {
+            ReceiptJob::Fiscalise(req) => {
+                for report in self.fiscalise(*req).await {
+                    send(report).await?;
+                }
+            }
+            ReceiptJob::Print { receipt_id } => {
+                let input = self.print_receipt(receipt_id).await;
+                send(CoreEvent::Device(input, None)).await?;
+            }
+            ReceiptJob::TestPage => {
+                let result = self.test_page().await;
+                send(CoreEvent::Service(ServiceInput::TestPagePrinted(result))).await?;
+            }
+            ReceiptJob::RenewShift => {
+                let renewed = self
+                    .with_fiscal(|fiscal| fiscal.renew_shift(Utc::now()))
+                    .await;
+                let (journal, result) = renewed.unwrap_or_else(|| {
+                    (
+                        Vec::new(),
+                        Err(FiscalError::State("fiscal module lost".into())),
+                    )
+                });
+                for event in journal {
+                    send(CoreEvent::Record(event)).await?;
+                }
+                if let Err(e) = result {
+                    let reason = e.to_string();
+                    let input = DeviceInput::ShiftRenewalFailed { reason };
+                    send(CoreEvent::Device(input, None)).await?;
+                }
+            }
+            ReceiptJob::CloseShift => {
+                let result = match self.close_shift().await {
+                    Ok((mut report, z_receipt)) => {
+                        report.printed = self.printer().print_for_technician(&z_receipt).await;
+                        Ok(report)
+                    }
+                    Err(e) => Err(e),
+                };
+                send(CoreEvent::Service(ServiceInput::ShiftClosed(result))).await?;
+            }
+            ReceiptJob::EncashmentSlip(slip) => {
+                let mut receipt = crate::slips::encashment(&slip);
+                receipt.header = self.setup.header.clone();
+                let result = self.printer().print_for_technician(&receipt).await;
+                send(CoreEvent::Service(ServiceInput::EncashmentSlipPrinted(
+                    result,
+                )))
+                .await?;
+            }
+            ReceiptJob::Slip(slip) => {
+                let (receipt, printer) = (self.slip(slip), self.printer());
+                if let Err(e) = printer.print(&receipt).await {
+                    warn!(reason = %e, "slip not printed");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Prints the kept receipt `receipt_id`; the printer's condition goes to the health desk.
+    async fn print_receipt(&self, receipt_id: String) -> DeviceInput {
+        let Some(receipt) = self.find(&receipt_id) else {
+            return DeviceInput::PrintFailed {
+                receipt_id,
+                reason: "чек не найден".into(),
+            };
+        };
+        let printer = self.printer();
+        let printed = printer.print(&receipt).await;
+        if printer.handle.is_some() {
+            let condition = printer_condition(&printed);
+            let _ = self
+                .reporter()
+                .send(CoreEvent::Health(Device::Printer, condition))
+                .await;
+        }
+        match printed {
+            Ok(_) => DeviceInput::Printed { receipt_id },
+            Err(e) => DeviceInput::PrintFailed {
+                receipt_id,
+                reason: e.message_ru().to_string(),
+            },
+        }
+    }
+
+    async fn test_page(&self) -> Result<(), String> {
+        let printer = self.printer();
+        match &printer.handle {
+            Some(handle) => {
+                let local = Utc::now().with_timezone(&self.setup.tz).naive_local();
+                let page = Receipt::test_page(handle.profile(), local);
+                printer.print_for_technician(&page).await
+            }
+            None => Err("принтер не подключён".into()),
+        }
+    }
+}
+
 /// Runs the receipt task; returns the channel the core sends jobs to.
 pub fn spawn(setup: ReceiptSetup, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender<ReceiptJob> {
     let (tx, mut jobs) = mpsc::channel::<ReceiptJob>(32);
@@ -336,142 +471,14 @@ pub fn spawn(setup: ReceiptSetup, core: mpsc::Sender<CoreEvent>) -> mpsc::Sender
         // The first idle moment checks the register, so a worn FN is known before a customer.
         let mut next_fiscal_check = tokio::time::Instant::now();
         loop {
-            let job = match tokio::time::timeout(STATUS_EVERY, jobs.recv()).await {
-                Ok(Some(job)) => job,
+            match tokio::time::timeout(STATUS_EVERY, jobs.recv()).await {
+                Ok(Some(job)) => {
+                    if task.run(job).await.is_err() {
+                        return;
+                    }
+                }
                 Ok(None) => return,
-                Err(_) => {
-                    if tokio::time::Instant::now() >= next_fiscal_check {
-                        next_fiscal_check = tokio::time::Instant::now() + FISCAL_CHECK_EVERY;
-                        if let Some(condition) =
-                            task.with_fiscal(|fiscal| fiscal.check(Utc::now())).await
-                        {
-                            let _ = task
-                                .reporter()
-                                .send(CoreEvent::Health(Device::FiscalModule, condition))
-                                .await;
-                        }
-                    }
-                    let (printer, core) = (task.printer(), task.reporter());
-                    if let Some(handle) = &printer.handle {
-                        let status = handle.status().await;
-                        let _ = core
-                            .send(CoreEvent::Health(
-                                Device::Printer,
-                                printer_condition(&status),
-                            ))
-                            .await;
-                    }
-                    continue;
-                }
-            };
-            match job {
-                ReceiptJob::Fiscalise(req) => {
-                    let reports = task.fiscalise(*req).await;
-                    let core = task.reporter();
-                    for report in reports {
-                        if core.send(report).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                ReceiptJob::Print { receipt_id } => {
-                    let (found, printer, core) =
-                        (task.find(&receipt_id), task.printer(), task.reporter());
-                    let input = match found {
-                        None => DeviceInput::PrintFailed {
-                            receipt_id,
-                            reason: "чек не найден".into(),
-                        },
-                        Some(receipt) => {
-                            let printed = printer.print(&receipt).await;
-                            if printer.handle.is_some() {
-                                let condition = printer_condition(&printed);
-                                let _ = core
-                                    .send(CoreEvent::Health(Device::Printer, condition))
-                                    .await;
-                            }
-                            match printed {
-                                Ok(_) => DeviceInput::Printed { receipt_id },
-                                Err(e) => DeviceInput::PrintFailed {
-                                    receipt_id,
-                                    reason: e.message_ru().to_string(),
-                                },
-                            }
-                        }
-                    };
-                    let _ = core.send(CoreEvent::Device(input, None)).await;
-                }
-                ReceiptJob::TestPage => {
-                    let printer = task.printer();
-                    let result = match &printer.handle {
-                        Some(handle) => {
-                            let local = Utc::now().with_timezone(&task.setup.tz).naive_local();
-                            let page = Receipt::test_page(handle.profile(), local);
-                            printer.print_for_technician(&page).await
-                        }
-                        None => Err("принтер не подключён".into()),
-                    };
-                    let _ = task
-                        .reporter()
-                        .send(CoreEvent::Service(ServiceInput::TestPagePrinted(result)))
-                        .await;
-                }
-                ReceiptJob::RenewShift => {
-                    let renewed = task
-                        .with_fiscal(|fiscal| fiscal.renew_shift(Utc::now()))
-                        .await;
-                    let core = task.reporter();
-                    let (journal, result) = renewed.unwrap_or_else(|| {
-                        (
-                            Vec::new(),
-                            Err(FiscalError::State("fiscal module lost".into())),
-                        )
-                    });
-                    for event in journal {
-                        if core.send(CoreEvent::Record(event)).await.is_err() {
-                            return;
-                        }
-                    }
-                    if let Err(e) = result {
-                        let input = DeviceInput::ShiftRenewalFailed {
-                            reason: e.to_string(),
-                        };
-                        if core.send(CoreEvent::Device(input, None)).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                ReceiptJob::CloseShift => {
-                    let closed = task.close_shift().await;
-                    let (printer, core) = (task.printer(), task.reporter());
-                    let result = match closed {
-                        Ok((mut report, z_receipt)) => {
-                            report.printed = printer.print_for_technician(&z_receipt).await;
-                            Ok(report)
-                        }
-                        Err(e) => Err(e),
-                    };
-                    let _ = core
-                        .send(CoreEvent::Service(ServiceInput::ShiftClosed(result)))
-                        .await;
-                }
-                ReceiptJob::EncashmentSlip(slip) => {
-                    let mut receipt = crate::slips::encashment(&slip);
-                    receipt.header = task.setup.header.clone();
-                    let (printer, core) = (task.printer(), task.reporter());
-                    let result = printer.print_for_technician(&receipt).await;
-                    let _ = core
-                        .send(CoreEvent::Service(ServiceInput::EncashmentSlipPrinted(
-                            result,
-                        )))
-                        .await;
-                }
-                ReceiptJob::Slip(slip) => {
-                    let (receipt, printer) = (task.slip(slip), task.printer());
-                    if let Err(e) = printer.print(&receipt).await {
-                        warn!(reason = %e, "slip not printed");
-                    }
-                }
+                Err(_) => task.check_devices(&mut next_fiscal_check).await,
             }
         }
     });

@@ -4,5 +4,6 @@
 
 pub use kiosk_health::*;
 
+#[cfg(feature = "sim")]
 pub mod fleet_sim;
 pub mod service_facts;

@@ -10,7 +10,9 @@ use tokio::sync::mpsc;
 
 use super::{CoreEvent, ReceiptJob};
 use crate::service::ServiceInput;
-use crate::session::{CardCommand, CardLastResult, CardRecoveryStep, CustomerAccount, DeviceInput};
+use crate::session::{
+    CardCommand, CardLastResult, CardRecoveryStep, CustomerAccount, DeviceInput, FiscalRequest,
+};
 
 async fn report(core: &mpsc::Sender<CoreEvent>, input: DeviceInput) {
     let _ = core.send(CoreEvent::Device(input, None)).await;
@@ -103,35 +105,7 @@ pub fn spawn_receipts(
             match job {
                 ReceiptJob::Fiscalise(req) => {
                     fd_number += 1;
-                    let total = req.cash + req.card;
-                    let fiscal = FiscalAttributes {
-                        fn_number: "9999078900000001".into(),
-                        fd_number,
-                        fiscal_sign: format!(
-                            "{:010}",
-                            1_000_000_007u64 * u64::from(fd_number) % 10_000_000_000
-                        ),
-                        shift_number: 1,
-                        time: chrono::Utc::now().format("%Y-%m-%dT%H:%M").to_string(),
-                        qr: format!(
-                            "t={}&s={}.{:02}&fn=9999078900000001&i={fd_number}&fp=0&n=1",
-                            chrono::Utc::now().format("%Y%m%dT%H%M"),
-                            total.kopecks() / 100,
-                            total.kopecks() % 100
-                        ),
-                    };
-                    let mut text = format!("КАССОВЫЙ ЧЕК / ПРИХОД\nЛицевой счёт {}\n", req.account);
-                    for a in &req.allocations {
-                        text.push_str(&format!("{:<24}{:>16}\n", a.name, a.total().format_plain()));
-                    }
-                    text.push_str(&format!(
-                        "ИТОГ{:>36}\nНАЛИЧНЫМИ{:>31}\nБЕЗНАЛИЧНЫМИ{:>28}\nФД {} ФП {}\n",
-                        total.format_plain(),
-                        req.cash.format_plain(),
-                        req.card.format_plain(),
-                        fd_number,
-                        fiscal.fiscal_sign
-                    ));
+                    let (fiscal, text) = fake_fiscalisation(&req, fd_number);
                     texts.insert(req.receipt_id.clone(), text);
                     report(
                         &core,
@@ -184,4 +158,38 @@ pub fn spawn_receipts(
         }
     });
     tx
+}
+
+/// A fiscal document with running numbers for `req`, and its receipt as plain text.
+fn fake_fiscalisation(req: &FiscalRequest, fd_number: u32) -> (FiscalAttributes, String) {
+    let total = req.cash + req.card;
+    let fiscal = FiscalAttributes {
+        fn_number: "9999078900000001".into(),
+        fd_number,
+        fiscal_sign: format!(
+            "{:010}",
+            1_000_000_007u64 * u64::from(fd_number) % 10_000_000_000
+        ),
+        shift_number: 1,
+        time: chrono::Utc::now().format("%Y-%m-%dT%H:%M").to_string(),
+        qr: format!(
+            "t={}&s={}.{:02}&fn=9999078900000001&i={fd_number}&fp=0&n=1",
+            chrono::Utc::now().format("%Y%m%dT%H%M"),
+            total.kopecks() / 100,
+            total.kopecks() % 100
+        ),
+    };
+    let mut text = format!("КАССОВЫЙ ЧЕК / ПРИХОД\nЛицевой счёт {}\n", req.account);
+    for a in &req.allocations {
+        text.push_str(&format!("{:<24}{:>16}\n", a.name, a.total().format_plain()));
+    }
+    text.push_str(&format!(
+        "ИТОГ{:>36}\nНАЛИЧНЫМИ{:>31}\nБЕЗНАЛИЧНЫМИ{:>28}\nФД {} ФП {}\n",
+        total.format_plain(),
+        req.cash.format_plain(),
+        req.card.format_plain(),
+        fd_number,
+        fiscal.fiscal_sign
+    ));
+    (fiscal, text)
 }

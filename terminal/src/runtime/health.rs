@@ -34,7 +34,7 @@ pub struct HealthSetup {
 impl HealthSetup {
     /// Every device fitted, the default office calendar, default alerts and ladder.
     pub fn standard(tz: chrono_tz::Tz) -> Self {
-        let mut calendar = crate::health::fleet_sim::default_calendar();
+        let mut calendar = crate::health::default_calendar();
         calendar.time_zone = tz;
         HealthSetup {
             calendar: WorkingCalendar::new(calendar)

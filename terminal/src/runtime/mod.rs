@@ -373,65 +373,13 @@ impl<C: Clock> Core<C> {
                 }
             };
             tokio::select! {
-                event = events.recv() => match event {
-                    None | Some(CoreEvent::Shutdown) => {
+                event = events.recv() => {
+                    let Some(event) = event.filter(|e| !matches!(e, CoreEvent::Shutdown)) else {
                         info!("core stopping");
                         return Ok(self.journal);
-                    }
-                    Some(CoreEvent::Stop) => {
-                        let now = self.clock.now();
-                        self.session.request_stop(now);
-                        self.flush().await?;
-                    }
-                    Some(CoreEvent::Ui(intent)) => {
-                        // A technician is never locked out: service mode has its own money checks.
-                        if let Intent::Service(intent) = intent {
-                            self.on_service(crate::service::ServiceInput::Intent(intent)).await?;
-                            continue;
-                        }
-                        let now = self.clock.now();
-                        self.session.handle(Input::Ui(intent), now);
-                        self.flush().await?;
-                    }
-                    Some(CoreEvent::Device(input, ack)) => {
-                        self.on_device(input).await?;
-                        // Only now, with its effects durable, may the device be acknowledged.
-                        if let Some(ack) = ack {
-                            let _ = ack.send(());
-                        }
-                    }
-                    Some(CoreEvent::Record(event)) => {
-                        self.record(&event)?;
-                        self.refresh_service_view();
-                    }
-                    Some(CoreEvent::CassetteRemoved) => {
-                        let now = self.clock.now();
-                        self.session.handle(Input::Device(DeviceInput::CassetteRemoved), now);
-                        self.flush().await?;
-                        self.refresh_service_view();
-                    }
-                    Some(CoreEvent::Service(input)) => {
-                        self.on_service(input).await?;
-                    }
-                    Some(CoreEvent::BillReady) => {
-                        if self.session.is_recovering() {
-                            let now = self.clock.now();
-                            self.session.handle(Input::Device(DeviceInput::BillValidatorSettled), now);
-                            self.flush().await?;
-                            info!("start-up recovery settled");
-                        }
-                    }
-                    Some(CoreEvent::Health(device, condition)) => {
-                        let now = self.clock.now();
-                        self.health.report(device, condition, now);
-                        self.flush_health().await?;
-                    }
-                    Some(CoreEvent::RecoveryDone { device, step, succeeded }) => {
-                        let now = self.clock.now();
-                        self.health.step_result(device, step, succeeded, now);
-                        self.flush_health().await?;
-                    }
-                },
+                    };
+                    self.on_event(event).await?;
+                }
                 _ = sleep => {
                     let now = self.clock.now();
                     self.on_service_timeout(now).await?;
@@ -448,6 +396,75 @@ impl<C: Clock> Core<C> {
                 return Ok(self.journal);
             }
         }
+    }
+
+    /// One event from a device task, the UI, the sync or the recovery executor.
+    async fn on_event(&mut self, event: CoreEvent) -> Result<(), CoreError> {
+        match event {
+            CoreEvent::Stop => {
+                let now = self.clock.now();
+                self.session.request_stop(now);
+                self.flush().await?;
+            }
+            CoreEvent::Ui(intent) => {
+                // A technician is never locked out: service mode has its own money checks.
+                if let Intent::Service(intent) = intent {
+                    self.on_service(crate::service::ServiceInput::Intent(intent))
+                        .await?;
+                    return Ok(());
+                }
+                let now = self.clock.now();
+                self.session.handle(Input::Ui(intent), now);
+                self.flush().await?;
+            }
+            CoreEvent::Device(input, ack) => {
+                self.on_device(input).await?;
+                // Only now, with its effects durable, may the device be acknowledged.
+                if let Some(ack) = ack {
+                    let _ = ack.send(());
+                }
+            }
+            CoreEvent::Record(event) => {
+                self.record(&event)?;
+                self.refresh_service_view();
+            }
+            CoreEvent::CassetteRemoved => {
+                let now = self.clock.now();
+                self.session
+                    .handle(Input::Device(DeviceInput::CassetteRemoved), now);
+                self.flush().await?;
+                self.refresh_service_view();
+            }
+            CoreEvent::Service(input) => {
+                self.on_service(input).await?;
+            }
+            CoreEvent::BillReady => {
+                if self.session.is_recovering() {
+                    let now = self.clock.now();
+                    self.session
+                        .handle(Input::Device(DeviceInput::BillValidatorSettled), now);
+                    self.flush().await?;
+                    info!("start-up recovery settled");
+                }
+            }
+            CoreEvent::Health(device, condition) => {
+                let now = self.clock.now();
+                self.health.report(device, condition, now);
+                self.flush_health().await?;
+            }
+            CoreEvent::RecoveryDone {
+                device,
+                step,
+                succeeded,
+            } => {
+                let now = self.clock.now();
+                self.health.step_result(device, step, succeeded, now);
+                self.flush_health().await?;
+            }
+            // `run` ends on it before it gets here.
+            CoreEvent::Shutdown => {}
+        }
+        Ok(())
     }
 
     /// Executes the session's outputs in order.
