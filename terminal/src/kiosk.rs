@@ -70,7 +70,6 @@ pub(crate) struct KioskSetup {
     /// `[fiscal] close_shift_at`.
     pub(crate) shift_close_at: Option<chrono::NaiveTime>,
     pub(crate) service: ServiceSetup,
-    pub(crate) back_office: BackOfficeSetup,
 }
 
 /// Opens the journal, builds the session and the core over `links`, and runs the window until
@@ -79,6 +78,7 @@ pub(crate) fn run_kiosk(
     window: ui::Ui,
     runtime: tokio::runtime::Runtime,
     setup: KioskSetup,
+    back_office: BackOfficeSetup,
     core_tx: mpsc::Sender<CoreEvent>,
     core_rx: mpsc::Receiver<CoreEvent>,
     links: DeviceLinks,
@@ -94,7 +94,7 @@ pub(crate) fn run_kiosk(
     // Kept for as long as the window runs: its handle feeds heartbeats and metrics.
     let sync = {
         let _rt = runtime.enter();
-        setup.back_office.start(&mut journal, &journal_path)?
+        back_office.start(&mut journal, &journal_path)?
     };
     let (core, view_rx) = build_core(setup, journal, links)?;
     let metrics_addr = DEFAULT_METRICS_ADDR
@@ -355,9 +355,8 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), RunError>
         recovery: Some(recovery),
         office: config.terminal.office.clone(),
         shift_close_at: config.fiscal.close_shift_at,
-        back_office,
     };
-    run_kiosk(window, runtime, setup, core_tx, core_rx, links)
+    run_kiosk(window, runtime, setup, back_office, core_tx, core_rx, links)
 }
 
 /// Opens every configured device and the back office; what is not fitted gets a channel nobody

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use fiscal_register::shtrih::emulator::{Fault as KktFault, KktEmulator};
 use tokio::sync::mpsc;
 
-use crate::devices;
 use crate::kiosk::{prepare, run_kiosk, service_access, KioskSetup, RunError};
 use crate::money::{Limits, Money};
 use crate::reading_check::MeterRules;
@@ -119,9 +118,16 @@ pub fn run(
         office: "Офис «Энергосбыт», ул. Примерная, 1".into(),
         shift_close_at: None,
         service,
-        back_office,
     };
-    run_kiosk(window, runtime, setup, core_tx, core_rx, devices.links)
+    run_kiosk(
+        window,
+        runtime,
+        setup,
+        back_office,
+        core_tx,
+        core_rx,
+        devices.links,
+    )
 }
 
 /// The technician's console on standard input.

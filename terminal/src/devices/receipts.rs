@@ -344,11 +344,12 @@ impl ReceiptTask {
                 }
             }
             ReceiptJob::Print { receipt_id } => {
-                let input = self.print_receipt(receipt_id).await;
+                let (found, printer) = (self.find(&receipt_id), self.printer());
+                let input = print_receipt(found, receipt_id, printer, &core).await;
                 send(CoreEvent::Device(input, None)).await?;
             }
             ReceiptJob::TestPage => {
-                let result = self.test_page().await;
+                let result = test_page(self.printer(), self.setup.tz).await;
                 send(CoreEvent::Service(ServiceInput::TestPagePrinted(result))).await?;
             }
             ReceiptJob::RenewShift => {
@@ -398,43 +399,45 @@ impl ReceiptTask {
         }
         Ok(())
     }
+}
 
-    /// Prints the kept receipt `receipt_id`; the printer's condition goes to the health desk.
-    async fn print_receipt(&self, receipt_id: String) -> DeviceInput {
-        let Some(receipt) = self.find(&receipt_id) else {
-            return DeviceInput::PrintFailed {
-                receipt_id,
-                reason: "чек не найден".into(),
-            };
+/// Prints the kept receipt `receipt_id`; the printer's condition goes to the health desk.
+async fn print_receipt(
+    found: Option<Receipt>,
+    receipt_id: String,
+    printer: Printer,
+    core: &mpsc::Sender<CoreEvent>,
+) -> DeviceInput {
+    let Some(receipt) = found else {
+        return DeviceInput::PrintFailed {
+            receipt_id,
+            reason: "чек не найден".into(),
         };
-        let printer = self.printer();
-        let printed = printer.print(&receipt).await;
-        if printer.handle.is_some() {
-            let condition = printer_condition(&printed);
-            let _ = self
-                .reporter()
-                .send(CoreEvent::Health(Device::Printer, condition))
-                .await;
-        }
-        match printed {
-            Ok(_) => DeviceInput::Printed { receipt_id },
-            Err(e) => DeviceInput::PrintFailed {
-                receipt_id,
-                reason: e.message_ru().to_string(),
-            },
-        }
+    };
+    let printed = printer.print(&receipt).await;
+    if printer.handle.is_some() {
+        let condition = printer_condition(&printed);
+        let _ = core
+            .send(CoreEvent::Health(Device::Printer, condition))
+            .await;
     }
+    match printed {
+        Ok(_) => DeviceInput::Printed { receipt_id },
+        Err(e) => DeviceInput::PrintFailed {
+            receipt_id,
+            reason: e.message_ru().to_string(),
+        },
+    }
+}
 
-    async fn test_page(&self) -> Result<(), String> {
-        let printer = self.printer();
-        match &printer.handle {
-            Some(handle) => {
-                let local = Utc::now().with_timezone(&self.setup.tz).naive_local();
-                let page = Receipt::test_page(handle.profile(), local);
-                printer.print_for_technician(&page).await
-            }
-            None => Err("принтер не подключён".into()),
+async fn test_page(printer: Printer, tz: chrono_tz::Tz) -> Result<(), String> {
+    match &printer.handle {
+        Some(handle) => {
+            let local = Utc::now().with_timezone(&tz).naive_local();
+            let page = Receipt::test_page(handle.profile(), local);
+            printer.print_for_technician(&page).await
         }
+        None => Err("принтер не подключён".into()),
     }
 }
 

@@ -5,10 +5,11 @@
 //! timeout would, only at once: the cash stacked so far is credited and receipted (a note still
 //! stacking is waited for, up to its stack deadline), a card payment not yet authorised is
 //! aborted on the terminal, a receipt still to be chosen goes on paper. [`Session::may_stop`]
-//! turns true only when no customer's money is in flight and no receipt or shift renewal is out
-//! at the fiscal register. What the next start resumes from the journal in any case does not
-//! hold the stop: the validator's start-up and the settling of card payments a restart left
-//! open (a card terminal that does not answer would hold it for good).
+//! turns true only when no customer's money is in flight, the validator's start-up after a
+//! restart is over (it has a deadline) and no receipt or shift renewal is out at the fiscal
+//! register. The settling of card payments a restart left open does not hold the stop: a card
+//! terminal that does not answer would hold it for good, and the next start resumes it from the
+//! journal as it does after a crash.
 //!
 //! A stop that does not finish in time (systemd kills the process after its stop timeout) is a
 //! crash like any other: the recovery rules settle it from the journal at the next start.
@@ -48,6 +49,9 @@ impl Session {
             Some("the customer's payment")
         } else if matches!(self.state, State::LookingUp { .. }) {
             Some("an account lookup")
+        } else if self.is_recovering() {
+            // Bounded by `startup_deadline`; then the open cash payments are settled.
+            Some("the validator's start-up")
         } else if !self.recovery.is_idle() {
             Some("a receipt recovery asked for")
         } else if self.shift_renewal.pending {
