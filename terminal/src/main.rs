@@ -132,19 +132,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    }
-}
-
 fn verify(path: &std::path::Path) -> ExitCode {
     let journal = match Journal::open_for_audit(path) {
         Ok(j) => j,
@@ -301,8 +288,6 @@ mod sim {
 
     use clap::{Args, Subcommand};
 
-    use super::runtime;
-
     #[derive(Args)]
     pub struct RunArgs {
         /// Use emulated devices.
@@ -456,6 +441,19 @@ mod sim {
             Err(e) => {
                 eprintln!("demo failed: {e}");
                 ExitCode::FAILURE
+            }
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("cannot start the async runtime: {e}");
+                std::process::exit(1);
             }
         }
     }
