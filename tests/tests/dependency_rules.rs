@@ -176,7 +176,16 @@ fn the_kiosk_as_shipped_links_no_back_office() {
     let crates_of = |flags: &[&str]| -> Vec<String> {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let out = Command::new(cargo)
-            .args(["tree", "-p", "terminal", "-e", "normal", "--prefix", "none", "--offline"])
+            .args([
+                "tree",
+                "-p",
+                "terminal",
+                "-e",
+                "normal",
+                "--prefix",
+                "none",
+                "--offline",
+            ])
             .args(flags)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
@@ -191,7 +200,12 @@ fn the_kiosk_as_shipped_links_no_back_office() {
             .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
             .collect()
     };
-    let forbidden = ["back-office", "tokio-postgres", "plotters", "rust_xlsxwriter"];
+    let forbidden = [
+        "back-office",
+        "tokio-postgres",
+        "plotters",
+        "rust_xlsxwriter",
+    ];
     let shipped = crates_of(&["--no-default-features", "--features", "kiosk"]);
     let bad: Vec<_> = forbidden
         .iter()
