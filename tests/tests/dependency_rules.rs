@@ -17,11 +17,28 @@ fn graph() -> Graph {
     graph_with(&[])
 }
 
+/// The target this test runs on, from `rustc -vV`.
+fn host_triple() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+        .expect("rustc -vV names the host")
+}
+
 /// The graph with more `cargo metadata` flags (e.g. `--no-default-features`).
 fn graph_with(flags: &[&str]) -> Graph {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // Offline, so the test needs no network; filtered to the host, so it needs no crate that
+    // only another platform uses (Slint pulls in iOS and Windows crates a Linux build never
+    // downloads).
     let out = Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["--filter-platform", &host_triple()])
         .args(flags)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
