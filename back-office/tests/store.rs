@@ -112,3 +112,79 @@ async fn deferred_statements_keep_their_order_and_fail_with_their_transaction() 
         }
     }
 }
+
+/// Many deferred rows of a plain INSERT go as a COPY on PostgreSQL: the same rows, NULLs and
+/// all, in their place among the other statements, and a duplicate among them rolls the whole
+/// transaction back as an INSERT's would.
+#[tokio::test]
+async fn many_deferred_rows_load_like_inserts() {
+    for db in common::all_stores().await {
+        let seen = db
+            .store
+            .run("c", |sql| {
+                sql.batch(
+                    "CREATE TABLE IF NOT EXISTS copied_t (k BIGINT PRIMARY KEY, v TEXT, n BIGINT NOT NULL)",
+                )?;
+                transaction(sql, |sql| {
+                    for k in 1..=200i64 {
+                        let v = (k % 7 != 0).then(|| format!("v{k}"));
+                        sql.exec_deferred(
+                            "INSERT INTO copied_t (k, v, n) VALUES ($1, $2, $3)",
+                            params![k, v, k * 10],
+                        )?;
+                        if k == 100 {
+                            // Names the table: the rows before it are in before it runs.
+                            sql.exec_deferred(
+                                "UPDATE copied_t SET n = -n WHERE k <= $1",
+                                params![k],
+                            )?;
+                        }
+                    }
+                    Ok(sql
+                        .query("SELECT k, v, n FROM copied_t ORDER BY k", &[])?
+                        .into_iter()
+                        .map(|r| (r.int(0), r.opt_text(1), r.int(2)))
+                        .collect::<Vec<_>>())
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen.len(), 200, "[{}]", db.label);
+        for (k, v, n) in &seen {
+            let want_v = (k % 7 != 0).then(|| format!("v{k}"));
+            let want_n = if *k <= 100 { -k * 10 } else { k * 10 };
+            assert_eq!((v, *n), (&want_v, want_n), "row {k} [{}]", db.label);
+        }
+
+        let r: Result<(), StoreError> = db
+            .store
+            .run("c", |sql| {
+                transaction(sql, |sql| {
+                    for k in 300..400i64 {
+                        sql.exec_deferred(
+                            "INSERT INTO copied_t (k, v, n) VALUES ($1, $2, $3)",
+                            params![k, "new", k],
+                        )?;
+                    }
+                    sql.exec_deferred(
+                        "INSERT INTO copied_t (k, v, n) VALUES ($1, $2, $3)",
+                        params![5i64, "duplicate", 0i64],
+                    )
+                })
+            })
+            .await;
+        assert!(r.is_err(), "[{}]", db.label);
+        for _ in 0..12 {
+            let n = db
+                .store
+                .run("c", |sql| {
+                    Ok::<_, StoreError>(
+                        sql.query("SELECT COUNT(*) FROM copied_t", &[])?[0].int(0),
+                    )
+                })
+                .await
+                .unwrap();
+            assert_eq!(n, 200, "nothing of the failed load stays [{}]", db.label);
+        }
+    }
+}
