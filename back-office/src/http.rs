@@ -20,16 +20,17 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use backend_sync::auth::{self, AuthError};
 use backend_sync::wire::{
-    AccountReply, ContentReply, ErrorCode, ErrorReply, Heartbeat, HeartbeatReply, IngestBatch,
-    MAX_BATCH_RECORDS, WIRE_VERSION,
+    AccountReply, ContentReply, EnrolReply, EnrolRequest, ErrorCode, ErrorReply, Heartbeat,
+    HeartbeatReply, IngestBatch, MAX_BATCH_RECORDS, WIRE_VERSION,
 };
 
 use crate::access::{self, Area, Identity};
 use crate::db::{Store, StoreError};
+use crate::enrolment::{self, EnrolError};
 use crate::ingest::IngestError;
 use crate::{
     accounts, audit, content, export, fleet, incidents, ingest, now_utc, reconcile, report_out,
-    settlement, terminals, web,
+    sessions, settlement, terminals, web,
 };
 
 /// How long a browser session lasts unless configured otherwise.
@@ -143,6 +144,7 @@ fn terminal_routes() -> Router<AppState> {
         )
         .route("/api/v1/accounts/{account}", get(account_handler))
         .route(backend_sync::wire::paths::CONTENT, get(content_handler))
+        .route(backend_sync::wire::paths::ENROL, post(enrol_handler))
 }
 
 /// Technicians' part: the fleet, terminal pages, incidents.
@@ -192,6 +194,7 @@ fn admin_routes() -> Router<AppState> {
             "/admin/terminals",
             get(admin::terminals_page).post(admin::terminal_add),
         )
+        .route("/admin/terminals/{id}/enrol", post(admin::terminal_enrol))
         .route("/admin/terminals/{id}/rotate", post(admin::terminal_rotate))
         .route(
             "/admin/terminals/{id}/time-zone",
@@ -531,6 +534,75 @@ async fn heartbeat_handler(
         server_time_utc: now,
         content_version: version,
     }))
+}
+
+/// Wrong enrolment codes from one address before it is locked out (for
+/// [`sessions::LOCKOUT_SECS`]); with 100-bit codes this only keeps the store and the log quiet.
+const ENROL_FAILURES: i64 = 10;
+
+/// `POST /api/v1/enrol`: redeems a one-time code (unsigned; the code is the credential).
+async fn enrol_handler(
+    State(state): State<AppState>,
+    Extension(source): Extension<Source>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let request: EnrolRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad(format!("not an enrolment request: {e}")))?;
+    let throttle = format!("enrol:{}", source.0);
+    let now = chrono::Utc::now();
+    let key = throttle.clone();
+    if let Some(until) = state
+        .store
+        .read(move |sql| sessions::locked_until(sql, &[key], now))
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooManyAttempts,
+            format!(
+                "too many wrong enrolment codes from this address; try again after {}",
+                until.format("%H:%M UTC")
+            ),
+        ));
+    }
+    let from = source.0.clone();
+    let outcome = state
+        .store
+        .run("admin", move |sql| -> Result<_, StoreError> {
+            match enrolment::redeem(sql, &request.code, &from, now) {
+                Ok(enrolled) => {
+                    sessions::clear(sql, &throttle)?;
+                    Ok(Ok(enrolled))
+                }
+                Err(EnrolError::Store(e) | EnrolError::Terminal(terminals::TerminalError::Store(e))) => {
+                    Err(e)
+                }
+                Err(refused) => {
+                    sessions::record_failure(sql, &throttle, ENROL_FAILURES, now)?;
+                    Ok(Err(refused))
+                }
+            }
+        })
+        .await?;
+    let enrolled = match outcome {
+        Ok(enrolled) => enrolled,
+        Err(refused) => {
+            refusal(&state, &source.0, None, "enrolment_refused", refused.to_string()).await;
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::EnrolmentRefused,
+                refused.to_string(),
+            ));
+        }
+    };
+    tracing::info!(terminal = %enrolled.terminal_id, source = %source.0, "terminal enrolled");
+    let reply = EnrolReply {
+        terminal_id: enrolled.terminal_id,
+        key_hex: enrolled.key_hex,
+        time_zone: enrolled.time_zone,
+    };
+    // The key must not linger in a proxy's or browser's cache.
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(reply)).into_response())
 }
 
 async fn account_handler(

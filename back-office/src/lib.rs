@@ -14,6 +14,7 @@ pub mod charts;
 pub mod content;
 pub mod db;
 pub mod embedded;
+pub mod enrolment;
 pub mod export;
 pub mod fleet;
 pub mod http;

@@ -175,6 +175,14 @@ enum TerminalCommand {
         #[arg(long)]
         rotate_key: bool,
     },
+    /// Print a one-time code a new kiosk enrols with (`terminal enrol`); registers the terminal if
+    /// it is new. The key is issued when the kiosk redeems the code, never printed.
+    Enrol {
+        id: String,
+        /// How long the code works, in hours (at most a week).
+        #[arg(long, default_value_t = 24)]
+        valid_hours: i64,
+    },
     List,
     /// Set the terminal's IANA time zone (its business days and shown times); rebuilds projections.
     SetTimeZone {
@@ -387,6 +395,29 @@ async fn run(cli: Cli) -> Result<()> {
                 })
                 .await?;
             println!("{id}: {}", tz.name());
+        }
+        Command::Terminal {
+            command: TerminalCommand::Enrol { id, valid_hours },
+        } => {
+            let i = id.clone();
+            let issued = store
+                .run("admin", move |sql| {
+                    back_office::enrolment::issue(
+                        sql,
+                        &i,
+                        chrono::Duration::hours(valid_hours),
+                        "cli",
+                        "cli",
+                        chrono::Utc::now(),
+                    )
+                })
+                .await?;
+            println!("Enrolment code for terminal {id} (works once, until {} UTC):", issued.expires.format("%Y-%m-%d %H:%M"));
+            println!();
+            println!("    {}", issued.code);
+            println!();
+            println!("On the kiosk, as root:");
+            println!("    terminal enrol --back-office https://THIS-SERVER --code {}", issued.code);
         }
         Command::Terminal {
             command: TerminalCommand::List,

@@ -123,6 +123,16 @@ pub fn document() -> Value {
         "/terminals/{id}": {"get": {"summary": "One terminal's page (HTML): devices, cash, outages, fiscal warnings, service history", "security": [{"apiToken": []}, {"session": []}],
           "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 32}}],
           "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}, "401": err("Not logged in: an API token or a session is required"), "403": err("The caller's role may not use this, or a session request lacks its CSRF token"), "404": {"description": "No such terminal (HTML page)", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+        "/api/v1/enrol": {"post": {
+          "summary": "A new kiosk redeems its one-time enrolment code for its terminal id, key and time zone",
+          "security": [],
+          "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EnrolRequest"}}}},
+          "responses": {
+            "200": {"description": "Enrolled: the key is issued now, any earlier key stops working", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EnrolReply"}}}},
+            "400": err("Malformed request"),
+            "403": err("Unknown, expired or already used code"),
+            "429": err("Too many wrong codes from this address")
+          }}},
         "/healthz": {"get": {"summary": "Server liveness", "responses": {"200": {"description": "ok", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         "/openapi.json": {"get": {"summary": "This document", "security": [{"apiToken": []}, {"session": []}], "responses": {"200": {"description": "OpenAPI 3.0", "content": {"application/json": {"schema": {"type": "object"}}}}, "401": err("Not logged in: an API token or a session is required")}}}
       },
@@ -140,8 +150,13 @@ pub fn document() -> Value {
         },
         "schemas": {
           "ErrorReply": {"type": "object", "required": ["error", "message"], "properties": {
-            "error": {"type": "string", "enum": ["missing_auth", "unknown_terminal", "bad_signature", "stale_request", "replay", "chain_broken", "bad_request", "unsupported_version", "not_found", "internal"]},
+            "error": {"type": "string", "enum": ["missing_auth", "unknown_terminal", "bad_signature", "stale_request", "replay", "chain_broken", "bad_request", "unsupported_version", "not_found", "enrolment_refused", "too_many_attempts", "internal"]},
             "message": {"type": "string"}}},
+          "EnrolRequest": {"type": "object", "required": ["code"], "properties": {
+            "code": {"type": "string", "description": "As printed: XXXXX-XXXXX-XXXXX-XXXXX (Crockford base32)"}}},
+          "EnrolReply": {"type": "object", "required": ["terminal_id", "key_hex", "time_zone"], "properties": {
+            "terminal_id": {"type": "string"}, "key_hex": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "time_zone": {"type": "string"}}},
           "JournalRecord": {"type": "object", "required": ["seq", "time_utc", "kind", "payload", "prev_hash", "hash"], "properties": {
             "seq": {"type": "integer", "minimum": 1}, "time_utc": {"type": "string"}, "kind": {"type": "string"},
             "payload": {"type": "string", "description": "Canonical JSON text of the event"},

@@ -217,7 +217,22 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "shifts: each closed fiscal shift's Z-report totals, and the shift of every receipt",
         SHIFTS,
     ),
+    (
+        4,
+        "enrolment codes: one-time codes a new kiosk redeems for its key",
+        ENROLMENT_CODES,
+    ),
 ];
+
+/// Migration 4. Only the SHA-256 of a code is stored; `redeemed_utc` and `redeemed_from` say
+/// when and from which address it was spent.
+const ENROLMENT_CODES: &str = "
+CREATE TABLE IF NOT EXISTS enrolment_codes (
+    code_hash TEXT PRIMARY KEY, terminal_id TEXT NOT NULL, issued_utc TEXT NOT NULL,
+    expires_utc TEXT NOT NULL, redeemed_utc TEXT, redeemed_from TEXT
+);
+CREATE INDEX IF NOT EXISTS enrolment_codes_terminal ON enrolment_codes (terminal_id);
+";
 
 /// Migration 3. `fn_number` is `''` when the terminal did not know it; a receipt's
 /// `shift_number` is the one its fiscal attributes name.

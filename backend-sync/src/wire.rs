@@ -23,6 +23,35 @@ pub mod paths {
     /// Followed by the account number.
     pub const ACCOUNTS: &str = "/api/v1/accounts/";
     pub const CONTENT: &str = "/api/v1/content";
+    /// Unsigned: the one-time enrolment code is the credential.
+    pub const ENROL: &str = "/api/v1/enrol";
+}
+
+/// A new kiosk asks for its identity with the one-time code `back-office terminal enrol` printed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    pub code: String,
+}
+
+/// What an enrolled kiosk needs to sync: its id, its new key and its time zone.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolReply {
+    pub terminal_id: String,
+    /// The terminal's HMAC key, 64 hex digits, issued at this redemption (any earlier key of
+    /// the terminal stops working).
+    pub key_hex: String,
+    /// IANA name, for `[terminal] timezone`.
+    pub time_zone: String,
+}
+
+impl std::fmt::Debug for EnrolReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrolReply")
+            .field("terminal_id", &self.terminal_id)
+            .field("key_hex", &"(redacted)")
+            .field("time_zone", &self.time_zone)
+            .finish()
+    }
 }
 
 /// A batch of consecutive journal records of one terminal.
@@ -76,6 +105,10 @@ pub enum ErrorCode {
     BadRequest,
     UnsupportedVersion,
     NotFound,
+    /// The enrolment code is unknown, expired or already used.
+    EnrolmentRefused,
+    /// Too many failed attempts from this address; try again later.
+    TooManyAttempts,
     Internal,
 }
 

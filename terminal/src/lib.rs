@@ -11,6 +11,7 @@ pub mod content;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod devices;
+pub mod enrol;
 #[cfg(feature = "sim")]
 pub mod fault_sim;
 pub mod gpio;

@@ -1,5 +1,5 @@
-//! The `terminal` command: run the kiosk, run the demo, check config, hash the service PIN, verify
-//! and export the journal.
+//! The `terminal` command: run the kiosk, run the demo, check config, hash the service PIN, enrol
+//! with the back office, verify and export the journal.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +47,22 @@ enum Command {
     /// Read a service PIN (4–12 digits) from standard input and print its hash for
     /// `[service] pin_hash` (asked twice without echo on a terminal; else the first line).
     PinHash,
+    /// Enrol this kiosk with the one-time code `back-office terminal enrol ID` printed: fetches
+    /// the terminal's id, key and time zone over HTTPS, writes the key file (0640) and sets
+    /// them in the config (comments kept). Run as root on the kiosk.
+    Enrol {
+        /// The back office, e.g. https://bo.example.ru
+        #[arg(long)]
+        back_office: String,
+        /// The code as printed (XXXXX-XXXXX-XXXXX-XXXXX); it works once.
+        #[arg(long)]
+        code: String,
+        #[arg(long, default_value = "/etc/kiosk/kiosk.toml")]
+        config: PathBuf,
+        /// Default: the config's [back_office] key_file, else terminal.key beside the config.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -111,6 +127,17 @@ fn main() -> ExitCode {
             command: ConfigCommand::Check { file },
         } => check_config(&file),
         Command::PinHash => pin_hash(),
+        Command::Enrol {
+            back_office,
+            code,
+            config,
+            key_file,
+        } => enrol(terminal::enrol::EnrolRequest {
+            back_office,
+            code,
+            config,
+            key_file,
+        }),
         #[cfg(feature = "sim")]
         Command::Run {
             sim: args @ sim::RunArgs { simulate: true, .. },
@@ -204,6 +231,31 @@ fn run_configured(path: &std::path::Path, data_dir: PathBuf) -> ExitCode {
         Err(e) => {
             eprintln!("terminal run: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn enrol(request: terminal::enrol::EnrolRequest) -> ExitCode {
+    match terminal::enrol::enrol(&request) {
+        Ok(done) => {
+            println!(
+                "enrolled as terminal {} (time zone {})",
+                done.terminal_id, done.time_zone
+            );
+            println!("key written to {} (mode 0640)", done.key_file.display());
+            println!(
+                "{}: [terminal] id, timezone and [back_office] url, key_file set",
+                request.config.display()
+            );
+            println!(
+                "next: terminal config check {}",
+                request.config.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("terminal enrol: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -432,11 +432,13 @@ pub async fn terminals_page(
         b.push_str(&format!(
             "<tr><td><a href=\"/terminals/{id}\">{id}</a></td><td class=\"num\">{}</td><td>{}</td>\
 <td><form method=\"post\" action=\"/admin/terminals/{id}/time-zone\">{}<input name=\"time_zone\" id=\"time-zone-{id}\" value=\"{}\"><button type=\"submit\" id=\"set-time-zone-{id}\">Сменить</button></form></td>\
-<td><form method=\"post\" action=\"/admin/terminals/{id}/rotate\">{}<button type=\"submit\" id=\"rotate-{id}\">Выдать новый ключ</button></form></td></tr>",
+<td><form method=\"post\" action=\"/admin/terminals/{id}/enrol\">{}<button type=\"submit\" id=\"enrol-{id}\">Код подключения</button></form>\
+<form method=\"post\" action=\"/admin/terminals/{id}/rotate\">{}<button type=\"submit\" id=\"rotate-{id}\">Выдать новый ключ</button></form></td></tr>",
             t.held_seq,
             esc(&t.last_sync_utc.as_deref().map_or_else(|| "никогда".to_string(), |s| crate::project::local_time(s, t.time_zone))),
             csrf_input(&who),
             esc(t.time_zone.name()),
+            csrf_input(&who),
             csrf_input(&who)
         ));
     }
@@ -507,7 +509,7 @@ async fn issue_key(state: &AppState, who: &Identity, id: String, rotate: bool) -
         Ok(key) => secret_page(
             who,
             if rotate { "Новый ключ выдан" } else { "Терминал зарегистрирован" },
-            &format!("Ключ терминала {id} (sync.key в его конфигурации; прежний ключ больше не действует):"),
+            &format!("Ключ терминала {id} (в файл [back_office] key_file его конфигурации; прежний ключ больше не действует):"),
             &key,
         ),
         Err(e) => terminal_refused(who, e),
@@ -591,6 +593,45 @@ pub async fn terminal_add(
     Form(f): Form<TerminalForm>,
 ) -> Response {
     issue_key(&state, &who, f.id.trim().to_string(), false).await
+}
+
+/// `POST /admin/terminals/{id}/enrol`: a one-time code the kiosk enrols with (`terminal enrol`).
+pub async fn terminal_enrol(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Response {
+    let (w, i) = (who.clone(), id.clone());
+    let r = state
+        .store
+        .run("admin", move |sql| {
+            crate::enrolment::issue(
+                sql,
+                &i,
+                crate::enrolment::DEFAULT_VALIDITY,
+                &w.user,
+                &w.source,
+                chrono::Utc::now(),
+            )
+        })
+        .await;
+    match r {
+        Ok(issued) => secret_page(
+            &who,
+            "Код подключения выдан",
+            &format!(
+                "Код подключения киоска {id}: действует один раз, до {} UTC. На киоске от root: terminal enrol --back-office https://АДРЕС-ЭТОГО-СЕРВЕРА --code {}",
+                issued.expires.format("%d.%m.%Y %H:%M"),
+                issued.code
+            ),
+            &issued.code,
+        ),
+        Err(crate::enrolment::EnrolError::Terminal(e)) => terminal_refused(&who, e),
+        Err(crate::enrolment::EnrolError::Store(e)) => {
+            crate::http::ApiError::from(e).into_response()
+        }
+        Err(e) => refused(&who, &e.to_string()),
+    }
 }
 
 /// `POST /admin/terminals/{id}/rotate`.

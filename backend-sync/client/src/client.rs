@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 use backend_sync::auth::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TERMINAL, HEADER_TIMESTAMP};
 use backend_sync::record::JournalRecord;
 use backend_sync::wire::{
-    paths, AccountInfo, AccountReply, ContentReply, ErrorCode, ErrorReply, Heartbeat,
-    HeartbeatReply, IngestBatch, IngestReply, WIRE_VERSION,
+    paths, AccountInfo, AccountReply, ContentReply, EnrolReply, EnrolRequest, ErrorCode,
+    ErrorReply, Heartbeat, HeartbeatReply, IngestBatch, IngestReply, WIRE_VERSION,
 };
 
 /// Why a request to the back office failed.
@@ -60,34 +60,95 @@ fn is_loopback(url: &Url) -> bool {
             .unwrap_or(false)
 }
 
+/// The back office's base URL: `https://…`, or plain `http://` only for loopback addresses.
+fn checked_base(base_url: &str) -> Result<Url, SyncError> {
+    let base = Url::parse(base_url).map_err(|e| SyncError::BadUrl {
+        url: base_url.to_string(),
+        reason: e.to_string(),
+    })?;
+    match base.scheme() {
+        "https" => Ok(base),
+        "http" if is_loopback(&base) => Ok(base),
+        other => Err(SyncError::BadUrl {
+            url: base_url.to_string(),
+            reason: format!("scheme {other} not allowed: use https (http only on loopback)"),
+        }),
+    }
+}
+
+fn http_client() -> Result<reqwest::Client, SyncError> {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| SyncError::Network(e.to_string()))
+}
+
+/// A non-success answer as a refusal, with the server's code and message when it sent one.
+fn refusal(status: StatusCode, body: &[u8]) -> SyncError {
+    let (code, message) = match serde_json::from_slice::<ErrorReply>(body) {
+        Ok(e) => (Some(e.error), e.message),
+        Err(_) => (
+            None,
+            String::from_utf8_lossy(body).chars().take(200).collect(),
+        ),
+    };
+    SyncError::Refused {
+        status: status.as_u16(),
+        code,
+        message,
+    }
+}
+
+/// Checks a back-office URL the way every request does (https, or http to loopback).
+pub fn check_base_url(base_url: &str) -> Result<(), SyncError> {
+    checked_base(base_url).map(|_| ())
+}
+
+/// Redeems a one-time enrolment code (`back-office terminal enrol`) for this kiosk's terminal
+/// id, key and time zone. Unsigned: the code is the credential, and it works once.
+pub async fn enrol(base_url: &str, code: &str) -> Result<EnrolReply, SyncError> {
+    let base_url = if base_url.ends_with('/') {
+        base_url.to_string()
+    } else {
+        format!("{base_url}/")
+    };
+    let url = checked_base(&base_url)?
+        .join(paths::ENROL.trim_start_matches('/'))
+        .map_err(|e| SyncError::BadUrl {
+            url: base_url.clone(),
+            reason: e.to_string(),
+        })?;
+    let body = serde_json::to_vec(&EnrolRequest {
+        code: code.to_string(),
+    })
+    .map_err(|e| SyncError::Decode(e.to_string()))?;
+    let resp = http_client()?
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| SyncError::Network(e.to_string()))?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| SyncError::Network(e.to_string()))?;
+    if !status.is_success() {
+        return Err(refusal(status, &bytes));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| SyncError::Decode(e.to_string()))
+}
+
 impl SyncClient {
     /// `base_url` must be `https://…`; plain `http://` is accepted only for loopback addresses
     /// (the embedded simulator and tests), so a misconfigured kiosk never sends journals in clear.
     pub fn new(base_url: &str, terminal_id: &str, key_hex: &str) -> Result<Self, SyncError> {
-        let base = Url::parse(base_url).map_err(|e| SyncError::BadUrl {
-            url: base_url.to_string(),
-            reason: e.to_string(),
-        })?;
-        match base.scheme() {
-            "https" => {}
-            "http" if is_loopback(&base) => {}
-            other => {
-                return Err(SyncError::BadUrl {
-                    url: base_url.to_string(),
-                    reason: format!(
-                        "scheme {other} not allowed: use https (http only on loopback)"
-                    ),
-                })
-            }
-        }
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| SyncError::Network(e.to_string()))?;
+        let base = checked_base(base_url)?;
         Ok(SyncClient {
-            http,
+            http: http_client()?,
             base,
             terminal_id: terminal_id.to_string(),
             key: auth::decode_key(key_hex)?,
@@ -155,18 +216,7 @@ impl SyncClient {
             }
         }
         if !status.is_success() {
-            let (code, message) = match serde_json::from_slice::<ErrorReply>(&bytes) {
-                Ok(e) => (Some(e.error), e.message),
-                Err(_) => (
-                    None,
-                    String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-                ),
-            };
-            return Err(SyncError::Refused {
-                status: status.as_u16(),
-                code,
-                message,
-            });
+            return Err(refusal(status, &bytes));
         }
         serde_json::from_slice(&bytes)
             .map(Some)

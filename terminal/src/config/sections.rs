@@ -153,11 +153,7 @@ pub(super) fn parse_terminal(
         "id",
         s.string("id", errors).map(str::to_string),
         |id| {
-            let ok = (1..=16).contains(&id.len())
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-            if ok {
+            if super::valid_terminal_id(id) {
                 Ok(())
             } else {
                 Err(format!(
