@@ -954,7 +954,8 @@ mod tests {
     #[test]
     fn only_plain_inserts_become_copies() {
         assert_eq!(
-            copy_of("INSERT INTO journal (a, b, c)\n                 VALUES ($1, $2, $3)").as_deref(),
+            copy_of("INSERT INTO journal (a, b, c)\n                 VALUES ($1, $2, $3)")
+                .as_deref(),
             Some("COPY journal (a, b, c) FROM STDIN BINARY")
         );
         for not in [

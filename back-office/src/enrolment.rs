@@ -29,7 +29,9 @@ pub enum EnrolError {
     Malformed,
     #[error("unknown enrolment code")]
     Unknown,
-    #[error("this enrolment code expired at {0}; issue a new one with `back-office terminal enrol`")]
+    #[error(
+        "this enrolment code expired at {0}; issue a new one with `back-office terminal enrol`"
+    )]
     Expired(String),
     #[error("this enrolment code was already used at {0}; issue a new one with `back-office terminal enrol`")]
     Used(String),
@@ -55,6 +57,16 @@ pub struct Enrolled {
     pub terminal_id: String,
     pub key_hex: String,
     pub time_zone: String,
+}
+
+impl std::fmt::Debug for Enrolled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrolled")
+            .field("terminal_id", &self.terminal_id)
+            .field("key_hex", &"(redacted)")
+            .field("time_zone", &self.time_zone)
+            .finish()
+    }
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {

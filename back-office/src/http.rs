@@ -574,9 +574,9 @@ async fn enrol_handler(
                     sessions::clear(sql, &throttle)?;
                     Ok(Ok(enrolled))
                 }
-                Err(EnrolError::Store(e) | EnrolError::Terminal(terminals::TerminalError::Store(e))) => {
-                    Err(e)
-                }
+                Err(
+                    EnrolError::Store(e) | EnrolError::Terminal(terminals::TerminalError::Store(e)),
+                ) => Err(e),
                 Err(refused) => {
                     sessions::record_failure(sql, &throttle, ENROL_FAILURES, now)?;
                     Ok(Err(refused))
@@ -587,7 +587,14 @@ async fn enrol_handler(
     let enrolled = match outcome {
         Ok(enrolled) => enrolled,
         Err(refused) => {
-            refusal(&state, &source.0, None, "enrolment_refused", refused.to_string()).await;
+            refusal(
+                &state,
+                &source.0,
+                None,
+                "enrolment_refused",
+                refused.to_string(),
+            )
+            .await;
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 ErrorCode::EnrolmentRefused,

@@ -412,12 +412,18 @@ async fn run(cli: Cli) -> Result<()> {
                     )
                 })
                 .await?;
-            println!("Enrolment code for terminal {id} (works once, until {} UTC):", issued.expires.format("%Y-%m-%d %H:%M"));
+            println!(
+                "Enrolment code for terminal {id} (works once, until {} UTC):",
+                issued.expires.format("%Y-%m-%d %H:%M")
+            );
             println!();
             println!("    {}", issued.code);
             println!();
             println!("On the kiosk, as root:");
-            println!("    terminal enrol --back-office https://THIS-SERVER --code {}", issued.code);
+            println!(
+                "    terminal enrol --back-office https://THIS-SERVER --code {}",
+                issued.code
+            );
         }
         Command::Terminal {
             command: TerminalCommand::List,

@@ -140,7 +140,7 @@ async fn many_deferred_rows_load_like_inserts() {
                             )?;
                         }
                     }
-                    Ok(sql
+                    Ok::<_, StoreError>(sql
                         .query("SELECT k, v, n FROM copied_t ORDER BY k", &[])?
                         .into_iter()
                         .map(|r| (r.int(0), r.opt_text(1), r.int(2)))
@@ -178,9 +178,7 @@ async fn many_deferred_rows_load_like_inserts() {
             let n = db
                 .store
                 .run("c", |sql| {
-                    Ok::<_, StoreError>(
-                        sql.query("SELECT COUNT(*) FROM copied_t", &[])?[0].int(0),
-                    )
+                    Ok::<_, StoreError>(sql.query("SELECT COUNT(*) FROM copied_t", &[])?[0].int(0))
                 })
                 .await
                 .unwrap();

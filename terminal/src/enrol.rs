@@ -50,7 +50,9 @@ pub enum EnrolError {
     BackOffice(#[from] SyncError),
     #[error("the back office enrolled this kiosk as {0:?}, which a kiosk cannot use (1–16 characters A–Z, 0–9); the code is spent: issue one for a usable id")]
     BadTerminalId(String),
-    #[error("the back office answered an unusable key or time zone; the code is spent: issue a new one")]
+    #[error(
+        "the back office answered an unusable key or time zone; the code is spent: issue a new one"
+    )]
     BadAnswer,
     #[error("{path}: {reason}; the code is spent: issue a new one")]
     Write { path: PathBuf, reason: String },
@@ -59,11 +61,10 @@ pub enum EnrolError {
 /// Enrols this kiosk (blocks on the HTTPS request).
 pub fn enrol(request: &EnrolRequest) -> Result<Enrolled, EnrolError> {
     sync_client::client::check_base_url(&request.back_office)?;
-    let config_text =
-        std::fs::read_to_string(&request.config).map_err(|e| EnrolError::Config {
-            path: request.config.clone(),
-            reason: format!("{e} (copy /etc/kiosk/kiosk.example.toml there first)"),
-        })?;
+    let config_text = std::fs::read_to_string(&request.config).map_err(|e| EnrolError::Config {
+        path: request.config.clone(),
+        reason: format!("{e} (copy /etc/kiosk/kiosk.example.toml there first)"),
+    })?;
     let mut doc: DocumentMut = config_text.parse().map_err(|e| EnrolError::Config {
         path: request.config.clone(),
         reason: format!("not TOML: {e}"),
@@ -97,7 +98,13 @@ pub fn enrol(request: &EnrolRequest) -> Result<Enrolled, EnrolError> {
     let group = std::fs::metadata(parent_dir(&key_file))
         .map(|m| m.gid())
         .ok();
-    write_file(key_tmp, &key_file, &format!("{}\n", reply.key_hex), 0o640, group)?;
+    write_file(
+        key_tmp,
+        &key_file,
+        &format!("{}\n", reply.key_hex),
+        0o640,
+        group,
+    )?;
     set_identity(
         &mut doc,
         &reply.terminal_id,
@@ -195,9 +202,7 @@ fn table<'d>(doc: &'d mut DocumentMut, name: &str) -> &'d mut Table {
     if !doc.contains_table(name) {
         doc[name] = Item::Table(Table::new());
     }
-    doc[name]
-        .as_table_mut()
-        .expect("just made a table of it")
+    doc[name].as_table_mut().expect("just made a table of it")
 }
 
 #[cfg(test)]
@@ -216,11 +221,17 @@ mod tests {
             Path::new("/etc/kiosk/terminal.key"),
         );
         let out = doc.to_string();
-        assert!(out.contains("# the kiosk\n[terminal]\n# id comment\nid = \"0042\""), "{out}");
+        assert!(
+            out.contains("# the kiosk\n[terminal]\n# id comment\nid = \"0042\""),
+            "{out}"
+        );
         assert!(out.contains("name = \"Киоск\""), "{out}");
         assert!(out.contains("timezone = \"Asia/Yekaterinburg\""), "{out}");
         assert!(out.contains("url = \"https://bo.example\""), "{out}");
-        assert!(out.contains("key_file = \"/etc/kiosk/terminal.key\""), "{out}");
+        assert!(
+            out.contains("key_file = \"/etc/kiosk/terminal.key\""),
+            "{out}"
+        );
     }
 
     #[test]
@@ -230,12 +241,17 @@ mod tests {
         let parsed: toml::Table = toml::from_str(&doc.to_string()).unwrap();
         assert_eq!(parsed["terminal"]["id"].as_str(), Some("7"));
         assert_eq!(parsed["back_office"]["key_file"].as_str(), Some("k"));
-        assert_eq!(parsed["limits"]["per_payment_rub"].as_integer(), Some(15000));
+        assert_eq!(
+            parsed["limits"]["per_payment_rub"].as_integer(),
+            Some(15000)
+        );
     }
 
     #[test]
     fn a_relative_key_file_is_taken_from_the_config_directory() {
-        let doc: DocumentMut = "[back_office]\nkey_file = \"terminal.key\"\n".parse().unwrap();
+        let doc: DocumentMut = "[back_office]\nkey_file = \"terminal.key\"\n"
+            .parse()
+            .unwrap();
         assert_eq!(
             configured_key_file(&doc, Path::new("/etc/kiosk")),
             Some(PathBuf::from("/etc/kiosk/terminal.key"))

@@ -247,10 +247,7 @@ fn enrol(request: terminal::enrol::EnrolRequest) -> ExitCode {
                 "{}: [terminal] id, timezone and [back_office] url, key_file set",
                 request.config.display()
             );
-            println!(
-                "next: terminal config check {}",
-                request.config.display()
-            );
+            println!("next: terminal config check {}", request.config.display());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -122,8 +122,16 @@ fn a_code_gives_the_kiosk_its_key_and_identity_once() {
     let key = key.trim();
     assert_eq!(Some(key), s.key_of("0042").as_deref(), "the issued key");
     assert!(!text(&out).contains(key), "the key is never printed");
-    assert!(text(&out).contains("enrolled as terminal 0042"), "{}", text(&out));
-    let mode = std::fs::metadata(s.key_file()).unwrap().permissions().mode() & 0o777;
+    assert!(
+        text(&out).contains("enrolled as terminal 0042"),
+        "{}",
+        text(&out)
+    );
+    let mode = std::fs::metadata(s.key_file())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o640);
 
     let written = std::fs::read_to_string(s.config()).unwrap();
@@ -162,7 +170,11 @@ fn a_code_gives_the_kiosk_its_key_and_identity_once() {
         std::fs::read(s.config()).unwrap(),
     );
     assert_eq!(before, after, "a refusal writes nothing");
-    assert_eq!(Some(key), s.key_of("0042").as_deref(), "nor changes the key");
+    assert_eq!(
+        Some(key),
+        s.key_of("0042").as_deref(),
+        "nor changes the key"
+    );
 }
 
 #[test]
@@ -172,7 +184,11 @@ fn a_local_problem_leaves_the_code_unspent() {
     let missing = s.dir.path().join("no-such.toml");
     let out = s.enrol_with(&code, &missing);
     assert!(!out.status.success());
-    assert!(text(&out).contains("the code was not used"), "{}", text(&out));
+    assert!(
+        text(&out).contains("the code was not used"),
+        "{}",
+        text(&out)
+    );
     assert!(!s.key_file().exists());
 
     let out = s.enrol(&code);
@@ -186,9 +202,17 @@ fn wrong_codes_are_refused_then_throttled() {
     let before = std::fs::read(s.config()).unwrap();
     let out = s.enrol("AAAAA-BBBBB-CCCCC-DDDDD");
     assert!(!out.status.success());
-    assert!(text(&out).contains("unknown enrolment code"), "{}", text(&out));
+    assert!(
+        text(&out).contains("unknown enrolment code"),
+        "{}",
+        text(&out)
+    );
     let out = s.enrol("not a code");
-    assert!(text(&out).contains("not an enrolment code"), "{}", text(&out));
+    assert!(
+        text(&out).contains("not an enrolment code"),
+        "{}",
+        text(&out)
+    );
     for _ in 0..8 {
         s.enrol("AAAAA-BBBBB-CCCCC-DDDDD");
     }
@@ -196,7 +220,11 @@ fn wrong_codes_are_refused_then_throttled() {
     let code = s.issue("0044");
     let out = s.enrol(&code);
     assert!(!out.status.success());
-    assert!(text(&out).contains("too many wrong enrolment codes"), "{}", text(&out));
+    assert!(
+        text(&out).contains("too many wrong enrolment codes"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(std::fs::read(s.config()).unwrap(), before);
     assert!(!s.key_file().exists());
 
