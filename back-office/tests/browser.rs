@@ -1,12 +1,13 @@
 //! The back office in a real browser: Debian's Chromium, headless, driven over WebDriver by
 //! `chromedriver`. Unauthenticated `/fleet` lands on the login page; a technician logs in through
 //! the real form (its CSRF field, the session cookie the server sets) and opens a terminal page;
-//! the same technician is refused the reconciliation export; a finance user downloads it.
+//! the same technician is refused the reconciliation export; a finance user downloads it; an
+//! admin issues a kiosk's enrolment code, which redeems once.
 //!
 //! Runs when chromedriver is found (`KIOSK_CHROMEDRIVER`, else `/usr/bin/chromedriver`, else on
 //! `PATH`). With `KIOSK_BROWSER_TESTS=1` or `CI=true` a missing chromedriver is a failure, not a
-//! skip. `KIOSK_SCREENSHOTS=DIR` (relative to the repository root) keeps the login, fleet and
-//! terminal pages as PNG files there (`docs/screens/back-office`).
+//! skip. `KIOSK_SCREENSHOTS=DIR` (relative to the repository root) keeps the login, fleet,
+//! terminal and enrolment pages as PNG files there (`docs/screens/back-office`).
 
 mod common;
 
@@ -26,6 +27,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 
 const PASSWORD: &str = "пароль техника 2026";
 const FINANCE_PASSWORD: &str = "пароль финансиста 2026";
+const ADMIN_PASSWORD: &str = "пароль администратора 2026";
 
 /// Where chromedriver is, or why the test does not run.
 fn chromedriver() -> Option<PathBuf> {
@@ -640,6 +642,51 @@ async fn walk(c: &Client, base: &str, shots: &Path, downloads: &Path) -> anyhow:
         "{} has no workbook",
         file.display()
     );
+    c.find(Locator::Id("logout")).await?.click().await?;
+    wait_path(c, |p| p == "/login").await?;
+    enrol_as_admin(c, base, shots).await
+}
+
+/// An admin issues a kiosk's enrolment code on the terminals page; the code redeems once.
+async fn enrol_as_admin(c: &Client, base: &str, shots: &Path) -> anyhow::Result<()> {
+    c.goto(&format!("{base}/admin/terminals")).await?;
+    log_in(c, "sidorova", ADMIN_PASSWORD).await?;
+    c.goto(&format!("{base}/admin/terminals")).await?;
+    c.find(Locator::Id("enrol-T-001")).await?.click().await?;
+    wait_path(c, |p| p == "/admin/terminals/T-001/enrol").await?;
+    let code = c.find(Locator::Id("secret")).await?.text().await?;
+    ensure!(
+        code.len() == 23 && code.matches('-').count() == 3,
+        "not an enrolment code: {code:?}"
+    );
+    ensure!(
+        text(c).await?.contains("terminal enrol --back-office"),
+        "the page does not say what to run on the kiosk"
+    );
+    screenshot(c, shots, "enrolment").await?;
+    let redeem = |code: String| async move {
+        let v = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];\
+                 fetch('/api/v1/enrol', {method: 'POST', headers: {'content-type': 'application/json'},\
+                   body: JSON.stringify({code: arguments[0]})})\
+                   .then(r => r.json().then(b => done([r.status, b])))\
+                   .catch(e => done([0, String(e)]));",
+                vec![serde_json::json!(code)],
+            )
+            .await?;
+        anyhow::Ok((v[0].as_u64().unwrap_or(0), v[1].clone()))
+    };
+    let (status, body) = redeem(code.clone()).await?;
+    ensure!(
+        status == 200 && body["terminal_id"] == "T-001",
+        "the code did not enrol T-001: {status} {body}"
+    );
+    let (status, body) = redeem(code).await?;
+    ensure!(
+        status == 403 && body["error"] == "enrolment_refused",
+        "a used code worked again: {status} {body}"
+    );
     Ok(())
 }
 
@@ -653,6 +700,7 @@ async fn technician_and_finance_in_a_real_browser() {
     seed_fleet(&db.store, Utc::now()).await;
     add_user(&db.store, "ivanov", Role::Technician, PASSWORD).await;
     add_user(&db.store, "petrova", Role::Finance, FINANCE_PASSWORD).await;
+    add_user(&db.store, "sidorova", Role::Admin, ADMIN_PASSWORD).await;
     eprintln!(
         "fleet and users ready after {:.1} s",
         started.elapsed().as_secs_f64()
@@ -677,7 +725,7 @@ async fn technician_and_finance_in_a_real_browser() {
     drop(driver);
     result.unwrap();
     closed.unwrap();
-    for name in ["login", "fleet", "terminal"] {
+    for name in ["login", "fleet", "terminal", "enrolment"] {
         assert!(shots.join(format!("{name}.png")).is_file());
     }
     eprintln!("browser walk took {:.1} s", started.elapsed().as_secs_f64());

@@ -600,7 +600,15 @@ pub async fn terminal_enrol(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
+    // The address the admin reached this server by is, most likely, the one kiosks reach.
+    let server = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or("АДРЕС-ЭТОГО-СЕРВЕРА")
+        .to_string();
     let (w, i) = (who.clone(), id.clone());
     let r = state
         .store
@@ -620,7 +628,7 @@ pub async fn terminal_enrol(
             &who,
             "Код подключения выдан",
             &format!(
-                "Код подключения киоска {id}: действует один раз, до {} UTC. На киоске от root: terminal enrol --back-office https://АДРЕС-ЭТОГО-СЕРВЕРА --code {}",
+                "Код подключения киоска {id}: действует один раз, до {} UTC. На киоске от root: terminal enrol --back-office https://{server} --code {}",
                 issued.expires.format("%d.%m.%Y %H:%M"),
                 issued.code
             ),
