@@ -283,6 +283,9 @@ pub struct BackOfficeConfig {
     pub url: String,
     /// The per-terminal HMAC key file.
     pub key_file: PathBuf,
+    /// PEM CA certificate(s) the back office's certificate chains to, when no public CA signed
+    /// it (a retailer's own CA); without it the Mozilla roots only.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Cash and card limits, in kopecks.
@@ -369,6 +372,9 @@ impl Config {
     /// [`check`] so a config can be checked on a machine other than the kiosk.
     pub fn missing_files(&self) -> Vec<ConfigError> {
         let mut files = vec![("back_office.key_file", &self.back_office.key_file)];
+        if let Some(ca) = &self.back_office.ca_file {
+            files.push(("back_office.ca_file", ca));
+        }
         if let Some(fixture) = &self.accounts.fixture_file {
             files.push(("accounts.fixture_file", fixture));
         }

@@ -1,7 +1,8 @@
 //! `terminal enrol`: a new kiosk redeems the one-time code `back-office terminal enrol` printed
 //! and writes what it got: the key file (mode 0640, the group of its directory — `kiosk` under
 //! `/etc/kiosk`) and, in the config, `[terminal] id` and `timezone`, `[back_office] url` and
-//! `key_file`, every comment and other setting kept.
+//! `key_file` (and `ca_file` for a back office behind a private CA), every comment and other
+//! setting kept.
 //!
 //! A code works once, so nothing that can fail locally is left for after it is spent: the
 //! config is read and both files' places are made before the request. The key is never printed
@@ -29,6 +30,9 @@ pub struct EnrolRequest {
     /// Where the key goes; default: the config's `[back_office] key_file`, else `terminal.key`
     /// beside the config.
     pub key_file: Option<PathBuf>,
+    /// The CA certificate(s) (PEM) of a back office no public CA signed; default: the config's
+    /// `[back_office] ca_file`, if any. Set in the config for the kiosk's later requests.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// What was written.
@@ -72,8 +76,19 @@ pub fn enrol(request: &EnrolRequest) -> Result<Enrolled, EnrolError> {
     let config_dir = parent_dir(&request.config);
     let key_file = match &request.key_file {
         Some(path) => path.clone(),
-        None => configured_key_file(&doc, &config_dir)
+        None => configured_path(&doc, "key_file", &config_dir)
             .unwrap_or_else(|| config_dir.join("terminal.key")),
+    };
+    let ca_file = match &request.ca_file {
+        Some(path) => Some(std::path::absolute(path).unwrap_or_else(|_| path.clone())),
+        None => configured_path(&doc, "ca_file", &config_dir),
+    };
+    let ca_pem = match &ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|e| EnrolError::Config {
+            path: path.clone(),
+            reason: format!("the back office's CA certificate: {e}"),
+        })?),
+        None => None,
     };
     let key_tmp = place_for(&key_file)?;
     let config_tmp = place_for(&request.config)?;
@@ -85,6 +100,7 @@ pub fn enrol(request: &EnrolRequest) -> Result<Enrolled, EnrolError> {
     let reply = runtime.block_on(sync_client::client::enrol(
         &request.back_office,
         &request.code,
+        ca_pem.as_deref(),
     ))?;
     if !valid_terminal_id(&reply.terminal_id) {
         return Err(EnrolError::BadTerminalId(reply.terminal_id));
@@ -112,6 +128,9 @@ pub fn enrol(request: &EnrolRequest) -> Result<Enrolled, EnrolError> {
         &request.back_office,
         &key_file,
     );
+    if let Some(ca) = &ca_file {
+        table(&mut doc, "back_office")["ca_file"] = value(ca.display().to_string());
+    }
     let (mode, config_group) = std::fs::metadata(&request.config)
         .map(|m| (m.permissions().mode() & 0o777, Some(m.gid())))
         .unwrap_or((0o640, None));
@@ -137,10 +156,10 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
-/// The config's `[back_office] key_file`, relative paths taken from the config's directory as
-/// the config reader does.
-fn configured_key_file(doc: &DocumentMut, config_dir: &Path) -> Option<PathBuf> {
-    let path = doc.get("back_office")?.get("key_file")?.as_str()?;
+/// A path the config's `[back_office]` names under `key`, relative paths taken from the
+/// config's directory as the config reader does.
+fn configured_path(doc: &DocumentMut, key: &str, config_dir: &Path) -> Option<PathBuf> {
+    let path = doc.get("back_office")?.get(key)?.as_str()?;
     let path = Path::new(path);
     Some(if path.is_absolute() {
         path.to_path_buf()
@@ -253,12 +272,12 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(
-            configured_key_file(&doc, Path::new("/etc/kiosk")),
+            configured_path(&doc, "key_file", Path::new("/etc/kiosk")),
             Some(PathBuf::from("/etc/kiosk/terminal.key"))
         );
         let doc: DocumentMut = "[back_office]\nkey_file = \"/k\"\n".parse().unwrap();
         assert_eq!(
-            configured_key_file(&doc, Path::new("/etc/kiosk")),
+            configured_path(&doc, "key_file", Path::new("/etc/kiosk")),
             Some(PathBuf::from("/k"))
         );
     }

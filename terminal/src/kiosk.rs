@@ -325,7 +325,8 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), RunError>
         &config.back_office.url,
         &config.terminal.id,
         &config.back_office.key_file,
-    )?;
+    )?
+    .with_ca_file(config.back_office.ca_file.as_deref())?;
     let (links, recovery, back_office) =
         runtime.block_on(open_devices(&config, &data_dir, link, &core_tx))?;
     let tz = config.terminal.timezone;

@@ -62,6 +62,9 @@ enum Command {
         /// Default: the config's [back_office] key_file, else terminal.key beside the config.
         #[arg(long)]
         key_file: Option<PathBuf>,
+        /// PEM CA certificate of a back office no public CA signed; kept as [back_office] ca_file.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -132,11 +135,13 @@ fn main() -> ExitCode {
             code,
             config,
             key_file,
+            ca_file,
         } => enrol(terminal::enrol::EnrolRequest {
             back_office,
             code,
             config,
             key_file,
+            ca_file,
         }),
         #[cfg(feature = "sim")]
         Command::Run {

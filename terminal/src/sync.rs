@@ -49,6 +49,8 @@ pub enum SyncSetupError {
     Client(#[from] SyncError),
     #[error("back_office.key_file {path}: {reason}")]
     KeyFile { path: String, reason: String },
+    #[error("back_office.ca_file {path}: {reason}")]
+    CaFile { path: String, reason: String },
     #[error("outbox: {0}")]
     Outbox(#[from] rusqlite::Error),
     #[error("journal: {0}")]
@@ -65,6 +67,8 @@ pub struct BackOfficeLink {
     pub url: String,
     pub terminal_id: String,
     key_hex: String,
+    /// A private CA's certificates (PEM), `[back_office] ca_file`.
+    ca_pem: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for BackOfficeLink {
@@ -90,7 +94,27 @@ impl BackOfficeLink {
             url,
             terminal_id: terminal_id.to_string(),
             key_hex: key_hex.trim().to_string(),
+            ca_pem: None,
         })
+    }
+
+    /// Trusts also the CA certificates in `ca_file` (PEM) for the back office's certificate.
+    pub fn with_ca_file(mut self, ca_file: Option<&Path>) -> Result<Self, SyncSetupError> {
+        let Some(path) = ca_file else {
+            return Ok(self);
+        };
+        let pem = std::fs::read(path).map_err(|e| SyncSetupError::CaFile {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        SyncClient::with_ca(&self.url, &self.terminal_id, &self.key_hex, Some(&pem)).map_err(
+            |e| SyncSetupError::CaFile {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            },
+        )?;
+        self.ca_pem = Some(pem);
+        Ok(self)
     }
 
     /// Like [`BackOfficeLink::new`] with the key read from the file `back-office terminal add`
@@ -105,7 +129,12 @@ impl BackOfficeLink {
     }
 
     pub fn client(&self) -> Result<SyncClient, SyncError> {
-        SyncClient::new(&self.url, &self.terminal_id, &self.key_hex)
+        SyncClient::with_ca(
+            &self.url,
+            &self.terminal_id,
+            &self.key_hex,
+            self.ca_pem.as_deref(),
+        )
     }
 
     /// The fleet page for people.

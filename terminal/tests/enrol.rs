@@ -90,6 +90,42 @@ impl Setup {
             .unwrap()
     }
 
+    /// The same back office over HTTPS with a certificate of a private CA (`localhost`);
+    /// returns its base URL and the CA's PEM file.
+    fn serve_https(&self) -> (String, PathBuf) {
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+        let server_key = rcgen::KeyPair::generate().unwrap();
+        let server = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&server_key, &*ca)
+            .unwrap();
+        let (ca_file, cert, key) = (
+            self.dir.path().join("ca.pem"),
+            self.dir.path().join("server.pem"),
+            self.dir.path().join("server.key"),
+        );
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        std::fs::write(&cert, server.pem()).unwrap();
+        std::fs::write(&key, server_key.serialize_pem()).unwrap();
+        let config = back_office::tls::load_config(&cert, &key).unwrap();
+        let state = back_office::http::AppState::new(self.bo.store.clone());
+        let port = self.rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            tokio::spawn(back_office::serve_tls(
+                listener,
+                config,
+                state,
+                std::future::pending(),
+            ));
+            port
+        });
+        (format!("https://localhost:{port}"), ca_file)
+    }
+
     fn enrol(&self, code: &str) -> Output {
         self.enrol_with(code, &self.config())
     }
@@ -174,6 +210,64 @@ fn a_code_gives_the_kiosk_its_key_and_identity_once() {
         Some(key),
         s.key_of("0042").as_deref(),
         "nor changes the key"
+    );
+}
+
+#[test]
+fn over_https_a_private_ca_is_trusted_only_when_given() {
+    let s = Setup::new();
+    let (url, ca_file) = s.serve_https();
+    let code = s.issue("0045");
+    let enrol = |extra: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_terminal"))
+            .args(["enrol", "--back-office", &url, "--code", &code, "--config"])
+            .arg(s.config())
+            .arg("--key-file")
+            .arg(s.key_file())
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // The Mozilla roots do not know this CA: no connection, so the code is not spent.
+    let out = enrol(&[]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("UnknownIssuer"), "{}", text(&out));
+    assert!(!s.key_file().exists());
+    let out = enrol(&["--ca-file".as_ref(), ca_file.as_os_str()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let config = load(&s.config());
+    assert_eq!(config.terminal.id, "0045");
+    assert_eq!(
+        config.back_office.ca_file.as_deref(),
+        Some(ca_file.as_path())
+    );
+
+    // The kiosk's own link, built from the config as `terminal run` builds it, syncs over it.
+    let link = terminal::sync::BackOfficeLink::from_key_file(
+        &config.back_office.url,
+        &config.terminal.id,
+        &config.back_office.key_file,
+    )
+    .unwrap()
+    .with_ca_file(config.back_office.ca_file.as_deref())
+    .unwrap();
+    let beat = backend_sync::wire::Heartbeat {
+        time_utc: chrono::Utc::now().to_rfc3339(),
+        service_state: "in_service".into(),
+        ..Default::default()
+    };
+    s.rt.block_on(link.client().unwrap().heartbeat(&beat))
+        .expect("a heartbeat over HTTPS with the private CA");
+    let without = terminal::sync::BackOfficeLink::from_key_file(
+        &config.back_office.url,
+        &config.terminal.id,
+        &config.back_office.key_file,
+    )
+    .unwrap();
+    assert!(
+        s.rt.block_on(without.client().unwrap().heartbeat(&beat))
+            .is_err(),
+        "without the CA the certificate is refused"
     );
 }
 

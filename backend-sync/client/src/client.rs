@@ -19,6 +19,8 @@ pub enum SyncError {
     BadUrl { url: String, reason: String },
     #[error(transparent)]
     Key(#[from] auth::AuthError),
+    #[error("the back office's CA certificate: {0}")]
+    BadCa(String),
     #[error("network: {0}")]
     Network(String),
     #[error("back office refused ({status}, {code:?}): {message}")]
@@ -60,6 +62,22 @@ fn is_loopback(url: &Url) -> bool {
             .unwrap_or(false)
 }
 
+/// A transport failure with its causes (reqwest's own message hides why a TLS handshake or a
+/// connection failed: "invalid peer certificate: UnknownIssuer" is in the chain).
+fn network(e: reqwest::Error) -> SyncError {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        let c_text = c.to_string();
+        if !text.contains(&c_text) {
+            text.push_str(": ");
+            text.push_str(&c_text);
+        }
+        cause = c.source();
+    }
+    SyncError::Network(text)
+}
+
 /// The back office's base URL: `https://…`, or plain `http://` only for loopback addresses.
 fn checked_base(base_url: &str) -> Result<Url, SyncError> {
     let base = Url::parse(base_url).map_err(|e| SyncError::BadUrl {
@@ -76,13 +94,24 @@ fn checked_base(base_url: &str) -> Result<Url, SyncError> {
     }
 }
 
-fn http_client() -> Result<reqwest::Client, SyncError> {
-    reqwest::Client::builder()
+/// The HTTPS client: the Mozilla roots, and the certificates of `ca_pem` (a PEM bundle: a
+/// back office behind a private CA) when given.
+fn http_client(ca_pem: Option<&[u8]>) -> Result<reqwest::Client, SyncError> {
+    let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
         .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| SyncError::Network(e.to_string()))
+        .timeout(Duration::from_secs(30));
+    if let Some(pem) = ca_pem {
+        let roots = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| SyncError::BadCa(e.to_string()))?;
+        if roots.is_empty() {
+            return Err(SyncError::BadCa("no certificate in it".into()));
+        }
+        for root in roots {
+            builder = builder.add_root_certificate(root);
+        }
+    }
+    builder.build().map_err(network)
 }
 
 /// A non-success answer as a refusal, with the server's code and message when it sent one.
@@ -107,8 +136,13 @@ pub fn check_base_url(base_url: &str) -> Result<(), SyncError> {
 }
 
 /// Redeems a one-time enrolment code (`back-office terminal enrol`) for this kiosk's terminal
-/// id, key and time zone. Unsigned: the code is the credential, and it works once.
-pub async fn enrol(base_url: &str, code: &str) -> Result<EnrolReply, SyncError> {
+/// id, key and time zone. Unsigned: the code is the credential, and it works once. `ca_pem`
+/// as for [`SyncClient::with_ca`].
+pub async fn enrol(
+    base_url: &str,
+    code: &str,
+    ca_pem: Option<&[u8]>,
+) -> Result<EnrolReply, SyncError> {
     let base_url = if base_url.ends_with('/') {
         base_url.to_string()
     } else {
@@ -124,18 +158,15 @@ pub async fn enrol(base_url: &str, code: &str) -> Result<EnrolReply, SyncError> 
         code: code.to_string(),
     })
     .map_err(|e| SyncError::Decode(e.to_string()))?;
-    let resp = http_client()?
+    let resp = http_client(ca_pem)?
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body)
         .send()
         .await
-        .map_err(|e| SyncError::Network(e.to_string()))?;
+        .map_err(network)?;
     let status = resp.status();
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| SyncError::Network(e.to_string()))?;
+    let bytes = resp.bytes().await.map_err(network)?;
     if !status.is_success() {
         return Err(refusal(status, &bytes));
     }
@@ -146,9 +177,20 @@ impl SyncClient {
     /// `base_url` must be `https://…`; plain `http://` is accepted only for loopback addresses
     /// (the embedded simulator and tests), so a misconfigured kiosk never sends journals in clear.
     pub fn new(base_url: &str, terminal_id: &str, key_hex: &str) -> Result<Self, SyncError> {
+        Self::with_ca(base_url, terminal_id, key_hex, None)
+    }
+
+    /// Like [`SyncClient::new`], trusting also the CA certificates of `ca_pem` (PEM) for a
+    /// back office whose certificate no public CA signed.
+    pub fn with_ca(
+        base_url: &str,
+        terminal_id: &str,
+        key_hex: &str,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, SyncError> {
         let base = checked_base(base_url)?;
         Ok(SyncClient {
-            http: http_client()?,
+            http: http_client(ca_pem)?,
             base,
             terminal_id: terminal_id.to_string(),
             key: auth::decode_key(key_hex)?,
@@ -199,15 +241,9 @@ impl SyncClient {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| SyncError::Network(e.to_string()))?;
+        let resp = req.send().await.map_err(network)?;
         let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| SyncError::Network(e.to_string()))?;
+        let bytes = resp.bytes().await.map_err(network)?;
         if status == StatusCode::NOT_FOUND {
             if let Ok(err) = serde_json::from_slice::<ErrorReply>(&bytes) {
                 if err.error == ErrorCode::NotFound {
