@@ -364,8 +364,7 @@ impl PgConn {
 
     /// Sends the pending statements in one pipeline ([`merge_plan`]); the last one, unless
     /// `last` is [`Last::Deferred`], on its own as the caller's statement (its row count) or
-    /// query (its rows). A merged INSERT of many rows that a COPY can load goes as a binary
-    /// COPY between the pipelined statements before and after it ([`copy_of`]).
+    /// query (its rows).
     fn pipeline(&mut self, last: Last) -> Result<(u64, Vec<tokio_postgres::Row>), StoreError> {
         let mut pending = std::mem::take(&mut self.pending);
         let last = match last {
@@ -376,14 +375,6 @@ impl PgConn {
         let plan = merge_plan(pending);
         let mut stmts: Vec<(tokio_postgres::Statement, Vec<Val>)> = Vec::new();
         for (text, rows) in plan {
-            if rows.len() >= COPY_MIN_ROWS {
-                if let Some(copy) = copy_of(&text) {
-                    self.send(&std::mem::take(&mut stmts), None)?;
-                    let types = self.statement(&text)?.params().to_vec();
-                    self.copy_in(&copy, &types, &rows)?;
-                    continue;
-                }
-            }
             let width = rows[0].len().max(1);
             let per = (MAX_PG_PARAMS / width).clamp(1, MAX_MERGED_ROWS);
             for chunk in rows.chunks(per) {
@@ -400,36 +391,6 @@ impl PgConn {
             Some(((text, params), is_query)) => Some((self.statement(&text)?, params, is_query)),
             None => None,
         };
-        self.send(&stmts, last)
-    }
-
-    /// Loads `rows` with `COPY … FROM STDIN BINARY`, each column of the type `types` names.
-    fn copy_in(&mut self, copy: &str, types: &[Type], rows: &[Vec<Val>]) -> Result<(), StoreError> {
-        let client: &tokio_postgres::Client = &self.client;
-        self.rt.block_on(async {
-            let sink = client.copy_in::<_, bytes::Bytes>(copy).await?;
-            let writer = tokio_postgres::binary_copy::BinaryCopyInWriter::new(sink, types);
-            let mut writer = std::pin::pin!(writer);
-            for row in rows {
-                let refs: Vec<&(dyn PgToSql + Sync)> =
-                    row.iter().map(|v| v as &(dyn PgToSql + Sync)).collect();
-                writer.as_mut().write(&refs).await?;
-            }
-            writer.as_mut().finish().await?;
-            Ok(())
-        })
-    }
-
-    /// Sends `stmts` and then `last` back to back (tokio-postgres pipelines them; they run in
-    /// order on the server); returns `last`'s row count or rows.
-    fn send(
-        &mut self,
-        stmts: &[(tokio_postgres::Statement, Vec<Val>)],
-        last: Option<(tokio_postgres::Statement, Vec<Val>, bool)>,
-    ) -> Result<(u64, Vec<tokio_postgres::Row>), StoreError> {
-        if stmts.is_empty() && last.is_none() {
-            return Ok((0, Vec::new()));
-        }
         let client: &tokio_postgres::Client = &self.client;
         let refs: Vec<Vec<&(dyn PgToSql + Sync)>> = stmts
             .iter()
@@ -580,35 +541,6 @@ fn merge_plan(pending: Vec<(String, Vec<Val>)>) -> Vec<(String, Vec<Vec<Val>>)> 
 const MAX_PG_PARAMS: usize = 30_000;
 /// Rows one merged INSERT carries at most.
 const MAX_MERGED_ROWS: usize = 1_000;
-/// A merged INSERT of at least this many rows goes as a binary COPY when it can: the server
-/// neither parses nor plans a statement of thousands of parameters (a batch of 250 journal
-/// records is 1 750).
-const COPY_MIN_ROWS: usize = 32;
-
-/// The `COPY t (c1, …, cn) FROM STDIN BINARY` that loads the rows of
-/// `INSERT INTO t (c1, …, cn) VALUES ($1, …, $n)`; `None` for any other INSERT (literals or
-/// expressions in the tuple, parameters out of order, ON CONFLICT or RETURNING after it), which
-/// a COPY cannot stand in for.
-fn copy_of(sql: &str) -> Option<String> {
-    let (open, close) = insert_tuple(sql)?;
-    if !sql[close + 1..].trim().is_empty() {
-        return None;
-    }
-    let params: Vec<&str> = sql[open + 1..close].split(',').map(str::trim).collect();
-    if params
-        .iter()
-        .enumerate()
-        .any(|(i, p)| *p != format!("${}", i + 1))
-    {
-        return None;
-    }
-    let target = sql[..sql.find(" VALUES ")?]
-        .trim()
-        .strip_prefix("INSERT INTO")?
-        .trim();
-    let columns = target.strip_suffix(')')?.split_once('(')?.1;
-    (columns.split(',').count() == params.len()).then(|| format!("COPY {target} FROM STDIN BINARY"))
-}
 
 /// The `(…)` tuple of a one-row `INSERT … VALUES (…) …` whose parameters all sit in it: its
 /// byte range.
@@ -948,25 +880,6 @@ mod tests {
             "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2",
         ] {
             assert!(insert_tuple(not_mergeable).is_none(), "{not_mergeable}");
-        }
-    }
-
-    #[test]
-    fn only_plain_inserts_become_copies() {
-        assert_eq!(
-            copy_of("INSERT INTO journal (a, b, c)\n                 VALUES ($1, $2, $3)")
-                .as_deref(),
-            Some("COPY journal (a, b, c) FROM STDIN BINARY")
-        );
-        for not in [
-            "INSERT INTO card_ops (a, b, c) VALUES ($1, 'approved', $2)",
-            "INSERT INTO t (a, b) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            "INSERT INTO t (a, b) VALUES ($2, $1)",
-            "INSERT INTO t VALUES ($1, $2)",
-            "INSERT INTO t (a) VALUES ($1, $2)",
-            "UPDATE t SET a = $1",
-        ] {
-            assert_eq!(copy_of(not), None, "{not}");
         }
     }
 

@@ -113,9 +113,9 @@ async fn deferred_statements_keep_their_order_and_fail_with_their_transaction() 
     }
 }
 
-/// Many deferred rows of a plain INSERT go as a COPY on PostgreSQL: the same rows, NULLs and
-/// all, in their place among the other statements, and a duplicate among them rolls the whole
-/// transaction back as an INSERT's would.
+/// Many deferred rows of one INSERT (multi-row statements on PostgreSQL): the same rows, NULLs
+/// and all, in their place among the other statements, and a duplicate among them rolls the
+/// whole transaction back.
 #[tokio::test]
 async fn many_deferred_rows_load_like_inserts() {
     for db in common::all_stores().await {
