@@ -7,39 +7,15 @@
 
 mod support;
 
-use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use backend_sync::JournalEvent;
-use bill_acceptor::{Emulator, EmulatorHandle, Protocol};
+use bill_acceptor::{Emulator, Protocol};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use terminal::journal::Journal;
-use terminal::ledger::Ledger;
 
 const BILLS: [i64; 6] = [10, 50, 100, 500, 1000, 5000];
-
-fn start_terminal(link: &Path, journal: &Path, log: &Path) -> Child {
-    let args: [&OsStr; 5] = [
-        "cash-soak".as_ref(),
-        "--port".as_ref(),
-        link.as_ref(),
-        "--journal".as_ref(),
-        journal.as_ref(),
-    ];
-    let binary = Path::new(env!("CARGO_BIN_EXE_terminal"));
-    support::spawn_logged(binary, &args, "info", log)
-}
-
-fn ledger_of(journal: &Path) -> Option<(Ledger, u64)> {
-    let j = Journal::open_for_audit(journal).ok()?;
-    let events = j.events().ok()?;
-    let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)?;
-    let ledger = Ledger::replay(events.iter().map(|(seq, e)| (*seq, day, e)));
-    let n = j.verify().ok()?;
-    Some((ledger, n))
-}
 
 fn stacked_in_journal(journal: &Path) -> i64 {
     let j = Journal::open_for_audit(journal).unwrap();
@@ -53,14 +29,6 @@ fn stacked_in_journal(journal: &Path) -> i64 {
             } => Some(*denomination_kopecks),
             _ => None,
         })
-        .sum()
-}
-
-fn emulator_stacked(emulator: &EmulatorHandle) -> i64 {
-    emulator
-        .cassette()
-        .iter()
-        .map(|(d, n)| d * i64::from(*n))
         .sum()
 }
 
@@ -95,7 +63,7 @@ async fn run_kill_test(insertions: usize, seed: u64) {
             "too slow: {inserted} of {insertions} bills in, log at {}",
             log.display()
         );
-        let mut child = start_terminal(&link, &journal, &log);
+        let mut child = support::start_cash_soak(&link, &journal, &log, &[]);
         let lifetime = Duration::from_millis(rng.gen_range(1_000..5_000));
         let born = Instant::now();
         while born.elapsed() < lifetime && inserted < insertions {
@@ -111,22 +79,23 @@ async fn run_kill_test(insertions: usize, seed: u64) {
         // The validator keeps its power: an unacknowledged report waits for the next terminal.
         let journaled = stacked_in_journal(&journal);
         assert!(
-            journaled <= emulator_stacked(&emulator),
+            journaled <= support::cassette_kopecks(&emulator),
             "journal credited more than the cassette holds"
         );
     }
 
     // A last start: recovery settles what the last kill left open.
-    let mut child = start_terminal(&link, &journal, &log);
+    let mut child = support::start_cash_soak(&link, &journal, &log, &[]);
     let settle = Instant::now();
     let settled = loop {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        if let Some((ledger, _)) = ledger_of(&journal) {
+        if let Some((ledger, _)) = support::replayed_ledger(&journal) {
             let in_flight = ledger
                 .open_payments
                 .values()
                 .any(|p| p.stack_in_flight.is_some() || p.stacked.kopecks() > 0);
-            if !in_flight && ledger.stacked_total.kopecks() == emulator_stacked(&emulator) {
+            if !in_flight && ledger.stacked_total.kopecks() == support::cassette_kopecks(&emulator)
+            {
                 break true;
             }
         }
@@ -148,8 +117,8 @@ async fn run_kill_test(insertions: usize, seed: u64) {
         "recovery did not settle after {kills} kills; log tail:\n{tail}"
     );
 
-    let (ledger, entries) = ledger_of(&journal).expect("journal verifies");
-    let cassette = emulator_stacked(&emulator);
+    let (ledger, entries) = support::replayed_ledger(&journal).expect("journal verifies");
+    let cassette = support::cassette_kopecks(&emulator);
     assert_eq!(
         ledger.stacked_total.kopecks(),
         cassette,

@@ -7,36 +7,15 @@
 
 mod support;
 
-use std::ffi::OsStr;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
-use bill_acceptor::{Emulator, EmulatorHandle, Protocol};
+use bill_acceptor::{Emulator, Protocol};
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use terminal::journal::Journal;
-use terminal::ledger::Ledger;
 
 const BILLS: [i64; 6] = [10, 50, 100, 500, 1000, 5000];
-
-fn start_terminal(link: &Path, journal: &Path, log: &Path, notify: &Path) -> Child {
-    let args: [&OsStr; 5] = [
-        "cash-soak".as_ref(),
-        "--port".as_ref(),
-        link.as_ref(),
-        "--journal".as_ref(),
-        journal.as_ref(),
-    ];
-    let binary = Path::new(env!("CARGO_BIN_EXE_terminal"));
-    support::spawn_logged_with(
-        binary,
-        &args,
-        "info",
-        log,
-        &[("NOTIFY_SOCKET", notify.as_os_str())],
-    )
-}
 
 fn sigterm(child: &Child) {
     let pid = libc::pid_t::try_from(child.id()).expect("a pid fits");
@@ -69,22 +48,6 @@ fn notifications(socket: &UnixDatagram) -> Vec<String> {
     all
 }
 
-fn ledger_of(journal: &Path) -> Ledger {
-    let j = Journal::open_for_audit(journal).expect("the journal opens");
-    j.verify().expect("the chain verifies");
-    let events = j.events().expect("the journal reads");
-    let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date");
-    Ledger::replay(events.iter().map(|(seq, e)| (*seq, day, e)))
-}
-
-fn cassette_kopecks(emulator: &EmulatorHandle) -> i64 {
-    emulator
-        .cassette()
-        .iter()
-        .map(|(d, n)| d * i64::from(*n))
-        .sum()
-}
-
 fn log_tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let mut lines: Vec<&str> = text.lines().rev().take(30).collect();
@@ -107,7 +70,12 @@ async fn run_stop_test(rounds: usize, seed: u64) {
 
     let mut inserted = 0;
     for round in 0..rounds {
-        let mut child = start_terminal(&link, &journal, &log, &notify);
+        let mut child = support::start_cash_soak(
+            &link,
+            &journal,
+            &log,
+            &[("NOTIFY_SOCKET", notify.as_os_str())],
+        );
         let lifetime = Duration::from_millis(rng.gen_range(1_500..5_000));
         let born = Instant::now();
         while born.elapsed() < lifetime {
@@ -137,8 +105,9 @@ async fn run_stop_test(rounds: usize, seed: u64) {
             "round {round}: systemd was not told: {notes:?}"
         );
 
-        let ledger = ledger_of(&journal);
-        let cassette = cassette_kopecks(&emulator);
+        let (ledger, _) =
+            support::replayed_ledger(&journal).expect("the journal opens and its chain verifies");
+        let cassette = support::cassette_kopecks(&emulator);
         assert!(
             ledger.open_payments.is_empty(),
             "round {round}: payments left open: {:?}\n{tail}",
@@ -162,7 +131,7 @@ async fn run_stop_test(rounds: usize, seed: u64) {
     }
     eprintln!(
         "{rounds} orderly stops, {inserted} notes taken, cassette {} kopecks: all credited and receipted",
-        cassette_kopecks(&emulator)
+        support::cassette_kopecks(&emulator)
     );
 }
 

@@ -79,3 +79,42 @@ pub fn spawn_logged_with(
         .spawn()
         .expect("the terminal binary starts")
 }
+
+/// The `cash-soak` harness on the validator at `link`, journaling to `journal`, logging to
+/// `log` (the kill and stop tests' process), with more environment variables in `env`.
+pub fn start_cash_soak(
+    link: &std::path::Path,
+    journal: &std::path::Path,
+    log: &std::path::Path,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> std::process::Child {
+    let args: [&std::ffi::OsStr; 5] = [
+        "cash-soak".as_ref(),
+        "--port".as_ref(),
+        link.as_ref(),
+        "--journal".as_ref(),
+        journal.as_ref(),
+    ];
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_terminal"));
+    spawn_logged_with(binary, &args, "info", log, env)
+}
+
+/// The ledger the journal at `path` replays to and its entry count, if it opens and its chain
+/// verifies.
+pub fn replayed_ledger(path: &std::path::Path) -> Option<(terminal::ledger::Ledger, u64)> {
+    let j = Journal::open_for_audit(path).ok()?;
+    let events = j.events().ok()?;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)?;
+    let ledger = terminal::ledger::Ledger::replay(events.iter().map(|(seq, e)| (*seq, day, e)));
+    let n = j.verify().ok()?;
+    Some((ledger, n))
+}
+
+/// What the validator emulator's cassette holds, in kopecks.
+pub fn cassette_kopecks(emulator: &bill_acceptor::EmulatorHandle) -> i64 {
+    emulator
+        .cassette()
+        .iter()
+        .map(|(d, n)| d * i64::from(*n))
+        .sum()
+}

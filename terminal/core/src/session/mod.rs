@@ -388,6 +388,16 @@ impl Session {
         self.availability
     }
 
+    /// The receipt of a customer who did not choose (gone, timed out, an orderly stop): paper
+    /// while there is paper, else on screen only.
+    fn unchosen_receipt(&self) -> ReceiptChoice {
+        if self.availability.paper {
+            ReceiptChoice::Paper
+        } else {
+            ReceiptChoice::ScreenOnly
+        }
+    }
+
     /// The next output to execute.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
@@ -539,11 +549,7 @@ impl Session {
         match state {
             State::Cash(cash) => self.finish_cash(cash, true, now),
             State::ReceiptChoice(credited) => {
-                let choice = if self.availability.paper {
-                    ReceiptChoice::Paper
-                } else {
-                    ReceiptChoice::ScreenOnly
-                };
+                let choice = self.unchosen_receipt();
                 self.fiscalise(credited, choice, now);
             }
             State::Summary { .. }
@@ -751,11 +757,7 @@ impl Session {
             ) => state,
             (State::ReceiptChoice(credited), Intent::Cancel | Intent::Home) => {
                 // The money is credited already: a receipt is still due. Paper if possible.
-                let choice = if self.availability.paper {
-                    ReceiptChoice::Paper
-                } else {
-                    ReceiptChoice::ScreenOnly
-                };
+                let choice = self.unchosen_receipt();
                 self.fiscalise(credited, choice, now);
                 return;
             }
@@ -940,11 +942,7 @@ impl Session {
         let mut credited = self.credit(cash.payment, PaymentMethod::Cash, cash.inserted, None, now);
         credited.stuck = cash.stuck;
         if by_timeout {
-            let choice = if self.availability.paper {
-                ReceiptChoice::Paper
-            } else {
-                ReceiptChoice::ScreenOnly
-            };
+            let choice = self.unchosen_receipt();
             self.fiscalise(credited, choice, now);
         } else {
             self.enter(State::ReceiptChoice(credited), now);

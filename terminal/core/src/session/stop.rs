@@ -16,7 +16,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{CardPhase, Intent, ReceiptChoice, Session, State};
+use super::{CardPhase, Intent, Session, State};
 
 impl Session {
     /// Asks for an orderly stop; see the module docs. Asking again changes nothing.
@@ -83,11 +83,7 @@ impl Session {
                 self.on_intent(Intent::Cancel, now);
             }
             State::ReceiptChoice(credited) => {
-                let choice = if self.availability.paper {
-                    ReceiptChoice::Paper
-                } else {
-                    ReceiptChoice::ScreenOnly
-                };
+                let choice = self.unchosen_receipt();
                 self.fiscalise(credited, choice, now);
             }
             // Waiting on a device: its answer comes back here and is parked then.
