@@ -4,6 +4,7 @@
 //! zone. Only the code's SHA-256 is stored; a code is 100 random bits, lives a bounded time, and
 //! a newer code for the same terminal replaces an unredeemed older one.
 
+use backend_sync::wire::EnrolReply;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 
@@ -49,24 +50,6 @@ pub struct Issued {
     /// `XXXXX-XXXXX-XXXXX-XXXXX`.
     pub code: String,
     pub expires: DateTime<Utc>,
-}
-
-/// What a redemption hands to the kiosk.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Enrolled {
-    pub terminal_id: String,
-    pub key_hex: String,
-    pub time_zone: String,
-}
-
-impl std::fmt::Debug for Enrolled {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Enrolled")
-            .field("terminal_id", &self.terminal_id)
-            .field("key_hex", &"(redacted)")
-            .field("time_zone", &self.time_zone)
-            .finish()
-    }
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -161,7 +144,7 @@ pub fn redeem(
     code: &str,
     source: &str,
     now: DateTime<Utc>,
-) -> Result<Enrolled, EnrolError> {
+) -> Result<EnrolReply, EnrolError> {
     let hash = secret_hash(&canonical(code).ok_or(EnrolError::Malformed)?);
     crate::db::transaction(sql, |sql| {
         let now_s = rfc3339(now);
@@ -199,7 +182,7 @@ pub fn redeem(
             },
             &now_s,
         )?;
-        Ok(Enrolled {
+        Ok(EnrolReply {
             terminal_id,
             key_hex,
             time_zone,

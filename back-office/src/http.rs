@@ -20,8 +20,8 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use backend_sync::auth::{self, AuthError};
 use backend_sync::wire::{
-    AccountReply, ContentReply, EnrolReply, EnrolRequest, ErrorCode, ErrorReply, Heartbeat,
-    HeartbeatReply, IngestBatch, MAX_BATCH_RECORDS, WIRE_VERSION,
+    AccountReply, ContentReply, EnrolRequest, ErrorCode, ErrorReply, Heartbeat, HeartbeatReply,
+    IngestBatch, MAX_BATCH_RECORDS, WIRE_VERSION,
 };
 
 use crate::access::{self, Area, Identity};
@@ -603,13 +603,8 @@ async fn enrol_handler(
         }
     };
     tracing::info!(terminal = %enrolled.terminal_id, source = %source.0, "terminal enrolled");
-    let reply = EnrolReply {
-        terminal_id: enrolled.terminal_id,
-        key_hex: enrolled.key_hex,
-        time_zone: enrolled.time_zone,
-    };
     // The key must not linger in a proxy's or browser's cache.
-    Ok(([(header::CACHE_CONTROL, "no-store")], Json(reply)).into_response())
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(enrolled)).into_response())
 }
 
 async fn account_handler(
