@@ -4,7 +4,7 @@
 //! zone. Only the code's SHA-256 is stored; a code is 100 random bits, lives a bounded time, and
 //! a newer code for the same terminal replaces an unredeemed older one.
 
-use backend_sync::wire::EnrolReply;
+use backend_sync::wire::{is_kiosk_terminal_id, EnrolReply};
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 
@@ -38,6 +38,8 @@ pub enum EnrolError {
     Used(String),
     #[error("a code lives from 1 minute to 7 days")]
     BadValidity,
+    #[error("a kiosk's terminal id is 1–16 characters A–Z, 0–9 (it goes onto receipts), not {0:?}: register the kiosk under such an id")]
+    NotAKioskId(String),
     #[error(transparent)]
     Terminal(#[from] TerminalError),
     #[error(transparent)]
@@ -102,8 +104,8 @@ pub fn issue(
     if valid_for < Duration::minutes(1) || valid_for > MAX_VALIDITY {
         return Err(EnrolError::BadValidity);
     }
-    if !terminals::valid_id(terminal_id) {
-        return Err(TerminalError::BadId(terminal_id.to_string()).into());
+    if !is_kiosk_terminal_id(terminal_id) {
+        return Err(EnrolError::NotAKioskId(terminal_id.to_string()));
     }
     let code = new_code();
     let expires = now + valid_for;
@@ -279,9 +281,11 @@ mod tests {
                 Err(EnrolError::BadValidity)
             ));
         }
-        assert!(matches!(
-            issue(&mut sql, "no spaces", DEFAULT_VALIDITY, "cli", "cli", now),
-            Err(EnrolError::Terminal(TerminalError::BadId(_)))
-        ));
+        for not_a_kiosk in ["no spaces", "T-001", "0042a", "12345678901234567"] {
+            assert!(matches!(
+                issue(&mut sql, not_a_kiosk, DEFAULT_VALIDITY, "cli", "cli", now),
+                Err(EnrolError::NotAKioskId(_))
+            ));
+        }
     }
 }

@@ -651,9 +651,29 @@ async fn walk(c: &Client, base: &str, shots: &Path, downloads: &Path) -> anyhow:
 async fn enrol_as_admin(c: &Client, base: &str, shots: &Path) -> anyhow::Result<()> {
     c.goto(&format!("{base}/admin/terminals")).await?;
     log_in(c, "sidorova", ADMIN_PASSWORD).await?;
+    // A new kiosk is registered through the form; its id is one a kiosk can use (T-001 is not).
     c.goto(&format!("{base}/admin/terminals")).await?;
-    c.find(Locator::Id("enrol-T-001")).await?.click().await?;
-    wait_path(c, |p| p == "/admin/terminals/T-001/enrol").await?;
+    ensure!(
+        c.find(Locator::Id("enrol-T-001")).await.is_err(),
+        "an enrolment code offered for an id no kiosk can use"
+    );
+    c.find(Locator::Id("terminal-id"))
+        .await?
+        .send_keys("0042")
+        .await?;
+    c.find(Locator::Id("add-terminal-submit"))
+        .await?
+        .click()
+        .await?;
+    // The key page, not the list the click was made on: the POST is through.
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("secret"))
+        .await
+        .context("registering 0042 showed no key")?;
+    c.goto(&format!("{base}/admin/terminals")).await?;
+    c.find(Locator::Id("enrol-0042")).await?.click().await?;
+    wait_path(c, |p| p == "/admin/terminals/0042/enrol").await?;
     let code = c.find(Locator::Id("secret")).await?.text().await?;
     ensure!(
         code.len() == 23 && code.matches('-').count() == 3,
@@ -679,8 +699,8 @@ async fn enrol_as_admin(c: &Client, base: &str, shots: &Path) -> anyhow::Result<
     };
     let (status, body) = redeem(code.clone()).await?;
     ensure!(
-        status == 200 && body["terminal_id"] == "T-001",
-        "the code did not enrol T-001: {status} {body}"
+        status == 200 && body["terminal_id"] == "0042",
+        "the code did not enrol 0042: {status} {body}"
     );
     let (status, body) = redeem(code).await?;
     ensure!(

@@ -27,6 +27,15 @@ pub mod paths {
     pub const ENROL: &str = "/api/v1/enrol";
 }
 
+/// A kiosk's terminal id: 1–16 characters `A–Z`, `0–9` (it goes into reading registration
+/// numbers and onto receipts). The back office registers wider ids, but enrols only these.
+pub fn is_kiosk_terminal_id(id: &str) -> bool {
+    (1..=16).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
 /// A new kiosk asks for its identity with the one-time code `back-office terminal enrol` printed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrolRequest {

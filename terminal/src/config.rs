@@ -84,15 +84,6 @@ pub struct HealthTuning {
     pub recovery: crate::health::LadderConfig,
 }
 
-/// A kiosk's terminal id: 1–16 characters `A–Z`, `0–9` (it goes into reading registration
-/// numbers and onto receipts).
-pub fn valid_terminal_id(id: &str) -> bool {
-    (1..=16).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct TerminalConfig {
     /// 1–16 characters `A–Z`, `0–9`; appears in registration numbers and receipts.

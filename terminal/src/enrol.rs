@@ -17,7 +17,7 @@ use sync_client::SyncError;
 use tempfile::NamedTempFile;
 use toml_edit::{value, DocumentMut, Item, Table};
 
-use crate::config::valid_terminal_id;
+use backend_sync::wire::is_kiosk_terminal_id;
 
 /// What to enrol with.
 #[derive(Debug, Clone)]
@@ -102,7 +102,7 @@ pub fn enrol(request: &EnrolRequest) -> Result<Enrolled, EnrolError> {
         &request.code,
         ca_pem.as_deref(),
     ))?;
-    if !valid_terminal_id(&reply.terminal_id) {
+    if !is_kiosk_terminal_id(&reply.terminal_id) {
         return Err(EnrolError::BadTerminalId(reply.terminal_id));
     }
     if backend_sync::auth::decode_key(&reply.key_hex).is_err()

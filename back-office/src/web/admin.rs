@@ -432,13 +432,12 @@ pub async fn terminals_page(
         b.push_str(&format!(
             "<tr><td><a href=\"/terminals/{id}\">{id}</a></td><td class=\"num\">{}</td><td>{}</td>\
 <td><form method=\"post\" action=\"/admin/terminals/{id}/time-zone\">{}<input name=\"time_zone\" id=\"time-zone-{id}\" value=\"{}\"><button type=\"submit\" id=\"set-time-zone-{id}\">Сменить</button></form></td>\
-<td><form method=\"post\" action=\"/admin/terminals/{id}/enrol\">{}<button type=\"submit\" id=\"enrol-{id}\">Код подключения</button></form>\
-<form method=\"post\" action=\"/admin/terminals/{id}/rotate\">{}<button type=\"submit\" id=\"rotate-{id}\">Выдать новый ключ</button></form></td></tr>",
+<td>{}<form method=\"post\" action=\"/admin/terminals/{id}/rotate\">{}<button type=\"submit\" id=\"rotate-{id}\">Выдать новый ключ</button></form></td></tr>",
             t.held_seq,
             esc(&t.last_sync_utc.as_deref().map_or_else(|| "никогда".to_string(), |s| crate::project::local_time(s, t.time_zone))),
             csrf_input(&who),
             esc(t.time_zone.name()),
-            csrf_input(&who),
+            enrol_form(&who, &t.id),
             csrf_input(&who)
         ));
     }
@@ -595,6 +594,18 @@ pub async fn terminal_add(
     issue_key(&state, &who, f.id.trim().to_string(), false).await
 }
 
+/// The «Код подключения» button, for ids a kiosk can use.
+fn enrol_form(who: &Identity, id: &str) -> String {
+    if !backend_sync::wire::is_kiosk_terminal_id(id) {
+        return String::new();
+    }
+    let id = esc(id);
+    format!(
+        "<form method=\"post\" action=\"/admin/terminals/{id}/enrol\">{}<button type=\"submit\" id=\"enrol-{id}\">Код подключения</button></form>",
+        csrf_input(who)
+    )
+}
+
 /// `POST /admin/terminals/{id}/enrol`: a one-time code the kiosk enrols with (`terminal enrol`).
 pub async fn terminal_enrol(
     State(state): State<AppState>,
@@ -635,6 +646,10 @@ pub async fn terminal_enrol(
             &issued.code,
         ),
         Err(crate::enrolment::EnrolError::Terminal(e)) => terminal_refused(&who, e),
+        Err(crate::enrolment::EnrolError::NotAKioskId(_)) => refused(
+            &who,
+            "Код подключения выдаётся только киоску с номером из 1–16 символов A–Z, 0–9.",
+        ),
         Err(crate::enrolment::EnrolError::Store(e)) => {
             crate::http::ApiError::from(e).into_response()
         }

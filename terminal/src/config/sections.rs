@@ -153,7 +153,7 @@ pub(super) fn parse_terminal(
         "id",
         s.string("id", errors).map(str::to_string),
         |id| {
-            if super::valid_terminal_id(id) {
+            if backend_sync::wire::is_kiosk_terminal_id(id) {
                 Ok(())
             } else {
                 Err(format!(
