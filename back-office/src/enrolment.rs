@@ -77,16 +77,21 @@ fn canonical(code: &str) -> Option<String> {
     (out.len() == CODE_CHARS).then_some(out)
 }
 
+/// A fresh code in canonical form (20 characters, no separators).
 fn new_code() -> String {
     let mut bytes = [0u8; CODE_CHARS];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let chars: Vec<char> = bytes
+    bytes
         .iter()
         .map(|b| ALPHABET[usize::from(b & 31)] as char)
-        .collect();
-    chars
+        .collect()
+}
+
+/// A canonical code as printed: `XXXXX-XXXXX-XXXXX-XXXXX`.
+fn grouped(code: &str) -> String {
+    code.as_bytes()
         .chunks(5)
-        .map(|group| group.iter().collect::<String>())
+        .map(|group| String::from_utf8_lossy(group).into_owned())
         .collect::<Vec<_>>()
         .join("-")
 }
@@ -108,6 +113,7 @@ pub fn issue(
         return Err(EnrolError::NotAKioskId(terminal_id.to_string()));
     }
     let code = new_code();
+    let hash = secret_hash(&code);
     let expires = now + valid_for;
     crate::db::transaction(sql, |sql| {
         let now_s = rfc3339(now);
@@ -119,7 +125,6 @@ pub fn issue(
             "DELETE FROM enrolment_codes WHERE terminal_id = $1 AND redeemed_utc IS NULL",
             params![terminal_id],
         )?;
-        let hash = secret_hash(&canonical(&code).ok_or(EnrolError::Malformed)?);
         sql.exec(
             "INSERT INTO enrolment_codes (code_hash, terminal_id, issued_utc, expires_utc) VALUES ($1, $2, $3, $4)",
             params![hash, terminal_id, &now_s, rfc3339(expires)],
@@ -135,7 +140,10 @@ pub fn issue(
             },
             &now_s,
         )?;
-        Ok(Issued { code, expires })
+        Ok(Issued {
+            code: grouped(&code),
+            expires,
+        })
     })
 }
 
@@ -210,11 +218,12 @@ mod tests {
 
     #[test]
     fn codes_are_100_random_bits_in_crockford_groups() {
-        let code = new_code();
+        let code = grouped(&new_code());
         assert_eq!(code.len(), 23);
         assert_eq!(code.matches('-').count(), 3);
         assert!(canonical(&code).is_some());
-        assert_ne!(new_code(), code);
+        assert_eq!(canonical(&code), Some(code.replace('-', "")));
+        assert_ne!(grouped(&new_code()), code);
         // Read off paper: lower case, look-alikes and spaces are the same code.
         assert_eq!(
             canonical("abcde fghjk-mnpqr-stvwo"),

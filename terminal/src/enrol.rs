@@ -127,10 +127,8 @@ pub fn enrol(request: &EnrolRequest) -> Result<Enrolled, EnrolError> {
         &reply.time_zone,
         &request.back_office,
         &key_file,
+        ca_file.as_deref(),
     );
-    if let Some(ca) = &ca_file {
-        table(&mut doc, "back_office")["ca_file"] = value(ca.display().to_string());
-    }
     let (mode, config_group) = std::fs::metadata(&request.config)
         .map(|m| (m.permissions().mode() & 0o777, Some(m.gid())))
         .unwrap_or((0o640, None));
@@ -207,14 +205,25 @@ fn write_file(
     Ok(())
 }
 
-/// Sets the enrolled identity in the config, keeping everything else as it was.
-fn set_identity(doc: &mut DocumentMut, id: &str, time_zone: &str, url: &str, key_file: &Path) {
+/// Sets the enrolled identity in the config (`ca_file` only when there is one), keeping
+/// everything else as it was.
+fn set_identity(
+    doc: &mut DocumentMut,
+    id: &str,
+    time_zone: &str,
+    url: &str,
+    key_file: &Path,
+    ca_file: Option<&Path>,
+) {
     let terminal = table(doc, "terminal");
     terminal["id"] = value(id);
     terminal["timezone"] = value(time_zone);
     let back_office = table(doc, "back_office");
     back_office["url"] = value(url.trim_end_matches('/'));
     back_office["key_file"] = value(key_file.display().to_string());
+    if let Some(ca) = ca_file {
+        back_office["ca_file"] = value(ca.display().to_string());
+    }
 }
 
 fn table<'d>(doc: &'d mut DocumentMut, name: &str) -> &'d mut Table {
@@ -238,6 +247,7 @@ mod tests {
             "Asia/Yekaterinburg",
             "https://bo.example/",
             Path::new("/etc/kiosk/terminal.key"),
+            None,
         );
         let out = doc.to_string();
         assert!(
@@ -256,10 +266,21 @@ mod tests {
     #[test]
     fn missing_sections_are_added() {
         let mut doc: DocumentMut = "[limits]\nper_payment_rub = 15000\n".parse().unwrap();
-        set_identity(&mut doc, "7", "Europe/Moscow", "https://bo", Path::new("k"));
+        set_identity(
+            &mut doc,
+            "7",
+            "Europe/Moscow",
+            "https://bo",
+            Path::new("k"),
+            Some(Path::new("/etc/kiosk/ca.pem")),
+        );
         let parsed: toml::Table = toml::from_str(&doc.to_string()).unwrap();
         assert_eq!(parsed["terminal"]["id"].as_str(), Some("7"));
         assert_eq!(parsed["back_office"]["key_file"].as_str(), Some("k"));
+        assert_eq!(
+            parsed["back_office"]["ca_file"].as_str(),
+            Some("/etc/kiosk/ca.pem")
+        );
         assert_eq!(
             parsed["limits"]["per_payment_rub"].as_integer(),
             Some(15000)

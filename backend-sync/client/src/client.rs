@@ -78,12 +78,16 @@ fn network(e: reqwest::Error) -> SyncError {
     SyncError::Network(text)
 }
 
-/// The back office's base URL: `https://…`, or plain `http://` only for loopback addresses.
+/// The back office's base URL: `https://…`, or plain `http://` only for loopback addresses. Its
+/// path ends in `/`, so the API paths join below it rather than replacing its last segment.
 fn checked_base(base_url: &str) -> Result<Url, SyncError> {
-    let base = Url::parse(base_url).map_err(|e| SyncError::BadUrl {
+    let mut base = Url::parse(base_url).map_err(|e| SyncError::BadUrl {
         url: base_url.to_string(),
         reason: e.to_string(),
     })?;
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
     match base.scheme() {
         "https" => Ok(base),
         "http" if is_loopback(&base) => Ok(base),
@@ -143,15 +147,10 @@ pub async fn enrol(
     code: &str,
     ca_pem: Option<&[u8]>,
 ) -> Result<EnrolReply, SyncError> {
-    let base_url = if base_url.ends_with('/') {
-        base_url.to_string()
-    } else {
-        format!("{base_url}/")
-    };
-    let url = checked_base(&base_url)?
+    let url = checked_base(base_url)?
         .join(paths::ENROL.trim_start_matches('/'))
         .map_err(|e| SyncError::BadUrl {
-            url: base_url.clone(),
+            url: base_url.to_string(),
             reason: e.to_string(),
         })?;
     let body = serde_json::to_vec(&EnrolRequest {
