@@ -72,6 +72,9 @@ pub struct Config {
     pub health: HealthTuning,
     /// `[gpio]`: relays that switch device power and cabinet sensors (none when absent).
     pub gpio: Option<crate::gpio::GpioConfig>,
+    /// `[brand]`: the retailer's name, logo, colours, hotline and how-to-use text (the
+    /// project's own look when absent).
+    pub brand: ui::Brand,
 }
 
 /// The `[health]` section: `[health.alerts]` and `[health.recovery]`, both optional.

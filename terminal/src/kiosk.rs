@@ -49,9 +49,6 @@ pub enum RunError {
     Core(String),
 }
 
-/// The retailer's free hotline, on every notice.
-pub(crate) const HOTLINE: &str = "8-800-000-00-00";
-
 /// Everything that differs between a simulated and a configured kiosk.
 pub(crate) struct KioskSetup {
     pub(crate) terminal_id: String,
@@ -70,6 +67,8 @@ pub(crate) struct KioskSetup {
     /// `[fiscal] close_shift_at`.
     pub(crate) shift_close_at: Option<chrono::NaiveTime>,
     pub(crate) service: ServiceSetup,
+    /// The retailer's look and hotline.
+    pub(crate) brand: ui::Brand,
 }
 
 /// Opens the journal, builds the session and the core over `links`, and runs the window until
@@ -88,9 +87,10 @@ pub(crate) fn run_kiosk(
     let local_info = crate::content::LocalInfo {
         office: setup.office.clone(),
         hours: setup.health.calendar.week().describe_ru(),
-        hotline: HOTLINE.into(),
+        hotline: setup.brand.hotline().into(),
     };
     let (tz, data_dir, terminal_id) = (setup.tz, setup.data_dir.clone(), setup.terminal_id.clone());
+    window.set_brand(&setup.brand);
     // Kept for as long as the window runs: its handle feeds heartbeats and metrics.
     let sync = {
         let _rt = runtime.enter();
@@ -115,7 +115,7 @@ pub(crate) fn run_kiosk(
     }
     let core_outcome = spawn_core(&runtime, core, core_rx, window.handle());
     let bridge = Arc::new(Mutex::new(
-        ScreenBridge::new(HOTLINE)
+        ScreenBridge::new(local_info.hotline.clone())
             .with_office(local_info.office.clone(), local_info.hours.clone())
             .with_timezone(tz),
     ));
@@ -356,6 +356,7 @@ pub fn run_configured(config: Config, data_dir: PathBuf) -> Result<(), RunError>
         recovery: Some(recovery),
         office: config.terminal.office.clone(),
         shift_close_at: config.fiscal.close_shift_at,
+        brand: config.brand.clone(),
     };
     run_kiosk(window, runtime, setup, back_office, core_tx, core_rx, links)
 }

@@ -357,6 +357,10 @@ mod sim {
         /// the real driver, prints the receipts).
         #[arg(long, value_enum, default_value = "emulated", requires = "simulate")]
         fiscal: terminal::sim_devices::SimFiscal,
+        /// With --simulate: the retailer's look from this file's [brand] table (a kiosk config,
+        /// or e.g. config/brand-example/brand.toml).
+        #[arg(long, requires = "simulate")]
+        brand: Option<PathBuf>,
     }
 
     #[derive(Subcommand)]
@@ -476,7 +480,15 @@ mod sim {
             }
             _ => None,
         };
-        match terminal::simulate::run(PathBuf::from("var/sim"), link, args.fiscal) {
+        let brand = match args.brand.as_deref().map(ui::Brand::from_file) {
+            None => ui::Brand::default(),
+            Some(Ok(brand)) => brand,
+            Some(Err(e)) => {
+                eprintln!("terminal run --simulate: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        match terminal::simulate::run(PathBuf::from("var/sim"), link, args.fiscal, brand) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("terminal run --simulate: {e}");

@@ -41,6 +41,7 @@ pub fn run(
     data_dir: PathBuf,
     back_office: Option<BackOfficeLink>,
     fiscal: SimFiscal,
+    brand: ui::Brand,
 ) -> Result<(), RunError> {
     let (window, runtime) = prepare(&data_dir)?;
     let (core_tx, core_rx) = mpsc::channel::<CoreEvent>(64);
@@ -115,9 +116,10 @@ pub fn run(
         wait_for_bill_ready: true,
         health: HealthSetup::standard(chrono_tz::Europe::Moscow),
         recovery: Some(devices.recovery.clone()),
-        office: "Офис «Энергосбыт», ул. Примерная, 1".into(),
+        office: format!("Офис «{}», ул. Примерная, 1", brand.name()),
         shift_close_at: None,
         service,
+        brand,
     };
     run_kiosk(
         window,

@@ -147,4 +147,18 @@ fn config_check_accepts_the_example_and_names_every_bad_key() {
     assert!(!out.status.success());
     assert!(text.contains("terminal.id: expected"), "{text}");
     assert!(text.contains("seller: missing"), "{text}");
+
+    // A brand colour pair that fails WCAG AA contrast is refused, naming the key.
+    let pale = std::fs::read_to_string(example)
+        .unwrap()
+        .replace("primary_color = \"#0b5cad\"", "primary_color = \"#ffcc00\"");
+    std::fs::write(&bad, pale).unwrap();
+    let out = terminal()
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(text.contains("brand.primary_color: #ffcc00 under text #ffffff"), "{text}");
 }

@@ -10,6 +10,7 @@
 //! # Ok::<(), ui::UiError>(())
 //! ```
 
+pub mod brand;
 mod controllers;
 mod error;
 pub mod format;
@@ -29,6 +30,7 @@ pub mod generated {
     slint::include_modules!();
 }
 
+pub use brand::{Brand, BrandFileError, BrandProblem, BrandSpec};
 pub use error::UiError;
 pub use headless::{render_to_png, Headless};
 pub use intent::{Intent, ServiceOp};

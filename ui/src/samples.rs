@@ -140,6 +140,12 @@ fn info() -> Info {
 
 /// Every screen, named for file names (`welcome`, `cash`, ...), in flow order.
 pub fn all() -> Vec<(&'static str, ViewState)> {
+    all_for(&crate::Brand::default())
+}
+
+/// Every screen as [`all`], with `brand`'s hotline on the notices (for previewing a brand).
+pub fn all_for(brand: &crate::Brand) -> Vec<(&'static str, ViewState)> {
+    let hotline = brand.hotline().to_string();
     let summary = account_summary();
     vec![
         (
@@ -361,7 +367,7 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
             "notice",
             screen(Screen::Notice(Notice {
                 message: "На этом лицевом счёте нет приборов учёта, показания которых принимает терминал. Обратитесь в офис обслуживания.".into(),
-                hotline: "8 800 100-00-00".into(),
+                hotline: hotline.clone(),
             })),
         ),
         (
@@ -369,7 +375,7 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
             screen(Screen::OutOfService(OutOfService {
                 nearest_office: "ул. Советская, 10 (300 м)".into(),
                 office_hours: "Пн–Чт 8:00–17:00, Пт 8:00–16:00".into(),
-                hotline: "8 800 100-00-00".into(),
+                hotline: hotline.clone(),
             })),
         ),
         (
@@ -378,7 +384,7 @@ pub fn all() -> Vec<(&'static str, ViewState)> {
                 screen: Screen::Welcome(Welcome::default()),
                 notice: Some(DegradedNotice {
                     unavailable: vec![Feature::Card, Feature::PaperReceipt],
-                    hotline: "8 800 100-00-00".into(),
+                    hotline: hotline.clone(),
                 }),
                 ..ViewState::default()
             },

@@ -4,6 +4,7 @@ use std::rc::Rc;
 
 use slint::ComponentHandle;
 
+use crate::brand::Brand;
 use crate::controllers;
 use crate::error::UiError;
 use crate::generated::KioskWindow;
@@ -75,7 +76,13 @@ impl Ui {
                 UiError::Platform(text)
             }
         })?;
+        controllers::set_brand(&window, &Brand::default());
         Ok(Ui { window })
+    }
+
+    /// The retailer's look (name, logo, colours, how-to-use text); the default brand until set.
+    pub fn set_brand(&self, brand: &Brand) {
+        controllers::set_brand(&self.window, brand);
     }
 
     /// Shows a view state. Cheap when nothing changed: no property changes, no redraw.

@@ -487,3 +487,22 @@ fn landscape_keeps_every_control_reachable() {
     assert!(s.ui.has("Напечатать чек"));
     assert!(s.taps <= 18, "{} taps", s.taps);
 }
+
+#[test]
+fn the_brand_names_the_kiosk_and_writes_its_how_to_use_page() {
+    let ui = ui::testing::TestUi::new();
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/brand-example/brand.toml"
+    );
+    let brand = ui::Brand::from_file(std::path::Path::new(file)).unwrap();
+    ui.ui().set_brand(&brand);
+    ui.show(&ui::ViewState {
+        screen: ui::view::Screen::HowToUse,
+        ..ui::ViewState::default()
+    });
+    assert!(ui.shows("Северная энергия"));
+    assert!(!ui.shows("Энергосбыт"));
+    assert!(ui.shows("3. Оплатите наличными или банковской картой. Комиссия не взимается."));
+    assert!(!ui.shows("Сдача не выдаётся"), "the default text is gone");
+}

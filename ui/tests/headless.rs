@@ -104,3 +104,46 @@ fn render_to_png_writes_a_png() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_brand_from_configuration_repaints_the_screens_and_high_contrast_still_wins() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/brand-example/brand.toml"
+    );
+    let brand = ui::Brand::from_file(std::path::Path::new(file)).unwrap();
+    let headless = Headless::new().unwrap();
+    let (w, h) = FormFactor::Portrait.size();
+    let welcome = ViewState::default();
+    let count = |img: &image::RgbImage, rgb: [u8; 3]| img.pixels().filter(|p| p.0 == rgb).count();
+    let default_blue = [0x0b, 0x5c, 0xad];
+    let green = [0x1d, 0x6b, 0x45];
+
+    let before = headless.render(&welcome, w, h);
+    assert!(
+        count(&before, default_blue) > 100_000,
+        "header and buttons in the default blue"
+    );
+    assert_eq!(count(&before, green), 0);
+
+    headless.ui().set_brand(&brand);
+    let after = headless.render(&welcome, w, h);
+    assert_eq!(
+        count(&after, default_blue),
+        0,
+        "nothing of the old brand is left"
+    );
+    // The header bar (below its logo) and the two main buttons are the brand's green.
+    assert!(count(&after, green) > 100_000);
+    assert_eq!(after.get_pixel(w - 2, 2).0, green, "the header's corner");
+
+    let mut contrast = welcome.clone();
+    contrast.accessibility = Accessibility {
+        high_contrast: true,
+        large_text: false,
+    };
+    let black = headless.render(&contrast, w, h);
+    assert_eq!(black.get_pixel(w - 2, 2).0, [0, 0, 0], "the header is black");
+    // Only the logo's own drawing keeps its green.
+    assert!(count(&black, green) < 5_000, "high contrast ignores the brand's colours");
+}

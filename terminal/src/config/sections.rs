@@ -42,6 +42,7 @@ pub(super) fn parse_root(
             "service",
             "health",
             "gpio",
+            "brand",
         ],
         errors,
     );
@@ -90,6 +91,11 @@ pub(super) fn parse_root(
     let service = root
         .table("service", errors)
         .and_then(|s| parse_service(&s, base_dir, errors));
+    let brand = root
+        .optional_section("brand", errors, |s, errors| {
+            parse_brand(s, base_dir, errors)
+        })
+        .map(Option::unwrap_or_default);
 
     if let (Some(devices), Some(fiscal)) = (&devices, &fiscal) {
         check_port_clashes(devices, fiscal, errors);
@@ -108,7 +114,26 @@ pub(super) fn parse_root(
         service: service?,
         health: health?,
         gpio: gpio?,
+        brand: brand?,
     })
+}
+
+/// `[brand]`: its shape is `ui::BrandSpec`'s, its checks (contrast, logo, texts) the UI's own.
+fn parse_brand(
+    s: &Section<'_>,
+    base_dir: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ui::Brand> {
+    let spec = deserialize_section::<ui::BrandSpec>(s, errors)?;
+    spec.check(base_dir)
+        .map_err(|problems| {
+            errors.extend(
+                problems
+                    .into_iter()
+                    .map(|p| ConfigError::key(s.key(p.key), p.reason)),
+            );
+        })
+        .ok()
 }
 
 /// A section whose shape a serde type owns (the health module's and the GPIO's); its error

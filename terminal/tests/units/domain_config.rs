@@ -278,7 +278,7 @@ fn each_bad_value_names_its_key_and_reason() {
         ),
         (
             edit("[seller]", "[sellers]"),
-            "sellers: unknown key (expected one of: terminal, devices, fiscal, seller, back_office, limits, accounts, readings, working_hours, service, health, gpio)",
+            "sellers: unknown key (expected one of: terminal, devices, fiscal, seller, back_office, limits, accounts, readings, working_hours, service, health, gpio, brand)",
         ),
     ];
     for (text, expected) in cases {
@@ -476,4 +476,50 @@ fn a_shtrih_kkt_is_configured_with_its_port_speed_password_and_who_prints() {
     let config = Config::from_toml_str(&example(), Path::new("/etc/kiosk")).expect("valid");
     assert_eq!((config.fiscal.baud, config.fiscal.password), (115_200, 30));
     assert!(config.fiscal.prints);
+}
+
+#[test]
+fn the_brand_is_read_from_the_config_and_its_contrast_checked() {
+    let example = Config::from_toml_str(&example(), Path::new("/etc/kiosk")).unwrap();
+    assert_eq!(example.brand, ui::Brand::default());
+    assert_eq!(example.brand.hotline(), "8-800-000-00-00");
+
+    let renamed = edit("name = \"Энергосбыт\"", "name = \"Северная энергия\"");
+    let renamed = Config::from_toml_str(&renamed, Path::new("/etc/kiosk")).unwrap();
+    assert_eq!(renamed.brand.name(), "Северная энергия");
+
+    // Yellow under white text: refused, naming the key and the ratio it needs.
+    let pale = one_error(&edit(
+        "primary_color = \"#0b5cad\"",
+        "primary_color = \"#ffcc00\"",
+    ));
+    assert!(
+        pale.starts_with("brand.primary_color: #ffcc00 under text #ffffff has contrast 1.51:1"),
+        "{pale}"
+    );
+    assert!(pale.contains("4.5:1"), "{pale}");
+    let faint = one_error(&edit(
+        "accent_color = \"#0b5cad\"",
+        "accent_color = \"#f39200\"",
+    ));
+    assert!(faint.starts_with("brand.accent_color:"), "{faint}");
+    let unknown = one_error(&edit("hotline = ", "phone = "));
+    assert!(
+        unknown.starts_with("brand: unknown field `phone`"),
+        "{unknown}"
+    );
+    let logo = one_error(&edit("# logo = \"logo.svg\"", "logo = \"logo.svg\""));
+    assert!(
+        logo.starts_with("brand.logo: cannot read /etc/kiosk/logo.svg"),
+        "{logo}"
+    );
+}
+
+#[test]
+fn the_example_brand_is_a_complete_second_brand() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/brand-example/brand.toml");
+    let brand = ui::Brand::from_file(&file).unwrap();
+    assert_eq!(brand.name(), "Северная энергия");
+    assert_eq!(brand.hotline(), "8 800 200-45-67");
+    assert_ne!(brand, ui::Brand::default());
 }

@@ -11,6 +11,7 @@ mod payment;
 mod readings;
 mod service;
 
+pub(crate) use chrome::set_brand;
 pub(crate) use intents::connect;
 
 use slint::ComponentHandle;
