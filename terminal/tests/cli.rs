@@ -160,5 +160,8 @@ fn config_check_accepts_the_example_and_names_every_bad_key() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
-    assert!(text.contains("brand.primary_color: #ffcc00 under text #ffffff"), "{text}");
+    assert!(
+        text.contains("brand.primary_color: #ffcc00 under text #ffffff"),
+        "{text}"
+    );
 }

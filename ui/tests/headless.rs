@@ -143,7 +143,14 @@ fn a_brand_from_configuration_repaints_the_screens_and_high_contrast_still_wins(
         large_text: false,
     };
     let black = headless.render(&contrast, w, h);
-    assert_eq!(black.get_pixel(w - 2, 2).0, [0, 0, 0], "the header is black");
+    assert_eq!(
+        black.get_pixel(w - 2, 2).0,
+        [0, 0, 0],
+        "the header is black"
+    );
     // Only the logo's own drawing keeps its green.
-    assert!(count(&black, green) < 5_000, "high contrast ignores the brand's colours");
+    assert!(
+        count(&black, green) < 5_000,
+        "high contrast ignores the brand's colours"
+    );
 }
