@@ -28,7 +28,8 @@ pub fn device_ru(device: &str) -> String {
         "printer" => "Принтер чеков".into(),
         "fiscal" | "fiscal_module" => "Фискальный регистратор".into(),
         "back_office" => "Связь с бэк-офисом".into(),
-        "screen" => "Экран".into(),
+        "screen" | "ui" => "Экран".into(),
+        "scanner" => "Сканер штрихкодов".into(),
         other => other.into(),
     }
 }

@@ -102,6 +102,31 @@ pub struct DevicesConfig {
     pub bill_acceptor: Option<BillAcceptorConfig>,
     pub card_reader: Option<CardReaderConfig>,
     pub printer: Option<PrinterConfig>,
+    /// The bill scanner (reads the payment QR code on a bill).
+    pub scanner: Option<ScannerConfig>,
+}
+
+impl ScannerConfig {
+    /// The usual factory speed of kiosk scanners in USB-CDC mode (CDC ignores it anyway).
+    pub const DEFAULT_BAUD: u32 = 9_600;
+}
+
+/// How the bill scanner is connected: the two ways built-in kiosk scanners come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScannerConfig {
+    /// USB-CDC (or RS-232): the code's bytes and a terminator on a serial port.
+    Serial {
+        port: PathBuf,
+        baud: u32,
+        /// Empty: only a pause ends a code.
+        terminator: Vec<u8>,
+    },
+    /// USB HID keyboard wedge, read from its evdev node (grabbed, so no keystroke reaches the UI).
+    Hid {
+        device: PathBuf,
+        layout: barcode_scanner::KeyLayout,
+        grab: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -87,6 +87,7 @@ pub async fn run_demo() -> Result<(String, u64), DemoError> {
         card: _card_emulator,
         recovery: _,
         kkt: _,
+        scanner: _scanner,
     } = sim_devices::start(core_tx.clone(), work.path(), Some(printed.clone())).await?;
     let limits = Limits {
         per_payment: Money::from_rubles(15_000),

@@ -307,6 +307,7 @@ fn configured_health(config: &Config) -> Result<HealthSetup, RunError> {
         (Device::BillValidator, devices.bill_acceptor.is_some()),
         (Device::CardReader, devices.card_reader.is_some()),
         (Device::Printer, devices.printer.is_some()),
+        (Device::Scanner, devices.scanner.is_some()),
     ] {
         if !fitted {
             setup.fitted.remove(&device);
@@ -394,6 +395,9 @@ async fn open_devices(
     };
     let back_office = BackOfficeSetup::configured(link, core_tx.clone());
     let lookup = open_lookup(config, &back_office, core_tx)?;
+    if let Some(scanner) = &config.devices.scanner {
+        open_scanner(scanner, config, core_tx)?;
+    }
     let recovery = devices::recovery::spawn(
         RecoveryTools {
             gpio: open_gpio(config, core_tx)?,
@@ -412,6 +416,57 @@ async fn open_devices(
         receipts,
     };
     Ok((links, recovery, back_office))
+}
+
+/// The bill scanner's adapter (it reopens a lost device itself) and its task. Bills must name
+/// the seller, or the supplier the kiosk sells for as agent, as payee.
+fn open_scanner(
+    scanner: &crate::config::ScannerConfig,
+    config: &Config,
+    core_tx: &mpsc::Sender<CoreEvent>,
+) -> Result<(), RunError> {
+    use crate::config::ScannerConfig;
+    let (events_tx, events) = mpsc::channel(16);
+    let spawned = match scanner {
+        ScannerConfig::Serial {
+            port,
+            baud,
+            terminator,
+        } => barcode_scanner::spawn_serial(
+            barcode_scanner::SerialScannerConfig {
+                path: port.clone(),
+                baud: *baud,
+                framing: barcode_scanner::SerialFraming {
+                    terminator: terminator.clone(),
+                    max_len: barcode_scanner::MAX_CODE_BYTES,
+                },
+            },
+            events_tx,
+        ),
+        ScannerConfig::Hid {
+            device,
+            layout,
+            grab,
+        } => barcode_scanner::spawn_hid(
+            barcode_scanner::HidScannerConfig {
+                path: device.clone(),
+                layout: *layout,
+                grab: *grab,
+            },
+            events_tx,
+        ),
+    };
+    spawned.map_err(|e| RunError::Setup(format!("devices.scanner: {e}")))?;
+    let mut payee_inns = vec![config.seller.inn.clone()];
+    if let Some(agent) = &config.fiscal.agent {
+        payee_inns.push(agent.supplier_inn.clone());
+    }
+    let acceptance = crate::accounts::BillAcceptance {
+        scheme: config.accounts.scheme,
+        payee_inns,
+    };
+    tokio::spawn(devices::scanner::run(events, acceptance, core_tx.clone()));
+    Ok(())
 }
 
 /// The validator's driver and its task, which the recovery ladder can make re-open the port.

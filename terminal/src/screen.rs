@@ -433,7 +433,7 @@ impl ScreenBridge {
         }
         match &view.screen {
             Screen::Welcome => self.welcome(availability),
-            Screen::AccountEntry { purpose: p, error } => self.account_entry(*p, error.as_ref()),
+            Screen::AccountEntry { purpose, error } => self.entry(*purpose, error, availability),
             Screen::LookingUp { .. } => v::Screen::Processing(v::Processing::Account),
             Screen::Summary {
                 account,
@@ -528,7 +528,7 @@ impl ScreenBridge {
             payment_available: availability.cash || availability.card,
             readings_available: true,
             certificate_available: availability.online,
-            scanner_available: false,
+            scanner_available: availability.scanner && (availability.cash || availability.card),
         })
     }
 
@@ -582,12 +582,20 @@ impl ScreenBridge {
         })
     }
 
-    fn account_entry(&self, p: Purpose, error: Option<&Refused<AccountProblem>>) -> v::Screen {
+    fn entry(
+        &self,
+        p: Purpose,
+        error: &Option<Refused<AccountProblem>>,
+        availability: Availability,
+    ) -> v::Screen {
         v::Screen::AccountEntry(v::AccountEntry {
             purpose: purpose(p),
             input: self.input.clone(),
-            error: error.map(|e| v::Reason::explained(account_error(e.kind), &e.message)),
-            scanner_available: false,
+            error: error
+                .as_ref()
+                .map(|e| v::Reason::explained(account_error(e.kind), &e.message)),
+            // Only payments take a bill's code.
+            scanner_available: availability.scanner && p == Purpose::Pay,
         })
     }
 

@@ -60,6 +60,8 @@ pub struct SimDevices {
     pub bill: Arc<bill_acceptor::EmulatorHandle>,
     pub printer: receipt_printer::EmulatorHandle,
     pub card: card_reader::EmulatorHandle,
+    /// The bill scanner, USB-CDC on a pty (CR after each code), read by the real serial adapter.
+    pub scanner: barcode_scanner::emulator::ScannerEmulator,
     /// The KKT emulator with [`SimFiscal::Shtrih`].
     pub kkt: Option<SimKkt>,
 }
@@ -221,16 +223,69 @@ pub async fn start_with(
                 ..CardSetup::daily(EndOfDaySchedule::DEFAULT_TIME, chrono_tz::Europe::Moscow)
             },
         ),
-        receipts: devices::receipts::spawn(setup, core),
+        receipts: devices::receipts::spawn(setup, core.clone()),
     };
+    let scanner = spawn_scanner(core)?;
     Ok(SimDevices {
         links,
         recovery,
         bill,
         printer,
         card,
+        scanner,
         kkt,
     })
+}
+
+/// The cabinet's bill scanner: its emulator, the serial adapter `run --config` uses for
+/// `mode = "serial"`, and the scanner task. The simulated kiosk takes any payee's bill.
+fn spawn_scanner(
+    core: mpsc::Sender<CoreEvent>,
+) -> Result<barcode_scanner::emulator::ScannerEmulator, SimError> {
+    let emulator = barcode_scanner::emulator::ScannerEmulator::spawn(b"\r".to_vec())?;
+    let (events_tx, events) = mpsc::channel(16);
+    barcode_scanner::spawn_serial(
+        barcode_scanner::SerialScannerConfig {
+            path: emulator.path().to_path_buf(),
+            baud: crate::config::ScannerConfig::DEFAULT_BAUD,
+            framing: barcode_scanner::SerialFraming {
+                terminator: b"\r".to_vec(),
+                max_len: barcode_scanner::MAX_CODE_BYTES,
+            },
+        },
+        events_tx,
+    )?;
+    let acceptance = crate::accounts::BillAcceptance {
+        scheme: AccountScheme::default(),
+        payee_inns: Vec::new(),
+    };
+    tokio::spawn(devices::scanner::run(events, acceptance, core));
+    Ok(emulator)
+}
+
+/// The bytes of the payment QR code on the demo customer's bill (account `1000000001`,
+/// 1 800,00 ₽), in Windows-1251 as bills print it — what `scan` sends without an argument.
+pub fn sample_bill_code() -> Vec<u8> {
+    const BILL: &str = "ST00011|Name=АО «Энергосбыт»|PersonalAcc=40702810900000012345|BankName=ПАО Сбербанк|BIC=042809679|CorrespAcc=30101810700000000679|PayeeINN=6901123457|PersAcc=1000000001|Sum=180000|Purpose=Оплата электроэнергии за 11.2026";
+    let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode(BILL);
+    bytes.into_owned()
+}
+
+/// What the console's `scan ARG` puts on the scanner's line: the file's bytes when ARG names
+/// one; a bill typed as text, encoded as its header says; anything else as typed (garbage
+/// for the refusal messages). No argument: [`sample_bill_code`].
+pub fn scan_payload(arg: &str) -> Vec<u8> {
+    let arg = arg.trim();
+    if arg.is_empty() {
+        return sample_bill_code();
+    }
+    if let Ok(bytes) = std::fs::read(arg) {
+        return bytes;
+    }
+    crate::accounts::parse_payment_qr_text(arg)
+        .ok()
+        .and_then(|qr| qr.to_bytes().ok())
+        .unwrap_or_else(|| arg.as_bytes().to_vec())
 }
 
 /// The simulated relay is the validator's power line: a low level cuts the emulator's power

@@ -88,12 +88,14 @@ pub fn run(
         devices.bill.clone(),
         Arc::new(devices.printer),
         devices.card,
+        devices.scanner,
         devices.kkt.take().map(|k| k.emulator),
     );
     eprintln!(
         "Kiosk running on emulated devices. Type `insert 1000`, `insert-fake`, `jam`, `fail`, \
          `cassette-full`, `cassette-out`, `cassette-in`, `card-off`, `paper-near-end`, \
-         `paper-out`, `paper-in`, `status` here. Metrics: http://{DEFAULT_METRICS_ADDR}/metrics"
+         `paper-out`, `paper-in`, `status`, `scan` (the demo bill's QR code; `scan FILE` or \
+         `scan ST00012|…` for another) here. Metrics: http://{DEFAULT_METRICS_ADDR}/metrics"
     );
     eprintln!(
         "Service mode: tap the top-left corner of the header 5 times, PIN {}.",
@@ -137,6 +139,7 @@ fn spawn_console(
     bill: Arc<bill_acceptor::EmulatorHandle>,
     printer: Arc<receipt_printer::EmulatorHandle>,
     card: card_reader::EmulatorHandle,
+    scanner: barcode_scanner::emulator::ScannerEmulator,
     kkt: Option<KktEmulator>,
 ) {
     let mut card = Some(card);
@@ -150,6 +153,17 @@ fn spawn_console(
     };
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+            // `scan` takes the rest of the line as it is: a code may hold spaces.
+            if let Some(arg) = line
+                .trim_start()
+                .strip_prefix("scan")
+                .filter(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
+            {
+                if let Err(e) = scanner.scan(&crate::sim_devices::scan_payload(arg)) {
+                    eprintln!("scan: {e}");
+                }
+                continue;
+            }
             let words: Vec<&str> = line.split_whitespace().collect();
             let result = match words.as_slice() {
                 ["insert", rubles] => match rubles.parse::<i64>() {

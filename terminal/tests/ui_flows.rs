@@ -1460,3 +1460,99 @@ fn a_jam_while_a_note_is_stacking_ends_the_payment_with_a_stuck_note() {
     assert_eq!(credited, 100_000);
     assert!(device_went(&events, Device::BillValidator, "down"));
 }
+
+impl Kiosk {
+    /// The emulated scanner reads `code` (its bytes and a CR on the USB-CDC line).
+    fn scan(&mut self, code: &[u8], what: &str, pred: impl Fn(&Screen) -> bool) {
+        self.devices.scanner.scan(code).unwrap();
+        self.pump_until(what, pred);
+    }
+}
+
+#[test]
+fn a_scanned_win1251_bill_opens_its_sum_and_is_paid_in_cash_in_four_taps() {
+    let mut k = Kiosk::start();
+    // The bill's bytes as printed: Windows-1251, header digit 1, the sum in kopecks.
+    let bill = sim_devices::sample_bill_code();
+    assert!(bill.starts_with(b"ST00011|") && bill.iter().any(|b| *b >= 0xc0));
+    k.scan(&bill, "the bill's summary", |s| {
+        matches!(s, Screen::Summary { .. })
+    });
+    assert!(k.ui.shows("Ив***в И. И."), "the bill's account is opened");
+    let total = match &k.view.borrow().screen {
+        Screen::Summary { total, .. } => *total,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        total,
+        Money::from_rubles(1_800),
+        "the bill's sum, not the debt"
+    );
+    assert!(k.ui.shows("1\u{a0}800,00\u{a0}₽"));
+
+    let mut taps = 0;
+    k.tap("Перейти к оплате");
+    taps += 1;
+    k.tap_then("Наличными", "the cash screen", |s| {
+        matches!(s, Screen::Cash { .. })
+    });
+    taps += 1;
+    k.insert(1000, Money::from_rubles(1_000));
+    k.insert(500, Money::from_rubles(1_500));
+    k.insert(200, Money::from_rubles(1_700));
+    k.insert(100, Money::from_rubles(1_800));
+    k.tap_then(
+        "Завершить оплату",
+        "the receipt choice",
+        |s| matches!(s, Screen::ReceiptChoice { .. }),
+    );
+    taps += 1;
+    k.tap_then("Напечатать чек", "the final screen", |s| {
+        matches!(s, Screen::Done { .. })
+    });
+    taps += 1;
+    assert_eq!(taps, 4, "a scanned bill costs four taps and no digits");
+
+    // A scan while money is on the screen is not a new customer: ignored.
+    k.devices.scanner.scan(&bill).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    k.refresh();
+    assert!(matches!(k.view.borrow().screen, Screen::Done { .. }));
+    let events = k.finish();
+    let credited: i64 = events
+        .iter()
+        .filter_map(|e| match e {
+            JournalEvent::PaymentCompleted { total_kopecks, .. } => Some(*total_kopecks),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(credited, 180_000, "credited once, the bill's sum");
+}
+
+#[test]
+fn malformed_and_damaged_codes_are_refused_in_plain_words_with_the_keypad_ready() {
+    let mut k = Kiosk::start();
+    k.scan(b"https://example.com/promo", "the refusal", |s| {
+        matches!(s, Screen::AccountEntry { error: Some(_), .. })
+    });
+    assert!(
+        k.ui.shows("Это не платёжный QR-код квитанции"),
+        "{:?}",
+        k.ui.all_text()
+    );
+    // The keypad is there: the customer types the number instead.
+    k.type_digits("1000000001");
+    k.tap_then("Далее", "the summary", |s| {
+        matches!(s, Screen::Summary { .. })
+    });
+    k.tap_then("На главную", "the welcome screen", |s| {
+        matches!(s, Screen::Welcome)
+    });
+
+    let damaged = sim_devices::scan_payload("ST00012|Name=АО|PersonalAcc=123|PersAcc=1000000001");
+    k.scan(&damaged, "the second refusal", |s| {
+        matches!(s, Screen::AccountEntry { error: Some(_), .. })
+    });
+    assert!(k.ui.shows("QR-код квитанции"), "{:?}", k.ui.all_text());
+    k.finish();
+}

@@ -131,6 +131,7 @@ fn device_crates_and_the_screens_import_no_kiosk_crate() {
         "card-reader",
         "receipt-printer",
         "fiscal-register",
+        "barcode-scanner",
         "ui",
         "ui-model",
     ] {

@@ -37,16 +37,19 @@ pub enum Device {
     FiscalModule,
     BackOffice,
     Ui,
+    /// The bill scanner: down degrades nothing but the scan (the keypad still takes numbers).
+    Scanner,
 }
 
 impl Device {
-    pub const ALL: [Device; 6] = [
+    pub const ALL: [Device; 7] = [
         Device::BillValidator,
         Device::CardReader,
         Device::Printer,
         Device::FiscalModule,
         Device::BackOffice,
         Device::Ui,
+        Device::Scanner,
     ];
 
     /// The name used in journal events and metric labels.
@@ -58,6 +61,7 @@ impl Device {
             Device::FiscalModule => "fiscal_module",
             Device::BackOffice => "back_office",
             Device::Ui => "ui",
+            Device::Scanner => "scanner",
         }
     }
 }

@@ -13,8 +13,8 @@ use super::reader::{kind, Section};
 use super::{
     AccountsConfig, AgentConfig, AgentKind, BackOfficeConfig, BillAcceptorConfig, BillProtocol,
     CardProtocol, CardReaderConfig, Config, ConfigError, DevicesConfig, FiscalConfig, FiscalKind,
-    HealthTuning, Limits, PrinterConfig, ReadingsConfig, SellerConfig, ServiceConfig, TaxSystem,
-    TerminalConfig, MAX_LIMIT_RUB, RUBLE_BANKNOTES,
+    HealthTuning, Limits, PrinterConfig, ReadingsConfig, ScannerConfig, SellerConfig,
+    ServiceConfig, TaxSystem, TerminalConfig, MAX_LIMIT_RUB, RUBLE_BANKNOTES,
 };
 use crate::accounts::{AccountScheme, ChecksumKind, MAX_ACCOUNT_LENGTH, MIN_ACCOUNT_LENGTH};
 use crate::readings::AcceptanceWindow;
@@ -213,7 +213,10 @@ pub(super) fn parse_devices(
     s: &Section<'_>,
     errors: &mut Vec<ConfigError>,
 ) -> Option<DevicesConfig> {
-    s.deny_unknown(&["bill_acceptor", "card_reader", "printer"], errors);
+    s.deny_unknown(
+        &["bill_acceptor", "card_reader", "printer", "scanner"],
+        errors,
+    );
     let present = |key: &str| s.table.contains_key(key);
     if !present("bill_acceptor") && !present("card_reader") {
         errors.push(ConfigError::key(
@@ -224,11 +227,79 @@ pub(super) fn parse_devices(
     let bill_acceptor = s.optional_section("bill_acceptor", errors, parse_bill_acceptor);
     let card_reader = s.optional_section("card_reader", errors, parse_card_reader);
     let printer = s.optional_section("printer", errors, parse_printer);
+    let scanner = s.optional_section("scanner", errors, parse_scanner);
     Some(DevicesConfig {
         bill_acceptor: bill_acceptor?,
         card_reader: card_reader?,
         printer: printer?,
+        scanner: scanner?,
     })
+}
+
+/// `[devices.scanner]`: `mode = "serial"` with `port` (and `baud`, `terminator`), or
+/// `mode = "hid"` with the evdev `device` (and `layout`, `grab`).
+pub(super) fn parse_scanner(
+    s: &Section<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ScannerConfig> {
+    #[derive(Clone, Copy)]
+    enum Mode {
+        Serial,
+        Hid,
+    }
+    let mode = s.choice(
+        "mode",
+        &[("serial", Mode::Serial), ("hid", Mode::Hid)],
+        errors,
+    )?;
+    match mode {
+        Mode::Serial => {
+            s.deny_unknown(&["mode", "port", "baud", "terminator"], errors);
+            let port = s.port("port", errors);
+            let baud = if s.table.contains_key("baud") {
+                s.integer_in("baud", 1_200..=921_600, errors)
+                    .and_then(|b| u32::try_from(b).ok())
+            } else {
+                Some(ScannerConfig::DEFAULT_BAUD)
+            };
+            let terminator = match s.optional_string("terminator", errors) {
+                None if s.table.contains_key("terminator") => None,
+                None => Some(b"\r".to_vec()),
+                Some(t) => barcode_scanner::SerialFraming::parse_terminator(t)
+                    .map_err(|reason| s.err(errors, "terminator", reason))
+                    .ok(),
+            };
+            Some(ScannerConfig::Serial {
+                port: port?,
+                baud: baud?,
+                terminator: terminator?,
+            })
+        }
+        Mode::Hid => {
+            s.deny_unknown(&["mode", "device", "layout", "grab"], errors);
+            let device = s.port("device", errors);
+            let layout = match s.optional_string("layout", errors) {
+                None if s.table.contains_key("layout") => None,
+                None => Some(barcode_scanner::KeyLayout::Us),
+                Some(l) => barcode_scanner::KeyLayout::parse(l)
+                    .map_err(|reason| s.err(errors, "layout", reason))
+                    .ok(),
+            };
+            let grab = match s.table.get("grab") {
+                None => Some(true),
+                Some(Value::Boolean(b)) => Some(*b),
+                Some(_) => {
+                    s.err(errors, "grab", "expected true or false");
+                    None
+                }
+            };
+            Some(ScannerConfig::Hid {
+                device: device?,
+                layout: layout?,
+                grab: grab?,
+            })
+        }
+    }
 }
 
 pub(super) fn parse_bill_acceptor(
@@ -736,6 +807,9 @@ pub(super) fn check_port_clashes(
     }
     if let Some(d) = &devices.printer {
         ports.push(("devices.printer.port", &d.port));
+    }
+    if let Some(ScannerConfig::Serial { port, .. }) = &devices.scanner {
+        ports.push(("devices.scanner.port", port));
     }
     if let Some(port) = &fiscal.port {
         ports.push(("fiscal.port", port));

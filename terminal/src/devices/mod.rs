@@ -7,4 +7,5 @@ pub mod fiscal;
 pub mod lookup;
 pub mod receipts;
 pub mod recovery;
+pub mod scanner;
 pub mod sensors;

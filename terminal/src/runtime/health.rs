@@ -229,6 +229,7 @@ impl HealthDesk {
             card: up(Device::CardReader),
             paper: up(Device::Printer),
             online: up(Device::BackOffice),
+            scanner: up(Device::Scanner),
             out_of_service: self.monitor.service_state().is_out_of_service(),
         }
     }

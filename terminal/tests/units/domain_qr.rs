@@ -4,8 +4,8 @@
 use encoding_rs::{KOI8_R, WINDOWS_1251};
 use proptest::prelude::*;
 use terminal::accounts::{
-    identify_from_qr, parse_payment_qr, parse_payment_qr_text, AccountScheme, PaymentQr,
-    QrEncoding, QrError, QrField, ScannerInput, MAX_QR_BYTES,
+    identify_bill, identify_from_qr, parse_payment_qr, parse_payment_qr_text, AccountScheme,
+    BillAcceptance, PaymentQr, QrEncoding, QrError, QrField, ScannerInput, MAX_QR_BYTES,
 };
 
 const BILL: &str = "ST00012|Name=АО «ТверьЭнергоСбыт»|PersonalAcc=40702810900000012345|BankName=ПАО Сбербанк|BIC=042809679|CorrespAcc=30101810700000000679|PayeeINN=6901123457|PersAcc=1000000001|Sum=150000|Purpose=Оплата электроэнергии|LastName=Иванов|PaymPeriod=102026";
@@ -185,6 +185,42 @@ fn every_malformed_code_gets_its_message() {
     for (text, expected) in cases {
         assert_eq!(message(&text), expected, "for {text:?}");
     }
+}
+
+#[test]
+fn only_our_payees_bills_are_taken() {
+    let win1251 = |text: &str| {
+        WINDOWS_1251
+            .encode(&text.replace("ST00012", "ST00011"))
+            .0
+            .into_owned()
+    };
+    let ours = BillAcceptance {
+        scheme: scheme(),
+        payee_inns: vec!["7701000001".into(), "6901123457".into()],
+    };
+    let bill = identify_bill(&win1251(BILL), &ours).unwrap();
+    assert_eq!(bill.account.as_str(), "1000000001");
+    assert_eq!(bill.sum_kopecks, Some(150_000));
+
+    let foreign = win1251(&bill_with("PayeeINN=6901123457", "PayeeINN=7707083893"));
+    let refused = identify_bill(&foreign, &ours).unwrap_err();
+    assert_eq!(
+        refused,
+        QrError::ForeignPayee {
+            inn: "7707083893".into()
+        }
+    );
+    assert!(refused.customer_message().contains("другой организации"));
+    // A bill without PayeeINN (optional in the standard) is judged by its account alone.
+    let unnamed = win1251(&bill_with("PayeeINN=6901123457", ""));
+    assert!(identify_bill(&unnamed, &ours).is_ok());
+    // The simulated cabinet takes any payee.
+    let any = BillAcceptance {
+        scheme: scheme(),
+        payee_inns: Vec::new(),
+    };
+    assert!(identify_bill(&foreign, &any).is_ok());
 }
 
 #[test]

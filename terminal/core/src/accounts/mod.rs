@@ -11,7 +11,8 @@ pub use number::{
     MIN_ACCOUNT_LENGTH,
 };
 pub use qr::{
-    identify_from_qr, parse_payment_qr, parse_payment_qr_text, PaymentQr, QrEncodeError,
-    QrEncoding, QrError, QrField, QrIdentification, ScannerInput, MAX_QR_BYTES,
+    identify_bill, identify_from_qr, parse_payment_qr, parse_payment_qr_text, BillAcceptance,
+    PaymentQr, QrEncodeError, QrEncoding, QrError, QrField, QrIdentification, ScannerInput,
+    MAX_QR_BYTES,
 };
 pub use ui_model::{mask_address, mask_full_name};

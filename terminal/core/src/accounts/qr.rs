@@ -206,6 +206,8 @@ pub enum QrError {
     BadAccount(AccountError),
     #[error("Sum {value:?} is not an amount in kopecks")]
     BadSum { value: String },
+    #[error("the bill is payable to another organisation (PayeeINN {inn})")]
+    ForeignPayee { inn: String },
 }
 
 impl QrError {
@@ -249,6 +251,9 @@ impl QrError {
             QrError::BadSum { value } => format!(
                 "Сумма в QR-коде неверна («{value}») — введите номер лицевого счёта вручную"
             ),
+            QrError::ForeignPayee { .. } => {
+                "Это квитанция другой организации: здесь её оплатить нельзя. Поднесите квитанцию за электроэнергию или введите номер лицевого счёта".to_string()
+            }
         }
     }
 }
@@ -422,6 +427,33 @@ impl fmt::Display for QrIdentification {
 pub enum ScannerInput<'a> {
     Bytes(&'a [u8]),
     Text(&'a str),
+}
+
+/// Whose bills the kiosk takes: the account scheme and the payees' INNs (the seller's, and the
+/// supplier's when the kiosk sells as its agent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillAcceptance {
+    pub scheme: AccountScheme,
+    /// Empty: any payee (the simulated cabinet).
+    pub payee_inns: Vec<String>,
+}
+
+/// The raw bytes from the scanner, checked as one of our bills: a GOST R 56042 code whose
+/// `PayeeINN`, when the bill states one, is ours, and whose `PersAcc` fits the account scheme.
+/// (`PayeeINN` is optional in the standard; without it the account check still applies.)
+pub fn identify_bill(
+    bytes: &[u8],
+    acceptance: &BillAcceptance,
+) -> Result<QrIdentification, QrError> {
+    let identified = identify_from_qr(ScannerInput::Bytes(bytes), &acceptance.scheme)?;
+    if let Some(inn) = identified.qr.get("PayeeINN").map(str::trim) {
+        let ours =
+            acceptance.payee_inns.is_empty() || acceptance.payee_inns.iter().any(|own| own == inn);
+        if !ours {
+            return Err(QrError::ForeignPayee { inn: inn.into() });
+        }
+    }
+    Ok(identified)
 }
 
 /// Parses a scanned bill code and checks its `PersAcc` against the account scheme.

@@ -87,6 +87,7 @@ pub fn device_name_ru(id: &str) -> String {
         "fiscal" | "fiscal_module" => "Фискальный накопитель".into(),
         "back_office" => "Связь с офисом".into(),
         "ui" => "Экран".into(),
+        "scanner" => "Сканер штрихкодов".into(),
         other => other.into(),
     }
 }

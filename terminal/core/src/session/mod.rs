@@ -592,6 +592,18 @@ impl Session {
                     sum_hint: sum,
                 }
             }
+            (
+                State::Welcome
+                | State::AccountEntry {
+                    purpose: Purpose::Pay,
+                    ..
+                },
+                Intent::ScanRefused { message },
+            ) => State::AccountEntry {
+                // The keypad, so the customer can type the number the code did not give.
+                purpose: Purpose::Pay,
+                error: Some(Refused::new(AccountProblem::UnknownCode, message)),
+            },
             (State::AccountEntry { purpose, .. }, Intent::SubmitAccount(text)) => {
                 let number: String = text.chars().filter(|c| !c.is_whitespace()).collect();
                 if number.is_empty() {

@@ -142,6 +142,49 @@ pub(super) fn to_summary(s: &mut Session, debt: i64) {
 }
 
 #[test]
+fn a_refused_scan_opens_the_keypad_with_its_words_and_a_scan_mid_payment_is_ignored() {
+    let mut s = session();
+    let words = "Это квитанция другой организации: здесь её оплатить нельзя.";
+    let out = ui(
+        &mut s,
+        Intent::ScanRefused {
+            message: words.into(),
+        },
+    );
+    assert!(out
+        .iter()
+        .all(|o| !matches!(o, Output::LookupAccount { .. })));
+    match &s.view().screen {
+        Screen::AccountEntry {
+            purpose: Purpose::Pay,
+            error: Some(e),
+        } => {
+            assert_eq!(e.kind, AccountProblem::UnknownCode);
+            assert_eq!(e.message, words);
+        }
+        other => panic!("{other:?}"),
+    }
+    to_summary(&mut s, 1_500);
+    ui(&mut s, Intent::PayCash);
+    let before = s.view().screen;
+    for intent in [
+        Intent::ScanRefused {
+            message: words.into(),
+        },
+        Intent::SubmitScannedBill {
+            account: "1000000028".into(),
+            sum: None,
+        },
+    ] {
+        let out = ui(&mut s, intent);
+        assert!(out
+            .iter()
+            .all(|o| !matches!(o, Output::LookupAccount { .. })));
+        assert_eq!(s.view().screen, before, "the cash screen stays");
+    }
+}
+
+#[test]
 fn cash_payment_of_1500_with_two_bills() {
     let mut s = session();
     to_summary(&mut s, 1_500);
@@ -1006,7 +1049,7 @@ impl World {
 }
 
 fn intent(n: u8) -> Intent {
-    match n % 16 {
+    match n % 17 {
         0 => Intent::Start(Purpose::Pay),
         1 => Intent::Start(Purpose::Readings),
         2 => Intent::Start(Purpose::Certificate),
@@ -1033,6 +1076,9 @@ fn intent(n: u8) -> Intent {
         14 => Intent::SubmitScannedBill {
             account: "1000000001".into(),
             sum: Some(Money::from_kopecks(i64::from(n) * 1000)),
+        },
+        15 => Intent::ScanRefused {
+            message: "Это не платёжный QR-код квитанции".into(),
         },
         _ => Intent::Touch,
     }

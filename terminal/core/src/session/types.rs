@@ -85,6 +85,10 @@ pub enum Intent {
         account: String,
         sum: Option<Money>,
     },
+    /// A scanned code that is not one of our bills, or was not read: why, in the customer's words.
+    ScanRefused {
+        message: String,
+    },
     /// The customer typed an amount for the service at `index`.
     SetServiceAmount {
         index: usize,
@@ -111,6 +115,8 @@ pub struct Availability {
     pub paper: bool,
     /// The back office answers account lookups.
     pub online: bool,
+    /// A bill scanner is fitted and works (the welcome screen invites a scan).
+    pub scanner: bool,
     /// The kiosk cannot serve anyone (no payment method, no fiscal module, dead screen): the
     /// welcome screen becomes the out-of-service notice.
     pub out_of_service: bool,
@@ -123,6 +129,8 @@ impl Default for Availability {
             card: true,
             paper: true,
             online: true,
+            // Fitted scanners report in; none is assumed.
+            scanner: false,
             out_of_service: false,
         }
     }
