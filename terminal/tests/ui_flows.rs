@@ -616,7 +616,8 @@ fn refusals_and_limits_are_shown_in_the_core_s_exact_words() {
     assert!(
         k.ui.all_text()
             .iter()
-            .any(|t| t == "Сумма одного платежа в терминале — не больше 15 000,00 ₽"),
+            // The core's words, the spaces inside the number no-break on screen.
+            .any(|t| t == "Сумма одного платежа в терминале — не больше 15\u{a0}000,00\u{a0}₽"),
         "{:?}",
         k.ui.all_text()
     );

@@ -3,6 +3,28 @@
 
 pub use ui_model::{group_thousands, rubles, rubles_whole};
 
+/// Text the terminal worded (a limit, a refused bill, a bank's decline) with the spaces inside
+/// its numbers made no-break — between two digits, and between a digit and «₽» — so a screen
+/// never wraps «15 000,00 ₽» as «15 / 000,00 ₽». Other spaces stay break opportunities.
+pub fn keep_numbers_whole(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let after_digit = i > 0 && chars[i - 1].is_ascii_digit();
+            let before_number = chars
+                .get(i + 1)
+                .is_some_and(|n| n.is_ascii_digit() || *n == '₽');
+            if c == ' ' && after_digit && before_number {
+                '\u{a0}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Shows the digits of a Russian mobile number typed after `+7` as `+7 (912) 345-67-89`,
 /// with underscores for what is still missing.
 pub fn phone(digits: &str) -> String {
@@ -18,6 +40,18 @@ pub fn phone(digits: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn spaces_inside_numbers_stop_breaking_and_the_others_do_not() {
+        let worded = "Купюра 5 000,00 ₽ не принята: можно внести ещё не больше 3 000,00 ₽.";
+        assert_eq!(
+            super::keep_numbers_whole(worded),
+            "Купюра 5\u{a0}000,00\u{a0}₽ не принята: можно внести ещё не больше 3\u{a0}000,00\u{a0}₽."
+        );
+        assert_eq!(super::keep_numbers_whole("1 2"), "1\u{a0}2");
+        assert_eq!(super::keep_numbers_whole("в 10 часов"), "в 10 часов");
+        assert_eq!(super::keep_numbers_whole(""), "");
+    }
+
     use super::*;
 
     #[test]

@@ -377,7 +377,8 @@ mod reason_tests {
         );
         assert_eq!(
             summary_notice(&exact).0,
-            "Сегодня через терминал можно внести ещё не больше 1 000,00 ₽"
+            "Сегодня через терминал можно внести ещё не больше 1\u{a0}000,00\u{a0}₽",
+            "the words as they are, a number never broken across lines"
         );
         let typed: Reason<SummaryNotice> = SummaryNotice::PaymentLimit {
             limit_kopecks: 1_500_000,

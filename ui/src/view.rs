@@ -66,10 +66,11 @@ impl<K> Reason<K> {
         }
     }
 
-    /// The terminal's text, or `word(kind)` when there is none.
+    /// The terminal's text (its numbers kept whole on screen), or `word(kind)` when there is
+    /// none.
     pub fn text_or(&self, word: impl FnOnce(&K) -> String) -> String {
         match &self.text {
-            Some(text) if !text.is_empty() => text.clone(),
+            Some(text) if !text.is_empty() => crate::format::keep_numbers_whole(text),
             _ => word(&self.kind),
         }
     }

@@ -12,8 +12,9 @@ use crate::qr;
 use crate::text;
 use crate::view::*;
 
+/// Every text of the payment screens shows sums: none may wrap inside a number.
 fn s(text: impl AsRef<str>) -> SharedString {
-    text.as_ref().into()
+    crate::format::keep_numbers_whole(text.as_ref()).into()
 }
 
 pub(super) fn account_entry(w: &KioskWindow, v: &AccountEntry) {
