@@ -238,7 +238,7 @@ pub async fn start_with(
 }
 
 /// The cabinet's bill scanner: its emulator, the serial adapter `run --config` uses for
-/// `mode = "serial"`, and the scanner task. The simulated kiosk takes any payee's bill.
+/// `mode = "serial"`, and the scanner task. Bills must name the simulated seller as payee.
 fn spawn_scanner(
     core: mpsc::Sender<CoreEvent>,
 ) -> Result<barcode_scanner::emulator::ScannerEmulator, SimError> {
@@ -257,7 +257,7 @@ fn spawn_scanner(
     )?;
     let acceptance = crate::accounts::BillAcceptance {
         scheme: AccountScheme::default(),
-        payee_inns: Vec::new(),
+        payee_inns: vec![receipt_printer::sample::seller().inn],
     };
     tokio::spawn(devices::scanner::run(events, acceptance, core));
     Ok(emulator)
@@ -266,7 +266,7 @@ fn spawn_scanner(
 /// The bytes of the payment QR code on the demo customer's bill (account `1000000001`,
 /// 1 800,00 ₽), in Windows-1251 as bills print it — what `scan` sends without an argument.
 pub fn sample_bill_code() -> Vec<u8> {
-    const BILL: &str = "ST00011|Name=АО «Энергосбыт»|PersonalAcc=40702810900000012345|BankName=ПАО Сбербанк|BIC=042809679|CorrespAcc=30101810700000000679|PayeeINN=6901123457|PersAcc=1000000001|Sum=180000|Purpose=Оплата электроэнергии за 11.2026";
+    const BILL: &str = "ST00011|Name=АО «Энергосбыт»|PersonalAcc=40702810900000012345|BankName=ПАО Сбербанк|BIC=042809679|CorrespAcc=30101810700000000679|PayeeINN=7701234567|PersAcc=1000000001|Sum=180000|Purpose=Оплата электроэнергии за 11.2026";
     let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode(BILL);
     bytes.into_owned()
 }

@@ -1531,7 +1531,7 @@ fn a_scanned_win1251_bill_opens_its_sum_and_is_paid_in_cash_in_four_taps() {
 }
 
 #[test]
-fn malformed_and_damaged_codes_are_refused_in_plain_words_with_the_keypad_ready() {
+fn malformed_foreign_and_damaged_codes_are_refused_in_plain_words_with_the_keypad_ready() {
     let mut k = Kiosk::start();
     k.scan(b"https://example.com/promo", "the refusal", |s| {
         matches!(s, Screen::AccountEntry { error: Some(_), .. })
@@ -1546,6 +1546,24 @@ fn malformed_and_damaged_codes_are_refused_in_plain_words_with_the_keypad_ready(
     k.tap_then("Далее", "the summary", |s| {
         matches!(s, Screen::Summary { .. })
     });
+    k.tap_then("На главную", "the welcome screen", |s| {
+        matches!(s, Screen::Welcome)
+    });
+
+    // Another organisation's bill (a water company's INN), otherwise well formed.
+    let water_bill = encoding_rs::WINDOWS_1251
+        .decode(&sim_devices::sample_bill_code())
+        .0
+        .replace("PayeeINN=7701234567", "PayeeINN=7709876543");
+    let foreign = encoding_rs::WINDOWS_1251.encode(&water_bill).0.into_owned();
+    k.scan(&foreign, "the foreign bill's refusal", |s| {
+        matches!(s, Screen::AccountEntry { error: Some(_), .. })
+    });
+    assert!(
+        k.ui.shows("Это квитанция другой организации"),
+        "{:?}",
+        k.ui.all_text()
+    );
     k.tap_then("На главную", "the welcome screen", |s| {
         matches!(s, Screen::Welcome)
     });
