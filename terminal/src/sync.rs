@@ -255,25 +255,44 @@ impl SyncTiming {
 /// what `online` on screen (and the service state) is made of. Only changes are reported.
 #[derive(Clone)]
 pub struct AvailabilityFeed {
-    tx: Arc<watch::Sender<bool>>,
+    tx: Arc<watch::Sender<Reach>>,
+}
+
+/// What the kiosk last saw of the back office.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reach {
+    Answers,
+    Silent,
+    /// It answers, and refuses this terminal on purpose (key, clock): a technician must act.
+    Refuses(String),
+}
+
+impl Reach {
+    fn condition(&self) -> DeviceCondition {
+        match self {
+            Reach::Answers => DeviceCondition::Up,
+            Reach::Silent => DeviceCondition::Down {
+                kind: FaultKind::Communication,
+                detail: "the back office does not answer".into(),
+            },
+            Reach::Refuses(reason) => DeviceCondition::Down {
+                kind: FaultKind::NeedsAttendant,
+                detail: format!(
+                    "the back office refuses this terminal ({reason}): check its key and clock"
+                ),
+            },
+        }
+    }
 }
 
 impl AvailabilityFeed {
     /// Starts forwarding to the core (inside a tokio runtime); the back office counts as answering
     /// until it is seen not to.
     pub fn spawn(core: mpsc::Sender<CoreEvent>) -> Self {
-        let (tx, mut rx) = watch::channel(true);
+        let (tx, mut rx) = watch::channel(Reach::Answers);
         tokio::spawn(async move {
             while rx.changed().await.is_ok() {
-                let online = *rx.borrow_and_update();
-                let condition = if online {
-                    DeviceCondition::Up
-                } else {
-                    DeviceCondition::Down {
-                        kind: FaultKind::Communication,
-                        detail: "the back office does not answer".into(),
-                    }
-                };
+                let condition = rx.borrow_and_update().condition();
                 if core
                     .send(CoreEvent::Health(Device::BackOffice, condition))
                     .await
@@ -288,9 +307,22 @@ impl AvailabilityFeed {
 
     /// Records whether the back office answers; the core hears only of changes.
     pub fn set_online(&self, online: bool) {
+        self.set(if online {
+            Reach::Answers
+        } else {
+            Reach::Silent
+        });
+    }
+
+    /// The back office answered with a deliberate refusal of this terminal.
+    pub fn set_refused(&self, reason: &str) {
+        self.set(Reach::Refuses(reason.to_owned()));
+    }
+
+    fn set(&self, reach: Reach) {
         self.tx.send_if_modified(|was| {
-            let changed = *was != online;
-            *was = online;
+            let changed = *was != reach;
+            *was = reach;
             changed
         });
     }
@@ -564,7 +596,10 @@ fn spawn_watcher(
             // Before the first request the status knows nothing about the back office.
             let heard = s.last_success_utc.is_some() || s.consecutive_failures > 0;
             if let (Some(feed), true) = (&availability, heard) {
-                feed.set_online(s.online);
+                match &s.refused {
+                    Some(reason) => feed.set_refused(reason),
+                    None => feed.set_online(s.online),
+                }
             }
             match s.server_missing_from {
                 Some(from) if requeued_from != Some(from) => {

@@ -799,3 +799,29 @@ async fn sigkill_mid_sync_loses_nothing_and_sends_nothing_twice() {
         cassette(&emulator)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_the_back_office_refuses_says_so_and_keeps_the_payment_queued() {
+    // Enrolled with the wrong key: every signed request is refused on purpose (401).
+    let bo = EmbeddedBackOffice::start("E2E07").await.unwrap();
+    let link = BackOfficeLink::new(&bo.url, &bo.terminal_id, &"ab".repeat(32)).unwrap();
+    let mut kiosk = Kiosk::start("E2E07", link).await;
+    kiosk.wait_online(false).await;
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        let status = kiosk.sync.status();
+        if status.refused.is_some() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "never refused: {status:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!status.online);
+    let refusal = status.refused.unwrap_or_default();
+    assert!(refusal.contains("401"), "{refusal}");
+    // A cash payment is still taken and waits in the outbox; nothing reaches the back office.
+    kiosk.pay_cash("1000000001", &[100]).await;
+    assert!(kiosk.sync.status().queue_len > 0);
+    assert!(back_office_records(&bo, "E2E07").is_empty());
+    kiosk.stop().await;
+}

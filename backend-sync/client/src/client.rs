@@ -36,10 +36,13 @@ pub enum SyncError {
 }
 
 impl SyncError {
-    /// A refusal the server made on purpose (signature, chain…): retrying will not help until an
-    /// operator acts, though the syncer keeps retrying slowly.
+    /// A refusal the server made on purpose (signature, key, clock, terminal unknown): retrying
+    /// will not help until an operator acts, though the syncer keeps retrying slowly. Not a
+    /// refusal: 408 and 429 (the server is busy) and 409 (a nonce seen before — the next attempt
+    /// is signed afresh).
     pub fn is_refusal(&self) -> bool {
-        matches!(self, SyncError::Refused { status, .. } if (400..500).contains(status) && *status != 408 && *status != 429)
+        matches!(self, SyncError::Refused { status, .. }
+            if (400..500).contains(status) && !matches!(status, 408 | 409 | 429))
     }
 }
 

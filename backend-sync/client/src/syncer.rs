@@ -2,7 +2,10 @@
 //!
 //! One batch is in flight at a time, so the server always sees the chain in order. Failures back
 //! off exponentially with full jitter (`rand(0, min(max, base·2^n))`, at least `backoff_min`), so a
-//! fleet coming back online does not hammer the server in lock-step.
+//! fleet coming back online does not hammer the server in lock-step. A refusal the server made on
+//! purpose (a wrong key or signature, a clock too far off, an unknown terminal:
+//! [`SyncError::is_refusal`]) is not an outage: quick retries cannot cure it, so the syncer says
+//! so in [`SyncStatus::refused`] and retries at the slowest pace until an operator acts.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -68,6 +71,9 @@ pub struct SyncStatus {
     pub consecutive_failures: u32,
     /// True while the last request succeeded.
     pub online: bool,
+    /// The server's refusal, while the last request was refused on purpose (key, clock, terminal
+    /// unknown): someone must fix the terminal's enrolment or clock, retrying will not.
+    pub refused: Option<String>,
     /// Set when the back office holds less than the outbox can still send (it lost records the
     /// outbox already dropped): requeue the journal from this `seq` with [`crate::outbox::requeue`].
     pub server_missing_from: Option<u64>,
@@ -176,6 +182,13 @@ pub fn spawn(cfg: SyncConfig) -> Result<SyncHandle, SyncError> {
     })
 }
 
+/// After a refusal: the slowest pace at once, jittered over its upper half so a fleet refused
+/// together (a rotated server key) does not come back in lock-step.
+pub fn refusal_delay(max: Duration, rng: &mut impl Rng) -> Duration {
+    let half = max / 2;
+    half + half.mul_f64(rng.gen::<f64>())
+}
+
 /// Full-jitter exponential backoff for the `failures`-th consecutive failure (1-based).
 pub fn backoff_delay(min: Duration, max: Duration, failures: u32, rng: &mut impl Rng) -> Duration {
     let exp = min.saturating_mul(1u32 << failures.saturating_sub(1).min(20));
@@ -231,10 +244,12 @@ impl Worker {
                 s.online = true;
                 s.consecutive_failures = 0;
                 s.last_error = None;
+                s.refused = None;
                 s.last_success_utc = Some(now_text());
             }
             Some(e) => {
                 s.online = false;
+                s.refused = e.is_refusal().then(|| e.to_string());
                 s.consecutive_failures = s.consecutive_failures.saturating_add(1);
                 s.last_error = Some(e.to_string());
                 failures = s.consecutive_failures;
@@ -309,6 +324,11 @@ impl Worker {
             let wait = match &outcome {
                 Ok(true) => continue,
                 Ok(false) => self.cfg.idle_poll,
+                Err(e) if e.is_refusal() => {
+                    let d = refusal_delay(self.cfg.backoff_max, &mut rng);
+                    tracing::error!(error = %e, retry_in_ms = d.as_millis() as u64, "the back office refuses this terminal; check its key (enrolment) and clock");
+                    d
+                }
                 Err(e) => {
                     let d = backoff_delay(
                         self.cfg.backoff_min,
@@ -337,6 +357,30 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_waits_the_slow_pace_at_once() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let max = Duration::from_secs(120);
+        for _ in 0..1000 {
+            let d = refusal_delay(max, &mut rng);
+            assert!(d >= max / 2 && d <= max, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn refusals_are_the_server_s_deliberate_4xx_only() {
+        let refused = |status| SyncError::Refused {
+            status,
+            code: None,
+            message: String::new(),
+        };
+        assert!(refused(401).is_refusal());
+        assert!(refused(403).is_refusal());
+        for busy in [408, 409, 429, 500, 503] {
+            assert!(!refused(busy).is_refusal(), "{busy}");
+        }
+    }
 
     #[test]
     fn backoff_grows_is_capped_and_never_below_min() {
