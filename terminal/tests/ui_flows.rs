@@ -311,13 +311,7 @@ fn cash_payment_through_the_screens() {
         matches!(s, Screen::Welcome)
     });
     let events = k.finish();
-    let credited: i64 = events
-        .iter()
-        .filter_map(|e| match e {
-            JournalEvent::PaymentCompleted { total_kopecks, .. } => Some(*total_kopecks),
-            _ => None,
-        })
-        .sum();
+    let credited = credited_kopecks(&events);
     assert_eq!(credited, 150_000);
 }
 
@@ -473,13 +467,7 @@ fn paper_out_mid_receipt_keeps_the_payment_shows_the_qr_and_reprints_after_paper
         JournalEvent::ReceiptUnprinted { receipt_id, .. } => Some(receipt_id.clone()),
         _ => None,
     });
-    let credited: i64 = events
-        .iter()
-        .filter_map(|e| match e {
-            JournalEvent::PaymentCompleted { total_kopecks, .. } => Some(*total_kopecks),
-            _ => None,
-        })
-        .sum();
+    let credited = credited_kopecks(&events);
     let receipt_id = unprinted.expect("the receipt is marked unprinted");
 
     // The technician puts paper in and reprints: the receipt kept on disk comes out whole.
@@ -658,6 +646,17 @@ fn refusals_and_limits_are_shown_in_the_core_s_exact_words() {
     );
     assert_eq!(k.ui.value("Внесено").unwrap(), "5\u{a0}000,00\u{a0}₽");
     k.finish();
+}
+
+/// What the journal says was credited, in all.
+fn credited_kopecks(events: &[JournalEvent]) -> i64 {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            JournalEvent::PaymentCompleted { total_kopecks, .. } => Some(*total_kopecks),
+            _ => None,
+        })
+        .sum()
 }
 
 /// The health desk with recovery steps a test can wait for (fractions of a second apart).
@@ -1451,13 +1450,7 @@ fn a_jam_while_a_note_is_stacking_ends_the_payment_with_a_stuck_note() {
         })
         .collect();
     assert_eq!(stuck, vec![(500_000, reference)]);
-    let credited: i64 = events
-        .iter()
-        .filter_map(|e| match e {
-            JournalEvent::PaymentCompleted { total_kopecks, .. } => Some(*total_kopecks),
-            _ => None,
-        })
-        .sum();
+    let credited = credited_kopecks(&events);
     assert_eq!(credited, 100_000);
     assert!(device_went(&events, Device::BillValidator, "down"));
 }
@@ -1520,13 +1513,7 @@ fn a_scanned_win1251_bill_opens_its_sum_and_is_paid_in_cash_in_four_taps() {
     k.refresh();
     assert!(matches!(k.view.borrow().screen, Screen::Done { .. }));
     let events = k.finish();
-    let credited: i64 = events
-        .iter()
-        .filter_map(|e| match e {
-            JournalEvent::PaymentCompleted { total_kopecks, .. } => Some(*total_kopecks),
-            _ => None,
-        })
-        .sum();
+    let credited = credited_kopecks(&events);
     assert_eq!(credited, 180_000, "credited once, the bill's sum");
 }
 
