@@ -17,7 +17,16 @@ cd "$(dirname "$0")/.."
 
 TARGET=aarch64-unknown-linux-gnu
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
+# qemu's library prefix: the cross libc (libc6-arm64-cross), unless the arm64 multiarch libc is
+# installed (libc6:arm64, pulled in by the kiosk step's -dev packages). Then the cross loader
+# would find the multiarch libraries through the host's ld.so.cache, a different glibc build,
+# and the test binaries hang at start: use the multiarch root throughout instead.
+if [ -e /lib/ld-linux-aarch64.so.1 ]; then
+    QEMU_PREFIX=/
+else
+    QEMU_PREFIX=/usr/aarch64-linux-gnu
+fi
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L $QEMU_PREFIX"
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 
 timed() {
@@ -63,7 +72,7 @@ terminal() {
     cargo build --target "$TARGET" -p terminal --bin terminal --no-default-features
     machine
     # It starts: the help text, under qemu.
-    qemu-aarch64 -L /usr/aarch64-linux-gnu "${CARGO_TARGET_DIR:-target}/$TARGET/debug/terminal" --version
+    qemu-aarch64 -L "$QEMU_PREFIX" "${CARGO_TARGET_DIR:-target}/$TARGET/debug/terminal" --version
 }
 
 arm64_dev_packages() {
