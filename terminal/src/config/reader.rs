@@ -178,6 +178,44 @@ impl<'a> Section<'a> {
         Some(i)
     }
 
+    /// A required `true` or `false`.
+    pub(super) fn boolean(&self, key: &str, errors: &mut Vec<ConfigError>) -> Option<bool> {
+        match self.required(key, errors)? {
+            Value::Boolean(b) => Some(*b),
+            _ => {
+                self.err(errors, key, "expected true or false");
+                None
+            }
+        }
+    }
+
+    /// A required string made a value by `parse`, whose error is the reason given for the key.
+    pub(super) fn parsed<T>(
+        &self,
+        key: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<T> {
+        let s = self.string(key, errors)?;
+        parse(s)
+            .map_err(|reason| self.err(errors, key, reason))
+            .ok()
+    }
+
+    /// An optional key: what `read` makes of it when the file gives it, else `default`.
+    pub(super) fn or_default<T>(
+        &self,
+        key: &str,
+        default: T,
+        read: impl FnOnce() -> Option<T>,
+    ) -> Option<T> {
+        if self.table.contains_key(key) {
+            read()
+        } else {
+            Some(default)
+        }
+    }
+
     /// A required string that must be one of `choices`.
     pub(super) fn choice<T: Copy>(
         &self,

@@ -256,19 +256,17 @@ pub(super) fn parse_scanner(
         Mode::Serial => {
             s.deny_unknown(&["mode", "port", "baud", "terminator"], errors);
             let port = s.port("port", errors);
-            let baud = if s.table.contains_key("baud") {
+            let baud = s.or_default("baud", ScannerConfig::DEFAULT_BAUD, || {
                 s.integer_in("baud", 1_200..=921_600, errors)
                     .and_then(|b| u32::try_from(b).ok())
-            } else {
-                Some(ScannerConfig::DEFAULT_BAUD)
-            };
-            let terminator = match s.optional_string("terminator", errors) {
-                None if s.table.contains_key("terminator") => None,
-                None => Some(b"\r".to_vec()),
-                Some(t) => barcode_scanner::SerialFraming::parse_terminator(t)
-                    .map_err(|reason| s.err(errors, "terminator", reason))
-                    .ok(),
-            };
+            });
+            let terminator = s.or_default("terminator", b"\r".to_vec(), || {
+                s.parsed(
+                    "terminator",
+                    barcode_scanner::SerialFraming::parse_terminator,
+                    errors,
+                )
+            });
             Some(ScannerConfig::Serial {
                 port: port?,
                 baud: baud?,
@@ -278,21 +276,10 @@ pub(super) fn parse_scanner(
         Mode::Hid => {
             s.deny_unknown(&["mode", "device", "layout", "grab"], errors);
             let device = s.port("device", errors);
-            let layout = match s.optional_string("layout", errors) {
-                None if s.table.contains_key("layout") => None,
-                None => Some(barcode_scanner::KeyLayout::Us),
-                Some(l) => barcode_scanner::KeyLayout::parse(l)
-                    .map_err(|reason| s.err(errors, "layout", reason))
-                    .ok(),
-            };
-            let grab = match s.table.get("grab") {
-                None => Some(true),
-                Some(Value::Boolean(b)) => Some(*b),
-                Some(_) => {
-                    s.err(errors, "grab", "expected true or false");
-                    None
-                }
-            };
+            let layout = s.or_default("layout", barcode_scanner::KeyLayout::Us, || {
+                s.parsed("layout", barcode_scanner::KeyLayout::parse, errors)
+            });
+            let grab = s.or_default("grab", true, || s.boolean("grab", errors));
             Some(ScannerConfig::Hid {
                 device: device?,
                 layout: layout?,
@@ -506,26 +493,15 @@ pub(super) fn parse_fiscal(s: &Section<'_>, errors: &mut Vec<ConfigError>) -> Op
         errors,
     );
     let agent = s.optional_section("agent", errors, parse_agent);
-    let baud = if s.table.contains_key("baud") {
+    let baud = s.or_default("baud", FiscalConfig::DEFAULT_BAUD, || {
         s.integer_in("baud", 1_200..=921_600, errors)
             .and_then(|b| u32::try_from(b).ok())
-    } else {
-        Some(FiscalConfig::DEFAULT_BAUD)
-    };
-    let password = if s.table.contains_key("password") {
+    });
+    let password = s.or_default("password", FiscalConfig::DEFAULT_PASSWORD, || {
         s.integer_in("password", 0..=99_999_999, errors)
             .and_then(|p| u32::try_from(p).ok())
-    } else {
-        Some(FiscalConfig::DEFAULT_PASSWORD)
-    };
-    let prints = match s.table.get("prints") {
-        None => Some(true),
-        Some(Value::Boolean(b)) => Some(*b),
-        Some(_) => {
-            s.err(errors, "prints", "expected true or false");
-            None
-        }
-    };
+    });
+    let prints = s.or_default("prints", true, || s.boolean("prints", errors));
     let close_shift_at = match s.table.get("close_shift_at") {
         None => Some(None),
         Some(Value::String(t)) => match NaiveTime::parse_from_str(t, "%H:%M") {
@@ -766,11 +742,11 @@ pub(super) fn parse_service(
     } else {
         Some(None)
     };
-    let idle_seconds = if s.table.contains_key("idle_timeout_s") {
-        s.integer_in("idle_timeout_s", 30..=3600, errors)
-    } else {
-        Some(ServiceConfig::DEFAULT_IDLE_SECONDS)
-    };
+    let idle_seconds = s.or_default(
+        "idle_timeout_s",
+        ServiceConfig::DEFAULT_IDLE_SECONDS,
+        || s.integer_in("idle_timeout_s", 30..=3600, errors),
+    );
     let pin_hash = s.checked(
         "pin_hash",
         s.string("pin_hash", errors).map(str::to_string),

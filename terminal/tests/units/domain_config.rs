@@ -523,3 +523,44 @@ fn the_example_brand_is_a_complete_second_brand() {
     assert_eq!(brand.hotline(), "8 800 200-45-67");
     assert_ne!(brand, ui::Brand::default());
 }
+
+#[test]
+fn the_scanner_section_names_each_bad_key() {
+    let serial = Config::from_toml_str(&example(), Path::new("/etc/kiosk")).unwrap();
+    assert!(matches!(
+        serial.devices.scanner,
+        Some(terminal::config::ScannerConfig::Serial { ref terminator, baud: 9_600, .. })
+            if terminator == b"\r"
+    ));
+    let cases = [
+        (
+            edit("mode = \"serial\"", "mode = \"bluetooth\""),
+            "devices.scanner.mode:",
+        ),
+        (
+            edit("# terminator = \"cr\"", "terminator = \"semicolon\""),
+            "devices.scanner.terminator:",
+        ),
+        (edit("# baud = 9600", "baud = 12"), "devices.scanner.baud:"),
+    ];
+    for (text, key) in cases {
+        let got = one_error(&text);
+        assert!(got.starts_with(key), "{got}");
+    }
+    let hid = edit(
+        "mode = \"serial\"\nport = \"/dev/ttyACM0\"",
+        "mode = \"hid\"\ndevice = \"/dev/input/event3\"",
+    );
+    let parsed = Config::from_toml_str(&hid, Path::new("/etc/kiosk")).unwrap();
+    assert!(matches!(
+        parsed.devices.scanner,
+        Some(terminal::config::ScannerConfig::Hid { grab: true, .. })
+    ));
+    let bad_grab = hid.replacen("# grab = true", "grab = \"yes\"", 1);
+    assert_eq!(
+        one_error(&bad_grab),
+        "devices.scanner.grab: expected true or false"
+    );
+    let bad_layout = hid.replacen("# layout = \"us\"", "layout = \"dvorak\"", 1);
+    assert!(one_error(&bad_layout).starts_with("devices.scanner.layout:"));
+}
