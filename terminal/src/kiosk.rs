@@ -418,45 +418,13 @@ async fn open_devices(
     Ok((links, recovery, back_office))
 }
 
-/// The bill scanner's adapter (it reopens a lost device itself) and its task. Bills must name
-/// the seller, or the supplier the kiosk sells for as agent, as payee.
+/// The bill scanner. Bills must name the seller, or the supplier the kiosk sells for as agent,
+/// as payee.
 fn open_scanner(
     scanner: &crate::config::ScannerConfig,
     config: &Config,
     core_tx: &mpsc::Sender<CoreEvent>,
 ) -> Result<(), RunError> {
-    use crate::config::ScannerConfig;
-    let (events_tx, events) = mpsc::channel(16);
-    let spawned = match scanner {
-        ScannerConfig::Serial {
-            port,
-            baud,
-            terminator,
-        } => barcode_scanner::spawn_serial(
-            barcode_scanner::SerialScannerConfig {
-                path: port.clone(),
-                baud: *baud,
-                framing: barcode_scanner::SerialFraming {
-                    terminator: terminator.clone(),
-                    max_len: barcode_scanner::MAX_CODE_BYTES,
-                },
-            },
-            events_tx,
-        ),
-        ScannerConfig::Hid {
-            device,
-            layout,
-            grab,
-        } => barcode_scanner::spawn_hid(
-            barcode_scanner::HidScannerConfig {
-                path: device.clone(),
-                layout: *layout,
-                grab: *grab,
-            },
-            events_tx,
-        ),
-    };
-    spawned.map_err(|e| RunError::Setup(format!("devices.scanner: {e}")))?;
     let mut payee_inns = vec![config.seller.inn.clone()];
     if let Some(agent) = &config.fiscal.agent {
         payee_inns.push(agent.supplier_inn.clone());
@@ -465,8 +433,8 @@ fn open_scanner(
         scheme: config.accounts.scheme,
         payee_inns,
     };
-    tokio::spawn(devices::scanner::run(events, acceptance, core_tx.clone()));
-    Ok(())
+    devices::scanner::spawn(scanner, acceptance, core_tx.clone())
+        .map_err(|e| RunError::Setup(format!("devices.scanner: {e}")))
 }
 
 /// The validator's driver and its task, which the recovery ladder can make re-open the port.

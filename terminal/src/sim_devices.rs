@@ -237,29 +237,23 @@ pub async fn start_with(
     })
 }
 
-/// The cabinet's bill scanner: its emulator, the serial adapter `run --config` uses for
-/// `mode = "serial"`, and the scanner task. Bills must name the simulated seller as payee.
+/// The cabinet's bill scanner: its emulator, read exactly as `run --config` reads a
+/// `mode = "serial"` scanner. Bills must name the simulated seller as payee.
 fn spawn_scanner(
     core: mpsc::Sender<CoreEvent>,
 ) -> Result<barcode_scanner::emulator::ScannerEmulator, SimError> {
-    let emulator = barcode_scanner::emulator::ScannerEmulator::spawn(b"\r".to_vec())?;
-    let (events_tx, events) = mpsc::channel(16);
-    barcode_scanner::spawn_serial(
-        barcode_scanner::SerialScannerConfig {
-            path: emulator.path().to_path_buf(),
-            baud: crate::config::ScannerConfig::DEFAULT_BAUD,
-            framing: barcode_scanner::SerialFraming {
-                terminator: b"\r".to_vec(),
-                max_len: barcode_scanner::MAX_CODE_BYTES,
-            },
-        },
-        events_tx,
-    )?;
+    const TERMINATOR: &[u8] = b"\r";
+    let emulator = barcode_scanner::emulator::ScannerEmulator::spawn(TERMINATOR.to_vec())?;
+    let config = crate::config::ScannerConfig::Serial {
+        port: emulator.path().to_path_buf(),
+        baud: crate::config::ScannerConfig::DEFAULT_BAUD,
+        terminator: TERMINATOR.to_vec(),
+    };
     let acceptance = crate::accounts::BillAcceptance {
         scheme: AccountScheme::default(),
         payee_inns: vec![receipt_printer::sample::seller().inn],
     };
-    tokio::spawn(devices::scanner::run(events, acceptance, core));
+    devices::scanner::spawn(&config, acceptance, core)?;
     Ok(emulator)
 }
 

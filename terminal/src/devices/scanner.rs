@@ -6,13 +6,55 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::accounts::{identify_bill, BillAcceptance, QrError};
+use crate::config::ScannerConfig;
 use crate::health::{Device, DeviceCondition, FaultKind};
 use crate::money::Money;
 use crate::runtime::CoreEvent;
 use crate::session::Intent;
 
+/// Starts the scanner as configured: its adapter (which reopens a lost device itself) and the
+/// task that translates its events. Inside a tokio runtime.
+pub fn spawn(
+    config: &ScannerConfig,
+    acceptance: BillAcceptance,
+    core: mpsc::Sender<CoreEvent>,
+) -> std::io::Result<()> {
+    let (events_tx, events) = mpsc::channel(16);
+    match config {
+        ScannerConfig::Serial {
+            port,
+            baud,
+            terminator,
+        } => barcode_scanner::spawn_serial(
+            barcode_scanner::SerialScannerConfig {
+                path: port.clone(),
+                baud: *baud,
+                framing: barcode_scanner::SerialFraming {
+                    terminator: terminator.clone(),
+                    max_len: barcode_scanner::MAX_CODE_BYTES,
+                },
+            },
+            events_tx,
+        )?,
+        ScannerConfig::Hid {
+            device,
+            layout,
+            grab,
+        } => barcode_scanner::spawn_hid(
+            barcode_scanner::HidScannerConfig {
+                path: device.clone(),
+                layout: *layout,
+                grab: *grab,
+            },
+            events_tx,
+        )?,
+    };
+    tokio::spawn(run(events, acceptance, core));
+    Ok(())
+}
+
 /// Translates the scanner's events until either side is gone.
-pub async fn run(
+async fn run(
     mut events: mpsc::Receiver<ScannerEvent>,
     acceptance: BillAcceptance,
     core: mpsc::Sender<CoreEvent>,

@@ -434,7 +434,7 @@ pub enum ScannerInput<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BillAcceptance {
     pub scheme: AccountScheme,
-    /// Empty: any payee (the simulated cabinet).
+    /// Empty: any payee.
     pub payee_inns: Vec<String>,
 }
 
