@@ -40,19 +40,19 @@ pub fn phone(digits: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn spaces_inside_numbers_stop_breaking_and_the_others_do_not() {
         let worded = "Купюра 5 000,00 ₽ не принята: можно внести ещё не больше 3 000,00 ₽.";
         assert_eq!(
-            super::keep_numbers_whole(worded),
+            keep_numbers_whole(worded),
             "Купюра 5\u{a0}000,00\u{a0}₽ не принята: можно внести ещё не больше 3\u{a0}000,00\u{a0}₽."
         );
-        assert_eq!(super::keep_numbers_whole("1 2"), "1\u{a0}2");
-        assert_eq!(super::keep_numbers_whole("в 10 часов"), "в 10 часов");
-        assert_eq!(super::keep_numbers_whole(""), "");
+        assert_eq!(keep_numbers_whole("1 2"), "1\u{a0}2");
+        assert_eq!(keep_numbers_whole("в 10 часов"), "в 10 часов");
+        assert_eq!(keep_numbers_whole(""), "");
     }
-
-    use super::*;
 
     #[test]
     fn formats_a_partly_typed_phone() {
