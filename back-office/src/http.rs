@@ -533,6 +533,8 @@ async fn heartbeat_handler(
         version: WIRE_VERSION,
         server_time_utc: now,
         content_version: version,
+        // No bank adapter yet: the kiosks do not offer СБП.
+        sbp_available: false,
     }))
 }
 

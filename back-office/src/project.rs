@@ -58,6 +58,7 @@ pub fn method_name(m: PaymentMethod) -> &'static str {
     match m {
         PaymentMethod::Cash => "cash",
         PaymentMethod::Card => "card",
+        PaymentMethod::Sbp => "sbp",
     }
 }
 

@@ -31,6 +31,7 @@ pub struct TerminalTotals {
     pub payments: u64,
     pub cash_kopecks: i64,
     pub card_kopecks: i64,
+    pub sbp_kopecks: i64,
     pub bills: u64,
 }
 
@@ -426,6 +427,7 @@ pub fn totals(records: &[JournalRecord]) -> TerminalTotals {
                 match method {
                     PaymentMethod::Cash => t.cash_kopecks += total_kopecks,
                     PaymentMethod::Card => t.card_kopecks += total_kopecks,
+                    PaymentMethod::Sbp => t.sbp_kopecks += total_kopecks,
                 }
             }
             Ok(JournalEvent::BillStacked { .. }) => t.bills += 1,

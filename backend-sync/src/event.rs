@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 pub enum PaymentMethod {
     Cash,
     Card,
+    /// A dynamic QR of the Faster Payments System (СБП), paid from the customer's bank app.
+    Sbp,
 }
 
 /// A share of a payment credited to one service of an account.
@@ -207,6 +209,43 @@ pub enum JournalEvent {
         receipt_no: u32,
         amount_kopecks: i64,
     },
+    /// Write-ahead: the kiosk is about to ask the back office for a СБП QR of this payment.
+    SbpQrRequested {
+        payment_id: String,
+        amount_kopecks: i64,
+    },
+    /// The QR is registered with the bank and shown to the customer.
+    SbpQrIssued {
+        payment_id: String,
+        bank_payment_id: String,
+        /// RFC 3339 UTC.
+        expires_utc: String,
+    },
+    /// Write-ahead: the kiosk is about to revoke the QR (the customer cancelled, the countdown
+    /// ran out, or a restart found it open). A payment the bank confirms after this is still
+    /// credited.
+    SbpRevokeRequested {
+        payment_id: String,
+        reason: String,
+    },
+    /// The bank confirmed the money: this is the credit point for СБП.
+    SbpPaid {
+        payment_id: String,
+        amount_kopecks: i64,
+        bank_payment_id: String,
+    },
+    /// The bank confirmed the QR can no longer be paid (declined, expired or revoked).
+    SbpNotPaid {
+        payment_id: String,
+        state: crate::sbp::SbpState,
+        detail: String,
+    },
+    /// The customer left before the bank's answer: the kiosk keeps asking the back office in
+    /// the background and credits the payment if the bank confirms it.
+    SbpOutcomeUnknown {
+        payment_id: String,
+        detail: String,
+    },
     /// The payment is final: the money is credited to the account's services.
     PaymentCompleted {
         payment_id: String,
@@ -389,6 +428,12 @@ impl JournalEvent {
             CardOutcomeUnknown,
             CardReversalRequested,
             CardReversed,
+            SbpQrRequested,
+            SbpQrIssued,
+            SbpRevokeRequested,
+            SbpPaid,
+            SbpNotPaid,
+            SbpOutcomeUnknown,
             PaymentCompleted,
             PaymentCancelled,
             ReceiptRequested,

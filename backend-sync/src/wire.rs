@@ -158,6 +158,10 @@ pub struct HeartbeatReply {
     pub server_time_utc: String,
     /// Current content version, so the terminal knows when to refetch content.
     pub content_version: u64,
+    /// The back office takes СБП QR payments now: a bank is configured and answered its last
+    /// request. The kiosk offers «По QR-коду СБП» only while this is true.
+    #[serde(default)]
+    pub sbp_available: bool,
 }
 
 /// One service of an account with its debt.

@@ -275,7 +275,7 @@ fn terminal_payments(records: &[JournalRecord]) -> (u64, i64, i64) {
             out.0 += 1;
             match method {
                 PaymentMethod::Cash => out.1 += total_kopecks,
-                PaymentMethod::Card => out.2 += total_kopecks,
+                PaymentMethod::Card | PaymentMethod::Sbp => out.2 += total_kopecks,
             }
         }
     }

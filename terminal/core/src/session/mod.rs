@@ -996,7 +996,7 @@ impl Session {
         };
         let (cash, card) = match credited.method {
             PaymentMethod::Cash => (credited.total, Money::ZERO),
-            PaymentMethod::Card => (Money::ZERO, credited.total),
+            PaymentMethod::Card | PaymentMethod::Sbp => (Money::ZERO, credited.total),
         };
         self.send_to_fiscal(FiscalRequest {
             receipt_id: credited.receipt_id.clone(),

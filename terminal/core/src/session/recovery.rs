@@ -384,7 +384,7 @@ impl Session {
             .collect();
         let (cash, card) = match method {
             PaymentMethod::Cash => (total, Money::ZERO),
-            PaymentMethod::Card => (Money::ZERO, total),
+            PaymentMethod::Card | PaymentMethod::Sbp => (Money::ZERO, total),
         };
         self.recovery
             .receipts
