@@ -91,6 +91,7 @@ pub async fn run(args: CardSoakArgs) -> Result<(), CardSoakError> {
         bill: no_bills(),
         card,
         receipts: fakes::spawn_receipts(core_tx.clone(), Arc::new(Mutex::new(Vec::new()))),
+        sbp: fakes::no_sbp(),
     };
     let limits = Limits {
         per_payment: Money::from_rubles(90_000),

@@ -305,6 +305,9 @@ pub struct BackOfficeConfig {
     /// PEM CA certificate(s) the back office's certificate chains to, when no public CA signed
     /// it (a retailer's own CA); without it the Mozilla roots only.
     pub ca_file: Option<PathBuf>,
+    /// `sbp = true`: offer «По QR-коду СБП» whenever the back office says its bank answers
+    /// (the back office must have a bank adapter configured).
+    pub sbp: bool,
 }
 
 /// Cash and card limits, in kopecks.

@@ -308,6 +308,7 @@ fn configured_health(config: &Config) -> Result<HealthSetup, RunError> {
         (Device::CardReader, devices.card_reader.is_some()),
         (Device::Printer, devices.printer.is_some()),
         (Device::Scanner, devices.scanner.is_some()),
+        (Device::Sbp, config.back_office.sbp),
     ] {
         if !fitted {
             setup.fitted.remove(&device);
@@ -393,7 +394,19 @@ async fn open_devices(
         }
         None => absent(),
     };
-    let back_office = BackOfficeSetup::configured(link, core_tx.clone());
+    let mut back_office = BackOfficeSetup::configured(link, core_tx.clone());
+    if config.back_office.sbp {
+        back_office.availability = back_office.availability.with_sbp();
+    }
+    // Always there: a journal may hold a СБП payment from before `sbp` was switched off.
+    let sbp = devices::sbp::spawn(
+        back_office
+            .link
+            .client()
+            .map_err(|e| RunError::Setup(format!("back_office: {e}")))?,
+        devices::sbp::SbpTiming::default(),
+        core_tx.clone(),
+    );
     let lookup = open_lookup(config, &back_office, core_tx)?;
     if let Some(scanner) = &config.devices.scanner {
         open_scanner(scanner, config, core_tx)?;
@@ -414,6 +427,7 @@ async fn open_devices(
         bill,
         card,
         receipts,
+        sbp,
     };
     Ok((links, recovery, back_office))
 }

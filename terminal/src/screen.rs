@@ -466,6 +466,8 @@ impl ScreenBridge {
                 can_cancel,
                 ..
             } => card_payment(*amount, prompt, *can_cancel),
+            // Until the СБП screen lands in `ui` (the method is not offered before).
+            Screen::Sbp { .. } => v::Screen::Processing(v::Processing::Payment),
             Screen::Processing { .. } => v::Screen::Processing(v::Processing::Receipt),
             Screen::ReceiptChoice { total, paper } => receipt_choice(*total, *paper, availability),
             Screen::Done {
@@ -861,6 +863,10 @@ fn summary_notice(problem: SummaryProblem) -> v::SummaryNotice {
         SummaryProblem::CardDeclined => v::SummaryNotice::CardDeclined,
         SummaryProblem::CardCancelled => v::SummaryNotice::CardCancelled,
         SummaryProblem::CardReversed => v::SummaryNotice::CardReversed,
+        SummaryProblem::SbpUnavailable
+        | SummaryProblem::SbpDeclined
+        | SummaryProblem::SbpExpired => v::SummaryNotice::CardUnavailable,
+        SummaryProblem::SbpCancelled => v::SummaryNotice::CardCancelled,
         SummaryProblem::HasDebt { debt } => v::SummaryNotice::HasDebt {
             debt_kopecks: debt.kopecks(),
         },

@@ -224,6 +224,8 @@ pub async fn start_with(
             },
         ),
         receipts: devices::receipts::spawn(setup, core.clone()),
+        // Replaced by the real СБП task once the back office is up (`run --simulate`).
+        sbp: crate::runtime::fakes::no_sbp(),
     };
     let scanner = spawn_scanner(core)?;
     Ok(SimDevices {

@@ -126,6 +126,7 @@ pub async fn run(args: SoakArgs) -> Result<(), SoakError> {
             Some(port) => kkt_receipts(port, &args.terminal_id, core_tx.clone())?,
             None => fakes::spawn_receipts(core_tx.clone(), Arc::new(Mutex::new(Vec::new()))),
         },
+        sbp: fakes::no_sbp(),
     };
     let limits = Limits {
         per_payment: Money::from_rubles(10_000_000),

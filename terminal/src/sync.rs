@@ -256,6 +256,9 @@ impl SyncTiming {
 #[derive(Clone)]
 pub struct AvailabilityFeed {
     tx: Arc<watch::Sender<Reach>>,
+    /// Whether the back office's bank answers (the `sbp` device), for kiosks that offer СБП.
+    sbp: Option<Arc<watch::Sender<bool>>>,
+    core: mpsc::Sender<CoreEvent>,
 }
 
 /// What the kiosk last saw of the back office.
@@ -290,10 +293,11 @@ impl AvailabilityFeed {
     /// until it is seen not to.
     pub fn spawn(core: mpsc::Sender<CoreEvent>) -> Self {
         let (tx, mut rx) = watch::channel(Reach::Answers);
+        let forward = core.clone();
         tokio::spawn(async move {
             while rx.changed().await.is_ok() {
                 let condition = rx.borrow_and_update().condition();
-                if core
+                if forward
                     .send(CoreEvent::Health(Device::BackOffice, condition))
                     .await
                     .is_err()
@@ -302,7 +306,49 @@ impl AvailabilityFeed {
                 }
             }
         });
-        AvailabilityFeed { tx: Arc::new(tx) }
+        AvailabilityFeed {
+            tx: Arc::new(tx),
+            sbp: None,
+            core,
+        }
+    }
+
+    /// This kiosk offers СБП (`[back_office] sbp = true`): the heartbeats' word on the bank
+    /// becomes the `sbp` device's condition. Without it the device stays "not fitted".
+    pub fn with_sbp(mut self) -> Self {
+        let (tx, mut rx) = watch::channel(false);
+        let core = self.core.clone();
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let condition = match *rx.borrow_and_update() {
+                    true => DeviceCondition::Up,
+                    false => DeviceCondition::Down {
+                        kind: FaultKind::Communication,
+                        detail: "the back office takes no СБП payments now (its bank does not answer, or it cannot be reached)".into(),
+                    },
+                };
+                if core
+                    .send(CoreEvent::Health(Device::Sbp, condition))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        self.sbp = Some(Arc::new(tx));
+        self
+    }
+
+    /// Records whether the back office takes СБП payments now (its last heartbeat said so).
+    pub fn set_sbp(&self, available: bool) {
+        if let Some(tx) = &self.sbp {
+            tx.send_if_modified(|was| {
+                let changed = *was != available;
+                *was = available;
+                changed
+            });
+        }
     }
 
     /// Records whether the back office answers; the core hears only of changes.
@@ -600,6 +646,7 @@ fn spawn_watcher(
                     Some(reason) => feed.set_refused(reason),
                     None => feed.set_online(s.online),
                 }
+                feed.set_sbp(s.online && s.sbp_available);
             }
             match s.server_missing_from {
                 Some(from) if requeued_from != Some(from) => {

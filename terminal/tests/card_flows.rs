@@ -238,6 +238,7 @@ fn card_kiosk(
         },
         card: card::spawn_with(reader, core_tx.clone(), setup),
         receipts: fakes::spawn_receipts(core_tx.clone(), Arc::new(Mutex::new(Vec::new()))),
+        sbp: fakes::no_sbp(),
     };
     let journal = Journal::open(journal).unwrap();
     let (core, view) = support::core(config(), journal, links);

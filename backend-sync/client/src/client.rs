@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 
 use backend_sync::auth::{self, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TERMINAL, HEADER_TIMESTAMP};
 use backend_sync::record::JournalRecord;
+use backend_sync::sbp::{self, SbpQrRequest, SbpQrStatus};
 use backend_sync::wire::{
     paths, AccountInfo, AccountReply, ContentReply, EnrolReply, EnrolRequest, ErrorCode,
     ErrorReply, Heartbeat, HeartbeatReply, IngestBatch, IngestReply, WIRE_VERSION,
@@ -303,6 +304,42 @@ impl SyncClient {
             .call::<AccountReply>(Method::GET, &path, Vec::new())
             .await?
             .map(|r| r.account))
+    }
+
+    /// Asks for the СБП QR of a payment; asking again for the same payment returns the same QR.
+    pub async fn sbp_create(
+        &self,
+        payment_id: &str,
+        amount_kopecks: i64,
+        account: &str,
+    ) -> Result<SbpQrStatus, SyncError> {
+        let body = Self::json(&SbpQrRequest {
+            version: WIRE_VERSION,
+            payment_id: payment_id.to_string(),
+            amount_kopecks,
+            account: account.to_string(),
+        })?;
+        self.call(Method::POST, sbp::paths::QR, body)
+            .await?
+            .ok_or_else(|| SyncError::Decode("СБП QR answered 404".into()))
+    }
+
+    /// Where a payment's QR stands; `Ok(None)` when the back office holds no QR for it.
+    pub async fn sbp_status(&self, payment_id: &str) -> Result<Option<SbpQrStatus>, SyncError> {
+        if !sbp::is_payment_id(payment_id) {
+            return Ok(None);
+        }
+        self.call(Method::GET, &sbp::paths::status(payment_id), Vec::new())
+            .await
+    }
+
+    /// Revokes a payment's QR unless it is paid; `Ok(None)` when the back office holds none.
+    pub async fn sbp_revoke(&self, payment_id: &str) -> Result<Option<SbpQrStatus>, SyncError> {
+        if !sbp::is_payment_id(payment_id) {
+            return Ok(None);
+        }
+        self.call(Method::POST, &sbp::paths::revoke(payment_id), Vec::new())
+            .await
     }
 
     /// Fetches content newer than `have_version` (`content: None` when current).

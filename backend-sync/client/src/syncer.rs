@@ -77,6 +77,9 @@ pub struct SyncStatus {
     /// Set when the back office holds less than the outbox can still send (it lost records the
     /// outbox already dropped): requeue the journal from this `seq` with [`crate::outbox::requeue`].
     pub server_missing_from: Option<u64>,
+    /// The last heartbeat's answer said the back office takes СБП QR payments (false after a
+    /// failed heartbeat).
+    pub sbp_available: bool,
 }
 
 /// Wakes a running syncer; see [`SyncHandle::waker`].
@@ -293,7 +296,10 @@ impl Worker {
         beat.time_utc = now_text();
         beat.queue_len = s.queue_len;
         beat.sync_lag_seconds = s.lag_seconds;
-        self.client.heartbeat(&beat).await.map(|_| ())
+        let reply = self.client.heartbeat(&beat).await;
+        let sbp = reply.as_ref().is_ok_and(|r| r.sbp_available);
+        self.status.send_modify(|s| s.sbp_available = sbp);
+        reply.map(|_| ())
     }
 
     async fn run(self) {

@@ -1,4 +1,4 @@
-//! What the core asks of the cash and card devices. The session and the service desk both send
+//! What the core asks of the cash and card devices and of the СБП task. The session and the service desk both send
 //! these; the terminal's device tasks carry them out.
 
 use crate::money::Money;
@@ -46,4 +46,21 @@ pub enum CardCommand {
     Resolved {
         payment_id: String,
     },
+}
+
+/// What the session asks of the СБП task (which talks to the back office, which talks to the
+/// bank). The task reports every change of the payment's state as an
+/// [`SbpReport`](crate::session::SbpReport) until the bank's final answer, retrying through
+/// network faults and restarts of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SbpCommand {
+    /// Register a dynamic QR for this payment and amount (idempotent by `payment_id` at the back
+    /// office) and watch it.
+    Create {
+        payment_id: String,
+        amount: Money,
+        account: String,
+    },
+    /// Revoke the QR unless it is paid, and watch it until the bank's final answer.
+    Revoke { payment_id: String },
 }

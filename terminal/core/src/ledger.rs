@@ -27,6 +27,9 @@ pub struct OpenPayment {
     pub card_amount: Option<Money>,
     pub card_approved: Option<backend_sync::event::CardApproval>,
     pub card_completed: bool,
+    /// СБП: the amount the QR was asked for, and whether its revocation was journaled.
+    pub sbp_amount: Option<Money>,
+    pub sbp_revoke_requested: bool,
 }
 
 impl OpenPayment {
@@ -133,6 +136,8 @@ pub struct Ledger {
     /// Totals over the whole journal, for checks.
     pub stacked_total: Money,
     pub card_completed_total: Money,
+    /// What the bank confirmed of СБП payments (`SbpPaid`).
+    pub sbp_paid_total: Money,
     /// The card-terminal receipt of the last completed card payment (card recovery tells it from
     /// an approval the kiosk never saw).
     pub last_card_receipt: Option<u32>,
@@ -193,6 +198,8 @@ impl Ledger {
                         card_amount: None,
                         card_approved: None,
                         card_completed: false,
+                        sbp_amount: None,
+                        sbp_revoke_requested: false,
                     },
                 );
             }
@@ -301,6 +308,22 @@ impl Ledger {
                         self.last_card_receipt = Some(approval.receipt_no);
                     }
                 }
+            }
+            JournalEvent::SbpQrRequested {
+                payment_id,
+                amount_kopecks,
+            } => {
+                if let Some(open) = self.open_payments.get_mut(payment_id) {
+                    open.sbp_amount = Some(Money::from_kopecks(*amount_kopecks));
+                }
+            }
+            JournalEvent::SbpRevokeRequested { payment_id, .. } => {
+                if let Some(open) = self.open_payments.get_mut(payment_id) {
+                    open.sbp_revoke_requested = true;
+                }
+            }
+            JournalEvent::SbpPaid { amount_kopecks, .. } => {
+                self.sbp_paid_total += Money::from_kopecks(*amount_kopecks);
             }
             JournalEvent::PaymentCompleted {
                 payment_id,

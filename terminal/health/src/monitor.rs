@@ -6,8 +6,8 @@
 //! at once). Time is always passed in as a value.
 //!
 //! **Service state.** The kiosk is *out of service* when the screen is dead, when the fiscal
-//! module is down (no lawful receipt can be issued, so no payment may be taken), or when neither
-//! cash nor card works. Otherwise it is *degraded* when something is missing (cash only, card only,
+//! module is down (no lawful receipt can be issued, so no payment may be taken), or when no
+//! payment method works (cash, card, СБП). Otherwise it is *degraded* when something is missing (cash only, card only,
 //! e-receipt only, offline) and *in service* when nothing is.
 //!
 //! **Outages.** An outage starts the moment the kiosk goes out of service: `Started` is emitted at
@@ -39,10 +39,14 @@ pub enum Device {
     Ui,
     /// The bill scanner: down degrades nothing but the scan (the keypad still takes numbers).
     Scanner,
+    /// СБП QR payments through the back office: a payment method of its own, so a kiosk whose
+    /// cash and card are down but whose bank answers is still in service. Missing it degrades
+    /// nothing (most kiosks take cash and card only).
+    Sbp,
 }
 
 impl Device {
-    pub const ALL: [Device; 7] = [
+    pub const ALL: [Device; 8] = [
         Device::BillValidator,
         Device::CardReader,
         Device::Printer,
@@ -50,6 +54,7 @@ impl Device {
         Device::BackOffice,
         Device::Ui,
         Device::Scanner,
+        Device::Sbp,
     ];
 
     /// The name used in journal events and metric labels.
@@ -62,6 +67,7 @@ impl Device {
             Device::BackOffice => "back_office",
             Device::Ui => "ui",
             Device::Scanner => "scanner",
+            Device::Sbp => "sbp",
         }
     }
 }
@@ -144,12 +150,18 @@ pub struct Capabilities {
     pub card: bool,
     pub paper_receipt: bool,
     pub online: bool,
+    /// СБП QR payments work (absent in journals from before it existed).
+    #[serde(default)]
+    pub sbp: bool,
 }
 
 impl Capabilities {
     /// Human summary, e.g. `card only, e-receipt only, offline`.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
+        if !self.cash && !self.card && self.sbp {
+            parts.push("СБП only");
+        }
         if !self.cash && self.card {
             parts.push("card only");
         }
@@ -225,13 +237,16 @@ pub fn service_state_of(conditions: &BTreeMap<Device, DeviceCondition>) -> Servi
         card: !down(Device::CardReader),
         paper_receipt: !down(Device::Printer),
         online: !down(Device::BackOffice),
+        // Only a bank that reported in counts: a kiosk without СБП never had it.
+        sbp: conditions.get(&Device::Sbp).is_some_and(|c| !c.is_down()),
     };
-    if !works.cash && !works.card {
+    if !works.cash && !works.card && !works.sbp {
         return ServiceState::OutOfService {
             reason: format!(
-                "no payment method works (bill validator: {}; card reader: {})",
+                "no payment method works (bill validator: {}; card reader: {}; СБП: {})",
                 why(Device::BillValidator),
-                why(Device::CardReader)
+                why(Device::CardReader),
+                why(Device::Sbp)
             ),
         };
     }
@@ -318,7 +333,7 @@ pub struct HealthMonitor {
 }
 
 impl HealthMonitor {
-    /// A monitor that assumes every device up until told otherwise.
+    /// A monitor that assumes every device but СБП up until told otherwise.
     pub fn new(
         terminal_id: impl Into<String>,
         alerts: AlertConfig,
@@ -328,8 +343,10 @@ impl HealthMonitor {
             terminal_id: terminal_id.into(),
             alerts,
             calendar,
+            // СБП is up only once the back office said its bank answers.
             conditions: Device::ALL
                 .iter()
+                .filter(|d| **d != Device::Sbp)
                 .map(|d| (*d, DeviceCondition::Up))
                 .collect(),
             state: ServiceState::InService,
@@ -363,7 +380,8 @@ impl HealthMonitor {
         now: DateTime<Utc>,
     ) {
         self.handle_timeout(now);
-        if self.condition(device) == &condition {
+        // (A device that never reported, СБП, is news even when it reports up.)
+        if self.conditions.get(&device) == Some(&condition) {
             return;
         }
         self.events.push_back(JournalEvent::DeviceStateChanged {

@@ -629,17 +629,19 @@ pub(super) fn parse_back_office(
     base_dir: &Path,
     errors: &mut Vec<ConfigError>,
 ) -> Option<BackOfficeConfig> {
-    s.deny_unknown(&["url", "key_file", "ca_file"], errors);
+    s.deny_unknown(&["url", "key_file", "ca_file", "sbp"], errors);
     let url = s.checked("url", s.text("url", errors), |u| check_url(u), errors);
     let key_file = s.path("key_file", base_dir, errors);
     let ca_file = match s.table.contains_key("ca_file") {
         true => Some(s.path("ca_file", base_dir, errors)?),
         false => None,
     };
+    let sbp = s.or_default("sbp", false, || s.boolean("sbp", errors));
     Some(BackOfficeConfig {
         url: url?,
         key_file: key_file?,
         ca_file,
+        sbp: sbp?,
     })
 }
 

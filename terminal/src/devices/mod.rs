@@ -7,5 +7,6 @@ pub mod fiscal;
 pub mod lookup;
 pub mod receipts;
 pub mod recovery;
+pub mod sbp;
 pub mod scanner;
 pub mod sensors;

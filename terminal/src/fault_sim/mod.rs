@@ -18,6 +18,7 @@
 
 mod card;
 mod fiscal;
+mod sbp;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -43,9 +44,10 @@ use backend_sync::event::PaymentMethod;
 use card::CardSide;
 use card_reader::emulator::TxnState;
 use fiscal::{Cut, FiscalSide};
+use sbp::SbpSide;
 
 /// Every kind of fault the simulation injects, by name (the report counts them).
-const FAULTS: [&str; 18] = [
+const FAULTS: [&str; 20] = [
     "power_loss",
     "jam",
     "garbled_reply",
@@ -64,6 +66,8 @@ const FAULTS: [&str; 18] = [
     "kkt_off_mid_sale",
     "kkt_crash_mid_sale",
     "orderly_stop",
+    "sbp_link_down",
+    "sbp_paid_after_revoke",
 ];
 
 /// How long systemd waits for an orderly stop (`TimeoutStopSec=` of `kiosk-terminal.service`).
@@ -86,6 +90,9 @@ pub struct Report {
     pub card_payments: u64,
     pub card_outcomes_unknown: u64,
     pub card_reversals: u64,
+    /// СБП payments credited, and those whose customer the kiosk let go before the bank's answer.
+    pub sbp_payments: u64,
+    pub sbp_outcomes_unknown: u64,
     /// Receipts the simulated fiscal drive holds (one per credited payment).
     pub fiscal_receipts: u64,
     /// Receipts an earlier try had registered (a crash or a lost answer kept them out of the
@@ -111,6 +118,8 @@ impl Report {
         self.card_payments += other.card_payments;
         self.card_outcomes_unknown += other.card_outcomes_unknown;
         self.card_reversals += other.card_reversals;
+        self.sbp_payments += other.sbp_payments;
+        self.sbp_outcomes_unknown += other.sbp_outcomes_unknown;
         self.fiscal_receipts += other.fiscal_receipts;
         self.fiscal_found_earlier += other.fiscal_found_earlier;
         self.shift_renewals += other.shift_renewals;
@@ -185,6 +194,16 @@ pub fn run_seed(seed: u64, hours: f64) -> Report {
         }),
         card_outcomes_unknown: count(|e| matches!(e, JournalEvent::CardOutcomeUnknown { .. })),
         card_reversals: count(|e| matches!(e, JournalEvent::CardReversed { .. })),
+        sbp_payments: count(|e| {
+            matches!(
+                e,
+                JournalEvent::PaymentCompleted {
+                    method: PaymentMethod::Sbp,
+                    ..
+                }
+            )
+        }),
+        sbp_outcomes_unknown: count(|e| matches!(e, JournalEvent::SbpOutcomeUnknown { .. })),
         fiscal_receipts: kiosk.fiscal.receipts().len() as u64,
         fiscal_found_earlier: kiosk.fiscal_found_earlier,
         shift_renewals: kiosk.shift_renewals,
@@ -232,6 +251,7 @@ struct Kiosk {
     /// Entries were journaled since the cassette was last checked against the validator.
     journaled_since_check: bool,
     card: CardSide,
+    sbp: SbpSide,
     /// Denominations the validator reported (kopecks).
     table: BTreeSet<i64>,
     customer: Customer,
@@ -327,6 +347,7 @@ impl Kiosk {
             jammed_since: None,
             journaled_since_check: false,
             card: CardSide::new(start),
+            sbp: SbpSide::default(),
             table: BTreeSet::new(),
             customer: Customer::Away {
                 next_arrival: start + Duration::from_secs(5),
@@ -353,6 +374,7 @@ impl Kiosk {
         kiosk.session.begin_recovery(t0);
         kiosk.session.begin_card_recovery(t0);
         kiosk.drain();
+        kiosk.sbp_offered(true);
         kiosk
     }
 
@@ -380,6 +402,7 @@ impl Kiosk {
         self.answer_receipts();
         self.exchange();
         self.exchange_card();
+        self.exchange_sbp();
         self.check_every_step();
         self.check_stop();
     }
@@ -425,6 +448,7 @@ impl Kiosk {
             Some(self.host.poll_timeout()),
             self.device.poll_timeout(),
             self.card.poll_timeout(),
+            self.sbp.next_wake(),
             self.session.poll_timeout().map(wall_to_instant),
             Some(self.next_fault),
             self.technician_at,
@@ -490,10 +514,16 @@ impl Kiosk {
         let now = self.now;
         // Weighted: the bill path's faults most, whole-process crashes least; while a card
         // payment runs, the card's faults.
-        const WEIGHTS: [u32; 18] = [4, 4, 2, 2, 2, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1];
-        const CARD_WEIGHTS: [u32; 18] = [0, 0, 0, 0, 0, 1, 0, 0, 1, 4, 1, 2, 2, 3, 0, 0, 0, 1];
-        let at_card = matches!(self.session.view().screen, Screen::Card { .. });
-        let weights = if at_card { CARD_WEIGHTS } else { WEIGHTS };
+        const WEIGHTS: [u32; 20] = [4, 4, 2, 2, 2, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1];
+        const CARD_WEIGHTS: [u32; 20] =
+            [0, 0, 0, 0, 0, 1, 0, 0, 1, 4, 1, 2, 2, 3, 0, 0, 0, 1, 0, 0];
+        // A QR on the screen: the link to the back office, the race with a revocation, crashes.
+        const SBP_WEIGHTS: [u32; 20] = [0, 0, 0, 0, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 4, 3];
+        let weights = match self.session.view().screen {
+            Screen::Card { .. } => CARD_WEIGHTS,
+            Screen::Sbp { .. } => SBP_WEIGHTS,
+            _ => WEIGHTS,
+        };
         let mut pick = self.rng.gen_range(0..weights.iter().sum::<u32>());
         let kind = weights
             .iter()
@@ -575,13 +605,42 @@ impl Kiosk {
                 self.fault("kkt_crash_mid_sale");
                 self.fiscal_fault = Some(FiscalFault::CrashMidSale);
             }
-            _ => {
+            17 => {
                 self.fault("orderly_stop");
                 self.stopping_since.get_or_insert(now);
                 self.session.request_stop(self.wall());
                 self.drain();
             }
+            18 => {
+                self.fault("sbp_link_down");
+                let down = Duration::from_secs(self.rng.gen_range(1..180));
+                self.sbp.down_until = Some(now + down);
+                // The health desk's view of it: the method leaves the screen.
+                self.sbp_offered(false);
+            }
+            _ => {
+                self.fault("sbp_paid_after_revoke");
+                self.sbp.pay_next_at_revoke = true;
+            }
         }
+    }
+
+    /// What the health desk tells the session about СБП (the back office's heartbeat).
+    fn sbp_offered(&mut self, offered: bool) {
+        self.device_input(DeviceInput::Availability(crate::session::Availability {
+            sbp: offered,
+            ..crate::session::Availability::default()
+        }));
+    }
+
+    /// The СБП watchers' reports, unless the process died meanwhile.
+    fn exchange_sbp(&mut self) {
+        let was_down = self.sbp.down_until.is_some();
+        let reports = self.sbp.exchange(self.now, &mut self.rng);
+        if was_down && self.sbp.down_until.is_none() {
+            self.sbp_offered(true);
+        }
+        self.deliver(reports);
     }
 
     /// The process dies: every piece of memory is gone; the core is rebuilt from the journal and
@@ -602,6 +661,7 @@ impl Kiosk {
         self.bill_health = BillHealth::default();
         self.jammed_since = None;
         self.card.restart(self.now);
+        self.sbp.restart();
         self.fiscal.restart();
         self.receipts.clear();
         self.table.clear();
@@ -611,6 +671,8 @@ impl Kiosk {
         }
         self.session.begin_card_recovery(self.wall());
         self.drain();
+        let offered = self.sbp.down_until.is_none();
+        self.sbp_offered(offered);
     }
 
     fn leave(&mut self) {
@@ -697,7 +759,8 @@ impl Kiosk {
             Screen::Welcome => self.leave(),
             Screen::AccountEntry { .. } => self.ui(Intent::SubmitAccount("1000000001".into())),
             Screen::Summary { .. } if roll < 3 => self.ui(Intent::Home),
-            Screen::Summary { card, .. } if card && roll < 40 => self.ui(Intent::PayCard),
+            Screen::Summary { card, .. } if card && roll < 30 => self.ui(Intent::PayCard),
+            Screen::Summary { sbp, .. } if sbp && roll < 50 => self.ui(Intent::PaySbp),
             Screen::Summary { cash, .. } if cash => self.ui(Intent::PayCash),
             Screen::Summary { .. } => self.ui(Intent::Home),
             Screen::Cash { busy: true, .. } => {}
@@ -722,6 +785,13 @@ impl Kiosk {
             } if roll < 3 => self.ui(Intent::Cancel),
             Screen::Card { .. } if roll < 4 => self.leave(),
             Screen::Card { .. } => {}
+            // A QR on the screen: most pay it in their bank's app (the bank decides when),
+            // some cancel, a few walk away.
+            Screen::Sbp {
+                checking: false, ..
+            } if roll < 3 => self.ui(Intent::Cancel),
+            Screen::Sbp { .. } if roll < 4 => self.leave(),
+            Screen::Sbp { .. } => {}
             Screen::ReceiptChoice { .. } if roll < 3 => self.leave(),
             Screen::ReceiptChoice { paper: true, .. } => {
                 self.ui(Intent::ChooseReceipt(ReceiptChoice::Paper))
@@ -787,6 +857,7 @@ impl Kiosk {
                     }
                     self.card.command(command, self.now, &mut card_inputs)
                 }
+                Output::Sbp(command) => self.sbp.command(command, self.now),
                 Output::PrintSlip(_) => {}
             }
         }
@@ -990,6 +1061,9 @@ impl Kiosk {
         self.crash_before_journal = false;
         self.crash_at_goods_issued = false;
         *self.card.terminal.faults_mut() = Default::default();
+        self.sbp.down_until = None;
+        self.sbp.pay_next_at_revoke = false;
+        self.sbp_offered(true);
         self.fiscal_fault = None;
         self.fiscal.switch_off(false);
         self.paper_out = false;
@@ -1014,6 +1088,7 @@ impl Kiosk {
                 && !self.session.is_recovering()
                 && self.receipts.is_empty()
                 && self.card.is_idle()
+                && self.sbp.is_idle()
                 && self.session.next_fiscal_retry().is_none()
                 && self.session.ledger().unreceipted.is_empty();
             if done {
@@ -1091,6 +1166,30 @@ impl Kiosk {
                 "credited {} kopecks by card, the card terminal booked {booked}: {:?}",
                 credited(PaymentMethod::Card),
                 self.card.transactions()
+            ));
+        }
+        // What the bank holds as paid is what the journal credited by СБП, payment by payment.
+        let mut sbp_credited: BTreeMap<String, i64> = BTreeMap::new();
+        for (_, e) in &events {
+            if let JournalEvent::PaymentCompleted {
+                payment_id,
+                method: PaymentMethod::Sbp,
+                total_kopecks,
+                ..
+            } = e
+            {
+                *sbp_credited.entry(payment_id.clone()).or_default() += total_kopecks;
+            }
+        }
+        let bank_paid: BTreeMap<String, i64> = self
+            .sbp
+            .paid()
+            .into_iter()
+            .map(|(p, m)| (p, m.kopecks()))
+            .collect();
+        if sbp_credited != bank_paid {
+            self.violations.push(format!(
+                "credited by СБП {sbp_credited:?}, the bank holds as paid {bank_paid:?}"
             ));
         }
         if let Some(t) = self

@@ -193,3 +193,15 @@ fn fake_fiscalisation(req: &FiscalRequest, fd_number: u32) -> (FiscalAttributes,
     ));
     (fiscal, text)
 }
+
+/// The soaks' СБП task: they never offer СБП (no heartbeat says the bank answers), so nothing
+/// is ever asked of it.
+pub fn no_sbp() -> mpsc::Sender<crate::session::SbpCommand> {
+    let (tx, mut rx) = mpsc::channel(8);
+    tokio::spawn(async move {
+        while let Some(command) = rx.recv().await {
+            tracing::warn!(?command, "a soak asked for СБП; nothing to carry it");
+        }
+    });
+    tx
+}

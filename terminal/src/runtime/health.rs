@@ -230,6 +230,12 @@ impl HealthDesk {
             paper: up(Device::Printer),
             online: up(Device::BackOffice),
             scanner: up(Device::Scanner),
+            // Only once the back office said its bank answers (never assumed).
+            sbp: self
+                .monitor
+                .conditions()
+                .get(&Device::Sbp)
+                .is_some_and(|c| !c.is_down()),
             out_of_service: self.monitor.service_state().is_out_of_service(),
         }
     }

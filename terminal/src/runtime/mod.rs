@@ -27,7 +27,7 @@ use crate::ledger::Ledger;
 use crate::metrics::MetricsSnapshot;
 use crate::session::{
     Availability, BillCommand, CardCommand, DeviceInput, FiscalRequest, Input, Intent, Output,
-    Session, SlipRequest, View,
+    SbpCommand, Session, SlipRequest, View,
 };
 use crate::watchdog::Heartbeat;
 use health::{HealthDesk, HealthHistory, HealthSetup};
@@ -88,6 +88,8 @@ pub struct DeviceLinks {
     pub bill: mpsc::Sender<BillCommand>,
     pub card: mpsc::Sender<CardCommand>,
     pub receipts: mpsc::Sender<ReceiptJob>,
+    /// The СБП task ([`crate::devices::sbp`]).
+    pub sbp: mpsc::Sender<SbpCommand>,
 }
 
 /// A source of time, so tests can drive the core with a fake clock.
@@ -493,6 +495,12 @@ impl<C: Clock> Core<C> {
                     .send(command)
                     .await
                     .map_err(|_| CoreError::DeviceGone("card reader"))?,
+                Output::Sbp(command) => self
+                    .links
+                    .sbp
+                    .send(command)
+                    .await
+                    .map_err(|_| CoreError::DeviceGone("СБП"))?,
                 Output::Fiscalise(request) => self
                     .links
                     .receipts

@@ -89,6 +89,7 @@ fn paper_out_leaves_e_receipts_only() {
         card: true,
         paper_receipt: false,
         online: true,
+        sbp: false,
     };
     assert_eq!(m.service_state(), &ServiceState::Degraded { works });
     assert_eq!(m.service_state().detail(), "e-receipt only");
@@ -384,4 +385,31 @@ fn device_changes_are_journaled_once_each() {
             .count(),
         1
     );
+}
+
+#[test]
+fn a_kiosk_whose_bank_answers_stays_in_service_when_cash_and_card_are_down() {
+    let mut m = monitor();
+    let t = msk(4, 10, 0);
+    m.handle_device(Device::BillValidator, down(FaultKind::Hardware, "jam"), t);
+    m.handle_device(
+        Device::CardReader,
+        down(FaultKind::Communication, "silent"),
+        t,
+    );
+    // No bank ever reported in: no payment method works.
+    assert!(
+        m.service_state().is_out_of_service(),
+        "{:?}",
+        m.service_state()
+    );
+    m.handle_device(Device::Sbp, DeviceCondition::Up, t);
+    assert!(!m.service_state().is_out_of_service());
+    assert_eq!(m.service_state().detail(), "СБП only");
+    m.handle_device(
+        Device::Sbp,
+        down(FaultKind::Communication, "the bank does not answer"),
+        t,
+    );
+    assert!(m.service_state().is_out_of_service());
 }

@@ -18,6 +18,7 @@
 
 mod card_recovery;
 mod recovery;
+mod sbp;
 mod shift;
 mod stop;
 mod types;
@@ -35,7 +36,7 @@ use crate::ledger::Ledger;
 use crate::money::{allocate_requested, Allocation, Limits, Money};
 use card_recovery::CardSettled;
 
-pub use crate::commands::{BillCommand, CardCommand};
+pub use crate::commands::{BillCommand, CardCommand, SbpCommand};
 pub use card_recovery::{assess, CardLastResult, CardRecoveryStep, CardVerdict, KnownCardPayment};
 pub use shift::{renewal_due, RENEW_AFTER, RENEW_RETRY};
 pub use types::*;
@@ -84,6 +85,12 @@ pub struct SessionConfig {
     /// The daily time (local) the fiscal shift is closed and a new one opened, between
     /// customers; without it a shift is renewed [`RENEW_AFTER`] after it opened.
     pub shift_close_at: Option<chrono::NaiveTime>,
+    /// СБП: how long the back office may take to issue a QR, how long the customer has to pay
+    /// it (the countdown; the bank's own expiry may be sooner), and how long the customer waits
+    /// for the bank's last word after a revocation before the kiosk lets them go.
+    pub sbp_request_timeout: Duration,
+    pub sbp_pay_time: Duration,
+    pub sbp_check_timeout: Duration,
 }
 
 impl SessionConfig {
@@ -102,6 +109,9 @@ impl SessionConfig {
             fiscal_retry_min: Duration::seconds(30),
             fiscal_retry_max: Duration::minutes(30),
             shift_close_at: None,
+            sbp_request_timeout: Duration::seconds(20),
+            sbp_pay_time: Duration::minutes(3),
+            sbp_check_timeout: Duration::seconds(30),
         }
     }
 }
@@ -209,6 +219,7 @@ enum State {
     },
     Cash(Cash),
     Card(Card),
+    Sbp(sbp::Sbp),
     ReceiptChoice(Credited),
     Fiscalising(Credited, ReceiptChoice),
     Printing(Credited, Option<String>),
@@ -373,6 +384,7 @@ impl Session {
             self.state,
             State::Cash(_)
                 | State::Card(_)
+                | State::Sbp(_)
                 | State::ReceiptChoice(_)
                 | State::Fiscalising(..)
                 | State::Printing(..)
@@ -407,6 +419,7 @@ impl Session {
     pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
         let stack = match &self.state {
             State::Cash(cash) => cash.stack_deadline,
+            State::Sbp(sbp) => Some(sbp.deadline),
             _ => None,
         };
         [
@@ -458,6 +471,7 @@ impl Session {
             State::Welcome
             | State::LookingUp { .. }
             | State::Card(_)
+            | State::Sbp(_)
             | State::Fiscalising(..)
             | State::Printing(..) => None,
             State::Cash(_) => Some(self.config.cash_idle_timeout),
@@ -520,6 +534,7 @@ impl Session {
             {
                 self.on_recovered_card_step(&payment_id, step)
             }
+            Input::Device(DeviceInput::Sbp(report)) => self.on_sbp_report(report, now),
             Input::Device(device) => self.on_device(device, now),
         }
     }
@@ -538,6 +553,11 @@ impl Session {
         if stack_overdue {
             if let State::Cash(cash) = std::mem::replace(&mut self.state, State::Welcome) {
                 return self.stuck_in_cash(cash, None, "no outcome within the deadline", now);
+            }
+        }
+        if matches!(&self.state, State::Sbp(sbp) if now >= sbp.deadline) {
+            if let State::Sbp(sbp) = std::mem::replace(&mut self.state, State::Welcome) {
+                return self.sbp_deadline(sbp, now);
             }
         }
         match self.idle_deadline {
@@ -665,6 +685,13 @@ impl Session {
                 },
                 Intent::PayCard,
             ) => self.start_card(account, amounts, now),
+            (
+                State::Summary {
+                    account, amounts, ..
+                },
+                Intent::PaySbp,
+            ) => self.start_sbp(account, amounts, now),
+            (State::Sbp(sbp), Intent::Cancel) => self.cancel_sbp(sbp, now),
             (State::Cash(cash), Intent::FinishCash | Intent::Cancel | Intent::Home) => {
                 self.finish_cash(cash, false, now);
                 return;
@@ -762,6 +789,7 @@ impl Session {
             // Cancel and Home leave every state that holds no money.
             (
                 state @ (State::Card(_)
+                | State::Sbp(_)
                 | State::Fiscalising(..)
                 | State::Printing(..)
                 | State::LookingUp { .. }),
@@ -1733,6 +1761,7 @@ impl Session {
                     notice,
                     cash: self.availability.cash,
                     card: self.availability.card,
+                    sbp: self.availability.sbp && self.availability.online,
                 }
             }
             State::Cash(cash) => {
@@ -1757,6 +1786,17 @@ impl Session {
                     busy: cash.stacking.is_some() || cash.finishing,
                 }
             }
+            State::Sbp(sbp) => Screen::Sbp {
+                account: sbp.payment.account.number.clone(),
+                amount: sbp.amount,
+                payload: match &sbp.phase {
+                    sbp::SbpPhase::Showing { payload } => Some(payload.clone()),
+                    _ => None,
+                },
+                pay_until: matches!(sbp.phase, sbp::SbpPhase::Showing { .. })
+                    .then_some(sbp.deadline),
+                checking: matches!(sbp.phase, sbp::SbpPhase::Checking),
+            },
             State::Card(card) => Screen::Card {
                 account: card.payment.account.number.clone(),
                 amount: card.amount,
@@ -1921,6 +1961,8 @@ fn initial_amounts(account: &CustomerAccount, sum_hint: Option<Money>) -> Vec<Mo
 
 #[cfg(test)]
 mod money_tests;
+#[cfg(test)]
+mod sbp_tests;
 #[cfg(test)]
 mod shift_tests;
 #[cfg(test)]

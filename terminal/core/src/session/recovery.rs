@@ -97,6 +97,7 @@ impl Session {
         self.recovery.startup_deadline = None;
         self.recovery.settled = true;
         self.settle_open_payments(now);
+        self.settle_open_sbp();
         self.fiscalise_unreceipted();
     }
 
@@ -316,6 +317,7 @@ impl Session {
         match &self.state {
             State::Cash(cash) => Some(cash.payment.id.clone()),
             State::Card(card) => Some(card.payment.id.clone()),
+            State::Sbp(sbp) => Some(sbp.payment.id.clone()),
             State::ReceiptChoice(c) | State::Fiscalising(c, _) | State::Printing(c, _) => {
                 Some(c.payment.id.clone())
             }
@@ -359,7 +361,7 @@ impl Session {
         }
     }
 
-    fn request_recovery_receipt(
+    pub(super) fn request_recovery_receipt(
         &mut self,
         payment_id: String,
         account: String,

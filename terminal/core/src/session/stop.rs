@@ -4,7 +4,8 @@
 //! out-of-service notice) and ends what the customer in front of it is doing the way an idle
 //! timeout would, only at once: the cash stacked so far is credited and receipted (a note still
 //! stacking is waited for, up to its stack deadline), a card payment not yet authorised is
-//! aborted on the terminal, a receipt still to be chosen goes on paper. [`Session::may_stop`]
+//! aborted on the terminal, a СБП QR is revoked (a payment the bank confirms is still
+//! credited; a bank that stays silent leaves it to the next start), a receipt still to be chosen goes on paper. [`Session::may_stop`]
 //! turns true only when no customer's money is in flight, the validator's start-up after a
 //! restart is over (it has a deadline) and no receipt or shift renewal is out at the fiscal
 //! register. The settling of card payments a restart left open does not hold the stop: a card
@@ -81,6 +82,12 @@ impl Session {
                 // by the card rules as for a customer's cancel.
                 self.state = State::Card(card);
                 self.on_intent(Intent::Cancel, now);
+            }
+            // The QR is revoked; the bank's last word is waited for up to its deadline, then the
+            // payment stays open in the journal and the next start settles it.
+            State::Sbp(sbp) => {
+                let next = self.cancel_sbp(sbp, now);
+                self.state = next;
             }
             State::ReceiptChoice(credited) => {
                 let choice = self.unchosen_receipt();

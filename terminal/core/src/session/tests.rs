@@ -1,5 +1,6 @@
 use super::*;
 use backend_sync::event::{CardApproval, FiscalAttributes};
+use backend_sync::sbp::SbpState;
 use proptest::prelude::*;
 
 pub(super) fn t0() -> DateTime<Utc> {
@@ -933,6 +934,8 @@ struct World {
     fiscalise: std::collections::VecDeque<String>,
     print: std::collections::VecDeque<String>,
     enabled: bool,
+    /// The bank behind the back office: QRs asked for → (amount, revoked, paid).
+    sbp: std::collections::BTreeMap<String, (Money, bool, bool)>,
 }
 
 impl World {
@@ -944,6 +947,7 @@ impl World {
             || self.authorise.is_some()
             || !self.fiscalise.is_empty()
             || !self.print.is_empty()
+            || !self.sbp.is_empty()
     }
 
     fn absorb(&mut self, outputs: &[Output], journal: &mut Vec<JournalEvent>) {
@@ -968,6 +972,16 @@ impl World {
                     | CardCommand::Reverse { .. }
                     | CardCommand::Resolved { .. },
                 ) => {}
+                Output::Sbp(SbpCommand::Create {
+                    payment_id, amount, ..
+                }) => {
+                    self.sbp.insert(payment_id.clone(), (*amount, false, false));
+                }
+                Output::Sbp(SbpCommand::Revoke { payment_id }) => {
+                    if let Some(qr) = self.sbp.get_mut(payment_id) {
+                        qr.1 = true;
+                    }
+                }
                 Output::Fiscalise(req) => self.fiscalise.push_back(req.receipt_id.clone()),
                 Output::PrintReceipt { receipt_id } => self.print.push_back(receipt_id.clone()),
                 // No shift is ever journaled here, so none is renewed.
@@ -1020,6 +1034,36 @@ impl World {
                 }
             });
         }
+        if let Some((payment_id, (amount, revoked, paid))) =
+            self.sbp.iter().next().map(|(k, v)| (k.clone(), *v))
+        {
+            // Every answer a bank has, repeated ones included; once paid it stays paid.
+            let state = match (paid, forced_ok, revoked, pick % 6) {
+                (true, true, _, _) | (false, true, false, _) => SbpState::Paid,
+                (false, true, true, _) => SbpState::Revoked,
+                (true, false, _, _) | (false, false, _, 1 | 2) => SbpState::Paid,
+                (false, false, _, 3) => SbpState::Declined,
+                (false, false, _, 4) => SbpState::Expired,
+                (false, false, true, 5) => SbpState::Revoked,
+                _ => SbpState::Pending,
+            };
+            if state == SbpState::Paid {
+                self.sbp.insert(payment_id.clone(), (amount, revoked, true));
+            }
+            // A final answer is the last, except that a paid one may come again (a duplicate).
+            if state.is_final() && (forced_ok || state != SbpState::Paid || pick % 2 == 0) {
+                self.sbp.remove(&payment_id);
+            }
+            return Some(DeviceInput::Sbp(SbpReport {
+                payment_id,
+                state,
+                amount,
+                payload: (state == SbpState::Pending).then(|| "https://qr.nspk.ru/X?sum=1".into()),
+                expires_at: None,
+                bank_payment_id: Some("1".into()),
+                detail: String::new(),
+            }));
+        }
         if let Some(receipt_id) = self.fiscalise.pop_front() {
             return Some(if ok {
                 DeviceInput::Fiscalised {
@@ -1049,7 +1093,7 @@ impl World {
 }
 
 fn intent(n: u8) -> Intent {
-    match n % 17 {
+    match n % 18 {
         0 => Intent::Start(Purpose::Pay),
         1 => Intent::Start(Purpose::Readings),
         2 => Intent::Start(Purpose::Certificate),
@@ -1080,6 +1124,7 @@ fn intent(n: u8) -> Intent {
         15 => Intent::ScanRefused {
             message: "Это не платёжный QR-код квитанции".into(),
         },
+        16 => Intent::PaySbp,
         _ => Intent::Touch,
     }
 }
@@ -1111,7 +1156,9 @@ fn totals(journal: &[JournalEvent]) -> (i64, i64, i64) {
                     credited += denomination_kopecks;
                 }
             }
-            JournalEvent::CardCompleted { amount_kopecks, .. } => card += amount_kopecks,
+            // Electronic money: the card terminal's completion, the bank's СБП confirmation.
+            JournalEvent::CardCompleted { amount_kopecks, .. }
+            | JournalEvent::SbpPaid { amount_kopecks, .. } => card += amount_kopecks,
             JournalEvent::PaymentCompleted { total_kopecks, .. } => credited += total_kopecks,
             _ => {}
         }
@@ -1128,6 +1175,7 @@ proptest! {
         let mut world = World::default();
         let mut journal: Vec<JournalEvent> = Vec::new();
         let mut now = t0();
+        s.handle(Input::Device(DeviceInput::Availability(Availability { sbp: true, ..Availability::default() })), now);
         for op in ops {
             match op {
                 Op::Ui(n) => s.handle(Input::Ui(intent(n)), now),
@@ -1170,6 +1218,22 @@ proptest! {
             world.absorb(&out, &mut journal);
         }
         prop_assert!(s.is_idle(), "session did not end: {:?}", s.view().screen);
+        prop_assert!(s.ledger().open_payments.is_empty(), "open: {:?}", s.ledger().open_payments);
+        // Nothing is credited twice: one completion per payment, one bank confirmation per QR.
+        let mut completed = std::collections::BTreeSet::new();
+        let mut confirmed = std::collections::BTreeSet::new();
+        for e in &journal {
+            match e {
+                JournalEvent::PaymentCompleted { payment_id, .. } => {
+                    prop_assert!(completed.insert(payment_id.clone()), "{} credited twice", payment_id)
+                }
+                JournalEvent::SbpPaid { payment_id, .. } => {
+                    prop_assert!(confirmed.insert(payment_id.clone()), "{} confirmed twice", payment_id)
+                }
+                _ => {}
+            }
+        }
+
         let (stacked, card, credited) = totals(&journal);
         prop_assert_eq!(credited, stacked + card);
         // Every credited payment got a fiscal receipt or a recorded failure to make one.

@@ -96,6 +96,8 @@ pub enum Intent {
     },
     PayCash,
     PayCard,
+    /// «По QR-коду СБП».
+    PaySbp,
     FinishCash,
     ChooseReceipt(ReceiptChoice),
     SubmitReadings(Vec<ReadingInput>),
@@ -115,6 +117,8 @@ pub struct Availability {
     pub paper: bool,
     /// The back office answers account lookups.
     pub online: bool,
+    /// The back office takes СБП QR payments (a bank is configured and answers).
+    pub sbp: bool,
     /// A bill scanner is fitted and works (the welcome screen invites a scan).
     pub scanner: bool,
     /// The kiosk cannot serve anyone (no payment method, no fiscal module, dead screen): the
@@ -129,6 +133,8 @@ impl Default for Availability {
             card: true,
             paper: true,
             online: true,
+            // The back office says so in its heartbeat replies.
+            sbp: false,
             // Fitted scanners report in; none is assumed.
             scanner: false,
             out_of_service: false,
@@ -227,6 +233,22 @@ pub enum DeviceInput {
         reason: String,
     },
     Availability(Availability),
+    /// What the back office said of a СБП payment (see [`crate::commands::SbpCommand`]).
+    Sbp(SbpReport),
+}
+
+/// A СБП payment's state as the back office reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SbpReport {
+    pub payment_id: String,
+    pub state: backend_sync::sbp::SbpState,
+    /// What the QR asks for, or what the bank confirmed once paid.
+    pub amount: Money,
+    /// The QR's payload while it can be paid.
+    pub payload: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub bank_payment_id: Option<String>,
+    pub detail: String,
 }
 
 /// Everything the core accepts.
@@ -320,6 +342,7 @@ pub enum Output {
     },
     Bill(BillCommand),
     Card(CardCommand),
+    Sbp(crate::commands::SbpCommand),
     Fiscalise(FiscalRequest),
     /// Close the fiscal shift (its Z-report) and open a new one: no customer is served and the
     /// shift is due ([`crate::session::renewal_due`]). The shift reports come back journaled;

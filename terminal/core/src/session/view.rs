@@ -37,6 +37,14 @@ pub enum SummaryProblem {
     },
     CashUnavailable,
     CardUnavailable,
+    /// СБП is not offered now, or no QR could be had.
+    SbpUnavailable,
+    /// The customer's bank refused the payment.
+    SbpDeclined,
+    /// The QR ran out unpaid.
+    SbpExpired,
+    /// The QR was revoked unpaid (news, not a problem).
+    SbpCancelled,
     /// The bank or the reader declined; the message has the reader's text.
     CardDeclined,
     /// The customer or the reader cancelled; no money was taken.
@@ -130,6 +138,7 @@ pub enum Screen {
         notice: Option<Refused<SummaryProblem>>,
         cash: bool,
         card: bool,
+        sbp: bool,
     },
     Cash {
         account: String,
@@ -148,6 +157,17 @@ pub enum Screen {
         amount: Money,
         prompt: String,
         can_cancel: bool,
+    },
+    /// A СБП payment: the QR is being made, is shown, or the bank is asked after a revocation.
+    Sbp {
+        account: String,
+        amount: Money,
+        /// The QR's payload while it is shown.
+        payload: Option<String>,
+        /// When the countdown ends (while the QR is shown).
+        pay_until: Option<DateTime<Utc>>,
+        /// The QR was revoked (or ran out) and the bank's last word is awaited.
+        checking: bool,
     },
     Processing {
         text: String,
