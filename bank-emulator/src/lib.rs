@@ -181,7 +181,7 @@ impl BankEmulator {
                 ),
             ));
         }
-        lines.sort_by(|a, b| a.0.cmp(&b.0));
+        lines.sort_by_key(|l| l.0);
         let mut out =
             String::from("date,time_utc,operation,payment_id,order_id,amount,description\n");
         for (_, l) in lines {

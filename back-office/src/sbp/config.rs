@@ -176,7 +176,7 @@ mod tests {
         assert_eq!(ok.tbank.password.expose(), "secret");
         assert!(!format!("{ok:?}").contains("secret"));
         for (text, key) in [
-            (format!("{base}"), "password_file"),
+            (base.to_string(), "password_file"),
             (format!("{base}password_env = \"NOPE\"\n"), "NOPE"),
             (
                 format!("{base}password_env = \"PW\"\nqr_lifetime = 5\n"),
