@@ -26,6 +26,8 @@ pub enum EmbeddedError {
     Terminal(#[from] TerminalError),
     #[error(transparent)]
     User(#[from] crate::users::UserError),
+    #[error("embedded back office: СБП: {0}")]
+    Sbp(String),
 }
 
 /// A running in-process back office. Dropping it stops the server and deletes its database.
@@ -43,12 +45,31 @@ pub struct EmbeddedBackOffice {
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
     dispatcher: JoinHandle<()>,
+    sbp_poller: Option<JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
 impl EmbeddedBackOffice {
     /// Starts a server with demo accounts and content and registers `terminal_id`.
     pub async fn start(terminal_id: &str) -> Result<Self, EmbeddedError> {
+        Self::start_inner(terminal_id, None).await
+    }
+
+    /// Like [`EmbeddedBackOffice::start`], taking СБП payments through the bank `sbp` names
+    /// (e.g. a `bank_emulator::BankEmulator`'s `api_url()`), with its poller running. Without a
+    /// `notification_url` in the settings, the bank is told this server's own
+    /// `/bank/tbank/notification`. The heartbeat's `sbp_available` follows the bank.
+    pub async fn start_with_sbp(
+        terminal_id: &str,
+        sbp: crate::sbp::SbpSettings,
+    ) -> Result<Self, EmbeddedError> {
+        Self::start_inner(terminal_id, Some(sbp)).await
+    }
+
+    async fn start_inner(
+        terminal_id: &str,
+        sbp: Option<crate::sbp::SbpSettings>,
+    ) -> Result<Self, EmbeddedError> {
         let dir = tempfile::tempdir()?;
         let store = Store::open_sqlite(dir.path().join("back-office.sqlite")).await?;
         let id = terminal_id.to_string();
@@ -85,7 +106,22 @@ impl EmbeddedBackOffice {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
-        let state = AppState::new(store.clone());
+        let mut state = AppState::new(store.clone());
+        let mut sbp_poller = None;
+        if let Some(mut settings) = sbp {
+            if settings.tbank.notification_url.is_none() {
+                settings.tbank.notification_url = Some(format!(
+                    "http://{addr}{}",
+                    crate::sbp::api::TBANK_NOTIFICATION_PATH
+                ));
+            }
+            let service =
+                crate::sbp::Sbp::new(store.clone(), settings).map_err(EmbeddedError::Sbp)?;
+            sbp_poller = Some(tokio::spawn(
+                service.clone().run_poller(std::future::pending::<()>()),
+            ));
+            state = state.with_sbp(service);
+        }
         let server = tokio::spawn(crate::serve(listener, state, async {
             let _ = rx.await;
         }));
@@ -108,6 +144,7 @@ impl EmbeddedBackOffice {
             shutdown: Some(tx),
             server,
             dispatcher,
+            sbp_poller,
             _dir: dir,
         })
     }
@@ -118,6 +155,9 @@ impl EmbeddedBackOffice {
             let _ = tx.send(());
         }
         self.dispatcher.abort();
+        if let Some(p) = self.sbp_poller.take() {
+            p.abort();
+        }
         let server = std::mem::replace(&mut self.server, tokio::spawn(async { Ok(()) }));
         let _ = server.await;
     }
@@ -129,6 +169,9 @@ impl Drop for EmbeddedBackOffice {
             let _ = tx.send(());
         }
         self.dispatcher.abort();
+        if let Some(p) = self.sbp_poller.take() {
+            p.abort();
+        }
     }
 }
 

@@ -46,6 +46,8 @@ pub struct AppState {
     pub(crate) refusals: Arc<incidents::Aggregator>,
     /// Reverse proxies whose `X-Forwarded-For` names the real client.
     pub(crate) trusted_proxies: Arc<[std::net::IpAddr]>,
+    /// СБП through a bank, when configured.
+    pub(crate) sbp: Option<Arc<crate::sbp::Sbp>>,
 }
 
 impl AppState {
@@ -56,7 +58,14 @@ impl AppState {
             session_ttl: DEFAULT_SESSION_TTL,
             refusals: Arc::default(),
             trusted_proxies: Arc::from(Vec::new()),
+            sbp: None,
         }
+    }
+
+    /// Takes СБП payments through `sbp` (whose poller the caller runs).
+    pub fn with_sbp(mut self, sbp: Arc<crate::sbp::Sbp>) -> Self {
+        self.sbp = Some(sbp);
+        self
     }
 
     /// Trusts `X-Forwarded-For` from these proxies (for lockouts and incidents by address).
@@ -94,7 +103,7 @@ impl ApiError {
             message: message.into(),
         }
     }
-    fn bad(message: impl Into<String>) -> Self {
+    pub(crate) fn bad(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
     }
 }
@@ -145,6 +154,14 @@ fn terminal_routes() -> Router<AppState> {
         .route("/api/v1/accounts/{account}", get(account_handler))
         .route(backend_sync::wire::paths::CONTENT, get(content_handler))
         .route(backend_sync::wire::paths::ENROL, post(enrol_handler))
+        .route(backend_sync::sbp::paths::QR, post(crate::sbp::api::create))
+        .route("/api/v1/sbp/qr/{id}", get(crate::sbp::api::status))
+        .route("/api/v1/sbp/qr/{id}/revoke", post(crate::sbp::api::revoke))
+        // The bank's: authenticated by the bank's own signature.
+        .route(
+            crate::sbp::api::TBANK_NOTIFICATION_PATH,
+            post(crate::sbp::api::notification),
+        )
 }
 
 /// Technicians' part: the fleet, terminal pages, incidents.
@@ -166,6 +183,17 @@ fn finance_routes() -> Router<AppState> {
         .route("/finance", get(web::finance::finance_page))
         .route("/finance/settlement", post(web::finance::settlement_upload))
         .route("/finance/credited", post(web::finance::credited_upload))
+        .route("/finance/sbp", get(crate::sbp::pages::page_handler))
+        .route("/finance/sbp/refund", post(crate::sbp::pages::refund))
+        .route(
+            "/finance/sbp/registry",
+            post(crate::sbp::pages::registry_upload),
+        )
+        .route(
+            "/api/v1/sbp/registry",
+            post(crate::sbp::pages::registry_api),
+        )
+        .route("/api/v1/sbp/payments", get(crate::sbp::pages::payments_api))
         .route("/api/v1/reports/reconciliation", get(reconciliation_json))
         .route(
             "/api/v1/reports/reconciliation.xlsx",
@@ -293,7 +321,7 @@ async fn tag_source(State(state): State<AppState>, mut req: Request, next: Next)
 }
 
 /// Stores an unauthenticated refusal, aggregated per source, kind and window.
-async fn refusal(
+pub(crate) async fn refusal(
     state: &AppState,
     source: &str,
     registered: Option<&str>,
@@ -329,7 +357,7 @@ async fn refusal(
 }
 
 /// Authenticates a signed terminal request; returns the terminal id.
-async fn authenticate(
+pub(crate) async fn authenticate(
     state: &AppState,
     source: &Source,
     method: &Method,
@@ -533,8 +561,8 @@ async fn heartbeat_handler(
         version: WIRE_VERSION,
         server_time_utc: now,
         content_version: version,
-        // No bank adapter yet: the kiosks do not offer СБП.
-        sbp_available: false,
+        // A bank is configured and answered lately.
+        sbp_available: state.sbp.as_ref().is_some_and(|s| s.available()),
     }))
 }
 

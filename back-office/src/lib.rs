@@ -1,5 +1,5 @@
 //! The back office: ingest of terminal journals, accounts and content for the terminals, messages,
-//! reconciliation for finance and the fleet page. SQLite by default, PostgreSQL for fleets.
+//! reconciliation for finance, СБП QR payments through a bank adapter ([`sbp`]) and the fleet page. SQLite by default, PostgreSQL for fleets.
 //!
 //! Start points: [`http::router`] with an [`http::AppState`], [`serve`] (HTTP) or [`serve_tls`]
 //! (HTTPS) for a listener, and
@@ -26,6 +26,7 @@ pub mod pg_tls;
 pub mod project;
 pub mod reconcile;
 pub mod report_out;
+pub mod sbp;
 pub mod schema;
 pub mod sessions;
 pub mod settlement;

@@ -38,6 +38,10 @@ struct Cli {
     /// `serve` appends messages to --messages-file (development).
     #[arg(long, global = true, env = "BACK_OFFICE_MESSAGES_CONFIG")]
     messages_config: Option<PathBuf>,
+    /// СБП QR payments through a bank (TOML, see the README); without it the kiosks are told
+    /// СБП is unavailable.
+    #[arg(long, global = true, env = "BACK_OFFICE_SBP_CONFIG")]
+    sbp_config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -323,6 +327,11 @@ async fn run(cli: Cli) -> Result<()> {
     {
         return messages_test(messages, channel, address).await;
     }
+    let sbp = cli
+        .sbp_config
+        .as_deref()
+        .map(back_office::sbp::SbpConfig::load)
+        .transpose()?;
     let store = Store::open(&cli.database_url)
         .await
         .with_context(|| format!("opening database {}", redact(&cli.database_url)))?;
@@ -343,6 +352,7 @@ async fn run(cli: Cli) -> Result<()> {
                 messages_file,
                 messages,
                 alerts,
+                sbp,
             };
             serve_command(store, opts).await?;
         }
@@ -588,6 +598,7 @@ struct ServeOptions {
     messages_file: PathBuf,
     messages: Option<back_office::messages::config::MessagesConfig>,
     alerts: Option<back_office::alerts::AlertConfig>,
+    sbp: Option<back_office::sbp::SbpSettings>,
 }
 
 /// `messages list` / `messages retry`.
@@ -743,9 +754,26 @@ async fn serve_command(store: Store, opts: ServeOptions) -> Result<()> {
             (None, None)
         }
     };
-    let state = AppState::new(store.clone())
+    let mut state = AppState::new(store.clone())
         .with_session_ttl(opts.session)
         .with_trusted_proxies(opts.trusted_proxies);
+    let sbp_task = match opts.sbp {
+        Some(settings) => {
+            tracing::info!(bank = "tbank", api = %settings.tbank.api_url, "СБП on");
+            let service = back_office::sbp::Sbp::new(store.clone(), settings)
+                .map_err(|e| anyhow::anyhow!("--sbp-config: {e}"))?;
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(service.clone().run_poller(async {
+                let _ = rx.await;
+            }));
+            state = state.with_sbp(service);
+            Some((tx, task))
+        }
+        None => {
+            tracing::info!("no --sbp-config: the kiosks are told СБП is unavailable");
+            None
+        }
+    };
     let local = listener.local_addr()?;
     match opts.tls {
         Some((cert, key)) => {
@@ -760,6 +788,10 @@ async fn serve_command(store: Store, opts: ServeOptions) -> Result<()> {
     }
     let _ = messages_stop.send(());
     let _ = messages_task.await;
+    if let Some((stop, task)) = sbp_task {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
     if let (Some(stop), Some(task)) = (alerts_stop, alerts_task) {
         let _ = stop.send(());
         let _ = task.await;

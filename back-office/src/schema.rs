@@ -2,7 +2,9 @@
 //! except `terminals`, `nonces`, `accounts`, `content`, `settlement`, `card_terminals` (which kiosk
 //! owns which card terminal), the people tables (`users`, `api_tokens`, `sessions`,
 //! `login_throttle`, `audit`), the incident tables and the alert tables (`alert_threads`,
-//! `alert_events`, `alert_deliveries`: what was sent to people, never re-sent by a rebuild) is a projection of it, rebuilt by
+//! `alert_events`, `alert_deliveries`: what was sent to people, never re-sent by a rebuild), the
+//! СБП tables (`sbp_qrs`: each QR's state at the bank; `sbp_registry`: the bank's registry lines —
+//! bank-side facts, not the journal's) and `enrolment_codes` is a projection of it, rebuilt by
 //! [`crate::project::rebuild`].
 
 use crate::db::{Backend, Sql, StoreError};
@@ -222,7 +224,37 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "enrolment codes: one-time codes a new kiosk redeems for its key",
         ENROLMENT_CODES,
     ),
+    (
+        5,
+        "СБП: the bank-side state of each QR payment and the bank's registry lines",
+        SBP,
+    ),
 ];
+
+/// Migration 5. `sbp_qrs`: one row per kiosk payment id (its QR at the bank: state as the bank
+/// confirmed it, the bank's raw status, the kiosk's revoke, the poller's schedule, refunds);
+/// `sbp_registry`: the bank's daily registry lines as finance uploaded them.
+const SBP: &str = "
+CREATE TABLE IF NOT EXISTS sbp_qrs (
+    payment_id TEXT PRIMARY KEY, terminal_id TEXT NOT NULL, account TEXT NOT NULL,
+    amount_kopecks BIGINT NOT NULL, bank TEXT NOT NULL, bank_payment_id TEXT NOT NULL,
+    payload TEXT NOT NULL, expires_utc TEXT NOT NULL, state TEXT NOT NULL, bank_status TEXT NOT NULL,
+    detail TEXT NOT NULL, revoke_requested BIGINT NOT NULL DEFAULT 0, created_utc TEXT NOT NULL,
+    updated_utc TEXT NOT NULL, day TEXT NOT NULL, paid_utc TEXT, checked_utc TEXT,
+    next_poll_utc TEXT NOT NULL, polls BIGINT NOT NULL DEFAULT 0,
+    refunded_kopecks BIGINT NOT NULL DEFAULT 0, refund_reason TEXT, refunded_by TEXT, refunded_utc TEXT
+);
+CREATE INDEX IF NOT EXISTS sbp_qrs_due ON sbp_qrs (state, next_poll_utc);
+CREATE INDEX IF NOT EXISTS sbp_qrs_bank ON sbp_qrs (bank_payment_id);
+CREATE INDEX IF NOT EXISTS sbp_qrs_day ON sbp_qrs (day);
+CREATE TABLE IF NOT EXISTS sbp_registry (
+    bank_payment_id TEXT NOT NULL, operation TEXT NOT NULL, time_utc TEXT NOT NULL, day TEXT NOT NULL,
+    order_id TEXT NOT NULL, amount_kopecks BIGINT NOT NULL, imported_utc TEXT NOT NULL,
+    PRIMARY KEY (bank_payment_id, operation, time_utc)
+);
+CREATE INDEX IF NOT EXISTS sbp_registry_order ON sbp_registry (order_id, operation);
+CREATE INDEX IF NOT EXISTS sbp_registry_day ON sbp_registry (day, operation);
+";
 
 /// Migration 4. Only the SHA-256 of a code is stored; `redeemed_utc` and `redeemed_from` say
 /// when and from which address it was spent.

@@ -118,6 +118,11 @@ pub enum ErrorCode {
     EnrolmentRefused,
     /// Too many failed attempts from this address; try again later.
     TooManyAttempts,
+    /// The request contradicts what the server holds (an СБП payment id registered with
+    /// another amount or by another terminal).
+    Conflict,
+    /// The bank behind СБП is not configured, did not answer or refused.
+    BankUnavailable,
     Internal,
 }
 

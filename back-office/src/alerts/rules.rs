@@ -30,6 +30,8 @@ pub enum Rule {
     SyncLag,
     FiscalWarning,
     StuckNote,
+    /// The СБП bank has not answered the back office for a while (kiosks stop offering СБП).
+    BankUnreachable,
 }
 
 impl Rule {
@@ -42,6 +44,7 @@ impl Rule {
             Rule::SyncLag => "sync_lag",
             Rule::FiscalWarning => "fiscal_warning",
             Rule::StuckNote => "stuck_note",
+            Rule::BankUnreachable => "sbp_bank_unreachable",
         }
     }
 
@@ -563,4 +566,38 @@ pub fn sweep_sync_lag(sql: &mut dyn Sql, minutes: i64, now: &str) -> Result<(), 
         queue(sql, a, false, 0, now)?;
     }
     Ok(())
+}
+
+/// The pseudo-terminal the back office's own alerts (the СБП bank) are threaded under.
+pub const BACK_OFFICE_SUBJECT_TERMINAL: &str = "back-office";
+
+/// Opens the `sbp_bank_unreachable` thread while `down` holds the bank's last error, closes it
+/// when the bank answers again (called by the СБП poller on every pass; cheap when nothing
+/// changes).
+pub fn sweep_bank(
+    sql: &mut dyn Sql,
+    bank: &str,
+    down: Option<&str>,
+    now: &str,
+) -> Result<(), StoreError> {
+    let (step, text) = match down {
+        Some(e) => (
+            Step::Opened,
+            format!("Банк СБП ({bank}) не отвечает бэк-офису: оплата по QR-коду на терминалах недоступна ({e})"),
+        ),
+        None => (
+            Step::Closed,
+            format!("Банк СБП ({bank}) снова отвечает: оплата по QR-коду доступна"),
+        ),
+    };
+    let a = Alert {
+        terminal: BACK_OFFICE_SUBJECT_TERMINAL,
+        subject: "sbp_bank".into(),
+        rule: Rule::BankUnreachable,
+        step,
+        event_utc: now,
+        due_utc: now.to_string(),
+        text,
+    };
+    queue(sql, a, false, 0, now)
 }

@@ -155,7 +155,7 @@ pub async fn finance_page(
             esc(&to)
         ));
     }
-    b.push_str("</p><h2>Выгрузка в биллинг</h2><p>");
+    b.push_str("</p><p><a id=\"sbp-link\" href=\"/finance/sbp\">Платежи СБП: состояние, возвраты, сверка с реестром банка</a></p><h2>Выгрузка в биллинг</h2><p>");
     for (name, label) in [("payments", "Платежи"), ("readings", "Показания")] {
         b.push_str(&format!(
             "<a id=\"export-{name}\" href=\"/api/v1/export/{name}.csv?from={}&amp;to={}\">{label} (CSV)</a> ",
