@@ -138,6 +138,7 @@ impl FakeCore {
                     total_kopecks: self.due,
                     cash_available: true,
                     card_available: true,
+                    sbp_available: true,
                     over_limit_kopecks: None,
                 })
             }
@@ -155,6 +156,7 @@ impl FakeCore {
                     total_kopecks: self.due,
                     cash_available: true,
                     card_available: true,
+                    sbp_available: true,
                     over_limit_kopecks: None,
                 })
             }
