@@ -38,9 +38,25 @@ pub fn phone(digits: &str) -> String {
     format!("+7 ({}) {}-{}-{}", s(0..3), s(3..6), s(6..8), s(8..10))
 }
 
+/// A countdown as minutes and seconds: `165` → `2:45`, `9` → `0:09`.
+pub fn minutes_seconds(seconds: u32) -> String {
+    format!("{}:{:02}", seconds / 60, seconds % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn countdowns_read_as_minutes_and_seconds() {
+        assert_eq!(minutes_seconds(165), "2:45");
+        assert_eq!(minutes_seconds(300), "5:00");
+        assert_eq!(minutes_seconds(60), "1:00");
+        assert_eq!(minutes_seconds(59), "0:59");
+        assert_eq!(minutes_seconds(9), "0:09");
+        assert_eq!(minutes_seconds(0), "0:00");
+        assert_eq!(minutes_seconds(3_600), "60:00");
+    }
 
     #[test]
     fn spaces_inside_numbers_stop_breaking_and_the_others_do_not() {

@@ -41,8 +41,10 @@ pub enum Intent {
     // Payment.
     ChooseCash,
     ChooseCard,
+    /// «По QR-коду СБП»: pay by a dynamic QR code of the Faster Payments System.
+    ChooseSbp,
     FinishCash,
-    /// Cancel the cash or card payment in progress (offered only when the core allows it).
+    /// Cancel the cash, card or QR payment in progress (offered only when the core allows it).
     CancelPayment,
     ReceiptPaper,
     ReceiptSms,
@@ -88,6 +90,7 @@ impl Intent {
             "proceed" => Intent::ProceedToPayment,
             "cash" => Intent::ChooseCash,
             "card" => Intent::ChooseCard,
+            "sbp" => Intent::ChooseSbp,
             "finish-cash" => Intent::FinishCash,
             "cancel" => Intent::CancelPayment,
             "receipt-paper" => Intent::ReceiptPaper,
@@ -176,6 +179,7 @@ mod tests {
     fn unknown_action_ids_are_not_guessed() {
         assert_eq!(Intent::from_action("pay"), Some(Intent::StartPayment));
         assert_eq!(Intent::from_action("Pay"), None);
+        assert_eq!(Intent::from_action("sbp"), Some(Intent::ChooseSbp));
     }
 }
 

@@ -1,4 +1,5 @@
-//! The fiscal receipt's QR code as an image for the done screen.
+//! QR codes as images: the fiscal receipt's on the done screen, the СБП payment's on its own
+//! screen. Black on white in every theme: phones read dark modules on a light ground.
 
 use qrcode::{Color, EcLevel, QrCode};
 use slint::{Image, Rgb8Pixel, SharedPixelBuffer};
@@ -30,9 +31,37 @@ pub fn image(payload: &str) -> Result<Image, qrcode::types::QrError> {
     Ok(Image::from_rgb8(buffer))
 }
 
+/// The code for `payload`, or `previous` again when it was drawn for `previous_payload`:
+/// encoding allocates an image, and a screen with a countdown is shown anew every second.
+/// No payload, no image.
+pub(crate) fn cached(
+    previous_payload: &str,
+    previous: &Image,
+    payload: Option<&str>,
+) -> Result<Image, qrcode::types::QrError> {
+    match payload {
+        None => Ok(Image::default()),
+        Some(p) if p == previous_payload => Ok(previous.clone()),
+        Some(p) => image(p),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_payload_is_not_drawn_again() {
+        let payload = "https://qr.nspk.ru/AD10006M8KH9JB3B8OQ9PQ0VBQ0C5RB2?type=02&sum=150000";
+        let first = cached("", &Image::default(), Some(payload)).unwrap();
+        assert!(first.size().width > 0);
+        let again = cached(payload, &first, Some(payload)).unwrap();
+        assert_eq!(again, first, "the very same image, not a new one");
+        assert_eq!(cached(payload, &first, None).unwrap().size().width, 0);
+        let other = cached(payload, &first, Some("https://qr.nspk.ru/X")).unwrap();
+        assert_ne!(other, first);
+        assert!(cached("", &Image::default(), Some(&"9".repeat(8_000))).is_err());
+    }
 
     #[test]
     fn draws_a_square_code_with_a_white_quiet_zone() {

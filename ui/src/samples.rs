@@ -94,6 +94,20 @@ pub fn meter_readings(refused: bool) -> MeterReadings {
     }
 }
 
+/// A QR payload as the bank's (НСПК) dynamic codes look, for 1 500,00 ₽.
+pub const SBP_PAYLOAD: &str = "https://qr.nspk.ru/AD10006M8KH9JB3B8OQ9PQ0VBQ0C5RB2?type=02&bank=100000000004&sum=150000&cur=RUB&crc=1A2B";
+
+/// The QR payment's code on screen, 2:45 left.
+pub fn sbp_showing() -> SbpPayment {
+    SbpPayment {
+        amount_kopecks: 150_000,
+        status: SbpStatus::Showing,
+        qr_payload: Some(SBP_PAYLOAD.into()),
+        seconds_left: Some(165),
+        can_cancel: true,
+    }
+}
+
 fn info() -> Info {
     let entry = |h: &str, t: &str| InfoEntry {
         heading: h.into(),
@@ -218,6 +232,7 @@ pub fn all_for(brand: &crate::Brand) -> Vec<(&'static str, ViewState)> {
                 total_kopecks: 180_000,
                 cash_available: true,
                 card_available: true,
+                sbp_available: true,
                 over_limit_kopecks: None,
             })),
         ),
@@ -227,6 +242,7 @@ pub fn all_for(brand: &crate::Brand) -> Vec<(&'static str, ViewState)> {
                 total_kopecks: 2_015_000,
                 cash_available: true,
                 card_available: false,
+                sbp_available: false,
                 over_limit_kopecks: Some(1_500_000),
             })),
         ),
@@ -251,6 +267,37 @@ pub fn all_for(brand: &crate::Brand) -> Vec<(&'static str, ViewState)> {
                 amount_kopecks: 180_000,
                 prompt: CardPrompt::PresentCard,
                 can_cancel: true,
+            })),
+        ),
+        (
+            "sbp-requesting",
+            screen(Screen::SbpPayment(SbpPayment {
+                amount_kopecks: 150_000,
+                status: SbpStatus::Requesting,
+                qr_payload: None,
+                seconds_left: None,
+                can_cancel: true,
+            })),
+        ),
+        (
+            "sbp-showing",
+            screen(Screen::SbpPayment(sbp_showing())),
+        ),
+        (
+            "sbp-checking",
+            screen(Screen::SbpPayment(SbpPayment {
+                status: SbpStatus::Checking,
+                qr_payload: None,
+                seconds_left: None,
+                can_cancel: false,
+                ..sbp_showing()
+            })),
+        ),
+        (
+            "account-summary-sbp-expired",
+            screen(Screen::AccountSummary(AccountSummary {
+                notice: Some(SummaryNotice::SbpExpired.into()),
+                ..summary.clone()
             })),
         ),
         (

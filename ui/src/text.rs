@@ -1,7 +1,7 @@
 //! Every customer-facing sentence the UI builds from typed view state, in Russian.
 //! Short, plain words customers know: лицевой счёт, показания, задолженность, аванс, чек.
 
-use crate::format::{group_thousands, rubles};
+use crate::format::{group_thousands, minutes_seconds, rubles};
 use crate::view::*;
 
 pub fn account_title(purpose: AccountPurpose) -> &'static str {
@@ -79,6 +79,14 @@ pub fn summary_notice(notice: &Reason<SummaryNotice>) -> (String, bool) {
         SummaryNotice::CardUnavailable => {
             "Оплата картой сейчас недоступна — оплатите наличными.".to_owned()
         }
+        SummaryNotice::SbpUnavailable => {
+            "Оплата по QR-коду сейчас недоступна — оплатите наличными или картой.".to_owned()
+        }
+        SummaryNotice::SbpDeclined => "Банк не подтвердил оплату. Деньги не списаны.".to_owned(),
+        SummaryNotice::SbpExpired => {
+            "Время на оплату по QR-коду истекло. Деньги не списаны.".to_owned()
+        }
+        SummaryNotice::SbpCancelled => "Оплата по QR-коду отменена.".to_owned(),
         SummaryNotice::AmountRejected => "Введите сумму, например 1500 или 1500,50.".to_owned(),
         SummaryNotice::NothingToPay => "Выберите, что оплатить: сумма к оплате — ноль.".to_owned(),
         SummaryNotice::HasDebt { debt_kopecks } => format!(
@@ -141,6 +149,24 @@ pub fn card_prompt(prompt: &CardPrompt) -> (String, &'static str, bool) {
         ),
         CardPrompt::Reader(text) => (text.clone(), "", false),
     }
+}
+
+/// What the QR payment screen says while there is no code to scan (`None` while there is).
+pub fn sbp_wait(status: SbpStatus) -> Option<&'static str> {
+    match status {
+        SbpStatus::Requesting => Some("Готовим QR-код…"),
+        SbpStatus::Showing => None,
+        SbpStatus::Checking => Some("Проверяем оплату в банке, не уходите…"),
+    }
+}
+
+/// The bank's QR payload could not be drawn (too long for a QR code): nothing to scan.
+pub const SBP_QR_FAILED: &str =
+    "Не удалось показать QR-код. Нажмите «Отменить» и выберите другой способ оплаты.";
+
+/// «Осталось 2:45» under the QR code.
+pub fn sbp_countdown(seconds_left: u32) -> String {
+    format!("Осталось {}", minutes_seconds(seconds_left))
 }
 
 pub fn processing(what: Processing) -> (&'static str, &'static str) {
@@ -356,6 +382,23 @@ mod tests {
     }
 
     #[test]
+    fn qr_payment_notices_say_whether_money_left_the_account() {
+        for kind in [SummaryNotice::SbpDeclined, SummaryNotice::SbpExpired] {
+            let (text, problem) = summary_notice(&kind.into());
+            assert!(text.contains("Деньги не списаны"), "{text}");
+            assert!(problem);
+        }
+        let (text, problem) = summary_notice(&SummaryNotice::SbpUnavailable.into());
+        assert!(text.contains("наличными или картой") && problem, "{text}");
+        assert_eq!(
+            summary_notice(&SummaryNotice::SbpCancelled.into()),
+            ("Оплата по QR-коду отменена.".to_owned(), false)
+        );
+        assert_eq!(sbp_countdown(165), "Осталось 2:45");
+        assert_eq!(sbp_wait(SbpStatus::Showing), None);
+    }
+
+    #[test]
     fn balance_captions() {
         assert_eq!(balance_caption(100), "Задолженность");
         assert_eq!(balance_caption(-100), "Аванс");
@@ -386,6 +429,7 @@ mod reason_tests {
         .into();
         assert!(summary_notice(&typed).0.contains("15\u{a0}000,00"));
         assert!(!summary_notice(&SummaryNotice::CardCancelled.into()).1);
+        assert!(!summary_notice(&SummaryNotice::SbpCancelled.into()).1);
         let refusal: Reason<ReadingRefusal> = Reason::explained(
             ReadingRefusal::Malformed,
             "Показание «12,5» должно состоять только из цифр",

@@ -93,6 +93,9 @@ pub enum Screen {
     PaymentMethod(PaymentMethod),
     CashInsertion(CashInsertion),
     CardPayment(CardPayment),
+    /// A payment by the Faster Payments System (СБП): a dynamic QR code the customer's bank
+    /// app pays.
+    SbpPayment(SbpPayment),
     Processing(Processing),
     ReceiptChoice(ReceiptChoice),
     ContactEntry(ContactEntry),
@@ -206,6 +209,14 @@ pub enum SummaryNotice {
     CardReversed,
     CashUnavailable,
     CardUnavailable,
+    /// The back office or the bank cannot take a QR payment now.
+    SbpUnavailable,
+    /// The bank answered that the QR payment did not go through.
+    SbpDeclined,
+    /// The time to pay the QR code ran out and the bank saw no payment.
+    SbpExpired,
+    /// The customer cancelled the QR payment (and the bank confirmed nothing was paid).
+    SbpCancelled,
     /// A typed amount was not accepted.
     AmountRejected,
     NothingToPay,
@@ -220,7 +231,9 @@ impl SummaryNotice {
     pub fn is_problem(self) -> bool {
         !matches!(
             self,
-            SummaryNotice::CardCancelled | SummaryNotice::CardReversed
+            SummaryNotice::CardCancelled
+                | SummaryNotice::CardReversed
+                | SummaryNotice::SbpCancelled
         )
     }
 }
@@ -246,8 +259,10 @@ pub struct PaymentMethod {
     pub total_kopecks: i64,
     pub cash_available: bool,
     pub card_available: bool,
+    /// The back office takes QR payments (СБП) and the bank answers.
+    pub sbp_available: bool,
     /// The total is above what one payment may be now (per payment, or what is left of the
-    /// day's limit): a card payment cannot take it, cash is taken up to it.
+    /// day's limit): a card or QR payment cannot take it, cash is taken up to it.
     pub over_limit_kopecks: Option<i64>,
 }
 
@@ -298,6 +313,30 @@ pub enum CardPrompt {
     Declined,
     /// The reader's own display text, passed through.
     Reader(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SbpPayment {
+    pub amount_kopecks: i64,
+    pub status: SbpStatus,
+    /// The QR payload (`https://qr.nspk.ru/...&sum=...`) while it can be paid.
+    pub qr_payload: Option<String>,
+    /// Seconds left to pay (the countdown); None while the QR is being made.
+    pub seconds_left: Option<u32>,
+    pub can_cancel: bool,
+}
+
+/// Where a QR payment is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SbpStatus {
+    /// The bank is making the QR code.
+    #[default]
+    Requesting,
+    /// The QR code is on screen and can be paid.
+    Showing,
+    /// The QR code is gone (cancelled, or the time ran out) and the bank is asked whether it was
+    /// paid after all: a payment confirmed at the last second still counts.
+    Checking,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

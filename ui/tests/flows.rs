@@ -138,6 +138,7 @@ impl FakeCore {
                     total_kopecks: self.due,
                     cash_available: true,
                     card_available: true,
+                    sbp_available: true,
                     over_limit_kopecks: None,
                 })
             }
@@ -155,6 +156,7 @@ impl FakeCore {
                     total_kopecks: self.due,
                     cash_available: true,
                     card_available: true,
+                    sbp_available: true,
                     over_limit_kopecks: None,
                 })
             }
@@ -505,4 +507,109 @@ fn the_brand_names_the_kiosk_and_writes_its_how_to_use_page() {
     assert!(!ui.shows("Энергосбыт"));
     assert!(ui.shows("3. Оплатите наличными или банковской картой. Комиссия не взимается."));
     assert!(!ui.shows("Сдача не выдаётся"), "the default text is gone");
+}
+
+fn sample(name: &str) -> ViewState {
+    ui::samples::all()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, state)| state)
+        .unwrap()
+}
+
+fn method(sbp_available: bool, over_limit_kopecks: Option<i64>) -> ViewState {
+    ViewState {
+        screen: Screen::PaymentMethod(PaymentMethod {
+            total_kopecks: 150_000,
+            cash_available: true,
+            card_available: over_limit_kopecks.is_none(),
+            sbp_available,
+            over_limit_kopecks,
+        }),
+        ..ViewState::default()
+    }
+}
+
+#[test]
+fn the_qr_method_is_chosen_only_when_the_bank_takes_it() {
+    let t = TestUi::new();
+    for form in [FormFactor::Portrait, FormFactor::LandscapeSmall] {
+        t.set_form_factor(form);
+        t.show(&method(true, None));
+        t.tap("По QR-коду СБП").unwrap();
+        assert_eq!(t.take_intents(), vec![Intent::ChooseSbp], "{form:?}");
+
+        t.show(&method(false, None));
+        assert_eq!(
+            t.tap("По QR-коду СБП"),
+            Err(ui::testing::TestUiError::Disabled("По QR-коду СБП".into()))
+        );
+        assert_eq!(t.take_intents(), vec![]);
+        assert!(t.shows("Оплата по QR-коду сейчас недоступна."), "{form:?}");
+
+        // Like a card payment, a QR payment is one payment: the limit stops it too.
+        t.show(&method(false, Some(100_000)));
+        assert!(!t.is_enabled("По QR-коду СБП").unwrap());
+        assert!(
+            t.shows("По QR-коду — не больше 1\u{a0}000,00\u{a0}₽ за платёж"),
+            "{form:?}"
+        );
+    }
+}
+
+#[test]
+fn the_qr_payment_shows_the_code_the_countdown_and_a_way_to_cancel() {
+    let t = TestUi::new();
+    for form in [FormFactor::Portrait, FormFactor::LandscapeSmall] {
+        t.set_form_factor(form);
+        t.show(&sample("sbp-showing"));
+        assert!(t.shows("QR-код для оплаты"), "{form:?}");
+        assert_eq!(t.value("Время на оплату").unwrap(), "Осталось 2:45");
+        assert!(t.shows("1\u{a0}500,00\u{a0}₽"));
+        assert!(t.shows("Подтвердите оплату в приложении"));
+        assert!(t.shows("Комиссия не взимается"));
+        assert!(!t.has("На главную"), "the core owns cancelling a payment");
+        t.tap("Отменить оплату по QR-коду").unwrap();
+        assert_eq!(t.take_intents(), vec![Intent::CancelPayment]);
+    }
+}
+
+#[test]
+fn no_qr_code_while_it_is_made_or_the_payment_is_checked() {
+    let t = TestUi::new();
+    t.show(&sample("sbp-requesting"));
+    assert!(t.shows("Готовим QR-код…"));
+    assert!(!t.shows("QR-код для оплаты"));
+    assert!(!t.shows("Осталось"));
+    t.tap("Отменить оплату по QR-коду").unwrap();
+    assert_eq!(t.take_intents(), vec![Intent::CancelPayment]);
+
+    t.show(&sample("sbp-showing"));
+    assert!(t.shows("QR-код для оплаты"));
+    t.show(&sample("sbp-checking"));
+    assert!(t.shows("Проверяем оплату в банке, не уходите…"));
+    assert!(
+        !t.shows("QR-код для оплаты"),
+        "the code is gone once cancelled"
+    );
+    assert!(!t.shows("Осталось"));
+    assert!(!t.has("Отменить оплату по QR-коду"));
+
+    // A payload no QR code can hold: said so, nothing to scan, cancel still there.
+    let mut broken = ui::samples::sbp_showing();
+    broken.qr_payload = Some("9".repeat(8_000));
+    t.show(&ViewState {
+        screen: Screen::SbpPayment(broken),
+        ..ViewState::default()
+    });
+    assert!(t.shows(ui::text::SBP_QR_FAILED));
+    assert!(!t.shows("QR-код для оплаты"));
+    assert!(t.has("Отменить оплату по QR-коду"));
+}
+
+#[test]
+fn the_summary_says_how_a_qr_payment_ended() {
+    let t = TestUi::new();
+    t.show(&sample("account-summary-sbp-expired"));
+    assert!(t.shows("Время на оплату по QR-коду истекло. Деньги не списаны."));
 }

@@ -1,6 +1,6 @@
 //! The software-rendered screens: real pixels, and nothing drawn while the screen is at rest.
 
-use ui::view::{Accessibility, Screen, Welcome};
+use ui::view::{Accessibility, SbpPayment, SbpStatus, Screen, Welcome};
 use ui::{FormFactor, Headless, ViewState};
 
 #[test]
@@ -153,4 +153,110 @@ fn a_brand_from_configuration_repaints_the_screens_and_high_contrast_still_wins(
         count(&black, green) < 5_000,
         "high contrast ignores the brand's colours"
     );
+}
+
+/// What a phone's camera would read off the screen: every QR code, decoded by `rqrr` (an
+/// ordinary reader, not our encoder), with its width in pixels (the code, not its quiet zone).
+fn qr_codes_on(img: &image::RgbImage) -> Vec<(String, i32)> {
+    let gray = image::DynamicImage::ImageRgb8(img.clone()).to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(gray);
+    prepared
+        .detect_grids()
+        .iter()
+        .map(|grid| {
+            let content = match grid.decode() {
+                Ok((_, content)) => content,
+                Err(error) => format!("undecodable: {error:?}"),
+            };
+            (content, grid.bounds[1].x - grid.bounds[0].x)
+        })
+        .collect()
+}
+
+#[test]
+fn the_sbp_code_on_screen_reads_back_as_the_bank_s_payload_in_every_mode() {
+    let headless = Headless::new().unwrap();
+    let payment = ui::samples::sbp_showing();
+    for form in [
+        FormFactor::Portrait,
+        FormFactor::LandscapeSmall,
+        FormFactor::Landscape,
+    ] {
+        for (high_contrast, large_text) in [(false, false), (true, false), (false, true)] {
+            let state = ViewState {
+                screen: Screen::SbpPayment(payment.clone()),
+                accessibility: Accessibility {
+                    high_contrast,
+                    large_text,
+                },
+                ..ViewState::default()
+            };
+            let (w, h) = form.size();
+            let codes = qr_codes_on(&headless.render(&state, w, h));
+            let mode = format!("{form:?}, contrast {high_contrast}, large {large_text}");
+            assert_eq!(codes.len(), 1, "{mode}: one code on screen");
+            let (content, width) = &codes[0];
+            assert_eq!(content, ui::samples::SBP_PAYLOAD, "{mode}");
+            let sum = content
+                .split(['?', '&'])
+                .find_map(|pair| pair.strip_prefix("sum="))
+                .and_then(|sum| sum.parse::<i64>().ok());
+            assert_eq!(sum, Some(payment.amount_kopecks), "{mode}: the sum paid");
+            // Portrait: over half the 1080-px width. An 800-px-high landscape panel with large
+            // text gives the steps room: still about 90 mm at its 97 DPI.
+            let least = if form == FormFactor::Portrait {
+                560
+            } else {
+                340
+            };
+            assert!(*width >= least, "{mode}: the code is {width} px wide");
+        }
+    }
+}
+
+#[test]
+fn no_code_is_on_screen_while_it_is_made_or_checked() {
+    let headless = Headless::new().unwrap();
+    let (w, h) = FormFactor::Portrait.size();
+    for status in [SbpStatus::Requesting, SbpStatus::Checking] {
+        // Even if the core still had the payload: only a code that can be paid is shown.
+        let state = ViewState {
+            screen: Screen::SbpPayment(SbpPayment {
+                status,
+                ..ui::samples::sbp_showing()
+            }),
+            ..ViewState::default()
+        };
+        assert!(
+            qr_codes_on(&headless.render(&state, w, h)).is_empty(),
+            "{status:?}"
+        );
+    }
+}
+
+#[test]
+fn the_countdown_ticking_neither_redraws_the_code_nor_encodes_it_again() {
+    use slint::ComponentHandle;
+    use ui::generated::Kiosk;
+    let headless = Headless::new().unwrap();
+    let (w, h) = FormFactor::Portrait.size();
+    let mut payment = ui::samples::sbp_showing();
+    let view = |p: &SbpPayment| ViewState {
+        screen: Screen::SbpPayment(p.clone()),
+        ..ViewState::default()
+    };
+    headless.render(&view(&payment), w, h);
+    let kiosk = headless.ui().component().global::<Kiosk>();
+    let drawn = kiosk.get_sbp().qr;
+    assert!(drawn.size().width > 0);
+    headless.ui().show(&view(&payment));
+    assert!(
+        !headless.draw_if_needed(),
+        "the same second again draws nothing"
+    );
+    payment.seconds_left = Some(164);
+    headless.ui().show(&view(&payment));
+    assert_eq!(kiosk.get_sbp().countdown, "Осталось 2:44");
+    assert_eq!(kiosk.get_sbp().qr, drawn, "the very image drawn before");
+    assert!(headless.draw_if_needed(), "the countdown is redrawn");
 }

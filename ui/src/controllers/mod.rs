@@ -37,6 +37,7 @@ pub(crate) fn apply(window: &KioskWindow, state: &ViewState) {
         Screen::PaymentMethod(s) => payment::payment_method(window, s),
         Screen::CashInsertion(s) => payment::cash(window, s),
         Screen::CardPayment(s) => payment::card(window, s),
+        Screen::SbpPayment(s) => payment::sbp(window, s),
         Screen::Processing(s) => payment::processing(window, *s),
         Screen::ReceiptChoice(s) => payment::receipt_choice(window, s),
         Screen::ContactEntry(s) => payment::contact_entry(window, s),
@@ -65,6 +66,7 @@ fn page_of(screen: &Screen) -> Page {
         Screen::PaymentMethod(_) => Page::PaymentMethod,
         Screen::CashInsertion(_) => Page::Cash,
         Screen::CardPayment(_) => Page::Card,
+        Screen::SbpPayment(_) => Page::SbpPayment,
         Screen::Processing(_) => Page::Processing,
         Screen::ReceiptChoice(_) => Page::ReceiptChoice,
         Screen::ContactEntry(_) => Page::ContactEntry,
@@ -88,6 +90,7 @@ fn clear_screen_data(window: &KioskWindow) {
     k.set_method(Default::default());
     k.set_cash(Default::default());
     k.set_card(Default::default());
+    k.set_sbp(Default::default());
     k.set_processing(Default::default());
     k.set_receipt(Default::default());
     k.set_done(Default::default());

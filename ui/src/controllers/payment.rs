@@ -6,11 +6,12 @@ use super::lists;
 use crate::format::{phone, rubles, rubles_whole};
 use crate::generated::{
     CardData, CashData, DoneData, EntryData, Kiosk, KioskWindow, MethodData, ProcessingData,
-    ReceiptData, ServiceLine, SummaryData,
+    ReceiptData, SbpData, ServiceLine, SummaryData,
 };
 use crate::qr;
 use crate::text;
 use crate::view::*;
+use slint::Image;
 
 /// Every text of the payment screens shows sums: none may wrap inside a number.
 fn s(text: impl AsRef<str>) -> SharedString {
@@ -122,6 +123,16 @@ pub(super) fn payment_method(w: &KioskWindow, v: &PaymentMethod) {
             ),
             (false, None) => "Оплата картой временно не работает.".to_owned(),
         }),
+        sbp: v.sbp_available,
+        // A QR payment is one payment like a card's: it cannot go over the limit either.
+        sbp_note: s(match (v.sbp_available, v.over_limit_kopecks) {
+            (true, _) | (false, Some(0)) => String::new(),
+            (false, Some(limit)) => format!(
+                "По QR-коду — не больше {} за платёж: уменьшите сумму.",
+                rubles(limit)
+            ),
+            (false, None) => "Оплата по QR-коду сейчас недоступна.".to_owned(),
+        }),
     });
 }
 
@@ -157,6 +168,63 @@ pub(super) fn card(w: &KioskWindow, v: &CardPayment) {
         can_cancel: v.can_cancel,
         failed,
     });
+}
+
+pub(super) fn sbp(w: &KioskWindow, v: &SbpPayment) {
+    let k = w.global::<Kiosk>();
+    let previous = k.get_sbp();
+    // Only a code that can still be paid is on screen: none while it is made or checked.
+    let payload = match v.status {
+        SbpStatus::Showing => v.qr_payload.as_deref(),
+        SbpStatus::Requesting | SbpStatus::Checking => None,
+    };
+    let qr = qr::cached(&previous.qr_payload, &previous.qr, payload).unwrap_or_else(|error| {
+        tracing::warn!(%error, "СБП QR code could not be drawn");
+        Image::default()
+    });
+    let drawn = payload.filter(|_| qr.size().width > 0);
+    let wait = text::sbp_wait(v.status);
+    let next = SbpData {
+        amount: s(rubles(v.amount_kopecks)),
+        qr_visible: drawn.is_some(),
+        qr,
+        // Remembered only when drawn, so a failed payload is not taken for a drawn one.
+        qr_payload: s(drawn.unwrap_or_default()),
+        countdown: s(match (drawn, v.seconds_left) {
+            (Some(_), Some(seconds)) => text::sbp_countdown(seconds),
+            _ => String::new(),
+        }),
+        busy: wait.is_some(),
+        message: s(match (wait, drawn) {
+            (Some(wait), _) => wait,
+            (None, Some(_)) => "",
+            (None, None) => text::SBP_QR_FAILED,
+        }),
+        can_cancel: v.can_cancel,
+    };
+    if !same_sbp_except_image(&previous, &next) {
+        k.set_sbp(next);
+    }
+}
+
+fn same_sbp_except_image(a: &SbpData, b: &SbpData) -> bool {
+    (
+        &a.amount,
+        a.qr_visible,
+        &a.qr_payload,
+        &a.countdown,
+        a.busy,
+        &a.message,
+        a.can_cancel,
+    ) == (
+        &b.amount,
+        b.qr_visible,
+        &b.qr_payload,
+        &b.countdown,
+        b.busy,
+        &b.message,
+        b.can_cancel,
+    )
 }
 
 pub(super) fn processing(w: &KioskWindow, v: Processing) {
@@ -212,17 +280,15 @@ pub(super) fn done(w: &KioskWindow, v: &Done) {
         ReceiptOutcome::PaperOut { fiscal_qr } => (true, fiscal_qr.as_str()),
         _ => (false, ""),
     };
-    // Rendering a QR code allocates an image: only when the payload changes.
-    let qr = if previous.qr_payload.as_str() == qr_payload {
-        previous.qr.clone()
-    } else if qr_visible {
-        qr::image(qr_payload).unwrap_or_else(|error| {
-            tracing::warn!(%error, "fiscal QR code could not be drawn");
-            Default::default()
-        })
-    } else {
+    let qr = qr::cached(
+        &previous.qr_payload,
+        &previous.qr,
+        qr_visible.then_some(qr_payload),
+    )
+    .unwrap_or_else(|error| {
+        tracing::warn!(%error, "fiscal QR code could not be drawn");
         Default::default()
-    };
+    });
     let mut receipt = text::receipt_outcome(&v.receipt);
     if v.advance_kopecks > 0 {
         receipt.push_str(&format!(
