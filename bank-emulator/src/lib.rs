@@ -62,6 +62,7 @@ impl BankEmulator {
             config,
             books: Mutex::new(bank::Books::new()),
             http,
+            runtime: tokio::runtime::Handle::current(),
         });
         let (tx, rx) = oneshot::channel::<()>();
         let app = server::router(inner.clone());

@@ -27,6 +27,9 @@ pub(crate) struct Inner {
     pub config: EmulatorConfig,
     pub books: Mutex<Books>,
     pub http: reqwest::Client,
+    /// The runtime it was started on: notifications go out from there even when a test or the
+    /// simulator's console (a plain thread) pays.
+    pub runtime: tokio::runtime::Handle,
 }
 
 impl Inner {
@@ -320,7 +323,8 @@ pub(crate) fn deliver_all(inner: &Arc<Inner>, notices: Vec<Notice>) {
     for n in notices {
         for _ in 0..n.copies {
             let (inner, n) = (inner.clone(), n.clone());
-            tokio::spawn(async move { deliver(&inner, &n).await });
+            let runtime = inner.runtime.clone();
+            runtime.spawn(async move { deliver(&inner, &n).await });
         }
     }
 }

@@ -250,6 +250,7 @@ impl ScreenBridge {
             U::StartCertificate => S::Start(Purpose::Certificate),
             U::ChooseCash => S::PayCash,
             U::ChooseCard => S::PayCard,
+            U::ChooseSbp => S::PaySbp,
             U::FinishCash => S::FinishCash,
             U::CancelPayment => S::Cancel,
             U::ReceiptPaper => S::ChooseReceipt(ReceiptChoice::Paper),
@@ -403,7 +404,7 @@ impl ScreenBridge {
                 unavailable,
                 hotline: self.hotline.clone(),
             });
-        let screen = self.screen(view, availability);
+        let screen = self.screen(view, availability, now);
         // The out-of-service page says it all; a banner above it would only repeat it.
         let notice = notice.filter(|_| !matches!(screen, v::Screen::OutOfService(_)));
         v::ViewState {
@@ -424,7 +425,7 @@ impl ScreenBridge {
         })
     }
 
-    fn screen(&self, view: &View, availability: Availability) -> v::Screen {
+    fn screen(&self, view: &View, availability: Availability, now: DateTime<Utc>) -> v::Screen {
         if let Some(service) = &view.service {
             return service_screen(service);
         }
@@ -466,8 +467,13 @@ impl ScreenBridge {
                 can_cancel,
                 ..
             } => card_payment(*amount, prompt, *can_cancel),
-            // Until the СБП screen lands in `ui` (the method is not offered before).
-            Screen::Sbp { .. } => v::Screen::Processing(v::Processing::Payment),
+            Screen::Sbp {
+                amount,
+                payload,
+                pay_until,
+                checking,
+                ..
+            } => sbp_payment(*amount, payload.as_deref(), *pay_until, *checking, now),
             Screen::Processing { .. } => v::Screen::Processing(v::Processing::Receipt),
             Screen::ReceiptChoice { total, paper } => receipt_choice(*total, *paper, availability),
             Screen::Done {
@@ -545,13 +551,19 @@ impl ScreenBridge {
                 notice,
                 cash,
                 card,
+                sbp,
                 ..
             } => {
                 if let Some(index) = self.editing {
                     return Some(self.amount_edit(account, index));
                 }
+                let methods = Methods {
+                    cash: *cash,
+                    card: *card,
+                    sbp: *sbp,
+                };
                 (self.choosing_method && *notice == self.method_notice)
-                    .then(|| payment_method(*total, *max_payment, *cash, *card))
+                    .then(|| payment_method(*total, *max_payment, methods))
             }
             Screen::ReceiptChoice { .. } | Screen::Done { .. } => self.contact_screen(),
             _ => None,
@@ -736,14 +748,52 @@ fn card_payment(amount: Money, prompt: &str, can_cancel: bool) -> v::Screen {
     })
 }
 
-/// The choice between cash and card for `total`.
-fn payment_method(total: Money, max_payment: Money, cash: bool, card: bool) -> v::Screen {
+/// Which payment methods work now.
+#[derive(Debug, Clone, Copy)]
+struct Methods {
+    cash: bool,
+    card: bool,
+    sbp: bool,
+}
+
+/// The choice between cash, card and СБП for `total`. Card and QR payments take the whole
+/// total at once, so neither is offered over the limit (cash is taken up to it).
+fn payment_method(total: Money, max_payment: Money, methods: Methods) -> v::Screen {
     let over_limit = total > max_payment;
+    let whole = total > Money::ZERO && !over_limit;
     v::Screen::PaymentMethod(v::PaymentMethod {
         total_kopecks: total.kopecks(),
-        cash_available: cash && max_payment > Money::ZERO,
-        card_available: card && total > Money::ZERO && !over_limit,
+        cash_available: methods.cash && max_payment > Money::ZERO,
+        card_available: methods.card && whole,
+        sbp_available: methods.sbp && whole,
         over_limit_kopecks: over_limit.then(|| max_payment.kopecks()),
+    })
+}
+
+/// The QR payment: made, shown with its countdown (rounded up, like the idle countdown), or
+/// waiting for the bank's last word.
+fn sbp_payment(
+    amount: Money,
+    payload: Option<&str>,
+    pay_until: Option<DateTime<Utc>>,
+    checking: bool,
+    now: DateTime<Utc>,
+) -> v::Screen {
+    let status = match (checking, payload) {
+        (true, _) => v::SbpStatus::Checking,
+        (false, Some(_)) => v::SbpStatus::Showing,
+        (false, None) => v::SbpStatus::Requesting,
+    };
+    let seconds_left = pay_until.map(|until| {
+        let left_ms = (until - now).num_milliseconds().max(0);
+        u32::try_from((left_ms + 999) / 1000).unwrap_or(u32::MAX)
+    });
+    v::Screen::SbpPayment(v::SbpPayment {
+        amount_kopecks: amount.kopecks(),
+        status,
+        qr_payload: payload.map(str::to_owned),
+        seconds_left,
+        can_cancel: !checking,
     })
 }
 
@@ -863,10 +913,10 @@ fn summary_notice(problem: SummaryProblem) -> v::SummaryNotice {
         SummaryProblem::CardDeclined => v::SummaryNotice::CardDeclined,
         SummaryProblem::CardCancelled => v::SummaryNotice::CardCancelled,
         SummaryProblem::CardReversed => v::SummaryNotice::CardReversed,
-        SummaryProblem::SbpUnavailable
-        | SummaryProblem::SbpDeclined
-        | SummaryProblem::SbpExpired => v::SummaryNotice::CardUnavailable,
-        SummaryProblem::SbpCancelled => v::SummaryNotice::CardCancelled,
+        SummaryProblem::SbpUnavailable => v::SummaryNotice::SbpUnavailable,
+        SummaryProblem::SbpDeclined => v::SummaryNotice::SbpDeclined,
+        SummaryProblem::SbpExpired => v::SummaryNotice::SbpExpired,
+        SummaryProblem::SbpCancelled => v::SummaryNotice::SbpCancelled,
         SummaryProblem::HasDebt { debt } => v::SummaryNotice::HasDebt {
             debt_kopecks: debt.kopecks(),
         },

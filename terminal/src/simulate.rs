@@ -75,6 +75,14 @@ pub fn run(
             core_tx.clone(),
         )?
     };
+    devices.links.sbp = {
+        let _rt = runtime.enter();
+        let client = back_office
+            .link
+            .client()
+            .map_err(|e| RunError::Setup(format!("back office: {e}")))?;
+        crate::devices::sbp::spawn(client, Default::default(), core_tx.clone())
+    };
     match back_office.embedded() {
         Some(_) => eprintln!(
             "Embedded back office: {} (fleet page; demo accounts 1000000001, 1000000028, 1000000036).",
@@ -90,12 +98,16 @@ pub fn run(
         devices.card,
         devices.scanner,
         devices.kkt.take().map(|k| k.emulator),
+        back_office.bank(),
     );
     eprintln!(
         "Kiosk running on emulated devices. Type `insert 1000`, `insert-fake`, `jam`, `fail`, \
          `cassette-full`, `cassette-out`, `cassette-in`, `card-off`, `paper-near-end`, \
          `paper-out`, `paper-in`, `status`, `scan` (the demo bill's QR code; `scan FILE` or \
-         `scan ST00012|…` for another) here. Metrics: http://{DEFAULT_METRICS_ADDR}/metrics"
+         `scan ST00012|…` for another), and for the bank behind СБП (each QR is paid 10 s after \
+         it is shown unless told otherwise) `sbp-pay`, `sbp-decline`, `sbp-next SCRIPT` \
+         (`manual`, `declined`, `expires`, `never-answers`, `paid-after-revoke`, \
+         `notification-lost`, `notification-duplicated`) here. Metrics: http://{DEFAULT_METRICS_ADDR}/metrics"
     );
     eprintln!(
         "Service mode: tap the top-left corner of the header 5 times, PIN {}.",
@@ -134,6 +146,47 @@ pub fn run(
     )
 }
 
+/// Does `act` to the newest QR the bank has not settled (the customer's bank app).
+fn bank_act(
+    bank: Option<&bank_emulator::BankEmulator>,
+    act: impl FnOnce(&bank_emulator::BankEmulator, &str) -> bool,
+) -> Result<(), String> {
+    let bank = bank.ok_or("no emulated bank: the back office is not the embedded one")?;
+    let open = bank
+        .payments()
+        .into_iter()
+        .rev()
+        .find(|p| {
+            matches!(
+                p.status,
+                bank_emulator::Status::New | bank_emulator::Status::FormShowed
+            )
+        })
+        .ok_or("no QR waiting to be paid")?;
+    if act(bank, &open.order_id) {
+        Ok(())
+    } else {
+        Err(format!("the bank did not take it for {}", open.order_id))
+    }
+}
+
+/// A console name of a bank script; scripted delays are the simulator's demo pace.
+fn bank_script(name: &str) -> Option<bank_emulator::Script> {
+    use bank_emulator::Script;
+    let soon = std::time::Duration::from_secs(10);
+    Some(match name {
+        "manual" => Script::Manual,
+        "paid" => Script::PaidAfter(soon),
+        "declined" => Script::DeclinedAfter(soon),
+        "expires" => Script::ExpiresAfter(std::time::Duration::from_secs(30)),
+        "never-answers" => Script::NeverAnswers,
+        "paid-after-revoke" => Script::PaidAfterRevoke,
+        "notification-lost" => Script::NotificationLost,
+        "notification-duplicated" => Script::NotificationDuplicated,
+        _ => return None,
+    })
+}
+
 /// The technician's console on standard input.
 fn spawn_console(
     bill: Arc<bill_acceptor::EmulatorHandle>,
@@ -141,6 +194,7 @@ fn spawn_console(
     card: card_reader::EmulatorHandle,
     scanner: barcode_scanner::emulator::ScannerEmulator,
     kkt: Option<KktEmulator>,
+    bank: Option<Arc<bank_emulator::BankEmulator>>,
 ) {
     let mut card = Some(card);
     // The KKT's faults, for a cabinet that has one.
@@ -223,6 +277,18 @@ fn spawn_console(
                 ["kkt-on"] => kkt_fault(KktFault::Silent, false),
                 // The next sale registers in the FN but its answer never reaches the kiosk.
                 ["kkt-lose-answer"] => kkt_fault(KktFault::LoseAnswerAfterRegistration, true),
+                ["sbp-pay"] => bank_act(bank.as_deref(), |b, order| b.pay(order)),
+                ["sbp-decline"] => bank_act(bank.as_deref(), |b, order| b.decline(order)),
+                ["sbp-next", script] => match (bank.as_deref(), bank_script(script)) {
+                    (None, _) => {
+                        Err("no emulated bank: the back office is not the embedded one".into())
+                    }
+                    (_, None) => Err(format!("unknown script: {script}")),
+                    (Some(b), Some(s)) => {
+                        b.script_next(s);
+                        Ok(())
+                    }
+                },
                 [] => Ok(()),
                 _ => Err(format!("unknown command: {line}")),
             };

@@ -58,6 +58,9 @@ pub enum SyncSetupError {
     #[error("{0}")]
     #[cfg(feature = "sim")]
     Embedded(#[from] back_office::embedded::EmbeddedError),
+    #[error("the emulated bank: {0}")]
+    #[cfg(feature = "sim")]
+    Bank(String),
 }
 
 /// Where the back office is and how this terminal signs its requests.
@@ -374,6 +377,28 @@ impl AvailabilityFeed {
     }
 }
 
+/// An embedded back office whose СБП goes through the T-Bank adapter to an emulated bank.
+#[cfg(feature = "sim")]
+pub async fn embedded_with_bank(
+    terminal_id: &str,
+) -> Result<(EmbeddedBackOffice, bank_emulator::BankEmulator), SyncSetupError> {
+    use rand::Rng;
+    let password: String = (0..24)
+        .map(|_| char::from(b'a' + rand::thread_rng().gen_range(0..26)))
+        .collect();
+    let terminal_key = "KIOSKSIMDEMO";
+    let bank = bank_emulator::BankEmulator::start(bank_emulator::EmulatorConfig {
+        terminal_key: terminal_key.into(),
+        password: password.clone(),
+    })
+    .await
+    .map_err(|e| SyncSetupError::Bank(e.to_string()))?;
+    bank.set_default(bank_emulator::Script::PaidAfter(Duration::from_secs(10)));
+    let settings = back_office::sbp::SbpSettings::tbank(&bank.api_url(), terminal_key, &password);
+    let bo = EmbeddedBackOffice::start_with_sbp(terminal_id, settings).await?;
+    Ok((bo, bank))
+}
+
 /// Account lookup through the back office.
 #[derive(Clone)]
 pub struct BackOfficeAccounts {
@@ -463,6 +488,9 @@ pub struct BackOfficeSetup {
     pub timing: SyncTiming,
     #[cfg(feature = "sim")]
     embedded: Option<EmbeddedBackOffice>,
+    /// The emulated bank behind the embedded back office's СБП.
+    #[cfg(feature = "sim")]
+    bank: Option<Arc<bank_emulator::BankEmulator>>,
 }
 
 impl BackOfficeSetup {
@@ -474,31 +502,42 @@ impl BackOfficeSetup {
             timing: SyncTiming::default(),
             #[cfg(feature = "sim")]
             embedded: None,
+            #[cfg(feature = "sim")]
+            bank: None,
         }
     }
 
     #[cfg(feature = "sim")]
     /// `terminal run --simulate`: the configured back office if any, else an embedded one on
-    /// 127.0.0.1 with the demo accounts and `terminal_id` registered.
+    /// 127.0.0.1 with the demo accounts and `terminal_id` registered, taking СБП through the
+    /// T-Bank adapter from an emulated bank (every QR paid 10 s after it is issued unless the
+    /// console says otherwise).
     pub async fn simulated(
         terminal_id: &str,
         configured: Option<BackOfficeLink>,
         core: mpsc::Sender<CoreEvent>,
     ) -> Result<Self, SyncSetupError> {
-        let (link, embedded) = match configured {
-            Some(link) => (link, None),
+        let (link, embedded, bank) = match configured {
+            Some(link) => (link, None, None),
             None => {
-                let bo = EmbeddedBackOffice::start(terminal_id).await?;
+                let (bo, bank) = embedded_with_bank(terminal_id).await?;
                 let link = BackOfficeLink::new(&bo.url, &bo.terminal_id, &bo.key_hex)?;
-                (link, Some(bo))
+                (link, Some(bo), Some(Arc::new(bank)))
             }
         };
         Ok(BackOfficeSetup {
             link,
-            availability: AvailabilityFeed::spawn(core),
+            availability: AvailabilityFeed::spawn(core).with_sbp(),
             timing: SyncTiming::quick(),
             embedded,
+            bank,
         })
+    }
+
+    /// The emulated bank, when this setup started the embedded back office.
+    #[cfg(feature = "sim")]
+    pub fn bank(&self) -> Option<Arc<bank_emulator::BankEmulator>> {
+        self.bank.clone()
     }
 
     /// The embedded server, when this setup started one.
@@ -520,6 +559,7 @@ impl BackOfficeSetup {
         #[cfg(feature = "sim")]
         {
             sync.embedded = self.embedded;
+            sync.bank = self.bank;
         }
         Ok(sync)
     }
@@ -532,6 +572,9 @@ pub struct KioskSync {
     watcher: JoinHandle<()>,
     #[cfg(feature = "sim")]
     embedded: Option<EmbeddedBackOffice>,
+    /// Kept for as long as the embedded back office asks it.
+    #[cfg(feature = "sim")]
+    bank: Option<Arc<bank_emulator::BankEmulator>>,
 }
 
 impl KioskSync {
@@ -584,6 +627,8 @@ impl KioskSync {
             watcher,
             #[cfg(feature = "sim")]
             embedded: None,
+            #[cfg(feature = "sim")]
+            bank: None,
         })
     }
 

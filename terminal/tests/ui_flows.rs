@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use backend_sync::JournalEvent;
+use terminal::devices::sbp::SbpTiming;
 use terminal::health::{Device, LadderConfig, RecoveryStep};
 use terminal::journal::Journal;
 use terminal::metrics::MetricsSnapshot;
@@ -19,6 +20,7 @@ use terminal::service::{ServiceView, DEMO_PIN, DEMO_PIN_HASH};
 use terminal::service_pin::ServiceAccessConfig;
 use terminal::session::{Availability, Screen, SessionConfig, View};
 use terminal::sim_devices::{self, SimDevices};
+use terminal::sync::BackOfficeSetup;
 use tokio::sync::{mpsc, watch};
 use ui::testing::TestUi;
 
@@ -31,6 +33,8 @@ struct Kiosk {
     journal: Arc<Mutex<Option<Journal>>>,
     /// What `/metrics` would serve (kiosks started with a health setup).
     metrics: Option<watch::Receiver<MetricsSnapshot>>,
+    /// The back office and its emulated bank, for kiosks that take СБП.
+    sbp: Option<(terminal::sync::KioskSync, Arc<bank_emulator::BankEmulator>)>,
     runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
 }
@@ -57,19 +61,51 @@ impl Kiosk {
         (events, Kiosk::start_full(_dir, |_| {}, None))
     }
 
+    /// A kiosk syncing to an embedded back office whose СБП goes through the T-Bank adapter to
+    /// an emulated bank; the СБП task and the heartbeats are the kiosk's own.
+    fn start_with_bank() -> Kiosk {
+        Kiosk::start_inner(tempfile::tempdir().unwrap(), |_| {}, None, true)
+    }
+
     fn start_full(
         dir: tempfile::TempDir,
         configure: impl FnOnce(&mut SessionConfig),
         health: Option<HealthSetup>,
     ) -> Kiosk {
+        Kiosk::start_inner(dir, configure, health, false)
+    }
+
+    fn start_inner(
+        dir: tempfile::TempDir,
+        configure: impl FnOnce(&mut SessionConfig),
+        health: Option<HealthSetup>,
+        bank: bool,
+    ) -> Kiosk {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let (core_tx, core_rx) = mpsc::channel(64);
-        let devices = runtime
+        let mut devices = runtime
             .block_on(sim_devices::start(core_tx.clone(), dir.path(), None))
             .unwrap();
         let mut config = SessionConfig::new("UI01", support::limits());
         configure(&mut config);
-        let journal = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+        let journal_path = dir.path().join("journal.sqlite");
+        let mut journal = Journal::open(&journal_path).unwrap();
+        let sbp = bank.then(|| {
+            let setup = runtime
+                .block_on(BackOfficeSetup::simulated("UI01", None, core_tx.clone()))
+                .unwrap();
+            let bank = setup.bank().expect("the embedded back office's bank");
+            let _rt = runtime.enter();
+            devices.links.sbp = terminal::devices::sbp::spawn(
+                setup.link.client().unwrap(),
+                SbpTiming {
+                    poll: Duration::from_millis(200),
+                    ..SbpTiming::default()
+                },
+                core_tx.clone(),
+            );
+            (setup.start(&mut journal, &journal_path).unwrap(), bank)
+        });
         let (core, view) = support::core(config, journal, devices.links.clone());
         let core = core
             .with_service(ServiceSetup {
@@ -108,6 +144,7 @@ impl Kiosk {
             devices,
             journal: done,
             metrics,
+            sbp,
             runtime,
             _dir: dir,
         };
@@ -1561,4 +1598,115 @@ fn malformed_foreign_and_damaged_codes_are_refused_in_plain_words_with_the_keypa
     });
     assert!(k.ui.shows("QR-код квитанции"), "{:?}", k.ui.all_text());
     k.finish();
+}
+
+/// The bank of a kiosk started with one.
+fn bank_of(k: &Kiosk) -> Arc<bank_emulator::BankEmulator> {
+    k.sbp.as_ref().expect("a kiosk with a bank").1.clone()
+}
+
+#[test]
+fn an_sbp_payment_is_paid_in_the_customer_s_bank_app_and_receipted_as_electronic_money() {
+    let mut k = Kiosk::start_with_bank();
+    let bank = bank_of(&k);
+    bank.set_default(bank_emulator::Script::Manual);
+    // The heartbeats say the back office's bank answers: the method is offered.
+    k.wait_availability("СБП offered", |a| a.sbp);
+    k.open_demo_account_for_payment();
+    k.tap("Перейти к оплате");
+    k.tap_then("По QR-коду СБП", "the QR on the screen", |s| {
+        matches!(
+            s,
+            Screen::Sbp {
+                payload: Some(_),
+                ..
+            }
+        )
+    });
+    let payload = match &k.view.borrow().screen {
+        Screen::Sbp {
+            payload: Some(p), ..
+        } => p.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(payload.starts_with("https://qr.nspk.ru/"), "{payload}");
+    assert!(payload.contains("sum=150000"), "{payload}");
+    assert!(k.ui.shows("Осталось"), "the countdown");
+    // The customer's bank app pays it; the bank notifies the back office, the kiosk learns it.
+    let order = bank
+        .payments()
+        .last()
+        .expect("a payment at the bank")
+        .order_id
+        .clone();
+    assert!(bank.pay(&order));
+    k.pump_until("the receipt choice", |s| {
+        matches!(s, Screen::ReceiptChoice { .. })
+    });
+    k.tap_then("Напечатать чек", "the final screen", |s| {
+        matches!(s, Screen::Done { .. })
+    });
+    let printed = k
+        .devices
+        .printer
+        .wait_for_receipts(1, Duration::from_secs(10));
+    let text = printed[0].text();
+    assert!(text.contains("БЕЗНАЛИЧНЫМИ"), "{text}");
+    assert!(text.contains("1 500,00"), "{text}");
+    let events = k.finish();
+    assert_eq!(credited_kopecks(&events), 150_000);
+    let sbp_paid: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                JournalEvent::SbpPaid {
+                    amount_kopecks: 150_000,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(sbp_paid.len(), 1, "credited once: {events:?}");
+    // The kiosk's write-ahead order: intent, QR, the bank's word, the credit.
+    let position = |kind: &str| events.iter().position(|e| e.kind() == kind).unwrap();
+    assert!(position("SbpQrRequested") < position("SbpQrIssued"));
+    assert!(position("SbpQrIssued") < position("SbpPaid"));
+    assert!(position("SbpPaid") < position("PaymentCompleted"));
+}
+
+#[test]
+fn an_sbp_payment_made_just_as_the_customer_cancels_is_credited_once() {
+    let mut k = Kiosk::start_with_bank();
+    let bank = bank_of(&k);
+    bank.set_default(bank_emulator::Script::PaidAfterRevoke);
+    k.wait_availability("СБП offered", |a| a.sbp);
+    k.open_demo_account_for_payment();
+    k.tap("Перейти к оплате");
+    k.tap_then("По QR-коду СБП", "the QR on the screen", |s| {
+        matches!(
+            s,
+            Screen::Sbp {
+                payload: Some(_),
+                ..
+            }
+        )
+    });
+    k.tap_then(
+        "Отменить оплату по QR-коду",
+        "the receipt choice",
+        |s| matches!(s, Screen::ReceiptChoice { .. }),
+    );
+    let events = k.finish();
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, JournalEvent::SbpRevokeRequested { .. })));
+    assert_eq!(credited_kopecks(&events), 150_000);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, JournalEvent::SbpPaid { .. }))
+            .count(),
+        1
+    );
 }
