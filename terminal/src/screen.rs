@@ -765,6 +765,7 @@ fn payment_method(total: Money, max_payment: Money, methods: Methods) -> v::Scre
         total_kopecks: total.kopecks(),
         cash_available: methods.cash && max_payment > Money::ZERO,
         card_available: methods.card && whole,
+        sbp_offered: methods.sbp,
         sbp_available: methods.sbp && whole,
         over_limit_kopecks: over_limit.then(|| max_payment.kopecks()),
     })

@@ -100,6 +100,7 @@ const KIOSK_CRATES: &[&str] = &[
     "backend-sync",
     "sync-client",
     "back-office",
+    "bank-emulator",
     "tests",
 ];
 
@@ -220,6 +221,7 @@ fn the_kiosk_as_shipped_links_no_back_office() {
     };
     let forbidden = [
         "back-office",
+        "bank-emulator",
         "tokio-postgres",
         "plotters",
         "rust_xlsxwriter",
@@ -232,4 +234,33 @@ fn the_kiosk_as_shipped_links_no_back_office() {
     assert!(bad.is_empty(), "the shipped kiosk links {bad:?}");
     // With the feature (tests, `run --simulate`) the embedded back office is there.
     assert!(crates_of(&[]).iter().any(|s| s == "back-office"));
+}
+
+#[test]
+fn the_back_office_as_shipped_links_no_bank_emulator() {
+    // The emulated bank is for tests and `run --simulate`: a dev-dependency of the back office.
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "tree",
+            "-p",
+            "back-office",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--offline",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !tree.lines().any(|l| l.starts_with("bank-emulator ")),
+        "the back office links the emulated bank"
+    );
 }

@@ -259,7 +259,10 @@ pub struct PaymentMethod {
     pub total_kopecks: i64,
     pub cash_available: bool,
     pub card_available: bool,
-    /// The back office takes QR payments (СБП) and the bank answers.
+    /// The kiosk takes QR payments (СБП) now: the back office's bank answers. Without it the
+    /// method is not on the screen at all.
+    pub sbp_offered: bool,
+    /// A QR payment can take this total (offered, and within the limit).
     pub sbp_available: bool,
     /// The total is above what one payment may be now (per payment, or what is left of the
     /// day's limit): a card or QR payment cannot take it, cash is taken up to it.

@@ -124,6 +124,7 @@ pub(super) fn payment_method(w: &KioskWindow, v: &PaymentMethod) {
             (false, None) => "Оплата картой временно не работает.".to_owned(),
         }),
         sbp: v.sbp_available,
+        sbp_offered: v.sbp_offered,
         // A QR payment is one payment like a card's: it cannot go over the limit either.
         sbp_note: s(match (v.sbp_available, v.over_limit_kopecks) {
             (true, _) | (false, Some(0)) => String::new(),
@@ -131,7 +132,8 @@ pub(super) fn payment_method(w: &KioskWindow, v: &PaymentMethod) {
                 "По QR-коду — не больше {} за платёж: уменьшите сумму.",
                 rubles(limit)
             ),
-            (false, None) => "Оплата по QR-коду сейчас недоступна.".to_owned(),
+            // Not offered: the button is not shown, nor its note.
+            (false, None) => String::new(),
         }),
     });
 }
