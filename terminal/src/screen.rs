@@ -20,7 +20,7 @@ use crate::service::{PinRefusal, ServiceIntent, ServiceView};
 use crate::session::{
     self, AcceptedReading, AccountProblem, Availability, CashProblem, CustomerAccount, MeterInfo,
     Purpose, ReadingInput, ReadingProblem, ReadingRefusal, ReceiptChoice, ReceiptDelivery, Refused,
-    Screen, SummaryProblem, View, ZoneInfo,
+    SbpScreen, Screen, SummaryProblem, View, ZoneInfo,
 };
 
 #[derive(Debug, Default)]
@@ -432,7 +432,17 @@ impl ScreenBridge {
         if let Some(overlay) = self.overlay(&view.screen) {
             return overlay;
         }
-        match &view.screen {
+        self.customer_screen(&view.screen, availability, now)
+    }
+
+    /// The customer screen the core's screen is, one to one.
+    fn customer_screen(
+        &self,
+        screen: &Screen,
+        availability: Availability,
+        now: DateTime<Utc>,
+    ) -> v::Screen {
+        match screen {
             Screen::Welcome => self.welcome(availability),
             Screen::AccountEntry { purpose, error } => self.entry(*purpose, error, availability),
             Screen::LookingUp { .. } => v::Screen::Processing(v::Processing::Account),
@@ -467,13 +477,7 @@ impl ScreenBridge {
                 can_cancel,
                 ..
             } => card_payment(*amount, prompt, *can_cancel),
-            Screen::Sbp {
-                amount,
-                payload,
-                pay_until,
-                checking,
-                ..
-            } => sbp_payment(*amount, payload.as_deref(), *pay_until, *checking, now),
+            Screen::Sbp(sbp) => sbp_payment(sbp, now),
             Screen::Processing { .. } => v::Screen::Processing(v::Processing::Receipt),
             Screen::ReceiptChoice { total, paper } => receipt_choice(*total, *paper, availability),
             Screen::Done {
@@ -773,13 +777,16 @@ fn payment_method(total: Money, max_payment: Money, methods: Methods) -> v::Scre
 
 /// The QR payment: made, shown with its countdown (rounded up, like the idle countdown), or
 /// waiting for the bank's last word.
-fn sbp_payment(
-    amount: Money,
-    payload: Option<&str>,
-    pay_until: Option<DateTime<Utc>>,
-    checking: bool,
-    now: DateTime<Utc>,
-) -> v::Screen {
+fn sbp_payment(sbp: &SbpScreen, now: DateTime<Utc>) -> v::Screen {
+    let SbpScreen {
+        amount,
+        payload,
+        pay_until,
+        checking,
+        ..
+    } = sbp;
+    let (amount, payload, pay_until, checking) =
+        (*amount, payload.as_deref(), *pay_until, *checking);
     let status = match (checking, payload) {
         (true, _) => v::SbpStatus::Checking,
         (false, Some(_)) => v::SbpStatus::Showing,

@@ -14,7 +14,9 @@ use backend_sync::JournalEvent;
 use terminal::devices::sbp::SbpTiming;
 use terminal::journal::Journal;
 use terminal::runtime::CoreEvent;
-use terminal::session::{Availability, DeviceInput, Intent, Purpose, Screen, SessionConfig, View};
+use terminal::session::{
+    Availability, DeviceInput, Intent, Purpose, SbpScreen, Screen, SessionConfig, View,
+};
 use terminal::sync::BackOfficeLink;
 use tokio::sync::{mpsc, watch};
 
@@ -124,10 +126,10 @@ fn a_kiosk_that_dies_with_the_qr_on_the_screen_credits_what_the_bank_took_once_a
         wait(view, "the QR", |s| {
             matches!(
                 s,
-                Screen::Sbp {
+                Screen::Sbp(SbpScreen {
                     payload: Some(_),
                     ..
-                }
+                })
             )
         });
     });

@@ -18,7 +18,7 @@ use terminal::runtime::{CoreEvent, ServiceSetup};
 use terminal::screen::ScreenBridge;
 use terminal::service::{ServiceView, DEMO_PIN, DEMO_PIN_HASH};
 use terminal::service_pin::ServiceAccessConfig;
-use terminal::session::{Availability, Screen, SessionConfig, View};
+use terminal::session::{Availability, SbpScreen, Screen, SessionConfig, View};
 use terminal::sim_devices::{self, SimDevices};
 use terminal::sync::BackOfficeSetup;
 use tokio::sync::{mpsc, watch};
@@ -1617,16 +1617,16 @@ fn an_sbp_payment_is_paid_in_the_customer_s_bank_app_and_receipted_as_electronic
     k.tap_then("По QR-коду СБП", "the QR on the screen", |s| {
         matches!(
             s,
-            Screen::Sbp {
+            Screen::Sbp(SbpScreen {
                 payload: Some(_),
                 ..
-            }
+            })
         )
     });
     let payload = match &k.view.borrow().screen {
-        Screen::Sbp {
+        Screen::Sbp(SbpScreen {
             payload: Some(p), ..
-        } => p.clone(),
+        }) => p.clone(),
         other => panic!("{other:?}"),
     };
     assert!(payload.starts_with("https://qr.nspk.ru/"), "{payload}");
@@ -1686,10 +1686,10 @@ fn an_sbp_payment_made_just_as_the_customer_cancels_is_credited_once() {
     k.tap_then("По QR-коду СБП", "the QR on the screen", |s| {
         matches!(
             s,
-            Screen::Sbp {
+            Screen::Sbp(SbpScreen {
                 payload: Some(_),
                 ..
-            }
+            })
         )
     });
     k.tap_then(

@@ -38,7 +38,7 @@ use crate::ledger::Ledger;
 use crate::money::{Limits, Money, ServiceDue};
 use crate::session::{
     CardCommand, CustomerAccount, DeviceInput, Input, Intent, Output, Purpose, ReceiptChoice,
-    Screen, Session, SessionConfig,
+    SbpScreen, Screen, Session, SessionConfig,
 };
 use backend_sync::event::PaymentMethod;
 use card::CardSide;
@@ -521,7 +521,7 @@ impl Kiosk {
         const SBP_WEIGHTS: [u32; 20] = [0, 0, 0, 0, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 4, 3];
         let weights = match self.session.view().screen {
             Screen::Card { .. } => CARD_WEIGHTS,
-            Screen::Sbp { .. } => SBP_WEIGHTS,
+            Screen::Sbp(SbpScreen { .. }) => SBP_WEIGHTS,
             _ => WEIGHTS,
         };
         let mut pick = self.rng.gen_range(0..weights.iter().sum::<u32>());
@@ -787,11 +787,11 @@ impl Kiosk {
             Screen::Card { .. } => {}
             // A QR on the screen: most pay it in their bank's app (the bank decides when),
             // some cancel, a few walk away.
-            Screen::Sbp {
+            Screen::Sbp(SbpScreen {
                 checking: false, ..
-            } if roll < 3 => self.ui(Intent::Cancel),
-            Screen::Sbp { .. } if roll < 4 => self.leave(),
-            Screen::Sbp { .. } => {}
+            }) if roll < 3 => self.ui(Intent::Cancel),
+            Screen::Sbp(SbpScreen { .. }) if roll < 4 => self.leave(),
+            Screen::Sbp(SbpScreen { .. }) => {}
             Screen::ReceiptChoice { .. } if roll < 3 => self.leave(),
             Screen::ReceiptChoice { paper: true, .. } => {
                 self.ui(Intent::ChooseReceipt(ReceiptChoice::Paper))

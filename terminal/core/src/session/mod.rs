@@ -1786,7 +1786,7 @@ impl Session {
                     busy: cash.stacking.is_some() || cash.finishing,
                 }
             }
-            State::Sbp(sbp) => Screen::Sbp {
+            State::Sbp(sbp) => Screen::Sbp(SbpScreen {
                 account: sbp.payment.account.number.clone(),
                 amount: sbp.amount,
                 payload: match &sbp.phase {
@@ -1796,7 +1796,7 @@ impl Session {
                 pay_until: matches!(sbp.phase, sbp::SbpPhase::Showing { .. })
                     .then_some(sbp.deadline),
                 checking: matches!(sbp.phase, sbp::SbpPhase::Checking),
-            },
+            }),
             State::Card(card) => Screen::Card {
                 account: card.payment.account.number.clone(),
                 amount: card.amount,

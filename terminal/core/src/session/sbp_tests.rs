@@ -73,11 +73,11 @@ fn sbp_showing(s: &mut Session) -> String {
     let pid = sbp_started(s);
     assert!(matches!(
         s.view().screen,
-        Screen::Sbp {
+        Screen::Sbp(SbpScreen {
             payload: None,
             checking: false,
             ..
-        }
+        })
     ));
     let out = dev(s, report(&pid, SbpState::Pending, 150_000));
     assert!(
@@ -85,12 +85,12 @@ fn sbp_showing(s: &mut Session) -> String {
         "{out:?}"
     );
     match s.view().screen {
-        Screen::Sbp {
+        Screen::Sbp(SbpScreen {
             payload: Some(p),
             pay_until: Some(until),
             amount,
             ..
-        } => {
+        }) => {
             assert_eq!(p, PAYLOAD);
             assert_eq!(amount, Money::from_rubles(1_500));
             assert_eq!(
@@ -195,18 +195,18 @@ fn cancel_revokes_the_qr_and_the_bank_s_confirmation_returns_to_the_summary() {
     );
     assert!(matches!(
         s.view().screen,
-        Screen::Sbp {
+        Screen::Sbp(SbpScreen {
             checking: true,
             payload: None,
             ..
-        }
+        })
     ));
     assert!(s.holds_money(), "the bank's last word is awaited");
     // Home does not leave a payment the bank may still confirm.
     ui(&mut s, Intent::Home);
     assert!(matches!(
         s.view().screen,
-        Screen::Sbp { checking: true, .. }
+        Screen::Sbp(SbpScreen { checking: true, .. })
     ));
 
     let out = dev(&mut s, report(&pid, SbpState::Revoked, 150_000));

@@ -158,17 +158,8 @@ pub enum Screen {
         prompt: String,
         can_cancel: bool,
     },
-    /// A СБП payment: the QR is being made, is shown, or the bank is asked after a revocation.
-    Sbp {
-        account: String,
-        amount: Money,
-        /// The QR's payload while it is shown.
-        payload: Option<String>,
-        /// When the countdown ends (while the QR is shown).
-        pay_until: Option<DateTime<Utc>>,
-        /// The QR was revoked (or ran out) and the bank's last word is awaited.
-        checking: bool,
-    },
+    /// A СБП payment (see [`SbpScreen`]).
+    Sbp(SbpScreen),
     Processing {
         text: String,
     },
@@ -213,6 +204,19 @@ pub enum Screen {
     Notice {
         text: String,
     },
+}
+
+/// A СБП payment: the QR is being made, is shown, or the bank is asked after a revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SbpScreen {
+    pub account: String,
+    pub amount: Money,
+    /// The QR's payload while it is shown.
+    pub payload: Option<String>,
+    /// When the countdown ends (while the QR is shown).
+    pub pay_until: Option<DateTime<Utc>>,
+    /// The QR was revoked (or ran out) and the bank's last word is awaited.
+    pub checking: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
