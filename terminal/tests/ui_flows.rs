@@ -1652,6 +1652,12 @@ fn an_sbp_payment_is_paid_in_the_customer_s_bank_app_and_receipted_as_electronic
         .wait_for_receipts(1, Duration::from_secs(10));
     let text = printed[0].text();
     assert!(text.contains("БЕЗНАЛИЧНЫМИ"), "{text}");
+    assert!(text.contains("ОПЛАТА ПО QR-КОДУ СБП"), "{text}");
+    let operation = bank.payments().last().unwrap().payment_id.clone();
+    assert!(
+        text.contains(&format!("Операция банка: {operation}")),
+        "{text}"
+    );
     assert!(text.contains("1 500,00"), "{text}");
     let events = k.finish();
     assert_eq!(credited_kopecks(&events), 150_000);

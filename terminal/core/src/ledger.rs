@@ -30,6 +30,8 @@ pub struct OpenPayment {
     /// СБП: the amount the QR was asked for, and whether its revocation was journaled.
     pub sbp_amount: Option<Money>,
     pub sbp_revoke_requested: bool,
+    /// The bank's operation once it confirmed the payment (`SbpPaid`).
+    pub sbp_operation: Option<String>,
 }
 
 impl OpenPayment {
@@ -84,6 +86,8 @@ pub struct Unreceipted {
     pub allocations: Vec<ServiceAmount>,
     /// A card payment's approval, for the card slip on its receipt.
     pub card_approval: Option<backend_sync::event::CardApproval>,
+    /// A СБП payment's operation at the bank.
+    pub sbp_operation: Option<String>,
     /// Its first `ReceiptRequested`: once a sale may have reached the fiscal register, every
     /// later try asks the register for it first.
     pub fiscal_attempt: Option<FiscalAttempt>,
@@ -200,6 +204,7 @@ impl Ledger {
                         card_completed: false,
                         sbp_amount: None,
                         sbp_revoke_requested: false,
+                        sbp_operation: None,
                     },
                 );
             }
@@ -322,8 +327,15 @@ impl Ledger {
                     open.sbp_revoke_requested = true;
                 }
             }
-            JournalEvent::SbpPaid { amount_kopecks, .. } => {
+            JournalEvent::SbpPaid {
+                payment_id,
+                amount_kopecks,
+                bank_payment_id,
+            } => {
                 self.sbp_paid_total += Money::from_kopecks(*amount_kopecks);
+                if let Some(open) = self.open_payments.get_mut(payment_id) {
+                    open.sbp_operation = Some(bank_payment_id.clone());
+                }
             }
             JournalEvent::PaymentCompleted {
                 payment_id,
@@ -332,10 +344,12 @@ impl Ledger {
                 total_kopecks,
                 allocations,
             } => {
-                let card_approval = self
+                let (card_approval, sbp_operation) = self
                     .open_payments
                     .remove(payment_id)
-                    .and_then(|open| open.card_approved);
+                    .map_or((None, None), |open| {
+                        (open.card_approved, open.sbp_operation)
+                    });
                 let total = Money::from_kopecks(*total_kopecks);
                 self.credited_total += total;
                 *self.paid.entry((account.clone(), date)).or_default() += total;
@@ -348,6 +362,7 @@ impl Ledger {
                         total,
                         allocations: allocations.clone(),
                         card_approval,
+                        sbp_operation,
                         fiscal_attempt: None,
                     },
                 );

@@ -37,7 +37,14 @@ pub struct ReceiptSetup {
     pub columns: usize,
 }
 
+/// The electronic payment's own lines: the card terminal's approval, or the СБП operation.
 fn card_slip(req: &FiscalRequest) -> Vec<String> {
+    if let Some(operation) = &req.sbp_operation {
+        return vec![
+            "ОПЛАТА ПО QR-КОДУ СБП".into(),
+            format!("Операция банка: {operation}"),
+        ];
+    }
     match &req.card_approval {
         None => Vec::new(),
         Some(a) => vec![

@@ -142,6 +142,11 @@ impl Watcher {
         let mut pause = self.timing.backoff_min;
         loop {
             let revoking = self.revoke.load(Ordering::SeqCst);
+            if revoking && self.create.take().is_some() {
+                // Revoked before the back office answered the create: the QR is not wanted any
+                // more (if the create did reach it, the revocation below covers it).
+                tracing::info!(payment = %self.payment_id, "revoked before the QR was issued");
+            }
             let learned = if let Some((amount, account)) = self.create.clone() {
                 let asked = self
                     .client

@@ -356,6 +356,7 @@ mod tests {
             card: crate::money::Money::ZERO,
             contact: None,
             card_approval: None,
+            sbp_operation: None,
             stuck_notes: Vec::new(),
             resume,
         }

@@ -189,6 +189,8 @@ struct Credited {
     total: Money,
     allocations: Vec<Allocation>,
     approval: Option<CardApproval>,
+    /// СБП: the bank's operation.
+    sbp_operation: Option<String>,
     receipt_id: String,
     stuck: Vec<StuckNote>,
 }
@@ -1012,6 +1014,7 @@ impl Session {
             total,
             allocations,
             approval,
+            sbp_operation: None,
             receipt_id,
             stuck: Vec::new(),
         }
@@ -1035,6 +1038,7 @@ impl Session {
             card,
             contact,
             card_approval: credited.approval.clone(),
+            sbp_operation: credited.sbp_operation.clone(),
             stuck_notes: credited.stuck.clone(),
             resume: None,
         });

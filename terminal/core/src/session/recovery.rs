@@ -388,6 +388,11 @@ impl Session {
             PaymentMethod::Cash => (total, Money::ZERO),
             PaymentMethod::Card | PaymentMethod::Sbp => (Money::ZERO, total),
         };
+        let sbp_operation = self
+            .ledger
+            .unreceipted
+            .get(&payment_id)
+            .and_then(|u| u.sbp_operation.clone());
         self.recovery
             .receipts
             .insert(receipt_id.clone(), (payment_id.clone(), total));
@@ -400,6 +405,7 @@ impl Session {
             card,
             contact: None,
             card_approval,
+            sbp_operation,
             stuck_notes,
             resume: None,
         });

@@ -253,7 +253,8 @@ impl Session {
             }
             SbpState::Paid => {
                 let paid = self.journal_paid(&sbp.payment.id, sbp.amount, &report);
-                let credited = self.credit(sbp.payment, PaymentMethod::Sbp, paid, None, now);
+                let mut credited = self.credit(sbp.payment, PaymentMethod::Sbp, paid, None, now);
+                credited.sbp_operation = report.bank_payment_id;
                 self.enter(State::ReceiptChoice(credited), now);
             }
             // Refunded before the kiosk heard it was paid: the customer has the money back.

@@ -158,6 +158,11 @@ fn a_paid_qr_is_credited_on_the_bank_s_word_and_receipted_as_electronic_money() 
         "tag 1081: paid electronically"
     );
     assert_eq!(req.cash, Money::ZERO);
+    assert_eq!(
+        req.sbp_operation.as_deref(),
+        Some("3093639567"),
+        "the bank's operation"
+    );
 
     // The bank's notification duplicated, or a poll repeating it: nothing more is credited.
     let out = dev(&mut s, report(&pid, SbpState::Paid, 150_000));
@@ -404,9 +409,10 @@ fn a_restart_while_the_bank_was_asked_revokes_and_credits_what_the_bank_confirms
     })));
     let out = dev(&mut s, report(&pid, SbpState::Paid, 150_000));
     assert_eq!(credited(&out), vec![150_000]);
-    assert!(out
-        .iter()
-        .any(|o| matches!(o, Output::Fiscalise(r) if r.card == Money::from_rubles(1_500))));
+    assert!(out.iter().any(
+        |o| matches!(o, Output::Fiscalise(r) if r.card == Money::from_rubles(1_500)
+            && r.sbp_operation.as_deref() == Some("3093639567"))
+    ));
     let out = dev(&mut s, report(&pid, SbpState::Paid, 150_000));
     assert!(journaled(&out).is_empty(), "credited once: {out:?}");
 }

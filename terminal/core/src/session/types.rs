@@ -286,6 +286,9 @@ pub struct FiscalRequest {
     pub card: Money,
     pub contact: Option<ReceiptContact>,
     pub card_approval: Option<CardApproval>,
+    /// A СБП payment's operation at the bank (printed on the receipt; finance finds the payment
+    /// in the bank's registry by it).
+    pub sbp_operation: Option<String>,
     /// Notes that went stuck during the payment: printed on the receipt with their reference.
     pub stuck_notes: Vec<StuckNote>,
     /// Set when an earlier try of this payment's receipt may have reached the register.
