@@ -843,20 +843,7 @@ impl Session {
                 error,
             };
         }
-        let payment_id = self.document_id("P", now);
-        let payment = Payment {
-            id: payment_id.clone(),
-            account,
-            amounts,
-        };
-        self.journal(JournalEvent::PaymentStarted {
-            payment_id,
-            account: payment.account.number.clone(),
-            account_verified: payment.account.verified,
-            method: PaymentMethod::Cash,
-            requested_kopecks: payment.requested().kopecks(),
-            services: payment.requested_services(),
-        });
+        let payment = self.begin_payment(account, amounts, PaymentMethod::Cash, now);
         self.emit(Output::Bill(BillCommand::Enable { max_bill: allowed }));
         State::Cash(Cash {
             payment,
@@ -904,20 +891,8 @@ impl Session {
                 error: Some(limit_refusal(e)),
             };
         }
-        let payment_id = self.document_id("P", now);
-        let payment = Payment {
-            id: payment_id.clone(),
-            account,
-            amounts,
-        };
-        self.journal(JournalEvent::PaymentStarted {
-            payment_id: payment_id.clone(),
-            account: payment.account.number.clone(),
-            account_verified: payment.account.verified,
-            method: PaymentMethod::Card,
-            requested_kopecks: total.kopecks(),
-            services: payment.requested_services(),
-        });
+        let payment = self.begin_payment(account, amounts, PaymentMethod::Card, now);
+        let payment_id = payment.id.clone();
         self.journal(JournalEvent::CardAuthorisationRequested {
             payment_id: payment_id.clone(),
             amount_kopecks: total.kopecks(),
@@ -934,6 +909,31 @@ impl Session {
                 cancel_requested: false,
             },
         })
+    }
+
+    /// A new payment of `amounts` to `account`, journaled with the customer's split before any
+    /// device is asked to take money.
+    fn begin_payment(
+        &mut self,
+        account: CustomerAccount,
+        amounts: Vec<Money>,
+        method: PaymentMethod,
+        now: DateTime<Utc>,
+    ) -> Payment {
+        let payment = Payment {
+            id: self.document_id("P", now),
+            account,
+            amounts,
+        };
+        self.journal(JournalEvent::PaymentStarted {
+            payment_id: payment.id.clone(),
+            account: payment.account.number.clone(),
+            account_verified: payment.account.verified,
+            method,
+            requested_kopecks: payment.requested().kopecks(),
+            services: payment.requested_services(),
+        });
+        payment
     }
 
     /// Ends cash intake: waits for a bill in flight, then credits what was stacked.

@@ -93,20 +93,8 @@ impl Session {
                 error: Some(error),
             };
         }
-        let payment_id = self.document_id("P", now);
-        let payment = Payment {
-            id: payment_id.clone(),
-            account,
-            amounts,
-        };
-        self.journal(JournalEvent::PaymentStarted {
-            payment_id: payment_id.clone(),
-            account: payment.account.number.clone(),
-            account_verified: payment.account.verified,
-            method: PaymentMethod::Sbp,
-            requested_kopecks: total.kopecks(),
-            services: payment.requested_services(),
-        });
+        let payment = self.begin_payment(account, amounts, PaymentMethod::Sbp, now);
+        let payment_id = payment.id.clone();
         self.journal(JournalEvent::SbpQrRequested {
             payment_id: payment_id.clone(),
             amount_kopecks: total.kopecks(),
