@@ -148,23 +148,7 @@ impl Watcher {
                 tracing::info!(payment = %self.payment_id, "revoked before the QR was issued");
             }
             let learned = if let Some((amount, account)) = self.create.clone() {
-                let asked = self
-                    .client
-                    .sbp_create(&self.payment_id, amount.kopecks(), &account);
-                match self.within_limit(asked).await {
-                    Ok(status) => {
-                        self.create = None;
-                        Learned::Status(status)
-                    }
-                    Err(e) => {
-                        if e.is_refusal() {
-                            // It will never be issued; the core's deadline revokes the payment.
-                            tracing::warn!(payment = %self.payment_id, error = %e, "the back office refused the СБП QR");
-                            self.create = None;
-                        }
-                        Learned::Nothing
-                    }
-                }
+                self.ask_create(amount, &account).await
             } else if revoking && !revoke_sent {
                 let asked = self.client.sbp_revoke(&self.payment_id);
                 let learned = self.optional(asked).await;
@@ -215,6 +199,27 @@ impl Watcher {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.wake.notified() => {}
+            }
+        }
+    }
+
+    /// Asks for the QR; a refusal means it will never be issued (the core's deadline revokes
+    /// the payment), so it is not asked for again.
+    async fn ask_create(&mut self, amount: Money, account: &str) -> Learned {
+        let asked = self
+            .client
+            .sbp_create(&self.payment_id, amount.kopecks(), account);
+        match self.within_limit(asked).await {
+            Ok(status) => {
+                self.create = None;
+                Learned::Status(status)
+            }
+            Err(e) => {
+                if e.is_refusal() {
+                    tracing::warn!(payment = %self.payment_id, error = %e, "the back office refused the СБП QR");
+                    self.create = None;
+                }
+                Learned::Nothing
             }
         }
     }
