@@ -106,6 +106,15 @@ impl ApiError {
     pub(crate) fn bad(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
     }
+
+    /// A terminal's message of a wire version this server does not speak.
+    pub(crate) fn unsupported_version(version: u32) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::UnsupportedVersion,
+            format!("wire version {version} is not supported; this server speaks {WIRE_VERSION}"),
+        )
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -479,14 +488,7 @@ async fn ingest_handler(
     let batch: IngestBatch = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad(format!("not an ingest batch: {e}")))?;
     if batch.version != WIRE_VERSION {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::UnsupportedVersion,
-            format!(
-                "wire version {} is not supported; this server speaks {WIRE_VERSION}",
-                batch.version
-            ),
-        ));
+        return Err(ApiError::unsupported_version(batch.version));
     }
     if batch.terminal_id != terminal {
         return Err(ApiError::bad(format!(
@@ -539,11 +541,7 @@ async fn heartbeat_handler(
     let beat: Heartbeat = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad(format!("not a heartbeat: {e}")))?;
     if beat.version != WIRE_VERSION {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::UnsupportedVersion,
-            format!("wire version {} is not supported", beat.version),
-        ));
+        return Err(ApiError::unsupported_version(beat.version));
     }
     if beat.terminal_id != terminal {
         return Err(ApiError::bad("heartbeat names another terminal"));

@@ -379,11 +379,7 @@ impl ScreenBridge {
         let availability = view.availability;
         self.follow(view);
         let idle_countdown = match (view.countdown_from, view.idle_deadline) {
-            (Some(from), Some(deadline)) if now >= from => {
-                // Rounded up: the last second shows «1», not «0».
-                let left_ms = (deadline - now).num_milliseconds().max(0);
-                u32::try_from((left_ms + 999) / 1000).ok()
-            }
+            (Some(from), Some(deadline)) if now >= from => seconds_left(deadline, now),
             _ => None,
         };
         let mut unavailable = Vec::new();
@@ -752,6 +748,13 @@ fn card_payment(amount: Money, prompt: &str, can_cancel: bool) -> v::Screen {
     })
 }
 
+/// Whole seconds from `now` to `deadline` for a countdown, rounded up: the last second shows «1»,
+/// not «0».
+fn seconds_left(deadline: DateTime<Utc>, now: DateTime<Utc>) -> Option<u32> {
+    let left_ms = (deadline - now).num_milliseconds().max(0);
+    u32::try_from((left_ms + 999) / 1000).ok()
+}
+
 /// Which payment methods work now.
 #[derive(Debug, Clone, Copy)]
 struct Methods {
@@ -792,10 +795,7 @@ fn sbp_payment(sbp: &SbpScreen, now: DateTime<Utc>) -> v::Screen {
         (false, Some(_)) => v::SbpStatus::Showing,
         (false, None) => v::SbpStatus::Requesting,
     };
-    let seconds_left = pay_until.map(|until| {
-        let left_ms = (until - now).num_milliseconds().max(0);
-        u32::try_from((left_ms + 999) / 1000).unwrap_or(u32::MAX)
-    });
+    let seconds_left = pay_until.and_then(|until| seconds_left(until, now));
     v::Screen::SbpPayment(v::SbpPayment {
         amount_kopecks: amount.kopecks(),
         status,

@@ -74,11 +74,7 @@ pub(crate) async fn create(
         )
     })?;
     if req.version != WIRE_VERSION {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::UnsupportedVersion,
-            format!("wire version {} is not supported", req.version),
-        ));
+        return Err(ApiError::unsupported_version(req.version));
     }
     Ok(Json(
         sbp.create(&terminal, &req.payment_id, req.amount_kopecks, &req.account)
